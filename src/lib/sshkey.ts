@@ -29,8 +29,9 @@ const LINE_RE = /^([a-z0-9@.-]+) ([A-Za-z0-9+/]+={0,2})(?: ([\x20-\x7e]{0,200}))
 export function parsePublicKey(input: string): PublicKeyInfo {
   const text = input.trim();
   if (text.length === 0) throw new Error('empty ssh public key');
-  if (/[\r\n\0]/.test(text)) throw new Error('ssh public key must be a single line');
+  // Checked before the single-line rule: a private key file spans lines, and the hint matters more.
   if (text.includes('PRIVATE KEY')) throw new Error('that is a private key; give the .pub file');
+  if (/[\r\n\0]/.test(text)) throw new Error('ssh public key must be a single line');
   const m = LINE_RE.exec(text.replace(/\s+/g, ' '));
   if (!m) throw new Error('not an OpenSSH public key line ("TYPE BASE64 [COMMENT]")');
   const [, type, blob, comment = ''] = m as unknown as [string, string, string, string | undefined];

@@ -1,0 +1,13 @@
+import type { Admin } from '../db/store.js';
+import { ensurePrivateDir, writeFileAtomic, type StoragePaths } from '../storage.js';
+
+/** The authorized_keys text for sshd: per admin a `# cw admin NAME` line, then its normalized key line. */
+export function renderAuthorizedKeys(admins: readonly Admin[]): string {
+  return admins.map((a) => `# cw admin ${a.name}\n${a.keyLine}\n`).join('');
+}
+
+/** Replaces `admins/authorized_keys` (0600) atomically with the keys of `admins`. */
+export function writeAuthorizedKeys(paths: StoragePaths, admins: readonly Admin[]): void {
+  ensurePrivateDir(paths.adminsDir);
+  writeFileAtomic(paths.authorizedKeysFile, renderAuthorizedKeys(admins), 0o600);
+}

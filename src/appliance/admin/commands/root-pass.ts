@@ -1,0 +1,20 @@
+import { ExitError } from '../../../lib/errors.js';
+import { isPasswordHash } from '../../../lib/password.js';
+import { ensureSecrets } from '../../storage.js';
+import { withStore, type CommandContext } from '../context.js';
+
+/**
+ * Stores the root password hash given in env `CW_ROOT_HASH` (hashed on the host, so the clear password
+ * never enters the container) and prints the database password.
+ */
+export async function rootPass(ctx: CommandContext): Promise<void> {
+  const hash = ctx.env.CW_ROOT_HASH ?? '';
+  // The value is never echoed: if it is not a hash, it may well be the clear password.
+  if (hash.length === 0) throw new ExitError('CW_ROOT_HASH is empty; pass the password hash computed on the host');
+  if (!isPasswordHash(hash)) {
+    throw new ExitError('CW_ROOT_HASH is not a password hash ($scrypt$ln=16,r=8,p=1$SALT$HASH); hash the password on the host');
+  }
+  const { dbPassword } = ensureSecrets(ctx.paths);
+  await withStore(ctx, (store) => store.setSetting('root_password_hash', hash));
+  ctx.out(`Database password: ${dbPassword}`);
+}

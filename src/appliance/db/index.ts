@@ -1,0 +1,28 @@
+import { storagePaths, type StoragePaths } from '../storage.js';
+import { openSqliteStore } from './sqlite/store.js';
+import type { StoreHandle } from './store.js';
+
+export type { AddAdminOptions, Admin, NewAdmin, SettingKey, Store, StoreHandle } from './store.js';
+export { BusyError, ConflictError, NotFoundError, StoreError, ValidationError } from './errors.js';
+export { ADMIN_NAME_RE, CLUSTER_ID_RE, validateAdminName, validateClusterId } from './model.js';
+
+export type StoreBackend = 'sqlite';
+
+export interface OpenStoreOptions {
+  paths?: StoragePaths;
+  /** Only `sqlite` for now; a replicated backend is chosen here later. */
+  backend?: StoreBackend;
+  now?: () => Date;
+}
+
+/** Opens the cluster store of the storage directory, e.g. `const store = await openStore(); ... await store.close()`. */
+export async function openStore(options: OpenStoreOptions = {}): Promise<StoreHandle> {
+  const paths = options.paths ?? storagePaths();
+  const backend = options.backend ?? 'sqlite';
+  switch (backend) {
+    case 'sqlite':
+      return openSqliteStore(paths.dbFile, { now: options.now });
+    default:
+      throw new Error(`unknown store backend "${String(backend)}"`);
+  }
+}

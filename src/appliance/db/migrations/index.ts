@@ -1,0 +1,7 @@
+import { migration0001 } from './0001-admins-settings.js';
+import type { Migration } from './types.js';
+
+export type { Migration } from './types.js';
+
+/** Every migration of the SQLite schema, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [migration0001];

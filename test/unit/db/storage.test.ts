@@ -1,0 +1,120 @@
+import test from 'ava';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
+import {
+  ensureSecrets,
+  ensureStorageDirs,
+  runtimePaths,
+  storagePaths,
+  writeFileAtomic,
+} from '../../../src/appliance/storage.js';
+import { tempDir } from '../lib/keys.js';
+
+const modeOf = (path: string): number => statSync(path).mode & 0o777;
+
+function setup(t: { teardown(fn: () => void): void }) {
+  const { dir, cleanup } = tempDir('cw-storage-');
+  t.teardown(cleanup);
+  return { dir, paths: storagePaths(dir) };
+}
+
+test('storagePaths follows the documented layout', (t) => {
+  const p = storagePaths('/var/lib/cw');
+  t.is(p.dbFile, '/var/lib/cw/db/cw.sqlite');
+  t.is(p.dbPasswordFile, '/var/lib/cw/secrets/db-password');
+  t.is(p.authorizedKeysFile, '/var/lib/cw/admins/authorized_keys');
+  t.is(p.templatesDir, '/var/lib/cw/etc/templates');
+  t.is(p.generatedDir, '/var/lib/cw/etc/generated');
+  t.is(p.dhcpLeasesFile, '/var/lib/cw/dhcp/dhcpd.leases');
+  for (const dir of [p.sshDir, p.bootDir, p.imagesDir, p.clientPkgsDir, p.logsDir]) t.true(dir.startsWith('/var/lib/cw/'));
+});
+
+test('runtimePaths honours the socket overrides', (t) => {
+  t.is(runtimePaths({}).apiSocket, '/run/cw/api.sock');
+  t.is(runtimePaths({}).supervisorSocket, '/run/cw/supervisor.sock');
+  t.is(runtimePaths({ CW_API_SOCKET: '/tmp/a.sock' }).apiSocket, '/tmp/a.sock');
+  t.is(runtimePaths({ CW_SUPERVISOR_SOCKET: '/tmp/s.sock' }).supervisorSocket, '/tmp/s.sock');
+});
+
+test('ensureSecrets creates a 0700 directory and a 0600 database password', (t) => {
+  const { paths } = setup(t);
+  const { dbPassword } = ensureSecrets(paths);
+  t.regex(dbPassword, /^[A-Za-z0-9_-]{43}$/);
+  t.is(modeOf(paths.secretsDir), 0o700);
+  t.is(modeOf(paths.dbPasswordFile), 0o600);
+  t.is(readFileSync(paths.dbPasswordFile, 'utf8'), `${dbPassword}\n`);
+  t.deepEqual(readdirSync(paths.secretsDir), ['db-password']);
+});
+
+test('ensureSecrets returns the same password on every call', (t) => {
+  const { paths } = setup(t);
+  const first = ensureSecrets(paths).dbPassword;
+  t.is(ensureSecrets(paths).dbPassword, first);
+  t.is(ensureSecrets(storagePaths(paths.root)).dbPassword, first);
+  t.not(ensureSecrets(storagePaths(`${paths.root}/other`)).dbPassword, first);
+});
+
+test('ensureSecrets tightens loose permissions on existing files', (t) => {
+  const { paths } = setup(t);
+  ensureSecrets(paths);
+  chmodSync(paths.secretsDir, 0o755);
+  chmodSync(paths.dbPasswordFile, 0o644);
+  ensureSecrets(paths);
+  t.is(modeOf(paths.secretsDir), 0o700);
+  t.is(modeOf(paths.dbPasswordFile), 0o600);
+});
+
+test('ensureSecrets refuses a corrupt password file rather than replacing it', (t) => {
+  const { paths } = setup(t);
+  mkdirSync(paths.secretsDir, { recursive: true });
+  writeFileSync(paths.dbPasswordFile, 'bad value with spaces\n');
+  t.throws(() => ensureSecrets(paths), { message: /db-password is corrupt/ });
+  t.is(readFileSync(paths.dbPasswordFile, 'utf8'), 'bad value with spaces\n');
+});
+
+test('writeFileAtomic sets the mode whatever the umask and leaves no temporary file', (t) => {
+  const { dir } = setup(t);
+  const file = join(dir, 'conf');
+  // process.umask cannot be changed from a worker thread; the mode is still checked there.
+  const old = isMainThread ? process.umask(0o077) : undefined;
+  try {
+    writeFileAtomic(file, 'one\n', 0o644);
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+  t.is(modeOf(file), 0o644);
+  writeFileAtomic(file, 'two\n', 0o600);
+  t.is(readFileSync(file, 'utf8'), 'two\n');
+  t.is(modeOf(file), 0o600);
+  t.deepEqual(readdirSync(dir), ['conf']);
+});
+
+test('writeFileAtomic fails cleanly when the directory is missing', (t) => {
+  const { dir } = setup(t);
+  t.throws(() => writeFileAtomic(join(dir, 'missing', 'f'), 'x'), { code: 'ENOENT' });
+});
+
+test('ensureStorageDirs creates the layout with private directories 0700', (t) => {
+  const { paths } = setup(t);
+  ensureStorageDirs(paths);
+  for (const d of [paths.dbDir, paths.secretsDir, paths.sshDir, paths.adminsDir]) t.is(modeOf(d), 0o700, d);
+  for (const d of [paths.templatesDir, paths.generatedDir, paths.bootDir, paths.imagesDir, paths.clientPkgsDir, paths.dhcpDir, paths.logsDir]) {
+    t.true(statSync(d).isDirectory(), d);
+  }
+});
+
+test('processes racing on first start all get the one password that was written', async (t) => {
+  const { paths } = setup(t);
+  const storage = new URL('../../../src/appliance/storage.ts', import.meta.url).href;
+  const script = `import { ensureSecrets, storagePaths } from ${JSON.stringify(storage)};
+process.stdout.write(ensureSecrets(storagePaths(${JSON.stringify(paths.root)})).dbPassword);`;
+  const run = () => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  const results = await Promise.all([run(), run(), run(), run()]);
+  const values = new Set(results.map((r) => r.stdout));
+  t.is(values.size, 1);
+  t.is(readFileSync(paths.dbPasswordFile, 'utf8').trim(), [...values][0]!);
+  t.deepEqual(readdirSync(paths.secretsDir), ['db-password']);
+});
