@@ -1,0 +1,162 @@
+// Edge validators shared by the API, the tools and the config renderers. Anything accepted here may end
+// up verbatim in dhcpd.conf, an iPXE script or a kernel command line, so each check is strict.
+
+/** `true` when the value is acceptable, otherwise a short reason (`"contains a newline"`). */
+export type Check = true | string;
+
+/** Throws `Error("<what>: <reason>")` when a check failed; for call sites that want exceptions. */
+export function ensure(check: Check, what: string): void {
+  if (check !== true) throw new Error(`${what}: ${check}`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// MAC addresses
+
+const MAC_RE = /^[0-9a-f]{2}([:-])[0-9a-f]{2}\1[0-9a-f]{2}\1[0-9a-f]{2}\1[0-9a-f]{2}\1[0-9a-f]{2}$/i;
+
+/** Whether `s` looks like a MAC address (`aa:bb:..` or `aa-bb-..`, any case), without unicast checks. */
+export function looksLikeMac(s: string): boolean {
+  return MAC_RE.test(s);
+}
+
+/**
+ * A NIC's MAC address: six hex pairs separated by all `:` or all `-`, any case; not all-zero and not
+ * multicast/broadcast (a DHCP host entry for those can never match a booting node).
+ */
+export function isValidMac(s: string): Check {
+  if (!MAC_RE.test(s)) return 'expected six hex pairs like 52:54:00:00:00:01';
+  const first = parseInt(s.slice(0, 2), 16);
+  if (/^0{2}([:-]0{2}){5}$/.test(s)) return 'all-zero address';
+  if (first & 1) return 'multicast or broadcast address, not a NIC';
+  return true;
+}
+
+/** Lowercase colon form of a valid MAC (`52-54-00-AB-CD-EF` -> `52:54:00:ab:cd:ef`), else null. */
+export function normalizeMac(s: string): string | null {
+  if (isValidMac(s) !== true) return null;
+  return s.toLowerCase().replaceAll('-', ':');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// IPv4
+
+const IPV4_RE = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
+
+/** Dotted quad, each part 0-255 without leading zeros (`010` is octal to some parsers, so refused). */
+export function isValidIPv4(s: string): Check {
+  const m = IPV4_RE.exec(s);
+  if (!m) return 'expected a dotted IPv4 address like 10.0.0.1';
+  for (let i = 1; i <= 4; i++) if (Number(m[i]) > 255) return `part ${m[i]} is larger than 255`;
+  return true;
+}
+
+/** `10.0.0.1` -> 167772161 (unsigned). Throws on anything `isValidIPv4` refuses. */
+export function ipToInt(s: string): number {
+  const m = IPV4_RE.exec(s);
+  if (m) {
+    const a = Number(m[1]), b = Number(m[2]), c = Number(m[3]), d = Number(m[4]);
+    if (a <= 255 && b <= 255 && c <= 255 && d <= 255) return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+  }
+  throw new Error(`invalid IPv4 address "${s}"`);
+}
+
+/** 167772161 -> `10.0.0.1`. Throws for values outside 0..2^32-1. */
+export function intToIp(n: number): string {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`not an IPv4 address value: ${n}`);
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** The netmask of a prefix length as an unsigned integer (`24` -> 0xffffff00). */
+export function prefixMask(prefix: number): number {
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`invalid prefix length ${prefix}`);
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** `24` -> `255.255.255.0`. */
+export function prefixToNetmask(prefix: number): string {
+  return intToIp(prefixMask(prefix));
+}
+
+/** Network address (as integer) of `ip/prefix`. */
+export function networkOf(ip: string | number, prefix: number): number {
+  const n = typeof ip === 'number' ? ip : ipToInt(ip);
+  return (n & prefixMask(prefix)) >>> 0;
+}
+
+/** Broadcast address (as integer) of `ip/prefix`. */
+export function broadcastOf(ip: string | number, prefix: number): number {
+  return (networkOf(ip, prefix) | (~prefixMask(prefix) >>> 0)) >>> 0;
+}
+
+/** Whether `ip` lies in `network/prefix` (`inSubnet('10.0.0.7', '10.0.0.0', 24)` -> true). */
+export function inSubnet(ip: string | number, network: string | number, prefix: number): boolean {
+  return networkOf(ip, prefix) === networkOf(network, prefix);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Names, attributes, command lines
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** Node, group, boot config and image names: `^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`. */
+export function isSafeName(s: string): Check {
+  if (s.length === 0) return 'empty name';
+  if (s.length > 63) return `name is ${s.length} characters long (limit 63)`;
+  if (!NAME_RE.test(s)) {
+    if (!/^[A-Za-z0-9]/.test(s)) return 'name must start with a letter or digit';
+    return `name contains ${describeChar(firstBad(s, /[A-Za-z0-9._-]/))} (allowed: letters, digits, ".", "_", "-")`;
+  }
+  return true;
+}
+
+const ATTR_KEY_RE = /^_?[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+/** Attribute keys: `^_?[A-Za-z][A-Za-z0-9_.-]{0,63}$` (a leading `_` marks reserved attributes). */
+export function isSafeAttrKey(s: string): Check {
+  if (s.length === 0) return 'empty attribute name';
+  if (ATTR_KEY_RE.test(s)) return true;
+  if (!/^_?[A-Za-z]/.test(s)) return 'attribute name must start with a letter (or "_" and a letter)';
+  const bad = firstBad(s, /[A-Za-z0-9_.-]/);
+  if (bad !== undefined) return `attribute name contains ${describeChar(bad)}`;
+  return `attribute name is ${s.length} characters long (limit 64, plus a leading "_")`;
+}
+
+// Control, format (bidi overrides), separators, surrogates and unassigned code points.
+const UNPRINTABLE_RE = /[\p{C}\p{Zl}\p{Zp}]/u;
+const ATTR_VALUE_FORBIDDEN = /[;{}"'\\]/;
+
+/** Attribute values: printable text without `; { } " ' \`, newline or NUL, at most 1024 characters. */
+export function isSafeAttrValue(s: string): Check {
+  if (s.length > 1024) return `value is ${s.length} characters long (limit 1024)`;
+  const bad = ATTR_VALUE_FORBIDDEN.exec(s) ?? UNPRINTABLE_RE.exec(s);
+  if (bad) return `value contains ${describeChar(bad[0])}`;
+  return true;
+}
+
+const CMDLINE_OK_RE = /^[\x20-\x7e]*$/;
+const CMDLINE_FORBIDDEN = /["'`;{}\\]/;
+
+/** Kernel command lines: printable ASCII without quotes, backquote, `;`, `{}`, backslash; at most 2048. */
+export function isSafeCmdline(s: string): Check {
+  if (s.length > 2048) return `command line is ${s.length} characters long (limit 2048)`;
+  const bad = CMDLINE_FORBIDDEN.exec(s);
+  if (bad) return `command line contains ${describeChar(bad[0])}`;
+  if (!CMDLINE_OK_RE.test(s)) return `command line contains ${describeChar(firstBad(s, /[\x20-\x7e]/))}`;
+  return true;
+}
+
+function firstBad(s: string, allowed: RegExp): string | undefined {
+  for (const ch of s) if (!allowed.test(ch)) return ch;
+  return undefined;
+}
+
+/** `";"` for visible characters, `U+000A (newline)` style for the rest. */
+function describeChar(ch: string | undefined): string {
+  if (ch === undefined) return 'an invalid character';
+  const cp = ch.codePointAt(0) ?? 0;
+  const named: Record<number, string> = { 0: 'NUL', 9: 'tab', 10: 'newline', 13: 'carriage return', 32: 'space' };
+  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (named[cp]) return `${hex} (${named[cp]})`;
+  if (cp < 0x20 || cp === 0x7f || UNPRINTABLE_RE.test(ch)) return hex;
+  return ch === '"' ? `'"'` : `"${ch}"`;
+}

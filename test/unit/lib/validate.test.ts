@@ -1,0 +1,129 @@
+import test from 'ava';
+import {
+  broadcastOf,
+  ensure,
+  inSubnet,
+  intToIp,
+  ipToInt,
+  isSafeAttrKey,
+  isSafeAttrValue,
+  isSafeCmdline,
+  isSafeName,
+  isValidIPv4,
+  isValidMac,
+  networkOf,
+  normalizeMac,
+  prefixToNetmask,
+} from '../../../src/lib/validate.js';
+
+test('MACs in colon or dash form, any case, are valid and normalize to lowercase colons', (t) => {
+  t.is(isValidMac('52:54:00:00:00:01'), true);
+  t.is(isValidMac('52-54-00-AB-cd-EF'), true);
+  t.is(normalizeMac('52-54-00-AB-cd-EF'), '52:54:00:ab:cd:ef');
+  t.is(normalizeMac('52:54:00:AB:CD:EF'), '52:54:00:ab:cd:ef');
+});
+
+test('malformed, mixed-separator, all-zero and multicast MACs are refused with a reason', (t) => {
+  for (const bad of ['52:54:00:zz:00:01', '52:54:00:00:00', '52:54:00:00:00:01:02', '52:54-00:00:00:01', '5254.0000.0001', '', '52:54:00:00:00:1', ' 52:54:00:00:00:01']) {
+    t.is(typeof isValidMac(bad), 'string', bad);
+    t.is(normalizeMac(bad), null, bad);
+  }
+  t.regex(isValidMac('00:00:00:00:00:00') as string, /all-zero/);
+  t.regex(isValidMac('ff:ff:ff:ff:ff:ff') as string, /multicast or broadcast/);
+  t.regex(isValidMac('01:00:5e:00:00:01') as string, /multicast/);
+});
+
+test('IPv4 addresses: dotted quads 0-255 without leading zeros', (t) => {
+  for (const ok of ['0.0.0.0', '10.0.0.1', '192.168.122.100', '255.255.255.255']) t.is(isValidIPv4(ok), true, ok);
+  for (const bad of ['256.0.0.1', '10.0.0', '10.0.0.1.2', '010.0.0.1', '10.0.0.-1', '1e1.0.0.1', ' 10.0.0.1', '10.0.0.1\n', '']) {
+    t.is(typeof isValidIPv4(bad), 'string', bad);
+  }
+  t.regex(isValidIPv4('10.0.0.300') as string, /300 is larger than 255/);
+});
+
+test('ipToInt and intToIp convert both ways over the whole space', (t) => {
+  t.is(ipToInt('0.0.0.0'), 0);
+  t.is(ipToInt('10.0.0.1'), 167772161);
+  t.is(ipToInt('255.255.255.255'), 0xffffffff);
+  t.is(intToIp(0xffffffff), '255.255.255.255');
+  t.is(intToIp(ipToInt('192.168.122.100') + 1), '192.168.122.101');
+  t.throws(() => ipToInt('10.0.0.256'), { message: 'invalid IPv4 address "10.0.0.256"' });
+  t.throws(() => intToIp(2 ** 32));
+  t.throws(() => intToIp(-1));
+  t.throws(() => intToIp(1.5));
+});
+
+test('subnets: masks, networks, broadcasts and membership', (t) => {
+  t.is(prefixToNetmask(24), '255.255.255.0');
+  t.is(prefixToNetmask(0), '0.0.0.0');
+  t.is(prefixToNetmask(32), '255.255.255.255');
+  t.is(prefixToNetmask(20), '255.255.240.0');
+  t.is(intToIp(networkOf('10.10.24.100', 22)), '10.10.24.0');
+  t.is(intToIp(broadcastOf('10.10.24.100', 22)), '10.10.27.255');
+  t.true(inSubnet('192.168.122.7', '192.168.122.0', 24));
+  t.true(inSubnet('192.168.123.7', '192.168.122.100', 23));
+  t.false(inSubnet('192.168.123.7', '192.168.122.0', 24));
+  t.true(inSubnet(ipToInt('10.1.2.3'), '10.0.0.0', 8));
+  t.throws(() => prefixToNetmask(33));
+});
+
+test('safe names: letters, digits, dot, underscore, dash; start alphanumeric; up to 63', (t) => {
+  for (const ok of ['n0', 'DefaultBoot', 'rocky-9.4_x86', '0abc', 'a'.repeat(63)]) t.is(isSafeName(ok), true, ok);
+  t.regex(isSafeName('') as string, /empty/);
+  t.regex(isSafeName('-n0') as string, /start with a letter or digit/);
+  t.regex(isSafeName('.hidden') as string, /start/);
+  t.regex(isSafeName('a'.repeat(64)) as string, /64 characters long \(limit 63\)/);
+  t.is(isSafeName('n0;reboot'), 'name contains ";" (allowed: letters, digits, ".", "_", "-")');
+  t.regex(isSafeName('n0 x') as string, /U\+0020 \(space\)/);
+  t.regex(isSafeName('n0\n') as string, /newline/);
+  t.regex(isSafeName('a/b') as string, /"\/"/);
+  t.regex(isSafeName('nö') as string, /"ö"/);
+});
+
+test('attribute keys: optional leading underscore, then a letter', (t) => {
+  for (const ok of ['_boot_config', '_boot_style', 'rack', 'a.b-c_d', `_${'a'.repeat(64)}`]) t.is(isSafeAttrKey(ok), true, ok);
+  t.regex(isSafeAttrKey('') as string, /empty/);
+  t.regex(isSafeAttrKey('__x') as string, /must start with a letter/);
+  t.regex(isSafeAttrKey('9lives') as string, /must start with a letter/);
+  t.regex(isSafeAttrKey('a'.repeat(65)) as string, /65 characters long/);
+  t.regex(isSafeAttrKey('a=b') as string, /"="/);
+  t.regex(isSafeAttrKey('a{b}') as string, /"\{"/);
+});
+
+test('attribute values: printable text, none of ; { } quotes backslash newline NUL, up to 1024', (t) => {
+  for (const ok of ['', 'DefaultBoot', 'ipmi:///admin:pa$$w0rd@172.45.88.1', 'rack 3, row 2', 'Zürich', 'x'.repeat(1024)]) {
+    t.is(isSafeAttrValue(ok), true, ok);
+  }
+  for (const [bad, reason] of [
+    ['a;b', '";"'],
+    ['a{b', '"{"'],
+    ['a}b', '"}"'],
+    ['a"b', `'"'`],
+    ["a'b", `"'"`],
+    ['a\\b', '"\\"'],
+    ['a\nb', 'newline'],
+    ['a\0b', 'NUL'],
+    ['a\tb', 'tab'],
+    ['a\u202eb', 'U+202E'],
+    ['a\u2028b', 'U+2028'],
+  ] as const) {
+    const got = isSafeAttrValue(bad);
+    t.is(typeof got, 'string', bad);
+    t.true((got as string).includes(reason), `${JSON.stringify(bad)} -> ${String(got)}`);
+  }
+  t.regex(isSafeAttrValue('x'.repeat(1025)) as string, /1025 characters long \(limit 1024\)/);
+});
+
+test('kernel command lines: printable ASCII without quotes, ; {} backslash or newlines, up to 2048', (t) => {
+  t.is(isSafeCmdline('console=ttyS0,115200 quiet rd.neednet=1 ip=dhcp root=live:http://10.0.0.1/img'), true);
+  t.is(isSafeCmdline(''), true);
+  for (const bad of ['a "b"', "a 'b'", 'a;reboot', 'a ${x}', 'a\\b', 'a\nb', 'a\tb', 'a`id`', 'é']) {
+    t.is(typeof isSafeCmdline(bad), 'string', bad);
+  }
+  t.regex(isSafeCmdline('x'.repeat(2049)) as string, /limit 2048/);
+});
+
+test('ensure throws the reason with a label, and passes valid values', (t) => {
+  t.notThrows(() => ensure(isSafeName('n0'), 'node name'));
+  t.throws(() => ensure(isSafeName('n0;x'), 'node name'), { message: /^node name: name contains ";"/ });
+});
