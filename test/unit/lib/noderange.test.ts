@@ -111,12 +111,10 @@ test('ranges beyond the limit are refused before anything is generated', (t) => 
   t.throws(() => expandIds('n[0-10]', { limit: 5 }), { message: /limit 5/ });
 });
 
-test('a 100,000-name range expands quickly', (t) => {
-  const start = performance.now();
+test('a 100,000-name range expands in order', (t) => {
   const ids = expandIds('n[0-99999]');
   t.is(ids.length, 100_000);
   t.is(ids[99_999], 'n99999');
-  t.true(performance.now() - start < 1000);
 });
 
 test('compressNames folds runs back into ranges, sorted naturally', (t) => {
