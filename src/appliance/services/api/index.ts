@@ -1,0 +1,58 @@
+import { chmod, chown, readFile } from 'node:fs/promises';
+import { httpUnixProbe, type Probe } from '../../supervisor/probes.js';
+import type { ChildServiceSpec } from '../../supervisor/types.js';
+import { DAEMON_RESTART, type ServiceContext } from '../context.js';
+
+/** The group nginx's workers run as; they must be able to connect to the API socket. */
+export const PROXY_GROUP = 'www-data';
+
+/** Numeric gid of a group in /etc/group, or null. */
+export async function groupId(name: string, groupFile = '/etc/group'): Promise<number | null> {
+  const text = await readFile(groupFile, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [group, , gid] = line.split(':');
+    if (group === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return null;
+}
+
+/**
+ * Ready when `/api/v1/version` answers 200 over the socket. The API is asked (CW_API_SOCKET_GROUP) to
+ * open its socket to nginx's workers; this makes sure of it (group www-data, 0660) either way.
+ */
+export function apiReadyProbe(socketPath: string, group = PROXY_GROUP): Probe {
+  const answers = httpUnixProbe(socketPath, '/api/v1/version');
+  return async (ctx) => {
+    if (!(await answers(ctx))) return false;
+    const gid = await groupId(group);
+    if (gid !== null) await chown(socketPath, 0, gid).catch(() => undefined);
+    await chmod(socketPath, gid !== null ? 0o660 : 0o666).catch(() => undefined);
+    return true;
+  };
+}
+
+/** The CW API (Node), listening on the unix socket nginx proxies to. */
+export function apiService(ctx: ServiceContext): ChildServiceSpec {
+  return {
+    kind: 'child',
+    name: 'api',
+    dependsOn: [],
+    essential: true,
+    command: () => ({
+      command: ctx.bins.node,
+      args: [ctx.bins.apiMain],
+      env: {
+        ...ctx.baseEnv,
+        CW_STORAGE: ctx.paths.storage,
+        CW_RUN_DIR: ctx.paths.runDir,
+        CW_API_SOCKET: ctx.paths.apiSocket,
+        CW_API_SOCKET_GROUP: PROXY_GROUP,
+        CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket,
+      },
+    }),
+    readiness: { probe: apiReadyProbe(ctx.paths.apiSocket), intervalMs: 100, timeoutMs: 20_000 },
+    restart: DAEMON_RESTART,
+    reload: { kind: 'restart' },
+    stopDeadlineMs: 3000,
+  };
+}

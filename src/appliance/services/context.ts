@@ -1,0 +1,69 @@
+import type { RestartPolicy } from '../supervisor/types.js';
+import type { TemplateDirs } from './template.js';
+
+/** Where things live; all absolute. */
+export interface ServicePaths {
+  storage: string;
+  /** Runtime sockets and pid files (`/run/cw`). */
+  runDir: string;
+  templates: TemplateDirs;
+  generatedDir: string;
+  bootDir: string;
+  imagesDir: string;
+  dhcpDir: string;
+  sshDir: string;
+  adminsDir: string;
+  /** The CW API's unix socket, proxied by nginx at `/api/`. */
+  apiSocket: string;
+  /** The supervisor's control socket (the API asks it for health and reloads). */
+  controlSocket: string;
+  /** Where the syslog sink listens (`/dev/log`). */
+  syslogSocket: string;
+}
+
+/** Daemon binaries and shipped files, overridable for tests. */
+export interface ServiceBinaries {
+  node: string;
+  apiMain: string;
+  nginx: string;
+  sshd: string;
+  sshKeygen: string;
+  tftpd: string;
+  dhcpd: string;
+  /** Directory holding the iPXE binaries copied into the boot directory. */
+  ipxeDir: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** stdout and stderr interleaved. */
+  output: string;
+}
+
+/** Runs a short helper command (a config check, ssh-keygen) to completion. */
+export type CommandRunner = (command: string, args: readonly string[]) => Promise<RunResult>;
+
+/** Everything a service definition needs from its surroundings. */
+export interface ServiceContext {
+  paths: ServicePaths;
+  ports: { http: number; ssh: number; tftp: number };
+  /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
+  dhcpInterfaces: readonly string[] | null;
+  bins: ServiceBinaries;
+  /** Environment every child starts from. */
+  baseEnv: Readonly<Record<string, string | undefined>>;
+  /** Writes a line attributed to a service: `[dhcpd] ...`. */
+  log(source: string, line: string): void;
+  run: CommandRunner;
+}
+
+/** Restart policy shared by the daemons: quick first restart (kill -9 → back well within 2 s), FATAL after 5 failures in a minute. */
+export const DAEMON_RESTART: RestartPolicy = {
+  initialDelayMs: 200,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: 0.2,
+  resetAfterMs: 10_000,
+  maxFailures: 5,
+  windowMs: 60_000,
+};

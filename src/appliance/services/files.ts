@@ -1,0 +1,75 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+
+/** Writes a file so readers see either the old or the new content: temp file in the same directory, then rename. */
+export async function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export interface InstallResult {
+  /** True when the file now holds the new content. */
+  installed: boolean;
+  /** Validator output when the new content was refused (the previous file is kept). */
+  refused?: string;
+}
+
+/**
+ * Installs a rendered config: unchanged content is left alone; otherwise it is written next to the
+ * target, checked with `validate(candidatePath)` (which throws with the daemon's complaint), and only
+ * then renamed over the working file. A refused config keeps the last good one, if there is one.
+ */
+export async function installConfig(
+  target: string,
+  content: string,
+  validate?: (candidate: string) => Promise<void>,
+  mode = 0o644,
+): Promise<InstallResult> {
+  const current = await readFile(target, 'utf8').catch(() => null);
+  if (current === content) return { installed: true };
+  const candidate = `${target}.new`;
+  await writeFileAtomic(candidate, content, mode);
+  if (validate) {
+    try {
+      await validate(candidate);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (current === null) throw new Error(`${path.basename(target)} rejected and no previous version to keep: ${reason}`);
+      return { installed: false, refused: reason };
+    }
+  }
+  await rename(candidate, target);
+  return { installed: true };
+}
+
+/** Copies `from` to `to` when `to` is missing or differs (by SHA-256); returns whether it copied. */
+export async function copyIfChanged(from: string, to: string, mode = 0o644): Promise<boolean> {
+  const [src, dst] = await Promise.all([digest(from), digest(to).catch(() => null)]);
+  if (src === dst) return false;
+  const tmp = `${to}.tmp-${process.pid}`;
+  await copyFile(from, tmp);
+  await chmod(tmp, mode);
+  await rename(tmp, to);
+  return true;
+}
+
+async function digest(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/** True when `file` exists (any type). */
+export async function pathExists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,64 @@
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import { tcpProbe } from '../../supervisor/probes.js';
+import type { ChildServiceSpec } from '../../supervisor/types.js';
+import { DAEMON_RESTART, type ServiceContext } from '../context.js';
+import { installConfig } from '../files.js';
+import { tail } from '../run.js';
+import { absPath, conf, integer, oneOf, port, renderTemplateFile } from '../template.js';
+
+export function nginxConfPath(ctx: ServiceContext): string {
+  return path.join(ctx.paths.generatedDir, 'nginx.conf');
+}
+
+/**
+ * nginx.conf: boot files at /boot/, images at /images/, the CW API proxied at /api/. The access log
+ * goes to the supervisor's loopback syslog port (shown as `[httpd] ...`), or nowhere without one.
+ */
+export async function renderNginxConf(ctx: ServiceContext, accessLogPort: number | null, workers = 2): Promise<string> {
+  const accessLog = accessLogPort === null ? oneOf('off', ['off']) : conf`syslog:server=127.0.0.1:${port(accessLogPort)},tag=httpd,nohostname`;
+  const { text } = await renderTemplateFile('nginx.conf.template', ctx.paths.templates, {
+    access_log: accessLog,
+    http_port: port(ctx.ports.http),
+    worker_processes: integer(workers, 1, 64),
+    boot_dir: absPath(ctx.paths.bootDir),
+    images_dir: absPath(ctx.paths.imagesDir),
+    api_socket: absPath(ctx.paths.apiSocket),
+    run_dir: absPath(ctx.paths.runDir),
+  });
+  return text;
+}
+
+/**
+ * nginx in the foreground; SIGHUP re-reads a re-rendered config without dropping connections.
+ * It starts after the API (which it proxies) and the syslog sink (which takes its access log).
+ */
+export function httpdService(ctx: ServiceContext, accessLogPort: () => number | null = () => null): ChildServiceSpec {
+  const config = nginxConfPath(ctx);
+  return {
+    kind: 'child',
+    name: 'httpd',
+    dependsOn: ['api', 'syslog'],
+    essential: true,
+    async prepare() {
+      await mkdir(path.join(ctx.paths.runDir, 'nginx'), { recursive: true, mode: 0o755 });
+      const udp = accessLogPort();
+      if (udp === null) ctx.log('httpd', 'no syslog port for the access log; access logging is off');
+      const text = await renderNginxConf(ctx, udp);
+      const result = await installConfig(config, text, async (candidate) => {
+        const check = await ctx.run(ctx.bins.nginx, ['-t', '-q', '-e', 'stderr', '-c', candidate]);
+        if (check.exitCode !== 0) throw new Error(tail(check.output, 5) || `nginx -t exited with ${check.exitCode}`);
+      });
+      if (result.refused) ctx.log('httpd', `new nginx.conf rejected, keeping the last good one: ${result.refused}`);
+    },
+    command: () => ({
+      command: ctx.bins.nginx,
+      args: ['-e', 'stderr', '-c', config, '-g', 'daemon off;'],
+      env: ctx.baseEnv,
+    }),
+    readiness: { probe: tcpProbe(ctx.ports.http), intervalMs: 100, timeoutMs: 10_000 },
+    restart: DAEMON_RESTART,
+    reload: { kind: 'signal', signal: 'SIGHUP' },
+    stopDeadlineMs: 2500,
+  };
+}

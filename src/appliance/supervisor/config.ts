@@ -1,0 +1,109 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ExitError } from '../../lib/errors.js';
+import type { ServiceContext } from '../services/context.js';
+import { parseInterfaceList } from '../services/dhcpd/networks.js';
+import { runCommandLine } from '../services/run.js';
+import { supervisorSocketPath } from './client.js';
+
+/** Package root: `/opt/cw` in the image (this file is `dist/appliance/supervisor/config.js`). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface SupervisorConfig {
+  storage: string;
+  runDir: string;
+  controlSocket: string;
+  ports: { http: number; ssh: number; tftp: number };
+  dhcpInterfaces: string[] | null;
+  failService: string | null;
+  templatesDir: string;
+  syslogSocket: string;
+  bins: ServiceContext['bins'];
+}
+
+/**
+ * Reads the container environment (ARCHITECTURE.md), collecting every problem before refusing.
+ * Paths to binaries and templates can be overridden for tests (CW_TEMPLATES_DIR, CW_NGINX_BIN, ...).
+ */
+export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): SupervisorConfig {
+  const problems: string[] = [];
+  const absolute = (name: string, fallback: string): string => {
+    const value = env[name] || fallback;
+    if (!path.isAbsolute(value)) problems.push(`${name} must be an absolute path (got "${value}")`);
+    return path.resolve(value);
+  };
+  const portOf = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < 1 || value > 65535) {
+      problems.push(`${name} must be a port number 1-65535 (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  let dhcpInterfaces: string[] | null = null;
+  try {
+    dhcpInterfaces = parseInterfaceList(env.CW_DHCP_INTERFACES);
+  } catch (err) {
+    problems.push(err instanceof Error ? err.message : String(err));
+  }
+  const failService = env.CW_FAIL_SERVICE?.trim() || null;
+  if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
+  const runDir = absolute('CW_RUN_DIR', '/run/cw');
+  const config: SupervisorConfig = {
+    storage: absolute('CW_STORAGE', '/var/lib/cw'),
+    runDir,
+    controlSocket: absolute('CW_SUPERVISOR_SOCKET', supervisorSocketPath({ CW_RUN_DIR: runDir })),
+    ports: {
+      http: portOf('CW_HTTP_PORT', 80),
+      ssh: portOf('CW_SSH_PORT', 2200),
+      tftp: portOf('CW_TFTP_PORT', 69),
+    },
+    dhcpInterfaces,
+    failService,
+    templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
+    syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),
+    bins: {
+      node: process.execPath,
+      apiMain: absolute('CW_API_MAIN', path.join(PACKAGE_ROOT, 'dist/appliance/api/main.js')),
+      nginx: absolute('CW_NGINX_BIN', '/usr/sbin/nginx'),
+      sshd: absolute('CW_SSHD_BIN', '/usr/sbin/sshd'),
+      sshKeygen: absolute('CW_SSH_KEYGEN_BIN', '/usr/bin/ssh-keygen'),
+      tftpd: absolute('CW_TFTPD_BIN', '/usr/sbin/in.tftpd'),
+      dhcpd: absolute('CW_DHCPD_BIN', '/usr/sbin/dhcpd'),
+      ipxeDir: absolute('CW_IPXE_DIR', '/usr/lib/ipxe'),
+    },
+  };
+  // tftp is UDP and may share a number with either TCP port.
+  if (config.ports.http === config.ports.ssh) problems.push(`CW_HTTP_PORT and CW_SSH_PORT are both ${config.ports.http}`);
+  if (problems.length > 0) throw new ExitError(problems.join('; '));
+  return config;
+}
+
+/** The context the service definitions run in, derived from the configuration. */
+export function serviceContext(config: SupervisorConfig, log: ServiceContext['log'], baseEnv: NodeJS.ProcessEnv = process.env): ServiceContext {
+  const s = (...parts: string[]): string => path.join(config.storage, ...parts);
+  return {
+    paths: {
+      storage: config.storage,
+      runDir: config.runDir,
+      templates: { overrideDir: s('etc', 'templates'), builtinDir: config.templatesDir },
+      generatedDir: s('etc', 'generated'),
+      bootDir: s('boot'),
+      imagesDir: s('images'),
+      dhcpDir: s('dhcp'),
+      sshDir: s('ssh'),
+      adminsDir: s('admins'),
+      apiSocket: path.join(config.runDir, 'api.sock'),
+      controlSocket: config.controlSocket,
+      syslogSocket: config.syslogSocket,
+    },
+    ports: config.ports,
+    dhcpInterfaces: config.dhcpInterfaces,
+    bins: config.bins,
+    baseEnv: { ...baseEnv, CW_FAIL_SERVICE: undefined },
+    log,
+    run: runCommandLine,
+  };
+}

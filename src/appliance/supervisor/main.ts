@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import { errorMessage, runCommand } from '../../lib/errors.js';
+import { openLogFiles, type LogFiles } from '../../lib/log.js';
+import { buildServiceTable } from '../services/index.js';
+import { loadSupervisorConfig, serviceContext } from './config.js';
+import { closeControl, serveControl } from './control.js';
+import { prefixLine } from './lines.js';
+import { realClock, realSpawner } from './spawner.js';
+import { ensureStorageLayout } from './storage.js';
+import { Supervisor } from './supervisor.js';
+import type { LogSink } from './types.js';
+
+/** Every line once on stdout as `[source] line` (what `docker logs` shows) and once in `logs/SOURCE.log`. */
+function consoleAndFiles(files: LogFiles): LogSink {
+  return {
+    write(source, line) {
+      process.stdout.write(`${prefixLine(source, line)}\n`);
+      files.write(source, line);
+    },
+  };
+}
+
+/** The appliance's PID-1 child (under tini): prepares storage, runs the services, serves /run/cw/supervisor.sock. */
+export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadSupervisorConfig(env);
+  // A closed stdout (log driver gone) must not take the daemons down; the files still get every line.
+  process.stdout.on('error', () => undefined);
+  const created = await ensureStorageLayout(config.storage);
+  await mkdir(config.runDir, { recursive: true, mode: 0o755 });
+  const files = openLogFiles(path.join(config.storage, 'logs'));
+  const sink = consoleAndFiles(files);
+  sink.write('supervisor', `cw-headnode supervisor (pid ${process.pid}, node ${process.version}), storage ${config.storage}`);
+  if (created.length > 0) sink.write('supervisor', `created storage directories: ${created.join(', ')}`);
+
+  const ctx = serviceContext(config, (source, line) => sink.write(source, line), env);
+  const supervisor = new Supervisor(buildServiceTable(ctx, { failService: config.failService }), {
+    clock: realClock,
+    spawner: realSpawner,
+    sink,
+  });
+
+  let control;
+  try {
+    control = await serveControl(supervisor, config.controlSocket);
+  } catch (err) {
+    sink.write('supervisor', `cannot serve ${config.controlSocket}: ${errorMessage(err)}`);
+    await files.close();
+    throw err;
+  }
+
+  const stopped = new Promise<string>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        sink.write('supervisor', `${signal} received again; still stopping`);
+        return;
+      }
+      stopping = true;
+      sink.write('supervisor', `${signal} received; stopping`);
+      void supervisor.stopAll().then(() => resolve(signal));
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    // A stray hangup must not kill the supervisor (and orphan its daemons).
+    process.on('SIGHUP', () => sink.write('supervisor', 'SIGHUP ignored (use POST /reload/NAME)'));
+  });
+
+  supervisor.start();
+  await stopped;
+  await closeControl(control, config.controlSocket);
+  sink.write('supervisor', 'bye');
+  await files.close();
+}
+
+await runCommand(() => runSupervisor());
+// Exit at once: everything is stopped, nothing may keep the container around.
+process.exit();

@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandRunner, ServiceContext } from '../../../src/appliance/services/context.js';
+
+export const BUILTIN_TEMPLATES = fileURLToPath(new URL('../../../rootfs/etc/cw/templates', import.meta.url));
+
+export interface TestContext {
+  ctx: ServiceContext;
+  logs: string[];
+  runs: Array<{ command: string; args: readonly string[] }>;
+  cleanup(): Promise<void>;
+}
+
+/** A service context over a fresh temporary storage directory; helper commands are recorded, not run. */
+export async function testContext(options: { run?: CommandRunner; storage?: string } = {}): Promise<TestContext> {
+  const root = await mkdtemp(path.join(tmpdir(), 'cw-services-'));
+  const storage = options.storage ?? path.join(root, 'storage');
+  const logs: string[] = [];
+  const runs: Array<{ command: string; args: readonly string[] }> = [];
+  const s = (...parts: string[]): string => path.join(storage, ...parts);
+  const ctx: ServiceContext = {
+    paths: {
+      storage,
+      runDir: path.join(root, 'run'),
+      templates: { overrideDir: s('etc', 'templates'), builtinDir: BUILTIN_TEMPLATES },
+      generatedDir: s('etc', 'generated'),
+      bootDir: s('boot'),
+      imagesDir: s('images'),
+      dhcpDir: s('dhcp'),
+      sshDir: s('ssh'),
+      adminsDir: s('admins'),
+      apiSocket: path.join(root, 'run', 'api.sock'),
+      controlSocket: path.join(root, 'run', 'supervisor.sock'),
+      syslogSocket: path.join(root, 'log.sock'),
+    },
+    ports: { http: 18080, ssh: 12200, tftp: 16969 },
+    dhcpInterfaces: null,
+    bins: {
+      node: process.execPath,
+      apiMain: '/opt/cw/dist/appliance/api/main.js',
+      nginx: '/usr/sbin/nginx',
+      sshd: '/usr/sbin/sshd',
+      sshKeygen: '/usr/bin/ssh-keygen',
+      tftpd: '/usr/sbin/in.tftpd',
+      dhcpd: '/usr/sbin/dhcpd',
+      ipxeDir: path.join(root, 'ipxe'),
+    },
+    baseEnv: { PATH: process.env.PATH },
+    log: (source, line) => logs.push(`[${source}] ${line}`),
+    run: async (command, args) => {
+      runs.push({ command, args });
+      return options.run ? options.run(command, args) : { exitCode: 0, output: '' };
+    },
+  };
+  return { ctx, logs, runs, cleanup: () => rm(root, { recursive: true, force: true }) };
+}

@@ -1,0 +1,152 @@
+import test from 'ava';
+import { access, chmod, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { apiService } from '../../../src/appliance/services/api/index.js';
+import { httpdService, nginxConfPath, renderNginxConf } from '../../../src/appliance/services/httpd/index.js';
+import { buildServiceTable } from '../../../src/appliance/services/index.js';
+import { runCommandLine } from '../../../src/appliance/services/run.js';
+import { renderSshdConfig, sshdFiles, strictModesProblems } from '../../../src/appliance/services/sshd/index.js';
+import { installIpxeFiles, IPXE_FILES, tftpdService, tftpUser } from '../../../src/appliance/services/tftpd/index.js';
+import { testContext } from './context.js';
+
+const has = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+
+test('nginx.conf serves boot files and images, proxies /api/ to the API socket', async (t) => {
+  const { ctx, cleanup } = await testContext();
+  t.teardown(cleanup);
+  const text = await renderNginxConf(ctx, 41514);
+  t.regex(text, /^\s+listen 18080 default_server;$/m);
+  t.regex(text, new RegExp(`location /boot/ \\{\\s+alias ${ctx.paths.bootDir}/;`));
+  t.regex(text, new RegExp(`location /images/ \\{\\s+alias ${ctx.paths.imagesDir}/;`));
+  t.true(text.includes(`proxy_pass http://unix:${ctx.paths.apiSocket}:;`));
+  t.regex(text, /^user www-data;$/m);
+  t.regex(text, /^\s+sendfile on;$/m);
+  t.true(text.includes(`pid ${ctx.paths.runDir}/nginx.pid;`));
+  t.regex(text, /^error_log stderr notice;$/m);
+  t.regex(text, /^\s+access_log syslog:server=127\.0\.0\.1:41514,tag=httpd,nohostname;$/m);
+  t.regex(await renderNginxConf(ctx, null), /^\s+access_log off;$/m);
+  t.notRegex(text, /\{\{/);
+});
+
+test('a storage path nginx could misread is refused instead of rendered', async (t) => {
+  const { ctx, cleanup } = await testContext({ storage: '/tmp/cw storage; evil' });
+  t.teardown(cleanup);
+  await t.throwsAsync(renderNginxConf({ ...ctx, paths: { ...ctx.paths, bootDir: '/tmp/cw storage; evil/boot' } }, null), { message: /unsafe path/ });
+});
+
+test('nginx -t accepts the rendered config', async (t) => {
+  if (!(await has('/usr/sbin/nginx'))) return t.pass('nginx not installed here');
+  const { ctx, cleanup } = await testContext({ run: runCommandLine });
+  t.teardown(cleanup);
+  await t.notThrowsAsync(httpdService(ctx, () => 41514).prepare?.() as Promise<void>);
+  t.true(await has(nginxConfPath(ctx)));
+});
+
+test('sshd_config: key-only root login, host keys and authorized_keys in storage', async (t) => {
+  const { ctx, cleanup } = await testContext();
+  t.teardown(cleanup);
+  const text = await renderSshdConfig(ctx, true);
+  const files = sshdFiles(ctx);
+  t.regex(text, /^Port 12200$/m);
+  t.true(text.includes(`HostKey ${files.hostKeys[0]}\nHostKey ${files.hostKeys[1]}`));
+  t.regex(text, /^PasswordAuthentication no$/m);
+  t.regex(text, /^PermitRootLogin prohibit-password$/m);
+  t.true(text.includes(`AuthorizedKeysFile ${ctx.paths.adminsDir}/authorized_keys`));
+  t.true(text.includes(`PidFile ${ctx.paths.runDir}/sshd.pid`));
+  t.regex(text, /^StrictModes yes$/m);
+  t.regex(await renderSshdConfig(ctx, false), /^StrictModes no$/m);
+});
+
+test('sshd prepare generates host keys (0600) and an empty authorized_keys, and sshd -t accepts the config', async (t) => {
+  if (!(await has('/usr/sbin/sshd')) || process.getuid?.() !== 0) return t.pass('needs sshd and root');
+  const { ctx, logs, cleanup } = await testContext({ run: runCommandLine });
+  t.teardown(cleanup);
+  const { sshdService } = await import('../../../src/appliance/services/sshd/index.js');
+  await mkdir(ctx.paths.storage, { recursive: true, mode: 0o775 });
+  await chmod(ctx.paths.storage, 0o775);
+  await sshdService(ctx).prepare?.();
+  const files = sshdFiles(ctx);
+  for (const key of files.hostKeys) t.is((await stat(key)).mode & 0o777, 0o600);
+  t.is((await stat(files.authorizedKeys)).mode & 0o777, 0o600);
+  t.is(await readFile(files.authorizedKeys, 'utf8'), '');
+  t.true(logs.includes('[sshd] generated host keys: ed25519, rsa'));
+  t.is((await stat(ctx.paths.storage)).mode & 0o022, 0, 'group write removed for StrictModes');
+  const problems = await strictModesProblems(files.authorizedKeys);
+  const inStorage = problems.filter((p) => p.path.startsWith(ctx.paths.storage));
+  t.deepEqual(inStorage, []);
+  t.regex(await readFile(files.config, 'utf8'), new RegExp(`StrictModes ${problems.length === 0 ? 'yes' : 'no'}`));
+  const keysBefore = await readFile(files.hostKeys[0] as string, 'utf8');
+  await sshdService(ctx).prepare?.();
+  t.is(await readFile(files.hostKeys[0] as string, 'utf8'), keysBefore, 'existing keys are kept');
+});
+
+test('StrictModes problems name the offending path', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-strict-'));
+  await chmod(dir, 0o777);
+  await writeFile(path.join(dir, 'authorized_keys'), '', { mode: 0o600 });
+  const problems = await strictModesProblems(path.join(dir, 'authorized_keys'));
+  t.true(problems.some((p) => p.path === dir && /group\/world-writable/.test(p.problem)));
+});
+
+test('tftpd: iPXE binaries copied into the boot directory when missing or changed', async (t) => {
+  const { ctx, logs, cleanup } = await testContext();
+  t.teardown(cleanup);
+  await mkdir(ctx.bins.ipxeDir, { recursive: true });
+  await mkdir(ctx.paths.bootDir, { recursive: true });
+  await writeFile(path.join(ctx.bins.ipxeDir, 'undionly.kpxe'), 'bios v1');
+  await writeFile(path.join(ctx.bins.ipxeDir, 'ipxe.efi'), 'efi v1');
+  t.deepEqual(await installIpxeFiles(ctx.bins.ipxeDir, ctx.paths.bootDir), { copied: ['undionly.kpxe', 'ipxe.efi'], missing: ['snponly.efi'] });
+  t.deepEqual((await installIpxeFiles(ctx.bins.ipxeDir, ctx.paths.bootDir)).copied, []);
+  await writeFile(path.join(ctx.bins.ipxeDir, 'ipxe.efi'), 'efi v2');
+  t.deepEqual((await installIpxeFiles(ctx.bins.ipxeDir, ctx.paths.bootDir)).copied, ['ipxe.efi']);
+  t.is(await readFile(path.join(ctx.paths.bootDir, 'ipxe.efi'), 'utf8'), 'efi v2');
+  t.is((await stat(path.join(ctx.paths.bootDir, 'ipxe.efi'))).mode & 0o777, 0o644);
+  t.deepEqual([...IPXE_FILES], ['undionly.kpxe', 'ipxe.efi', 'snponly.efi']);
+
+  const spec = tftpdService(ctx);
+  await spec.prepare?.();
+  t.true(logs.some((l) => l.startsWith('[tftpd] iPXE binaries not found')));
+  const command = await spec.command();
+  t.is(command.command, '/usr/sbin/in.tftpd');
+  t.deepEqual(command.args.slice(0, 3), ['--foreground', '--secure', '--verbose']);
+  t.true(command.args.includes('0.0.0.0:16969'));
+  t.is(command.args[command.args.length - 1], ctx.paths.bootDir);
+  t.deepEqual(spec.dependsOn, ['syslog']);
+});
+
+test('tftpd runs as Debian\'s tftp user when it exists', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-passwd-'));
+  await writeFile(path.join(dir, 'with'), 'root:x:0:0::/root:/bin/sh\ntftp:x:101:102::/srv/tftp:/usr/sbin/nologin\n');
+  await writeFile(path.join(dir, 'without'), 'root:x:0:0::/root:/bin/sh\n');
+  t.is(await tftpUser(path.join(dir, 'with')), 'tftp');
+  t.is(await tftpUser(path.join(dir, 'without')), 'nobody');
+});
+
+test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one service into /bin/false', async (t) => {
+  const { ctx, logs, cleanup } = await testContext();
+  t.teardown(cleanup);
+  const table = buildServiceTable(ctx);
+  t.deepEqual(
+    table.map((s) => [s.name, s.kind, [...s.dependsOn], s.essential]),
+    [
+      ['syslog', 'internal', [], true],
+      ['api', 'child', [], true],
+      ['httpd', 'child', ['api', 'syslog'], true],
+      ['tftpd', 'child', ['syslog'], true],
+      ['dhcpd', 'child', [], true],
+      ['sshd', 'child', [], true],
+    ],
+  );
+  const api = apiService(ctx);
+  const command = await api.command();
+  t.deepEqual([command.command, ...command.args], [process.execPath, '/opt/cw/dist/appliance/api/main.js']);
+  t.like(command.env, { CW_API_SOCKET: ctx.paths.apiSocket, CW_API_SOCKET_GROUP: 'www-data', CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket, CW_STORAGE: ctx.paths.storage });
+
+  const failing = buildServiceTable(ctx, { failService: 'dhcpd' }).find((s) => s.name === 'dhcpd');
+  t.is(failing?.kind, 'child');
+  if (failing?.kind !== 'child') return;
+  t.is(failing.prepare, undefined);
+  t.is((await failing.command()).command, '/bin/false');
+  t.true(logs.includes('[supervisor] test hook CW_FAIL_SERVICE: dhcpd will always fail'));
+});
