@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 build/CI machine (root, no systemd) for the full test run:
+# OS packages, a running dockerd, Podman with its Docker-compatible API socket, npm dependencies.
+#
+#   scripts/ci-setup.sh
+#
+# Idempotent: each step checks first and skips what is already in place. Quiet: one line per step
+# with its duration; the details go to log files under $CI_LOG_DIR (default /var/log/cw-ci), and a
+# failing step prints the end of its log.
+#
+# The Podman settings written here (runc, fixed ulimits) work around limits of the CI machines
+# (hybrid cgroups, no CAP_SYS_RESOURCE); they are not product defaults.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CI_LOG_DIR=${CI_LOG_DIR:-/var/log/cw-ci}
+mkdir -p "$CI_LOG_DIR"
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+  docker.io podman runc debootstrap        # engines and the base-image builder
+  tftp-hpa isc-dhcp-client busybox curl     # real clients for the appliance's services
+  iproute2 openssh-client tcpdump kea-admin # namespaces/bridges, ssh, capture, perfdhcp
+  jq ca-certificates git
+)
+
+step_start=0
+step() { step_name=$1; step_start=$SECONDS; }
+done_step() { printf 'ci-setup: %-34s %s (%ds)\n' "$step_name" "${1:-ok}" $((SECONDS - step_start)); }
+fail() {
+  printf 'ci-setup: %-34s FAILED (%ds)\n' "$step_name" $((SECONDS - step_start)) >&2
+  [ -z "${2:-}" ] || tail -n 30 "$2" >&2
+  echo "ERROR: $1${2:+ (log: $2)}" >&2
+  exit 1
+}
+wait_for() { # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
+[ "$(id -u)" = 0 ] || { echo "ERROR: ci-setup.sh must run as root" >&2; exit 1; }
+
+# --- OS packages -------------------------------------------------------------------------------
+step "apt packages"
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  done_step "already installed"
+else
+  log=$CI_LOG_DIR/apt.log
+  { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
+    fail "apt-get install ${missing[*]} failed" "$log"
+  done_step "installed ${#missing[@]}: ${missing[*]}"
+fi
+
+# --- dockerd -----------------------------------------------------------------------------------
+step "dockerd"
+if docker info >/dev/null 2>&1; then
+  done_step "already running"
+else
+  log=$CI_LOG_DIR/dockerd.log
+  if ! pgrep -x dockerd >/dev/null; then
+    setsid dockerd >>"$log" 2>&1 </dev/null &
+  fi
+  wait_for 60 docker info || fail "dockerd did not answer on /var/run/docker.sock within 60s" "$log"
+  done_step "started"
+fi
+
+# --- podman ------------------------------------------------------------------------------------
+step "podman containers.conf"
+conf=/etc/containers/containers.conf
+want=$(cat <<'EOF'
+# Written by cw-headnode scripts/ci-setup.sh for CI machines: crun fails on their hybrid cgroups
+# and they lack CAP_SYS_RESOURCE, so use runc and ulimits that need no raising.
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+runtime = "runc"
+EOF
+)
+if [ -f "$conf" ] && grep -qE '^runtime *= *"runc"' "$conf" && grep -q '^default_ulimits' "$conf"; then
+  done_step "already set"
+else
+  mkdir -p /etc/containers
+  [ ! -f "$conf" ] || cp -p "$conf" "$conf.before-ci-setup"
+  printf '%s\n' "$want" >"$conf"
+  done_step "written"
+fi
+
+step "podman API socket"
+sock=${CW_PODMAN_SOCK:-/run/podman/podman.sock}
+podman_ping() { curl -fsS --max-time 3 --unix-socket "$sock" http://d/_ping; }
+if [ -S "$sock" ] && podman_ping >/dev/null 2>&1; then
+  done_step "already serving"
+else
+  log=$CI_LOG_DIR/podman-service.log
+  mkdir -p "$(dirname "$sock")"
+  rm -f "$sock"
+  setsid podman system service --time=0 "unix://$sock" >>"$log" 2>&1 </dev/null &
+  wait_for 30 podman_ping || fail "podman API did not answer on $sock within 30s" "$log"
+  done_step "started on $sock"
+fi
+
+# --- npm dependencies ----------------------------------------------------------------------------
+step "npm ci"
+cd "$repo"
+command -v node >/dev/null || fail "node is not installed (Node >= 20 is required)"
+stamp=node_modules/.package-lock.json
+if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] && [ "$stamp" -nt package.json ] &&
+  [ "${CI_FORCE_NPM_CI:-0}" != 1 ]; then
+  done_step "up to date (node $(node --version))"
+else
+  log=$CI_LOG_DIR/npm-ci.log
+  npm ci --no-audit --no-fund >>"$log" 2>&1 || fail "npm ci failed" "$log"
+  done_step "installed (node $(node --version))"
+fi
