@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ExitError, errorMessage } from '../../../lib/errors.js';
+import { parsePublicKey, type PublicKeyInfo } from '../../../lib/sshkey.js';
+import { findRunningAppliance, runAppliance } from '../appliance.js';
+import type { CommandContext } from '../context.js';
+import { withNewline } from '../format.js';
+
+export interface AddAdminOptions {
+  /** Admin user name (`^[a-z_][a-z0-9_-]{0,31}$`). */
+  admin: string;
+  /** An OpenSSH public key line, or `@FILE` (`~` expanded). */
+  key: string;
+  name?: string | undefined;
+}
+
+export interface AddAdminDeps {
+  homeDir?: string;
+}
+
+const ADMIN_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** `~` and `~/x` to the home directory. */
+export function expandHome(path: string, home: string): string {
+  if (path === '~') return home;
+  if (path.startsWith('~/')) return join(home, path.slice(2));
+  return path;
+}
+
+/** The key text from the argument: itself, or the one key line of `@FILE`. */
+export async function readKeyArgument(arg: string, home: string): Promise<string> {
+  if (!arg.startsWith('@')) return arg;
+  const path = expandHome(arg.slice(1), home);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ExitError(code === 'ENOENT' ? `ssh key file ${path} not found` : `cannot read ssh key file ${path}: ${errorMessage(err)}`);
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.length === 0) throw new ExitError(`invalid ssh key: ${path} is empty`);
+  if (lines.length > 1 && !text.includes('PRIVATE KEY')) throw new ExitError(`invalid ssh key: ${path} holds ${lines.length} lines; give a file with one public key`);
+  return lines.length > 1 ? text : lines[0]!;
+}
+
+/** Validates NAME and KEY on the host; nothing is sent to the container when either is wrong. */
+export async function validateAdmin(admin: string, keyArg: string, home: string): Promise<PublicKeyInfo> {
+  if (!ADMIN_NAME.test(admin)) {
+    throw new ExitError(`invalid admin name "${admin}" (lowercase letters, digits, _ and -, starting with a letter or _, at most 32)`);
+  }
+  const text = await readKeyArgument(keyArg, home);
+  try {
+    return parsePublicKey(text);
+  } catch (err) {
+    throw new ExitError(`invalid ssh key: ${errorMessage(err)}`);
+  }
+}
+
+/** `cw-containerctl add-admin NAME KEY|@FILE`: adds an admin allowed to use the cw-* tools. */
+export async function addAdmin(options: AddAdminOptions, ctx: CommandContext, deps: AddAdminDeps = {}): Promise<void> {
+  const key = await validateAdmin(options.admin, options.key, deps.homeDir ?? homedir());
+  const engine = await ctx.engine();
+  const container = await findRunningAppliance(engine, options.name);
+  const result = await runAppliance(engine, container, ['admin-add', options.admin, key.line]);
+  ctx.stdout.write(withNewline(result.stdout));
+}

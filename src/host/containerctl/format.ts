@@ -1,0 +1,59 @@
+// Small text helpers shared by the commands' output.
+
+/** Left-aligned columns separated by three spaces, like `docker images`. */
+export function renderTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Decimal units as the engines print them: `245MB`, `1.21GB`, `512kB`. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${Number(value.toFixed(digits))}${units[unit]}`;
+}
+
+/** `5 seconds ago`, `3 hours ago`, `2 weeks ago`. */
+export function relativeTime(thenMs: number, nowMs: number): string {
+  const seconds = Math.max(0, Math.round((nowMs - thenMs) / 1000));
+  const steps: [number, string][] = [
+    [60, 'second'],
+    [60, 'minute'],
+    [24, 'hour'],
+    [7, 'day'],
+    [52, 'week'],
+  ];
+  let value = seconds;
+  for (const [size, name] of steps) {
+    if (value < size) return `${value} ${name}${value === 1 ? '' : 's'} ago`;
+    value = Math.floor(value / size);
+  }
+  return `${value} year${value === 1 ? '' : 's'} ago`;
+}
+
+/** Quotes a word for a POSIX shell only when it needs it. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The short image id (`sha256:` stripped, 12 hex digits). */
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** The text with exactly one trailing newline (empty stays empty). */
+export function withNewline(text: string): string {
+  return !text || text.endsWith('\n') ? text : `${text}\n`;
+}

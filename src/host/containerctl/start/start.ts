@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { resolve } from 'node:path';
+import { ExitError } from '../../../lib/errors.js';
+import { isActive, isAppliance, storageOf } from '../appliance.js';
+import type { CommandContext } from '../context.js';
+import type { ContainerDetails, Engine, ImageInfo } from '../engine/engine.js';
+import { withNewline } from '../format.js';
+import { DEFAULT_CONTAINER_NAME } from '../labels.js';
+import { STOP_TIMEOUT_SECONDS, buildContainerSpec, parseEnvPairs } from './container-spec.js';
+import { waitUntilHealthy } from './health.js';
+import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
+import { checkStorageDir, ensureStorageLayout, resolveStorageDir } from './storage.js';
+
+export interface StartOptions {
+  /** Default `./cw_container_storage`. */
+  storageDir?: string | undefined;
+  /** Default: the newest loaded cw-headnode image. */
+  image?: string | undefined;
+  name?: string | undefined;
+  /** A named engine network instead of the host's network. */
+  network?: string | undefined;
+  ip?: string | undefined;
+  httpPort?: number | undefined;
+  sshPort?: number | undefined;
+  tftpPort?: number | undefined;
+  dhcpInterfaces?: string[] | undefined;
+  env?: string[] | undefined;
+  /** Seconds to wait for health. */
+  timeout?: number | undefined;
+}
+
+export interface StartDeps {
+  cwd?: string;
+  /** Injected for tests; binds the ports in this process by default. */
+  findPortInUse?: (checks: PortCheck[]) => Promise<PortCheck | undefined>;
+}
+
+interface Resolved {
+  name: string;
+  storageDir: string;
+  network: string;
+  ip: string | undefined;
+  httpPort: number;
+  sshPort: number;
+  tftpPort: number;
+  dhcpInterfaces: string[];
+  env: string[];
+  timeout: number;
+}
+
+function checkPort(value: number | undefined, fallback: number, option: string): number {
+  const port = value ?? fallback;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ExitError(`${option} must be a port number (1-65535), not "${value}"`);
+  return port;
+}
+
+/** Validates the options before anything is touched. */
+export function resolveStartOptions(options: StartOptions, cwd: string): Resolved {
+  const name = options.name ?? DEFAULT_CONTAINER_NAME;
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new ExitError(`invalid container name "${name}"`);
+  const network = options.network?.trim() || 'host';
+  if (options.ip !== undefined) {
+    if (network === 'host') throw new ExitError('--ip needs --network NAME (under host networking the appliance uses the host\'s addresses)');
+    if (!isIPv4(options.ip)) throw new ExitError(`--ip must be an IPv4 address, not "${options.ip}"`);
+  }
+  const httpPort = checkPort(options.httpPort, 80, '--http-port');
+  const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
+  const tftpPort = checkPort(options.tftpPort, 69, '--tftp-port');
+  if (httpPort === sshPort) throw new ExitError(`--http-port and --ssh-port are both ${httpPort}`);
+  if (tftpPort === 67) throw new ExitError('--tftp-port cannot be 67 (DHCP)');
+  const dhcpInterfaces = (options.dhcpInterfaces ?? []).flatMap((i) => i.split(/[\s,]+/)).filter(Boolean);
+  for (const iface of dhcpInterfaces) {
+    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) throw new ExitError(`invalid --dhcp-interface "${iface}"`);
+  }
+  const timeout = options.timeout ?? 120;
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new ExitError(`--timeout must be a positive number of seconds, not "${options.timeout}"`);
+  parseEnvPairs(options.env ?? []);
+  const storageDir = resolveStorageDir(options.storageDir, cwd);
+  if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
+  return { name, storageDir, network, ip: options.ip, httpPort, sshPort, tftpPort, dhcpInterfaces, env: options.env ?? [], timeout };
+}
+
+/** A second appliance may not share the name, the storage, or (either of them) the host's network. */
+async function refuseIfRunning(engine: Engine, wanted: Resolved): Promise<ContainerDetails | undefined> {
+  for (const summary of await engine.listApplianceContainers()) {
+    if (!isActive(summary)) continue;
+    const other = await engine.inspectContainer(summary.id);
+    if (!other) continue;
+    const storage = storageOf(other);
+    const sameName = other.name === wanted.name;
+    const hostNet = other.networkMode === 'host' || wanted.network === 'host';
+    if (sameName || storage === wanted.storageDir || hostNet) {
+      throw new ExitError(`cw-headnode is already running (container ${other.name}, storage ${storage}); stop it first`);
+    }
+  }
+  const sameName = await engine.inspectContainer(wanted.name);
+  if (sameName && !isAppliance(sameName.labels)) {
+    throw new ExitError(`a container named ${wanted.name} already exists and is not a cw-headnode container; choose another --name`);
+  }
+  if (sameName && isActive(sameName)) {
+    throw new ExitError(`cw-headnode is already running (container ${sameName.name}, storage ${storageOf(sameName)}); stop it first`);
+  }
+  return sameName;
+}
+
+/** `start IMAGE:TAG` (no storage argument): a lone argument that names no path but looks like an image is the image. */
+function imageGivenAlone(options: StartOptions, cwd: string): StartOptions {
+  const lone = options.storageDir;
+  if (options.image !== undefined || !lone || !/^[\w.\/-]+:[\w.-]+$/.test(lone) || existsSync(resolve(cwd, lone))) return options;
+  return { ...options, storageDir: undefined, image: lone };
+}
+
+/** The image to run: the one asked for (must be loaded and ours), else the newest loaded one. */
+async function chooseImage(engine: Engine, ref: string | undefined): Promise<{ ref: string; image: ImageInfo }> {
+  if (ref) {
+    const image = await engine.inspectImage(ref);
+    if (!image) throw new ExitError(`image ${ref} is not loaded (see cw-containerctl img-ls)`);
+    if (!isAppliance(image.labels)) throw new ExitError(`image ${ref} is not a cw-headnode image`);
+    return { ref, image };
+  }
+  const images = await engine.listApplianceImages();
+  const newest = images.sort((a, b) => b.created - a.created)[0];
+  if (!newest) throw new ExitError('no cw-headnode image is loaded (load one with cw-containerctl img-load FILE)');
+  return { ref: newest.repoTags[0] ?? newest.id, image: newest };
+}
+
+/**
+ * `cw-containerctl start [STORAGE_DIR] [IMAGE:TAG]`: creates the storage directory and the container,
+ * starts it and waits until it is healthy. Every refusal happens before anything is changed.
+ */
+export async function start(options: StartOptions, ctx: CommandContext, deps: StartDeps = {}): Promise<void> {
+  const cwd = deps.cwd ?? process.cwd();
+  options = imageGivenAlone(options, cwd);
+  const wanted = resolveStartOptions(options, cwd);
+  const storageExists = await checkStorageDir(wanted.storageDir);
+  const engine = await ctx.engine();
+  const previous = await refuseIfRunning(engine, wanted);
+  const { ref: imageRef } = await chooseImage(engine, options.image);
+  if (wanted.network === 'host') {
+    const busy = await (deps.findPortInUse ?? findPortInUse)(
+      appliancePorts({ http: wanted.httpPort, ssh: wanted.sshPort, tftp: wanted.tftpPort }),
+    );
+    if (busy) throw new ExitError(`port ${busy.port}/${busy.protocol} is already in use on this host (${busy.hint})`);
+  }
+
+  const spec = buildContainerSpec({
+    name: wanted.name,
+    image: imageRef,
+    storageDir: wanted.storageDir,
+    engineKind: engine.identity.kind,
+    network: wanted.network,
+    ip: wanted.ip,
+    httpPort: wanted.httpPort,
+    sshPort: wanted.sshPort,
+    tftpPort: wanted.tftpPort,
+    dhcpInterfaces: wanted.dhcpInterfaces,
+    extraEnv: wanted.env,
+  });
+
+  await ensureStorageLayout(wanted.storageDir);
+  if (!storageExists) ctx.stdout.write(`Created storage directory ${wanted.storageDir}\n`);
+  // The storage directory holds all state, so a stopped container is simply replaced.
+  if (previous) await engine.removeContainer(previous.id);
+  const id = await engine.createContainer(spec);
+  await engine.startContainer(id);
+
+  const result = await waitUntilHealthy(engine, id, { timeoutSeconds: wanted.timeout, clock: ctx.clock, out: ctx.stdout });
+  if (!result.healthy) {
+    const log = await engine.tailLogs(id, 20).catch(() => '');
+    if (log.trim()) ctx.stderr.write(`Last log lines of ${wanted.name}:\n${withNewline(log)}`);
+    // A container that keeps exiting would be restarted forever by its restart policy: stop it. One that
+    // runs but is unhealthy stays up so its state can be inspected (status, logs, shell).
+    let outcome = `container ${wanted.name} left running for inspection`;
+    if (result.exited) {
+      await engine.stopContainer(id, STOP_TIMEOUT_SECONDS).catch(() => undefined);
+      outcome = `container ${wanted.name} stopped`;
+    }
+    throw new ExitError(`cw-headnode did not become healthy: ${result.reason} (${outcome}; see cw-containerctl logs)`);
+  }
+  ctx.stdout.write(`cw-headnode is running: container ${wanted.name}, image ${imageRef}, storage ${wanted.storageDir}\n`);
+  ctx.stdout.write(`Healthy after ${result.seconds} s\n`);
+  const network = wanted.network === 'host' ? 'host' : `${wanted.network}${wanted.ip ? ` (${wanted.ip})` : ''}`;
+  ctx.stdout.write(`Network: ${network}\n`);
+  const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
+  ctx.stdout.write(
+    `Ports: http ${wanted.httpPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp})\n`,
+  );
+}

@@ -1,0 +1,88 @@
+import type { NetworkInterfaceInfo } from 'node:os';
+
+export interface AddressChoice {
+  address: string;
+  /** Interface (host networking) or network (named network) it belongs to. */
+  via: string;
+}
+
+/** Interfaces that never face the cluster: loopback and the engines' and hypervisors' own bridges. */
+const VIRTUAL_INTERFACE = /^(lo|docker\d*|podman\d*|cni-?\w*|veth\w*|virbr\w*|br-\w+|vnet\w*|flannel\S*|cali\w*|vxlan\S*|tun\d*|tap\d*|lxcbr\d*|lxdbr\d*|zt\w*|tailscale\d*|wg\d*)$/;
+
+function octets(ip: string): number[] {
+  return ip.split('.').map(Number);
+}
+
+/** 10/8, 172.16/12, 192.168/16. */
+export function isPrivateIPv4(ip: string): boolean {
+  const [a, b] = octets(ip);
+  return a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168);
+}
+
+function rank(ip: string): number {
+  const [a, b] = octets(ip);
+  if (isPrivateIPv4(ip)) return 0;
+  if (a === 100 && b! >= 64 && b! <= 127) return 1; // carrier-grade NAT space
+  if (a === 169 && b === 254) return 3; // link-local: only if nothing else
+  return 2;
+}
+
+/**
+ * The host address the cluster's nodes most likely reach the appliance at (host networking): IPv4 on a
+ * physical-looking interface, private (RFC 1918) before others, in interface order. All candidates are
+ * returned best first, so callers can mention the alternatives.
+ */
+export function rankHostAddresses(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): AddressChoice[] {
+  const found: (AddressChoice & { rank: number; order: number })[] = [];
+  let order = 0;
+  for (const [name, addresses] of Object.entries(interfaces)) {
+    if (VIRTUAL_INTERFACE.test(name)) continue;
+    for (const info of addresses ?? []) {
+      if (info.internal || info.family !== 'IPv4') continue;
+      found.push({ address: info.address, via: name, rank: rank(info.address), order: order++ });
+    }
+  }
+  return found.sort((x, y) => x.rank - y.rank || x.order - y.order).map(({ address, via }) => ({ address, via }));
+}
+
+/** The appliance's address on a named network (its own, not the host's). */
+export function networkAddress(networks: Record<string, string>, network: string): AddressChoice | undefined {
+  const address = networks[network];
+  return address ? { address, via: network } : undefined;
+}
+
+export interface ToolSettings {
+  address: string;
+  httpPort: number;
+  user: string;
+}
+
+/** The proposed `~/.cw/settings.ini` for the cw-* tools. */
+export function renderSettings({ address, httpPort, user }: ToolSettings): string {
+  const host = httpPort === 80 ? address : `${address}:${httpPort}`;
+  return ['[ClusterWare]', `client.base_url = http://${host}/api/v1`, `client.authuser = ${user}`, 'client.sslverify = quiet', ''].join('\n');
+}
+
+/** The user the tools will authenticate as: whoever ran sudo, else the current user, else root. */
+export function invokingUser(env: NodeJS.ProcessEnv): string {
+  return env.SUDO_USER || env.USER || env.LOGNAME || 'root';
+}
+
+/** The advice and settings block `tool-config` prints (after seed 000's walk-through). */
+export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = []): string {
+  const lines = [
+    'ClusterWare tools will attempt to contact ssh-agent to get the',
+    "user's authentication key. It may be worthwhile for users to run:",
+    '    eval `ssh-agent` ; ssh-add',
+    '',
+    'A potential ~/.cw/settings.ini file is below:',
+    '',
+    renderSettings(settings),
+  ];
+  if (alternatives.length > 0) {
+    lines.push(`Other addresses of this host: ${alternatives.map((a) => `${a.address} (${a.via})`).join(', ')}`);
+    lines.push('If the nodes reach the head node on one of those, change client.base_url accordingly.');
+    lines.push('');
+  }
+  return lines.join('\n');
+}

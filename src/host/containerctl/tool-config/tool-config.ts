@@ -1,0 +1,35 @@
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { ExitError } from '../../../lib/errors.js';
+import { findRunningAppliance, networkOf } from '../appliance.js';
+import type { CommandContext } from '../context.js';
+import { invokingUser, networkAddress, rankHostAddresses, renderToolConfig } from './settings.js';
+
+export interface ToolConfigOptions {
+  name?: string | undefined;
+}
+
+export interface ToolConfigDeps {
+  interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
+}
+
+/** `cw-containerctl tool-config`: prints ssh-agent advice and a proposed `~/.cw/settings.ini`. */
+export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext, deps: ToolConfigDeps = {}): Promise<void> {
+  const engine = await ctx.engine();
+  const container = await findRunningAppliance(engine, options.name);
+  const httpPort = Number(container.env.CW_HTTP_PORT ?? '80') || 80;
+  const network = networkOf(container);
+  const hostNetwork = network === 'host';
+  let alternatives: { address: string; via: string }[] = [];
+  let chosen;
+  if (hostNetwork) {
+    const ranked = rankHostAddresses((deps.interfaces ?? networkInterfaces)());
+    chosen = ranked[0];
+    alternatives = ranked.slice(1);
+  } else {
+    chosen = networkAddress(container.networks, network);
+  }
+  if (!chosen) {
+    throw new ExitError(hostNetwork ? 'no usable IPv4 address on this host\'s interfaces' : `container ${container.name} has no IPv4 address on network ${network}`);
+  }
+  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpPort, user: invokingUser(ctx.env) }, alternatives));
+}

@@ -1,0 +1,68 @@
+import type { NetworkInterfaceInfo } from 'node:os';
+import test from 'ava';
+import {
+  invokingUser,
+  isPrivateIPv4,
+  networkAddress,
+  rankHostAddresses,
+  renderSettings,
+  renderToolConfig,
+} from '../../../src/host/containerctl/tool-config/settings.js';
+
+function v4(address: string, internal = false): NetworkInterfaceInfo {
+  return { address, netmask: '255.255.255.0', family: 'IPv4', mac: '52:54:00:00:00:01', internal, cidr: `${address}/24` };
+}
+function v6(address: string): NetworkInterfaceInfo {
+  return { address, netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '52:54:00:00:00:01', internal: false, cidr: `${address}/64`, scopeid: 0 };
+}
+
+test('settings.ini: port only when not 80', (t) => {
+  t.is(
+    renderSettings({ address: '10.54.0.123', httpPort: 80, user: 'root' }),
+    '[ClusterWare]\nclient.base_url = http://10.54.0.123/api/v1\nclient.authuser = root\nclient.sslverify = quiet\n',
+  );
+  t.regex(renderSettings({ address: '10.54.0.123', httpPort: 8080, user: 'admin1' }), /client\.base_url = http:\/\/10\.54\.0\.123:8080\/api\/v1\nclient\.authuser = admin1\n/);
+});
+
+test('the tool-config text carries the ssh-agent advice and the settings', (t) => {
+  const text = renderToolConfig({ address: '192.168.122.1', httpPort: 80, user: 'root' });
+  t.true(text.includes('    eval `ssh-agent` ; ssh-add\n'));
+  t.true(text.includes('A potential ~/.cw/settings.ini file is below:\n\n[ClusterWare]\n'));
+});
+
+test('host addresses: private on a real interface first; bridges, loopback and IPv6 skipped', (t) => {
+  const ranked = rankHostAddresses({
+    lo: [v4('127.0.0.1', true)],
+    docker0: [v4('172.17.0.1')],
+    podman0: [v4('10.88.0.1')],
+    'br-1a2b3c': [v4('172.18.0.1')],
+    virbr0: [v4('192.168.122.1')],
+    veth12ab: [v4('169.254.3.3')],
+    eth0: [v4('203.0.113.7'), v6('fe80::1')],
+    eth1: [v4('10.54.0.123')],
+  });
+  t.deepEqual(ranked, [
+    { address: '10.54.0.123', via: 'eth1' },
+    { address: '203.0.113.7', via: 'eth0' },
+  ]);
+});
+
+test('RFC 1918 ranges', (t) => {
+  t.true(isPrivateIPv4('10.0.0.1'));
+  t.true(isPrivateIPv4('172.16.5.4'));
+  t.true(isPrivateIPv4('172.31.255.1'));
+  t.false(isPrivateIPv4('172.32.0.1'));
+  t.true(isPrivateIPv4('192.168.1.1'));
+  t.false(isPrivateIPv4('192.169.1.1'));
+});
+
+test('named network: the container\'s own address there', (t) => {
+  t.deepEqual(networkAddress({ cwnet: '10.10.24.2', bridge: '172.17.0.3' }, 'cwnet'), { address: '10.10.24.2', via: 'cwnet' });
+  t.is(networkAddress({}, 'cwnet'), undefined);
+});
+
+test('authuser: the sudo caller, else the user, else root', (t) => {
+  t.is(invokingUser({ SUDO_USER: 'alice', USER: 'root' }), 'alice');
+  t.is(invokingUser({ USER: 'bob' }), 'bob');
+  t.is(invokingUser({}), 'root');
+});

@@ -1,0 +1,256 @@
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { APPLIANCE_CAPABILITIES, buildContainerSpec } from '../../../src/host/containerctl/start/container-spec.js';
+import { start } from '../../../src/host/containerctl/start/start.js';
+import { ensureStorageLayout } from '../../../src/host/containerctl/start/storage.js';
+import { MemoryEngine, testContext } from './memory-engine.js';
+
+const noPortsBusy = async () => undefined;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'cw-start-'));
+}
+
+test('storage path that is a file: one-line error, engine never asked, nothing created', async (t) => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, 'cw_container_storage');
+    writeFileSync(file, 'not a dir');
+    const ctx = testContext(new MemoryEngine());
+    await t.throwsAsync(start({}, ctx, { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: `storage path ${file} exists and is not a directory; nothing changed`,
+    });
+    t.is(ctx.engineCalls, 0);
+    t.true(statSync(file).isFile());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('defaults: ./cw_container_storage made absolute, newest image, host network, ARCHITECTURE env and labels', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.addImage('cw-headnode:0.2.0', 2000);
+    const ctx = testContext(engine);
+    await start({}, ctx, { cwd: dir, findPortInUse: noPortsBusy });
+    const storage = join(dir, 'cw_container_storage');
+    const spec = engine.created[0]!;
+    t.is(spec.image, 'cw-headnode:0.2.0');
+    t.is(spec.name, 'cw-headnode');
+    t.is(spec.network, 'host');
+    t.deepEqual(spec.binds, [`${storage}:/var/lib/cw`]);
+    t.deepEqual(spec.env, ['CW_STORAGE=/var/lib/cw', 'CW_HTTP_PORT=80', 'CW_SSH_PORT=2200', 'CW_TFTP_PORT=69', 'CW_DHCP_INTERFACES=']);
+    t.deepEqual(spec.labels, {
+      'org.opencontainers.image.title': 'cw-headnode',
+      'io.cw-headnode.appliance': 'true',
+      'io.cw-headnode.storage': storage,
+    });
+    t.is(spec.stopTimeout, 10);
+    t.true(statSync(join(storage, 'etc/generated')).isDirectory());
+    t.is(statSync(join(storage, 'secrets')).mode & 0o777, 0o700);
+    t.regex(ctx.out.text, new RegExp(`cw-headnode is running: container cw-headnode, image cw-headnode:0.2.0, storage ${storage}\\n`));
+    t.regex(ctx.out.text, /Ports: http 80\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp \(interfaces: auto\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('options reach the container: ports, DHCP interfaces, extra env; Podman relabels the bind mount', (t) => {
+  const spec = buildContainerSpec({
+    name: 'hn',
+    image: 'localhost/cw-headnode:0.1.0',
+    storageDir: '/srv/cw',
+    engineKind: 'podman',
+    network: 'cwnet',
+    ip: '10.10.24.2',
+    httpPort: 8080,
+    sshPort: 2222,
+    tftpPort: 6969,
+    dhcpInterfaces: ['eth1', 'eth2'],
+    extraEnv: ['CW_FAIL_SERVICE=dhcpd'],
+  });
+  t.deepEqual(spec.binds, ['/srv/cw:/var/lib/cw:z']);
+  t.true(spec.env.includes('CW_DHCP_INTERFACES=eth1 eth2'));
+  t.true(spec.env.includes('CW_HTTP_PORT=8080'));
+  t.true(spec.env.includes('CW_FAIL_SERVICE=dhcpd'));
+  t.is(spec.ip, '10.10.24.2');
+  t.deepEqual(spec.capAdd, [...APPLIANCE_CAPABILITIES]);
+  t.true(spec.capAdd.includes('NET_RAW') && spec.capAdd.includes('NET_BIND_SERVICE') && !spec.capAdd.includes('SYS_ADMIN'));
+});
+
+test('a second start while one runs is refused before anything changes', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.addContainer({ name: 'cw-headnode', labels: { 'io.cw-headnode.appliance': 'true', 'io.cw-headnode.storage': '/srv/cw' } });
+    const ctx = testContext(engine);
+    await t.throwsAsync(start({ storageDir: 'st' }, ctx, { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: 'cw-headnode is already running (container cw-headnode, storage /srv/cw); stop it first',
+    });
+    t.deepEqual(engine.created, []);
+    t.false(existsSync(join(dir, 'st')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stopped container of the same name is replaced', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.addContainer({ name: 'cw-headnode', state: 'exited', running: false });
+    await start({}, testContext(engine), { cwd: dir, findPortInUse: noPortsBusy });
+    const removeAt = engine.calls.indexOf('remove id-cw-headnode');
+    t.true(removeAt >= 0);
+    t.true(engine.calls.indexOf('create cw-headnode') > removeAt);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a port in use under host networking: one line naming the option', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    const busy = async () => ({ port: 80, protocol: 'tcp' as const, hint: 'use --http-port' });
+    await t.throwsAsync(start({}, testContext(engine), { cwd: dir, findPortInUse: busy }), {
+      message: 'port 80/tcp is already in use on this host (use --http-port)',
+    });
+    t.deepEqual(engine.created, []);
+    t.false(existsSync(join(dir, 'cw_container_storage')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no image loaded, or a foreign image named', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    await t.throwsAsync(start({}, testContext(engine), { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: /^no cw-headnode image is loaded/,
+    });
+    engine.addImage('debian:bookworm-slim', 1, {});
+    await t.throwsAsync(start({ image: 'debian:bookworm-slim' }, testContext(engine), { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: 'image debian:bookworm-slim is not a cw-headnode image',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a FATAL service fails the start with the log tail; the container is left running', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.log = '[dhcpd] exited 1\n[supervisor] dhcpd FATAL\n';
+    engine.healthAfterStart = 'starting';
+    engine.onExec = () => ({
+      exitCode: 1,
+      stdout: '{"status":"unhealthy","services":{"dhcpd":{"state":"FATAL"},"api":{"state":"RUNNING"}}}',
+      stderr: 'ERROR: unhealthy\n',
+    });
+    const ctx = testContext(engine);
+    await t.throwsAsync(start({ env: ['CW_FAIL_SERVICE=dhcpd'] }, ctx, { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: /^cw-headnode did not become healthy: service dhcpd failed \(FATAL\)/,
+    });
+    t.true(ctx.err.text.includes('[supervisor] dhcpd FATAL'));
+    t.false(engine.calls.some((c) => c.startsWith('stop')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('health wait times out with what is still pending', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.healthAfterStart = 'starting';
+    engine.onExec = () => ({ exitCode: 1, stdout: '{"status":"starting","services":{"api":{"state":"STARTING"}}}', stderr: '' });
+    await t.throwsAsync(start({ timeout: 3 }, testContext(engine), { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: /not healthy after 3 s \(health: starting; waiting for api STARTING\)/,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('invalid options are refused before anything is touched', async (t) => {
+  const ctx = testContext(new MemoryEngine());
+  await t.throwsAsync(start({ ip: '10.0.0.2' }, ctx), { message: /^--ip needs --network NAME/ });
+  await t.throwsAsync(start({ httpPort: 70000 }, ctx), { message: /^--http-port must be a port number/ });
+  await t.throwsAsync(start({ env: ['NOEQUALS'] }, ctx), { message: /invalid --env "NOEQUALS"/ });
+  t.is(ctx.engineCalls, 0);
+});
+
+test('storage layout keeps existing content and tightens secrets/', async (t) => {
+  const dir = tempDir();
+  try {
+    await ensureStorageLayout(dir);
+    writeFileSync(join(dir, 'db', 'marker'), 'x');
+    await ensureStorageLayout(dir);
+    t.true(existsSync(join(dir, 'db', 'marker')));
+    t.is(statSync(join(dir, 'secrets')).mode & 0o777, 0o700);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('start IMAGE:TAG alone: the argument is the image, storage stays the default', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.addImage('cw-headnode:0.2.0', 2000);
+    await start({ storageDir: 'cw-headnode:0.1.0' }, testContext(engine), { cwd: dir, findPortInUse: noPortsBusy });
+    t.is(engine.created[0]!.image, 'cw-headnode:0.1.0');
+    t.deepEqual(engine.created[0]!.binds, [`${join(dir, 'cw_container_storage')}:/var/lib/cw`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Docker: start returns only once the engine itself says healthy', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine('docker');
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    engine.healthAfterStart = 'starting';
+    let polls = 0;
+    engine.onExec = () => {
+      // The engine's own check catches up on the third poll.
+      if (++polls === 3) engine.containers.at(-1)!.health = 'healthy';
+      return { exitCode: 0, stdout: '{"status":"healthy","services":{}}', stderr: '' };
+    };
+    const ctx = testContext(engine);
+    await start({}, ctx, { cwd: dir, findPortInUse: noPortsBusy });
+    t.is(polls, 3);
+    t.regex(ctx.out.text, /Healthy after 1\.5 s/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Podman: the supervisor\'s answer is enough (its healthchecks need systemd timers)', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine('podman');
+    engine.addImage('localhost/cw-headnode:0.1.0', 1000);
+    engine.healthAfterStart = 'starting';
+    const ctx = testContext(engine);
+    await start({}, ctx, { cwd: dir, findPortInUse: noPortsBusy });
+    t.regex(ctx.out.text, /cw-headnode is running: container cw-headnode, image localhost\/cw-headnode:0\.1\.0/);
+    t.deepEqual(engine.created[0]!.binds, [`${join(dir, 'cw_container_storage')}:/var/lib/cw:z`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
