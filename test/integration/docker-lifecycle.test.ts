@@ -1,0 +1,234 @@
+// The appliance under real Docker: load, start on a test bridge, talk to every daemon from a client
+// namespace, configure it, crash its daemons, stop and restart it without losing anything.
+import test from 'ava';
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  TestHost,
+  containerLogs,
+  ctl,
+  engineExec,
+  health,
+  imageTarball,
+  restartCommand,
+  sh,
+  tempDir,
+  waitFor,
+} from './helpers.js';
+
+// These suites are about Docker; the CLI would otherwise prefer a running Podman socket.
+process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+const DOCKER = 'docker';
+const NET = 'cwit0';
+const SUBNET = '10.213.7.0/24';
+const HEAD_IP = '10.213.7.10';
+const NAME = 'cwit';
+const FATAL_NAME = 'cwit-fatal';
+const CLIENT_MAC = '52:54:00:7a:00:01';
+const client = new TestHost('cwitc', NET, '10.213.7.50/24', CLIENT_MAC);
+const storage = join(tempDir('cwit'), 'cw_container_storage');
+const fatalStorage = join(tempDir('cwit-fatal'), 'storage');
+const keyDir = tempDir('cwit-key');
+let imageRef = '';
+
+async function cleanup(): Promise<void> {
+  await sh(DOCKER, ['rm', '-f', NAME, FATAL_NAME], { reject: false });
+  await client.destroy();
+  await sh(DOCKER, ['network', 'rm', NET], { reject: false });
+}
+
+test.before(async () => {
+  await cleanup();
+  await sh(DOCKER, ['network', 'create', '--driver', 'bridge', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
+  await client.create();
+  await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', join(keyDir, 'id_ed25519')]);
+  await sh('ssh-keygen', ['-q', '-t', 'rsa', '-b', '3072', '-N', '', '-C', 'bob@test', '-f', join(keyDir, 'id_rsa')]);
+});
+
+test.after.always(cleanup);
+
+const startArgs = () => ['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22'];
+
+test('img-load loads the saved tarball, verifies its checksum and img-ls lists it', async (t) => {
+  const tar = imageTarball();
+  t.true(existsSync(`${tar}.sha256`), 'the build exports a .sha256 beside the tarball');
+  const r = await ctl(['img-load', tar]);
+  t.is(r.exitCode, 0, r.all);
+  const m = /Loaded image: (\S+)/.exec(r.stdout);
+  t.truthy(m, r.all);
+  imageRef = m![1]!;
+  t.regex(imageRef, /cw-headnode:/);
+  const ls = await ctl(['img-ls']);
+  t.is(ls.exitCode, 0, ls.all);
+  t.true(ls.stdout.includes(imageRef.replace(/^docker\.io\/library\//, '')), ls.stdout);
+  t.false(/bookworm-slim/.test(ls.stdout), 'only cw-headnode images are listed');
+});
+
+test('start brings the appliance up healthy and status shows it', async (t) => {
+  const r = await ctl(startArgs());
+  t.is(r.exitCode, 0, r.all);
+  const inspect = await sh(DOCKER, ['inspect', '-f', '{{.State.Health.Status}}', NAME]);
+  t.is(inspect.stdout.trim(), 'healthy');
+  const st = await ctl(['status']);
+  t.is(st.exitCode, 0, st.all);
+  t.regex(st.stdout, new RegExp(`${NAME}.*healthy`));
+  t.true(statSync(join(storage, 'secrets')).isDirectory());
+});
+
+test('a second start while running is refused with one ERROR line and changes nothing', async (t) => {
+  const before = (await sh(DOCKER, ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', NAME])).stdout;
+  const r = await ctl(startArgs());
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /^ERROR: .*already running/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.is((await sh(DOCKER, ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', NAME])).stdout, before);
+});
+
+test('HTTP 80, TFTP 69, SSH 22 and DHCP 67 answer on the cluster network', async (t) => {
+  const res = await client.exec(['curl', '-fsS', '--max-time', '5', `http://${HEAD_IP}/api/v1/health`]);
+  const body = JSON.parse(res.stdout) as { success: boolean; data: { status: string; services: Record<string, unknown> } };
+  t.true(body.success);
+  t.is(body.data.status, 'healthy');
+  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api']) t.truthy(body.data.services[svc], svc);
+
+  const dir = tempDir('cwit-tftp');
+  await client.exec(['sh', '-c', `cd ${dir} && tftp ${HEAD_IP} -c get undionly.kpxe`], { timeout: 20_000 });
+  const got = readFileSync(join(dir, 'undionly.kpxe'));
+  const inImage = await execa(DOCKER, ['exec', NAME, 'sha256sum', '/usr/lib/ipxe/undionly.kpxe']);
+  t.true(got.length > 10_000);
+  t.is(createHash('sha256').update(got).digest('hex'), String(inImage.stdout).split(' ')[0]);
+
+  const banner = await client.exec(['bash', '-c', `exec 3<>/dev/tcp/${HEAD_IP}/22; head -c 20 <&3`], { timeout: 10_000 });
+  t.regex(banner.stdout, /^SSH-2\.0-OpenSSH/);
+
+  // No node is known yet, so dhcpd must hear the request and log it without handing out an address.
+  await client.exec(['busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '2', '-T', '1', '-s', '/bin/true'], { reject: false, timeout: 20_000 });
+  const { ms } = await waitFor(async () => (await containerLogs(DOCKER, NAME)).includes(`DHCPDISCOVER from ${CLIENT_MAC}`), 10_000);
+  t.log(`dhcpd logged the DISCOVER after ${ms} ms`);
+});
+
+test('docker logs shows prefixed lines from every daemon', async (t) => {
+  const logs = await containerLogs(DOCKER, NAME);
+  for (const prefix of ['[supervisor]', '[dhcpd]', '[tftpd]', '[httpd]', '[sshd]', '[api]']) {
+    t.true(logs.split('\n').some((l) => l.startsWith(prefix)), `no line starting with ${prefix}`);
+  }
+  t.true(existsSync(join(storage, 'logs')), 'rotated logs live in the storage dir');
+});
+
+test('add-admin, root-pass, cluster-id and tool-config configure the appliance', async (t) => {
+  const pub = join(keyDir, 'id_ed25519.pub');
+  const add = await ctl(['add-admin', 'alice', `@${pub}`]);
+  t.is(add.exitCode, 0, add.all);
+  const add2 = await ctl(['add-admin', 'bob', readFileSync(join(keyDir, 'id_rsa.pub'), 'utf8').trim()]);
+  t.is(add2.exitCode, 0, add2.all);
+
+  // The registered key really opens the appliance's sshd.
+  const ssh = await client.exec(
+    ['ssh', '-i', join(keyDir, 'id_ed25519'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-p', '22', `root@${HEAD_IP}`, 'echo', 'admin-ok'],
+    { reject: false, timeout: 30_000 },
+  );
+  t.is(ssh.stdout.trim(), 'admin-ok', ssh.stderr);
+
+  const pass = await ctl(['root-pass'], { input: 'c0rrect horse\nc0rrect horse\n' });
+  t.is(pass.exitCode, 0, pass.all);
+  t.regex(pass.stdout, /Database password: \S{20,}/);
+
+  const cid = await ctl(['cluster-id', 'tok_0123456789abcdef']);
+  t.is(cid.exitCode, 0, cid.all);
+
+  const tc = await ctl(['tool-config']);
+  t.is(tc.exitCode, 0, tc.all);
+  t.regex(tc.stdout, /eval `ssh-agent` ; ssh-add/);
+  t.true(tc.stdout.includes(`client.base_url = http://${HEAD_IP}/api/v1`), tc.stdout);
+  t.regex(tc.stdout, /client\.authuser = \S+/);
+  t.regex(tc.stdout, /client\.sslverify = /);
+});
+
+test('bad input: invalid key, empty password and bad tokens are one-line errors that change nothing', async (t) => {
+  const before = (await engineExec(DOCKER, NAME, ['cw-appliance', 'admin-ls'])).stdout;
+  const cases: Array<[string[], string | undefined]> = [
+    [['add-admin', 'mallory', 'ssh-ed25519 AAAAnotakey'], undefined],
+    [['add-admin', 'mallory', '@/nonexistent/key.pub'], undefined],
+    [['add-admin', 'bad;name', readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8')], undefined],
+    [['root-pass'], '\n'],
+    [['root-pass'], 'one\ntwo\n'],
+    [['cluster-id', 'bad token;rm -rf /'], undefined],
+  ];
+  for (const [args, input] of cases) {
+    const r = await ctl(args, input === undefined ? {} : { input });
+    t.not(r.exitCode, 0, args.join(' '));
+    t.regex(r.stderr, /^ERROR: /, args.join(' '));
+    t.is(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+  }
+  t.is((await engineExec(DOCKER, NAME, ['cw-appliance', 'admin-ls'])).stdout, before);
+  t.is((await engineExec(DOCKER, NAME, ['cw-appliance', 'cluster-id'])).stdout.trim(), 'tok_0123456789abcdef');
+});
+
+test('kill -9 of each daemon: the supervisor has it back and ready within 2 s', async (t) => {
+  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api']) {
+    const before = (await health(DOCKER, NAME)).services[svc]!;
+    t.is(before.state, 'ready', svc);
+    await execa(DOCKER, ['exec', NAME, 'kill', '-9', String(before.pid)]);
+    const killedAt = Date.now();
+    await waitFor(async () => {
+      const s = (await health(DOCKER, NAME)).services[svc]!;
+      return s.state === 'ready' && s.pid !== before.pid;
+    }, 10_000, 50);
+    const ms = Date.now() - killedAt;
+    t.log(`${svc}: back and ready ${ms} ms after kill -9`);
+    t.true(ms < 2000, `${svc} took ${ms} ms`);
+  }
+  t.is((await health(DOCKER, NAME)).status, 'healthy');
+});
+
+test('stop is quick and prints the command that restarts with every byte of state', async (t) => {
+  writeFileSync(join(storage, 'images', 'marker.txt'), 'still here\n');
+  const t0 = Date.now();
+  const stop = await ctl(['stop', '--name', NAME]);
+  const stopMs = Date.now() - t0;
+  t.is(stop.exitCode, 0, stop.all);
+  t.log(`stop took ${stopMs} ms`);
+  t.true(stopMs < 5000, `stop took ${stopMs} ms`);
+  t.true(stop.stdout.includes(storage), stop.stdout);
+  t.false(/timeout|timed out/i.test(stop.all ?? ''), 'no engine timeout warning');
+  const running = await sh(DOCKER, ['ps', '-q', '--filter', `name=^${NAME}$`]);
+  t.is(running.stdout.trim(), '');
+
+  const again = await ctl(restartCommand(stop.stdout));
+  t.is(again.exitCode, 0, again.all);
+  const admins = JSON.parse((await engineExec(DOCKER, NAME, ['cw-appliance', 'admin-ls'])).stdout) as Array<{ name: string }>;
+  t.deepEqual(admins.map((a) => a.name).sort(), ['alice', 'bob']);
+  const root = JSON.parse((await engineExec(DOCKER, NAME, ['cw-appliance', 'root-status'])).stdout) as { set: boolean; scheme: string };
+  t.deepEqual(root, { set: true, scheme: 'scrypt' });
+  t.is((await engineExec(DOCKER, NAME, ['cw-appliance', 'cluster-id'])).stdout.trim(), 'tok_0123456789abcdef');
+  t.is(readFileSync(join(storage, 'images', 'marker.txt'), 'utf8'), 'still here\n');
+  // The password is stored hashed: the clear text appears nowhere in the database.
+  const db = readFileSync(join(storage, 'db', 'cw.sqlite'));
+  t.false(db.includes('c0rrect horse'));
+  t.is(statSync(join(storage, 'secrets', 'db-password')).mode & 0o777, 0o600);
+  t.is(statSync(join(storage, 'db', 'cw.sqlite')).mode & 0o077, 0);
+});
+
+test('a daemon that always fails ends FATAL and the appliance reports unhealthy', async (t) => {
+  const r = await ctl(
+    ['start', fatalStorage, imageRef, '--name', FATAL_NAME, '--network', NET, '--ip', '10.213.7.11', '--ssh-port', '22', '--timeout', '90', '--env', 'CW_FAIL_SERVICE=tftpd'],
+  );
+  t.not(r.exitCode, 0, 'start reports that the appliance did not become healthy');
+  t.regex(r.stderr, /^ERROR: /m);
+  const { value } = await waitFor(async () => {
+    const h = await health(DOCKER, FATAL_NAME);
+    return h.services.tftpd?.state === 'fatal' ? h : undefined;
+  }, 60_000, 500);
+  t.is(value.status, 'unhealthy');
+  const restarts = value.services.tftpd!.restarts;
+  await new Promise((res) => setTimeout(res, 4000));
+  const later = await health(DOCKER, FATAL_NAME);
+  t.is(later.services.tftpd!.state, 'fatal');
+  t.is(later.services.tftpd!.restarts, restarts, 'no endless restart loop');
+  t.is(later.services.httpd!.state, 'ready', 'other services keep running');
+  await waitFor(async () => (await sh(DOCKER, ['inspect', '-f', '{{.State.Health.Status}}', FATAL_NAME])).stdout.trim() === 'unhealthy', 60_000, 1000);
+  t.pass();
+});
