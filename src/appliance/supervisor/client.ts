@@ -43,7 +43,8 @@ export function querySupervisor(path: string, method: 'GET' | 'POST' = 'GET', op
     });
     req.on('timeout', () => req.destroy(new Error(`supervisor did not answer within ${timeoutMs / 1000}s (${socketPath})`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+      // A supervisor that is shutting down may accept and drop the connection: that is "not running" too.
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EPIPE' || err.code === 'ECONNRESET') {
         reject(new Error(`supervisor is not running (cannot connect to ${socketPath})`));
       } else {
         reject(err);
