@@ -17,3 +17,6 @@ export class ValidationError extends StoreError {}
 
 /** The database is locked by another writer for longer than the busy timeout; retrying later may work. */
 export class BusyError extends StoreError {}
+
+/** The object refuses the change as it stands (e.g. a frozen boot config or image). */
+export class ForbiddenError extends StoreError {}

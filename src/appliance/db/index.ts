@@ -2,8 +2,36 @@ import { storagePaths, type StoragePaths } from '../storage.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { StoreHandle } from './store.js';
 
-export type { AddAdminOptions, Admin, NewAdmin, SettingKey, Store, StoreHandle } from './store.js';
-export { BusyError, ConflictError, NotFoundError, StoreError, ValidationError } from './errors.js';
+export type {
+  AddAdminOptions,
+  Admin,
+  ClusterConfNodeChange,
+  ClusterConfResult,
+  CommitInfo,
+  NewAdmin,
+  SettingKey,
+  Store,
+  StoreHandle,
+} from './store.js';
+export { BusyError, ConflictError, ForbiddenError, NotFoundError, StoreError, ValidationError } from './errors.js';
+export {
+  COLLECTIONS,
+  COLLECTION_NAMES,
+  DEFAULT_ATTRIBS,
+  PACKAGE_MANAGERS,
+  type AttribGroup,
+  type BootConfig,
+  type BootFile,
+  type CollectionInputs,
+  type CollectionName,
+  type CollectionTypes,
+  type Distro,
+  type Image,
+  type Net,
+  type Repo,
+} from './collections.js';
+export { BOOT_STYLES, type BootStyle } from './fields.js';
+export { NODE_TYPES, type AttributeOrigin, type Node, type NodeInput, type ResolvedAttributes } from './nodes.js';
 export { ADMIN_NAME_RE, CLUSTER_ID_RE, validateAdminName, validateClusterId } from './model.js';
 
 export type StoreBackend = 'sqlite';

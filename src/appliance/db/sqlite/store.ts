@@ -3,11 +3,26 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensurePrivateDir } from '../../storage.js';
+import type { ClusterConf } from '../../../lib/clusterconf.js';
+import type { BootConfig, BootFile, CollectionInputs, CollectionName, CollectionTypes, Image } from '../collections.js';
 import { BusyError, ConflictError, ValidationError } from '../errors.js';
+import { parseRelease } from '../fields.js';
 import { MIGRATIONS, type Migration } from '../migrations/index.js';
 import { validateAdminName } from '../model.js';
-import type { AddAdminOptions, Admin, NewAdmin, SettingKey, Store, StoreHandle } from '../store.js';
+import { NODE_SPEC, type Node, type NodeInput, type ResolvedAttributes } from '../nodes.js';
+import type {
+  AddAdminOptions,
+  Admin,
+  ClusterConfResult,
+  CommitInfo,
+  NewAdmin,
+  SettingKey,
+  Store,
+  StoreHandle,
+} from '../store.js';
+import { applyClusterConf, currentClusterConf } from './clusterconf.js';
 import { applyMigrations } from './migrate.js';
+import { ClusterModel } from './model.js';
 import { Mutex } from './mutex.js';
 
 type Db = Database.Database;
@@ -66,6 +81,7 @@ class Queries {
   readonly #getSetting;
   readonly #setSetting;
   readonly #deleteSetting;
+  #model: ClusterModel | undefined;
 
   constructor(db: Db, now: () => Date) {
     this.#db = db;
@@ -83,6 +99,17 @@ class Queries {
       'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     );
     this.#deleteSetting = db.prepare<[string]>('DELETE FROM settings WHERE key = ?');
+  }
+
+  /** The cluster model's queries, prepared on first use (admin commands never need them). */
+  get model(): ClusterModel {
+    this.#model ??= new ClusterModel(this.#db);
+    return this.#model;
+  }
+
+  /** Whether the model was used; an untouched model has nothing to report. */
+  get modelLoaded(): boolean {
+    return this.#model !== undefined;
   }
 
   listAdmins(): Admin[] {
@@ -140,6 +167,11 @@ class Queries {
   }
 }
 
+const isFileInfo = (f: BootFile): boolean =>
+  typeof f === 'object' && f !== null && typeof f.filename === 'string' && Number.isSafeInteger(f.size) && f.size >= 0 &&
+  /^sha256:[0-9a-f]{64}$/.test(f.checksum) && typeof f.uploaded_at === 'string';
+
+
 /** The store operations over `Queries`, each run through `guard` (a lock, or a transaction liveness check). */
 abstract class QueryStore implements Store {
   readonly backend = 'sqlite';
@@ -167,6 +199,119 @@ abstract class QueryStore implements Store {
   deleteSetting(key: SettingKey): Promise<boolean> {
     return this.guard(() => this.q.deleteSetting(key));
   }
+
+  list<K extends CollectionName>(kind: K): Promise<Array<CollectionTypes[K]>> {
+    return this.guard(() => this.q.model.collection(kind).list() as unknown as Array<CollectionTypes[K]>);
+  }
+  get<K extends CollectionName>(kind: K, id: string): Promise<CollectionTypes[K] | undefined> {
+    return this.guard(() => {
+      const c = this.q.model.collection(kind);
+      const record = c.find(id);
+      return record && (c.show(record) as unknown as CollectionTypes[K]);
+    });
+  }
+  create<K extends CollectionName>(kind: K, input: CollectionInputs[K]): Promise<CollectionTypes[K]> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.collection(kind).create(input) as unknown as CollectionTypes[K]));
+  }
+  replace<K extends CollectionName>(kind: K, id: string, input: CollectionInputs[K]): Promise<CollectionTypes[K]> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.collection(kind).replace(id, input) as unknown as CollectionTypes[K]));
+  }
+  update<K extends CollectionName>(kind: K, id: string, patch: CollectionInputs[K]): Promise<CollectionTypes[K]> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.collection(kind).update(id, patch) as unknown as CollectionTypes[K]));
+  }
+  remove<K extends CollectionName>(kind: K, id: string): Promise<CollectionTypes[K]> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.collection(kind).remove(id) as unknown as CollectionTypes[K]));
+  }
+  attachBootFile(id: string, which: 'kernel' | 'initramfs', file: BootFile, release?: string | null): Promise<BootConfig> {
+    return this.guard(() => {
+      if (which !== 'kernel' && which !== 'initramfs') throw new ValidationError(`unknown boot file ${JSON.stringify(which)}`);
+      if (!isFileInfo(file)) throw new ValidationError(`${which}: malformed file record`);
+      const values: Record<string, unknown> = { [which]: file };
+      if (release !== undefined && release !== null) values.release = parseRelease(release);
+      return this.q.model.atomic(() => this.q.model.collection('bootconfigs').setSystemFields(id, values) as unknown as BootConfig);
+    });
+  }
+  setImageContent(id: string, content: { size: number; checksum: string }): Promise<Image> {
+    return this.guard(() => {
+      if (!Number.isSafeInteger(content.size) || content.size < 0 || !/^sha256:[0-9a-f]{64}$/.test(content.checksum)) {
+        throw new ValidationError('image content needs a size and a sha256:<hex> checksum');
+      }
+      return this.q.model.atomic(
+        () => this.q.model.collection('images').setSystemFields(id, { size: content.size, checksum: content.checksum }) as unknown as Image,
+      );
+    });
+  }
+
+  listNodes(): Promise<Node[]> {
+    return this.guard(() => this.q.model.nodes.list());
+  }
+  getNode(id: string): Promise<Node | undefined> {
+    return this.guard(() => {
+      const record = this.q.model.nodes.find(id);
+      return record && this.q.model.nodes.show(record);
+    });
+  }
+  selectNodes(ids: string | readonly string[]): Promise<Node[]> {
+    return this.guard(() => {
+      const nodes = this.q.model.nodes;
+      const records = nodes.select(ids);
+      return records.map((r) => nodes.show(r));
+    });
+  }
+  createNodes(inputs: readonly NodeInput[]): Promise<Node[]> {
+    return this.guard(() => {
+      if (!Array.isArray(inputs)) throw new ValidationError('expected a list of nodes');
+      return this.q.model.createNodes(inputs);
+    });
+  }
+  async createNode(input: NodeInput): Promise<Node> {
+    const [node] = await this.createNodes([input]);
+    return node as Node;
+  }
+  replaceNode(id: string, input: NodeInput): Promise<Node> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.nodes.show(this.q.model.nodes.replace(id, input))));
+  }
+  updateNode(id: string, patch: NodeInput): Promise<Node> {
+    return this.guard(() => this.q.model.atomic(() => this.q.model.nodes.show(this.q.model.nodes.update(id, patch))));
+  }
+  updateNodeAttributes(ids: string | readonly string[], change: { set?: Record<string, string>; unset?: readonly string[] }): Promise<Node[]> {
+    return this.guard(() =>
+      this.q.model.atomic(() => {
+        const nodes = this.q.model.nodes;
+        return nodes.updateAttributes(ids, change).map((r) => nodes.show(r));
+      }),
+    );
+  }
+  removeNode(id: string): Promise<Node> {
+    return this.guard(() =>
+      this.q.model.atomic(() => {
+        const nodes = this.q.model.nodes;
+        return nodes.show(nodes.remove(id));
+      }),
+    );
+  }
+  removeNodes(ids: string | readonly string[]): Promise<Node[]> {
+    return this.guard(() =>
+      this.q.model.atomic(() => {
+        const nodes = this.q.model.nodes;
+        const ctx = this.q.model.context(NODE_SPEC);
+        return nodes.select(ids).map((r) => nodes.show(nodes.remove(r.uid), ctx));
+      }),
+    );
+  }
+  setNodeStatus(id: string, status: Record<string, unknown>, seenAt: Date): Promise<Node> {
+    return this.guard(() => this.q.model.nodes.show(this.q.model.nodes.setStatus(id, status, seenAt)));
+  }
+  resolveAttributes(node: Node | string): Promise<ResolvedAttributes> {
+    return this.guard(() => this.q.model.resolveAttributes(typeof node === 'string' ? node : node.uid));
+  }
+  applyClusterConf(conf: ClusterConf, options: { dryRun?: boolean } = {}): Promise<ClusterConfResult> {
+    return this.guard(() => applyClusterConf(this.q.model, conf, options.dryRun === true));
+  }
+  clusterConf(): Promise<ClusterConf> {
+    return this.guard(() => currentClusterConf(this.q.model));
+  }
+  abstract onCommit(listener: (change: CommitInfo) => void): () => void;
   abstract transaction<T>(fn: (tx: Store) => Promise<T> | T): Promise<T>;
 }
 
@@ -175,13 +320,19 @@ class TransactionView extends QueryStore {
   protected readonly q: Queries;
   readonly #db: Db;
   readonly #depth: number;
+  readonly #listeners: CommitListeners;
   #open = true;
 
-  constructor(db: Db, q: Queries, depth: number) {
+  constructor(db: Db, q: Queries, depth: number, listeners: CommitListeners) {
     super();
     this.#db = db;
     this.q = q;
     this.#depth = depth;
+    this.#listeners = listeners;
+  }
+
+  onCommit(listener: (change: CommitInfo) => void): () => void {
+    return this.#listeners.add(listener);
   }
 
   protected async guard<T>(op: () => T | Promise<T>): Promise<T> {
@@ -190,7 +341,7 @@ class TransactionView extends QueryStore {
   }
 
   async transaction<T>(fn: (tx: Store) => Promise<T> | T): Promise<T> {
-    return this.guard(() => runInTransaction(this.#db, this.q, fn, this.#depth + 1));
+    return this.guard(() => runInTransaction(this.#db, this.q, fn, this.#depth + 1, this.#listeners));
   }
 
   finish(): void {
@@ -200,10 +351,16 @@ class TransactionView extends QueryStore {
 
 // Depth 0 is a real transaction, deeper levels are savepoints, so a failing inner block can be caught
 // by its caller without losing the outer work.
-async function runInTransaction<T>(db: Db, q: Queries, fn: (tx: Store) => Promise<T> | T, depth: number): Promise<T> {
+async function runInTransaction<T>(
+  db: Db,
+  q: Queries,
+  fn: (tx: Store) => Promise<T> | T,
+  depth: number,
+  listeners: CommitListeners,
+): Promise<T> {
   const savepoint = `cw_tx_${depth}`;
   db.exec(depth === 0 ? 'BEGIN IMMEDIATE' : `SAVEPOINT ${savepoint}`);
-  const view = new TransactionView(db, q, depth);
+  const view = new TransactionView(db, q, depth, listeners);
   try {
     const result = await fn(view);
     view.finish();
@@ -216,11 +373,34 @@ async function runInTransaction<T>(db: Db, q: Queries, fn: (tx: Store) => Promis
   }
 }
 
+/** Who hears about committed changes. */
+class CommitListeners {
+  readonly #listeners = new Set<(change: CommitInfo) => void>();
+
+  add(listener: (change: CommitInfo) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  emit(change: CommitInfo): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure must not turn a committed change into an error for its caller.
+      }
+    }
+  }
+}
+
 /** The SQLite store: one connection, operations serialized so an open transaction owns it alone. */
 export class SqliteStore extends QueryStore implements StoreHandle {
   protected readonly q: Queries;
   readonly #db: Db;
   readonly #mutex = new Mutex();
+  readonly #listeners = new CommitListeners();
   // Set while a transaction body runs, to turn a use of the store instead of `tx` (a deadlock) into an error.
   readonly #insideTransaction = new AsyncLocalStorage<{ active: boolean }>();
   readonly file: string;
@@ -236,10 +416,27 @@ export class SqliteStore extends QueryStore implements StoreHandle {
     if (this.#insideTransaction.getStore()?.active) {
       return Promise.reject(new Error('store used inside its own transaction; use the transaction argument'));
     }
-    return this.#mutex.run(() => {
+    return this.#mutex.run(async () => {
       if (!this.#db.open) throw new Error('store is closed');
-      return translated(op);
+      let result: T;
+      try {
+        result = await translated(op);
+      } catch (err) {
+        // Whatever failed was rolled back: nothing to report.
+        if (this.q.modelLoaded) this.q.model.dhcpTouched = false;
+        throw err;
+      }
+      // Outside any transaction now, so every change made by `op` is committed.
+      if (this.q.modelLoaded && this.q.model.dhcpTouched) {
+        this.q.model.dhcpTouched = false;
+        this.#listeners.emit({ dhcp: true });
+      }
+      return result;
     });
+  }
+
+  onCommit(listener: (change: CommitInfo) => void): () => void {
+    return this.#listeners.add(listener);
   }
 
   transaction<T>(fn: (tx: Store) => Promise<T> | T): Promise<T> {
@@ -247,7 +444,7 @@ export class SqliteStore extends QueryStore implements StoreHandle {
       // A mutable flag, not mere presence: timers created in the body inherit the context and outlive it.
       const context = { active: true };
       try {
-        return await this.#insideTransaction.run(context, () => runInTransaction(this.#db, this.q, fn, 0));
+        return await this.#insideTransaction.run(context, () => runInTransaction(this.#db, this.q, fn, 0, this.#listeners));
       } finally {
         context.active = false;
       }
