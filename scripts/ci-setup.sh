@@ -21,6 +21,7 @@ PACKAGES=(
   docker.io podman runc debootstrap        # engines and the base-image builder
   tftp-hpa isc-dhcp-client busybox curl     # real clients for the appliance's services
   iproute2 openssh-client tcpdump kea-admin # namespaces/bridges, ssh, capture, perfdhcp
+  isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
   jq ca-certificates git
 )
 
@@ -53,8 +54,15 @@ if [ ${#missing[@]} -eq 0 ]; then
   done_step "already installed"
 else
   log=$CI_LOG_DIR/apt.log
-  { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 ||
-    fail "apt-get install ${missing[*]} failed" "$log"
+  # Daemons installed for tests must not start on the host (a host dhcpd would hold port 67).
+  policy_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && policy_added=1
+  fi
+  rc=0
+  { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >>"$log" 2>&1 || rc=$?
+  [ "$policy_added" = 0 ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || fail "apt-get install ${missing[*]} failed" "$log"
   done_step "installed ${#missing[@]}: ${missing[*]}"
 fi
 

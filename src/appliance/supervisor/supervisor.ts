@@ -65,6 +65,8 @@ interface Runtime {
   waitReason: string | null;
   /** Serialises reloads of one service. */
   queue: Promise<unknown>;
+  /** A reload queued behind the one in flight; later requests join it instead of queueing more. */
+  pendingReload: Promise<ServiceHealth> | null;
 }
 
 /**
@@ -113,6 +115,7 @@ export class Supervisor {
         blockedOnDependencies: false,
         waitReason: null,
         queue: Promise.resolve(),
+        pendingReload: null,
       });
       this.dependents.set(spec.name, []);
     }
@@ -164,14 +167,22 @@ export class Supervisor {
    * Re-renders a service's configuration and applies it: a signal to the running daemon (nginx: SIGHUP)
    * or a restart (dhcpd). A FATAL service gets a fresh start; a waiting one is rechecked now.
    * A failing render leaves the running daemon untouched and rejects.
+   *
+   * Bursts coalesce: at most one reload runs and one waits. A request arriving while one waits joins
+   * it, since that reload has not rendered yet and so will pick up the caller's change too. However many
+   * node changes arrive while a dhcpd restart runs, they cost one more restart, not one each, and every
+   * caller still gets its answer only after a reload that started after its request.
    */
   reload(name: string): Promise<ServiceHealth> {
     const svc = this.services.get(name);
     if (!svc) return Promise.reject(new UnknownServiceError(name));
+    if (svc.pendingReload) return svc.pendingReload;
     const run = svc.queue.then(async () => {
+      svc.pendingReload = null;
       await this.reloadNow(svc);
       return this.serviceHealth(svc);
     });
+    svc.pendingReload = run;
     svc.queue = run.catch(() => undefined);
     return run;
   }
@@ -251,10 +262,14 @@ export class Supervisor {
     // Render first: a broken template must not take down a daemon that is running fine.
     const outcome = await spec.prepare?.();
     if (this.stopping) return;
-    if (outcome) {
+    if (outcome && 'wait' in outcome) {
       if (svc.child) await this.terminate(svc);
       svc.generation += 1;
       this.park(svc, outcome.wait);
+      return;
+    }
+    if (outcome?.unchanged && svc.child) {
+      this.log(`${spec.name}: configuration unchanged; not restarted`);
       return;
     }
     if (spec.reload.kind === 'signal' && svc.state === 'ready' && svc.child) {
@@ -318,7 +333,7 @@ export class Supervisor {
       if (!opts.prepared) {
         const outcome = await spec.prepare?.();
         if (stale()) return;
-        if (outcome) {
+        if (outcome && 'wait' in outcome) {
           svc.launching = false;
           this.park(svc, outcome.wait);
           return;
@@ -508,7 +523,7 @@ export class Supervisor {
       since: new Date(svc.since).toISOString(),
       lastExit: svc.lastExit,
       essential: svc.spec.essential,
-      detail: svc.detail,
+      detail: svc.detail ?? (svc.spec.kind === 'child' ? (svc.spec.statusDetail?.() ?? null) : null),
     };
   }
 

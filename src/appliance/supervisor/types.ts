@@ -72,6 +72,11 @@ export interface WaitFor {
   wait: string;
 }
 
+/** What `prepare` returns when the running daemon already has this configuration: a reload then leaves it alone. */
+export interface Unchanged {
+  unchanged: true;
+}
+
 export interface ReadinessContext {
   /** Pid of the service's main process. */
   pid: number;
@@ -99,9 +104,10 @@ export interface ChildServiceSpec extends ServiceSpecBase {
   kind: 'child';
   /**
    * Runs before every start and on reload: render configuration, create files, check preconditions.
-   * Returning `{wait}` parks the service in `waiting` (logged once) and rechecks after `waitRecheckMs`.
+   * Returning `{wait}` parks the service in `waiting` (logged once) and rechecks after `waitRecheckMs`;
+   * `{unchanged: true}` lets a reload leave the running daemon alone (a start goes ahead regardless).
    */
-  prepare?: () => Promise<void | WaitFor>;
+  prepare?: () => Promise<void | WaitFor | Unchanged>;
   command(): CommandLine | Promise<CommandLine>;
   readiness?: Readiness;
   restart: RestartPolicy;
@@ -112,6 +118,8 @@ export interface ChildServiceSpec extends ServiceSpecBase {
   stopDeadlineMs: number;
   /** Recheck period for a `waiting` precondition (default 10 s). */
   waitRecheckMs?: number;
+  /** Health detail while nothing else is to report, e.g. "new config rejected ...; serving the last good one". */
+  statusDetail?: () => string | null;
 }
 
 /** A facility that lives inside the supervisor process (e.g. the syslog socket). */

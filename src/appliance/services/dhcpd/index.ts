@@ -1,78 +1,188 @@
-import { open, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
+import { errorMessage } from '../../../lib/errors.js';
+import type { DhcpModel } from '../../dhcp/model.js';
+import { readDhcpModel } from '../../dhcp/model-file.js';
+import { renderDhcpSections } from '../../dhcp/render.js';
 import { udpBoundProbe } from '../../supervisor/probes.js';
-import type { ChildServiceSpec, WaitFor } from '../../supervisor/types.js';
+import type { ChildServiceSpec, Unchanged, WaitFor } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { installConfig } from '../files.js';
-import { tail } from '../run.js';
-import { lines, renderTemplateFile, type SafeText } from '../template.js';
-import { renderSubnets, selectDhcpNetworks, type DhcpNetwork, type InterfaceTable } from './networks.js';
+import { writeFileAtomic } from '../files.js';
+import { renderTemplateFile } from '../template.js';
+import { planListening, type InterfaceTable, type ListenPlan } from './networks.js';
 
 export const DHCP_SERVER_PORT = 67;
 
 export interface DhcpdFiles {
   config: string;
+  /** A config dhcpd -t refused, kept for the admin to read (the line numbers in the log refer to it). */
+  rejected: string;
   leases: string;
   pidFile: string;
 }
 
 export function dhcpdFiles(ctx: ServiceContext): DhcpdFiles {
+  const config = path.join(ctx.paths.generatedDir, 'dhcpd.conf');
   return {
-    config: path.join(ctx.paths.generatedDir, 'dhcpd.conf'),
+    config,
+    rejected: `${config}.rejected`,
     leases: path.join(ctx.paths.dhcpDir, 'dhcpd.leases'),
     pidFile: path.join(ctx.paths.runDir, 'dhcpd.pid'),
   };
 }
 
-/** Renders dhcpd.conf for the given networks; `hosts` is the block a later cluster model fills. */
-export async function renderDhcpdConf(ctx: ServiceContext, networks: readonly DhcpNetwork[], hosts: SafeText = lines([])): Promise<string> {
-  const { text } = await renderTemplateFile('dhcpd.conf.template', ctx.paths.templates, {
-    subnets: renderSubnets(networks),
-    hosts,
+const EMPTY_MODEL: DhcpModel = { version: 0, nets: [], hosts: [] };
+
+export interface RenderedDhcpdConf {
+  text: string;
+  /** Hosts whose IP lies in no cluster network. */
+  outsideNets: number;
+}
+
+/** dhcpd.conf from `dhcpd.conf.template` (the admin's copy in STORAGE/etc/templates wins) with the model's subnets and hosts. */
+export async function renderDhcpdConf(ctx: ServiceContext, model: DhcpModel, plan: Pick<ListenPlan, 'listenOnly' | 'ownAddresses'>): Promise<RenderedDhcpdConf> {
+  const sections = renderDhcpSections({
+    nets: model.nets,
+    hosts: model.hosts,
+    options: { listenOnly: plan.listenOnly, reserved: plan.ownAddresses },
   });
-  return text;
+  const { text } = await renderTemplateFile('dhcpd.conf.template', ctx.paths.templates, { subnets: sections.subnets, hosts: sections.hosts });
+  return { text: text.endsWith('\n') ? text : `${text}\n`, outsideNets: sections.outsideNets };
 }
 
 /**
- * ISC dhcpd in the foreground on the cluster interfaces. With no usable interface it waits (and is
- * rechecked) instead of crash-looping; a config that `dhcpd -t` rejects keeps the last good one.
+ * The useful part of `dhcpd -t` output: its complaint with the offending line, without the banner and
+ * the bug-report boilerplate, e.g. `dhcpd.conf line 2: unknown option dhcp.routerz | option routerz 1.`.
+ */
+export function dhcpdCheckReason(output: string, checkedFile: string, shownAs = 'dhcpd.conf'): string {
+  const kept = output
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && !/^\s*\^\s*$/.test(l) && !DHCPD_CHATTER.some((re) => re.test(l)))
+    .map((l) => l.split(checkedFile).join(shownAs).trim());
+  return kept.slice(0, 3).join(' | ').slice(0, 400);
+}
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+const DHCPD_CHATTER = [
+  /^Internet Systems Consortium DHCP Server/,
+  /^Copyright \d{4}/,
+  /^All rights reserved\./,
+  /^For info, please visit/,
+  /^Configuration file errors encountered/,
+  /^If you think you have received this message/,
+  /^than a configuration issue please read/,
+  /^bugs on either our web page/,
+  /^before submitting a bug\./,
+  /^process and the information we find helpful/,
+  /^exiting\.$/,
+  /^(Config|Database|PID) file: /,
+  /^ldap_gssapi_principal/,
+];
+
+/**
+ * ISC dhcpd in the foreground on the interfaces of the cluster networks.
+ *
+ * Every start and every `POST /reload/dhcpd` renders dhcpd.conf from the cluster model the API wrote
+ * (STORAGE/etc/generated/dhcp-model.json) and the template, checks it with `dhcpd -t` and only then
+ * renames it over the working file. ISC dhcpd cannot re-read its config, so a changed config means a
+ * restart (a 10,000-host config starts in well under a second; leases persist in STORAGE/dhcp); an
+ * unchanged one leaves the daemon alone. A template or model that fails keeps the last good config
+ * running, logged in one line and shown in the health detail. With no interface to listen on, dhcpd
+ * waits (and is rechecked) instead of crash-looping.
  */
 export function dhcpdService(ctx: ServiceContext, interfaces: () => InterfaceTable = networkInterfaces): ChildServiceSpec {
   const files = dhcpdFiles(ctx);
+  /** Interfaces for the next start. */
   let listenOn: string[] = [];
+  /** The working config's content as of the last prepare. */
+  let working: string | null = null;
+  /** What the running daemon was started with (config text and interfaces). */
+  let started: { config: string | null; listen: string } | null = null;
+  let rejection: string | null = null;
+  let lastNotes = '';
+
+  /** Keeps serving the working config after a failed render or check; with none to keep, the start fails. */
+  async function keepLastGood(message: string, plan: ListenPlan | null): Promise<Unchanged | void> {
+    working = await readFile(files.config, 'utf8').catch(() => null);
+    if (working === null) throw new Error(`${message}; no earlier config to keep`);
+    ctx.log('dhcpd', `${message}; keeping the last good config`);
+    rejection = `${message} (${new Date().toISOString()}); serving the last good config`;
+    if (listenOn.length === 0 && plan) listenOn = plan.listen.map((n) => n.iface);
+    return { unchanged: true };
+  }
+
+  async function prepare(): Promise<void | WaitFor | Unchanged> {
+    let plan: ListenPlan | null = null;
+    let model: DhcpModel;
+    let rendered: RenderedDhcpdConf;
+    const renderStart = performance.now();
+    try {
+      model = (await readDhcpModel(ctx.paths)) ?? EMPTY_MODEL;
+      plan = planListening(interfaces(), model.nets, ctx.dhcpInterfaces);
+      const notes = plan.notes.join('; ');
+      if (notes !== lastNotes && notes !== '') ctx.log('dhcpd', `skipping ${notes}`);
+      lastNotes = notes;
+      if (plan.wait !== null) return { wait: plan.wait };
+      rendered = await renderDhcpdConf(ctx, model, plan);
+    } catch (err) {
+      return keepLastGood(`new config not rendered: ${errorMessage(err)}`, plan);
+    }
+    const renderMs = performance.now() - renderStart;
+    const listen = plan.listen.map((n) => n.iface);
+    working = await readFile(files.config, 'utf8').catch(() => null);
+
+    if (rendered.text !== working) {
+      const candidate = `${files.config}.new`;
+      await writeFileAtomic(candidate, rendered.text, 0o644);
+      const checkStart = performance.now();
+      const check = await ctx.run(ctx.bins.dhcpd, ['-t', '-4', '-cf', candidate]);
+      if (check.exitCode !== 0) {
+        await rename(candidate, files.rejected).catch(() => undefined);
+        const reason = dhcpdCheckReason(check.output, candidate) || `dhcpd -t exited with ${check.exitCode}`;
+        return keepLastGood(`new config rejected by dhcpd -t: ${reason}`, plan);
+      }
+      await rename(candidate, files.config);
+      await rm(files.rejected, { force: true });
+      working = rendered.text;
+      const outside = rendered.outsideNets > 0 ? `; ${count(rendered.outsideNets, 'host')} outside every cluster network` : '';
+      ctx.log(
+        'dhcpd',
+        `config for model version ${model.version} (${count(model.nets.length, 'network')}, ${count(model.hosts.length, 'host')}${outside}) ` +
+          `rendered in ${Math.round(renderMs)} ms, dhcpd -t passed in ${Math.round(performance.now() - checkStart)} ms`,
+      );
+    }
+    rejection = null;
+    const unchanged = started !== null && started.config === working && started.listen === listen.join(' ');
+    listenOn = listen;
+    if (unchanged) return { unchanged: true };
+  }
+
   return {
     kind: 'child',
     name: 'dhcpd',
     dependsOn: [],
     essential: true,
-    async prepare(): Promise<void | WaitFor> {
-      const { networks, notes } = selectDhcpNetworks(interfaces(), ctx.dhcpInterfaces);
-      if (networks.length === 0) {
-        return { wait: `no cluster network interface${notes.length > 0 ? ` (${notes.join('; ')})` : ''}` };
-      }
-      for (const note of notes) ctx.log('dhcpd', `skipping ${note}`);
-      const text = await renderDhcpdConf(ctx, networks);
-      const result = await installConfig(files.config, text, async (candidate) => {
-        const check = await ctx.run(ctx.bins.dhcpd, ['-t', '-4', '-q', '-cf', candidate]);
-        if (check.exitCode !== 0) throw new Error(tail(check.output, 5) || `dhcpd -t exited with ${check.exitCode}`);
-      });
-      if (result.refused) ctx.log('dhcpd', `new dhcpd.conf rejected, keeping the last good one: ${result.refused}`);
-      else listenOn = networks.map((n) => n.iface);
-      if (listenOn.length === 0) listenOn = networks.map((n) => n.iface);
+    prepare,
+    async command() {
       // dhcpd refuses to start without a leases file, and trusts a stale pid file from a previous run.
       await (await open(files.leases, 'a')).close();
       await rm(files.pidFile, { force: true });
+      started = { config: working, listen: listenOn.join(' ') };
+      return {
+        command: ctx.bins.dhcpd,
+        args: ['-f', '-d', '-4', '-cf', files.config, '-lf', files.leases, '-pf', files.pidFile, ...listenOn],
+        env: ctx.baseEnv,
+      };
     },
-    command: () => ({
-      command: ctx.bins.dhcpd,
-      args: ['-f', '-d', '-4', '-cf', files.config, '-lf', files.leases, '-pf', files.pidFile, ...listenOn],
-      env: ctx.baseEnv,
-    }),
-    readiness: { probe: udpBoundProbe(DHCP_SERVER_PORT), intervalMs: 100, timeoutMs: 15_000 },
+    // Polled often: the restart after a node change is on the path of "served within a second".
+    readiness: { probe: udpBoundProbe(DHCP_SERVER_PORT), intervalMs: 25, timeoutMs: 15_000 },
     restart: DAEMON_RESTART,
     reload: { kind: 'restart' },
     stopDeadlineMs: 3000,
     waitRecheckMs: 10_000,
+    statusDetail: () => rejection,
   };
 }

@@ -1,5 +1,7 @@
 import type { NetworkInterfaceInfo } from 'node:os';
-import { comment, conf, ipv4, lines, type SafeText } from '../template.js';
+import { inSubnet } from '../../../lib/validate.js';
+import type { DhcpNet } from '../../dhcp/model.js';
+import type { ListenOnlyNet } from '../../dhcp/render.js';
 
 /** `os.networkInterfaces()` shape. */
 export type InterfaceTable = Readonly<Record<string, readonly NetworkInterfaceInfo[] | undefined>>;
@@ -89,21 +91,62 @@ export function selectDhcpNetworks(table: InterfaceTable, explicit: readonly str
   return { networks, notes };
 }
 
+/** Where dhcpd listens, and what the config must declare for it. */
+export interface ListenPlan {
+  /** Interfaces dhcpd is started on, each with the address that put it on the list. */
+  listen: DhcpNetwork[];
+  /** Networks of listened interfaces outside every cluster network: declared without a pool. */
+  listenOnly: ListenOnlyNet[];
+  /** The head node's addresses inside cluster networks (never handed out from a dynamic range). */
+  ownAddresses: string[];
+  /** Why listed interfaces were skipped, for the log. */
+  notes: string[];
+  /** Set when dhcpd cannot listen anywhere: why, for the `waiting` state. */
+  wait: string | null;
+}
+
 /**
- * The `{{subnets}}` block: one declaration without a pool per distinct network, so dhcpd listens on
- * it and logs requests but hands out nothing.
+ * Chooses the interfaces for dhcpd. With cluster networks: every interface with an address inside one
+ * (the first such address), plus CW_DHCP_INTERFACES (e.g. the interface relayed requests arrive on).
+ * Without: the pre-model behaviour of `selectDhcpNetworks` (listen and log only).
  */
-export function renderSubnets(networks: readonly DhcpNetwork[]): SafeText {
-  const seen = new Set<string>();
-  const blocks: SafeText[] = [];
-  for (const net of networks) {
-    const key = `${net.network}/${net.netmask}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const ifaces = networks.filter((n) => `${n.network}/${n.netmask}` === key).map((n) => `${n.iface} ${n.address}/${n.prefix}`);
-    blocks.push(conf`# ${comment(ifaces.join(', '))}: listen and log only (no pool yet)
-subnet ${ipv4(net.network)} netmask ${ipv4(net.netmask)} {
-}`);
+export function planListening(table: InterfaceTable, nets: readonly DhcpNet[], explicit: readonly string[] | null): ListenPlan {
+  if (nets.length === 0) {
+    const { networks, notes } = selectDhcpNetworks(table, explicit);
+    const wait = networks.length === 0 ? `no cluster network interface${notes.length > 0 ? ` (${notes.join('; ')})` : ''}` : null;
+    return { listen: networks, listenOnly: listenOnlyOf(networks), ownAddresses: [], notes, wait };
   }
-  return lines(blocks);
+  const listen: DhcpNetwork[] = [];
+  const ownAddresses: string[] = [];
+  for (const iface of Object.keys(table).sort()) {
+    let picked = false;
+    for (const a of table[iface] ?? []) {
+      if (a.family !== 'IPv4' || a.internal) continue;
+      if (!nets.some((n) => inSubnet(a.address, n.network, n.prefix))) continue;
+      ownAddresses.push(a.address);
+      if (picked) continue;
+      picked = true;
+      listen.push({ iface, address: a.address, netmask: a.netmask, network: networkAddress(a.address, a.netmask), prefix: prefixLength(a.netmask) });
+    }
+  }
+  const extra = (explicit ?? []).filter((name) => !listen.some((l) => l.iface === name));
+  const { networks: named, notes } = selectDhcpNetworks(table, extra);
+  listen.push(...named);
+  if (listen.length === 0) {
+    const list = nets.map((n) => `${n.name} ${n.network}/${n.prefix}`).join(', ');
+    return { listen, listenOnly: [], ownAddresses, notes, wait: `no interface has an address in a cluster network (${list})` };
+  }
+  return { listen, listenOnly: listenOnlyOf(named), ownAddresses, notes, wait: null };
+}
+
+/** One listen-only declaration per distinct network, noting the interfaces on it. */
+function listenOnlyOf(networks: readonly DhcpNetwork[]): ListenOnlyNet[] {
+  const byNet = new Map<string, { network: string; prefix: number; ifaces: string[] }>();
+  for (const n of networks) {
+    const key = `${n.network}/${n.prefix}`;
+    const entry = byNet.get(key) ?? { network: n.network, prefix: n.prefix, ifaces: [] };
+    entry.ifaces.push(`${n.iface} ${n.address}/${n.prefix}`);
+    byNet.set(key, entry);
+  }
+  return [...byNet.values()].map((e) => ({ network: e.network, prefix: e.prefix, note: e.ifaces.join(', ').slice(0, 120) }));
 }
