@@ -1,13 +1,24 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchemaValidationError } from 'fastify';
+import { hostname } from 'node:os';
 import type { Store } from '../db/store.js';
+import type { StoragePaths } from '../storage.js';
+import { AuthState, authRoutes, installAuthHook, type AuthOptions } from './auth/index.js';
 import { failure } from './envelope.js';
-import { httpErrorOf } from './errors.js';
+import { HttpError, httpErrorOf } from './errors.js';
+import { RouteCatalog } from './openapi.js';
 import { packageInfo } from './package-info.js';
+import { clusterRoutes } from './routes/cluster.js';
+import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { uploadRoutes } from './routes/uploads.js';
 import { versionRoutes } from './routes/version.js';
 import type { SupervisorHealth } from './supervisor-client.js';
 
 export const API_PREFIX = '/api/v1';
+
+/** Largest JSON body: a 100,000-node bulk create or a 4 MiB cluster.conf fits with room to spare. */
+export const JSON_BODY_LIMIT = 64 * 1024 * 1024;
 
 export interface ApiOptions {
   store: Store;
@@ -16,6 +27,20 @@ export interface ApiOptions {
   version?: string;
   /** One line per request and per unexpected error; silent by default (tests). */
   log?: (line: string) => void;
+  /** Milliseconds since the epoch; tokens and challenges expire by it (default Date.now). */
+  clock?: () => number;
+  auth?: AuthOptions;
+  /**
+   * Called after each committed change that may affect dhcpd.conf (node MACs/IPs/indexes, nets).
+   * Bursts are the hook's business: the real one coalesces reloads.
+   */
+  onDhcpChange?: () => void;
+  /** The storage directory, for uploads (boot files, image content); uploads answer 503 without it. */
+  paths?: StoragePaths;
+  /** This head node's name in `GET /heads` (default: the host name). */
+  headName?: string;
+  /** Largest upload in bytes (default 512 MiB). */
+  uploadLimitBytes?: number;
 }
 
 declare module 'fastify' {
@@ -25,14 +50,57 @@ declare module 'fastify' {
   }
 }
 
+/** `body has unknown field "x"`, `body/mac must be string`: Fastify's form, naming unknown fields too. */
+function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const first = errors[0];
+  if (!first) return new Error(`${dataVar} is invalid`);
+  const at = `${dataVar}${first.instancePath}`;
+  const params = first.params as Record<string, unknown>;
+  if (first.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    return new Error(`${at} has unknown field ${JSON.stringify(params.additionalProperty)}`);
+  }
+  if (first.keyword === 'type') {
+    const types = Array.isArray(params.type) ? params.type : String(params.type).split(',');
+    return new Error(`${at} must be ${types.map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(String(t)) ? 'an' : 'a'} ${String(t)}`)).join(' or ')}`);
+  }
+  if (first.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+    return new Error(`${at} must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`);
+  }
+  return new Error(`${at} ${first.message ?? 'is invalid'}`);
+}
+
 /**
  * The CW API as a Fastify app, not yet listening: `main.ts` binds it to the unix socket and tests call
  * `app.inject()`. Example: `const app = buildApi({ store, supervisorHealth }); await app.inject('/api/v1/version')`.
  */
 export function buildApi(options: ApiOptions): FastifyInstance {
   const log = options.log ?? (() => {});
-  const app = Fastify({ logger: false, return503OnClosing: true });
+  const clock = options.clock ?? Date.now;
+  const app = Fastify({
+    logger: false,
+    return503OnClosing: true,
+    bodyLimit: JSON_BODY_LIMIT,
+    // Unknown fields are refused (not silently dropped), and values are taken as sent (no coercion).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    schemaErrorFormatter: formatSchemaErrors,
+  });
   app.decorate('store', options.store);
+  const catalog = new RouteCatalog(app);
+  const auth = new AuthState(options.store, clock, options.auth);
+  installAuthHook(app, auth);
+
+  if (options.onDhcpChange) {
+    const hook = options.onDhcpChange;
+    const unsubscribe = options.store.onCommit((change) => {
+      if (!change.dhcp) return;
+      try {
+        hook();
+      } catch (err) {
+        log(`DHCP change notification failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+    app.addHook('onClose', async () => unsubscribe());
+  }
 
   app.addHook('onResponse', async (request, reply) => {
     log(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
@@ -46,6 +114,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.setErrorHandler(async (err, request, reply) => {
     const { statusCode, message, expected } = httpErrorOf(err);
     if (!expected) log(`${request.method} ${request.url} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (err instanceof HttpError) reply.headers(err.headers);
     reply.code(statusCode);
     return failure(message);
   });
@@ -55,6 +124,16 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     async (v1) => {
       await v1.register(healthRoutes, { supervisorHealth: options.supervisorHealth, log });
       await v1.register(versionRoutes, { version });
+      await v1.register(authRoutes, { state: auth });
+      await v1.register(nodeRoutes);
+      await v1.register(collectionRoutes, { paths: options.paths });
+      await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname() });
+      await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
+      v1.get(
+        '/openapi.json',
+        { config: { anonymous: true, summary: 'This document (the document itself, not in an envelope)', tags: ['meta'] } },
+        async () => catalog.document({ title: 'CW API', version, prefix: API_PREFIX }),
+      );
     },
     { prefix: API_PREFIX },
   );

@@ -3,7 +3,9 @@ import { openStore } from '../db/index.js';
 import { ensureSecrets, runtimePaths, storagePaths } from '../storage.js';
 import { buildApi } from './app.js';
 import { listenOnSocket, shutdownSignal } from './server.js';
-import { supervisorHealthClient } from './supervisor-client.js';
+import { DEFAULT_TOKEN_TTL_MS } from './auth/index.js';
+import { dhcpSync } from './dhcp-sync.js';
+import { reloadService, supervisorHealthClient } from './supervisor-client.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
 const SHUTDOWN_DEADLINE_MS = 4000;
@@ -17,7 +19,15 @@ await runCommand(async () => {
   const runtime = runtimePaths();
   ensureSecrets(paths);
   const store = await openStore({ paths });
-  const app = buildApi({ store, supervisorHealth: supervisorHealthClient(runtime.supervisorSocket), log });
+  const syncDhcp = dhcpSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dhcpd'), log });
+  const app = buildApi({
+    store,
+    supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
+    log,
+    paths,
+    auth: authFromEnv(process.env),
+    onDhcpChange: syncDhcp,
+  });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
   } catch (err) {
@@ -25,6 +35,8 @@ await runCommand(async () => {
     throw err;
   }
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
+  // dhcpd may have started before us (or from a model of an older release): hand it the current one.
+  syncDhcp();
 
   const signal = await shutdownSignal();
   log(`${signal}: closing the CW API`);
@@ -42,3 +54,19 @@ await runCommand(async () => {
   clearTimeout(deadline);
   log('CW API stopped');
 });
+
+/** `CW_API_AUDIENCES` (comma-separated origins) and `CW_TOKEN_TTL` (seconds, or with s/m/h). */
+function authFromEnv(env: NodeJS.ProcessEnv): { audiences?: string[]; tokenTtlMs: number } {
+  const audiences = (env.CW_API_AUDIENCES ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  return { audiences: audiences.length > 0 ? audiences : undefined, tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS) };
+}
+
+function parseDuration(value: string | undefined, fallbackMs: number): number {
+  if (!value?.trim()) return fallbackMs;
+  const m = /^(\d{1,7})\s*([smh]?)$/.exec(value.trim());
+  if (!m) throw new Error(`CW_TOKEN_TTL: expected seconds (or 30m, 2h), not ${JSON.stringify(value)}`);
+  const unit = m[2] === 'h' ? 3_600_000 : m[2] === 'm' ? 60_000 : 1000;
+  const ms = Number(m[1]) * unit;
+  if (ms <= 0) throw new Error('CW_TOKEN_TTL must be positive');
+  return ms;
+}

@@ -89,3 +89,45 @@ export function parseHealthReport(body: unknown): SupervisorHealthReport {
   const status = KNOWN_STATUSES.includes(body.status) ? (body.status as HealthStatus) : 'unknown';
   return { status, services };
 }
+
+/** `POST /reload/NAME` on the supervisor socket; rejects with SupervisorError unless it answers 200. */
+export function reloadService(socketPath: string, name: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (message: string): void => reject(new SupervisorError(message));
+    const req = request({ socketPath, path: `/reload/${encodeURIComponent(name)}`, method: 'POST' }, (res) => {
+      res.resume();
+      res.on('error', (err) => fail(`supervisor reload answer broken: ${err.message}`));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : fail(`supervisor answered HTTP ${res.statusCode} to POST /reload/${name}`)));
+    });
+    req.setTimeout(timeoutMs, () => {
+      req.destroy();
+      fail(`supervisor did not answer POST /reload/${name} within ${timeoutMs} ms`);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => fail(`supervisor not reachable at ${socketPath}: ${err.code ?? err.message}`));
+    req.end();
+  });
+}
+
+/**
+ * Turns an async action into a trigger that coalesces bursts: at most one run in flight and at most one
+ * more queued behind it, however often it is triggered meanwhile. Failures go to `onError`.
+ * Example: `const reloadDhcp = coalesce(() => reloadService(sock, 'dhcpd'), log)`.
+ */
+export function coalesce(action: () => Promise<void>, onError: (err: unknown) => void = () => {}): () => void {
+  let running = false;
+  let pending = false;
+  const run = (): void => {
+    running = true;
+    pending = false;
+    action()
+      .catch(onError)
+      .finally(() => {
+        running = false;
+        if (pending) run();
+      });
+  };
+  return () => {
+    if (running) pending = true;
+    else run();
+  };
+}

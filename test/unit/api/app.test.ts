@@ -1,13 +1,12 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { buildApi } from '../../../src/appliance/api/app.js';
 import { HttpError } from '../../../src/appliance/api/errors.js';
 import { SupervisorError, type SupervisorHealth } from '../../../src/appliance/api/supervisor-client.js';
 import { BusyError, ConflictError, ValidationError } from '../../../src/appliance/db/errors.js';
-import { fatalReport, healthyReport, memoryStore } from './helpers.js';
+import { apiWithTempStore, fatalReport, healthyReport } from './helpers.js';
 
 function app(supervisorHealth: SupervisorHealth = async () => healthyReport, log?: (line: string) => void) {
-  return buildApi({ store: memoryStore(), supervisorHealth, log });
+  return apiWithTempStore({ supervisorHealth, log }).api;
 }
 
 test('GET /api/v1/health is 200 with every service when healthy', async (t) => {
@@ -82,22 +81,23 @@ test('errors become envelopes with their status; unexpected ones hide their deta
   const lines: string[] = [];
   const api = app(undefined, (line) => lines.push(line));
   t.teardown(() => api.close());
-  api.get('/t/http', async () => {
+  const anonymous = { config: { anonymous: true } };
+  api.get('/t/http', anonymous, async () => {
     throw HttpError.conflict('node n3 is frozen');
   });
-  api.get('/t/validation', async () => {
+  api.get('/t/validation', anonymous, async () => {
     throw new ValidationError('invalid admin name');
   });
-  api.get('/t/conflict', async () => {
+  api.get('/t/conflict', anonymous, async () => {
     throw new ConflictError('admin alice already exists');
   });
-  api.get('/t/busy', async () => {
+  api.get('/t/busy', anonymous, async () => {
     throw new BusyError('database is busy');
   });
-  api.get('/t/bug', async () => {
+  api.get('/t/bug', anonymous, async () => {
     throw new TypeError('cannot read properties of undefined (secret internals)');
   });
-  api.post('/t/echo', { schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } }, async (req) => req.body);
+  api.post('/t/echo', { ...anonymous, schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } }, async (req) => req.body);
 
   const expect = async (url: string, status: number, error: string | RegExp, method: 'GET' | 'POST' = 'GET', payload?: string) => {
     const res = await api.inject({ method, url, payload, headers: payload ? { 'content-type': 'application/json' } : {} });

@@ -4,10 +4,9 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { buildApi } from '../../../src/appliance/api/app.js';
 import { listenOnSocket } from '../../../src/appliance/api/server.js';
 import { tempDir } from '../lib/keys.js';
-import { healthyReport, memoryStore } from './helpers.js';
+import { apiWithTempStore, healthyReport } from './helpers.js';
 
 /** GET over a unix socket: status and parsed JSON body. */
 function getJson(socketPath: string, path: string): Promise<{ status: number; body: any }> {
@@ -25,7 +24,7 @@ function getJson(socketPath: string, path: string): Promise<{ status: number; bo
 
 function setup(t: { teardown(fn: () => unknown): void }) {
   const { dir, cleanup } = tempDir('cw-api-');
-  const api = buildApi({ store: memoryStore(), supervisorHealth: async () => healthyReport });
+  const { api } = apiWithTempStore({ supervisorHealth: async () => healthyReport });
   t.teardown(async () => {
     await api.close();
     cleanup();

@@ -9,7 +9,7 @@ export interface HealthRoutesOptions {
 
 /** `GET /health`: the supervisor's view of every service; 200 only when healthy. */
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, { supervisorHealth, log }) => {
-  app.get('/health', async (_request, reply) => {
+  app.get('/health', { config: { anonymous: true, summary: 'Health of every service (200 only when healthy)', tags: ['meta'] } }, async (_request, reply) => {
     let report: SupervisorHealthReport;
     try {
       report = await supervisorHealth();

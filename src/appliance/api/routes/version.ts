@@ -15,5 +15,19 @@ export interface VersionRoutesOptions {
 /** `GET /version`: what is running; also the supervisor's readiness probe for the API. */
 export const versionRoutes: FastifyPluginAsync<VersionRoutesOptions> = async (app, { version }) => {
   const info: VersionInfo = { name: 'cw-headnode', version, api: 'v1', node: process.version };
-  app.get('/version', async () => ok(info));
+  app.get(
+    '/version',
+    {
+      config: {
+        anonymous: true,
+        summary: 'What is running',
+        tags: ['meta'],
+        data: {
+          type: 'object',
+          properties: { name: { type: 'string' }, version: { type: 'string' }, api: { const: 'v1' }, node: { type: 'string' } },
+        },
+      },
+    },
+    async () => ok(info),
+  );
 };

@@ -1,0 +1,174 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { parseClusterConf, renderClusterConf } from '../../../lib/clusterconf.js';
+import { COLLECTIONS, objectSchema } from '../../db/collections.js';
+import type { JsonSchema } from '../../db/fields.js';
+import { validateClusterId } from '../../db/model.js';
+import type { Admin } from '../../db/store.js';
+import { ok } from '../envelope.js';
+import { HttpError } from '../errors.js';
+import { arrayOf } from '../schemas.js';
+
+export interface ClusterRoutesOptions {
+  version: string;
+  headName: string;
+}
+
+const clusterSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    cluster_id: { type: 'object', properties: { set: { type: 'boolean' } }, description: 'write-only; reads say whether it is set' },
+    default_distro: { type: ['string', 'null'], description: 'distro name' },
+  },
+};
+
+const clusterPatch: JsonSchema = {
+  type: 'object',
+  properties: {
+    cluster_id: { type: 'string', maxLength: 512, description: 'the cluster id token' },
+    default_distro: { type: ['string', 'null'], maxLength: 128, description: 'distro name or uid; null clears' },
+  },
+  additionalProperties: false,
+};
+
+const confChange: JsonSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, mac: { type: ['string', 'null'] }, ip: { type: 'string' } },
+};
+
+const adminSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    keyType: { type: 'string' },
+    fingerprint: { type: 'string' },
+    comment: { type: 'string' },
+    addedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+const adminView = (a: Admin) => ({ name: a.name, keyType: a.keyType, fingerprint: a.fingerprint, comment: a.comment, addedAt: a.addedAt });
+
+/** `/cluster`, `/cluster/conf`, `/heads`, `/admins`. */
+export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { version, headName }) => {
+  const store = app.store;
+
+  const clusterView = async () => {
+    const distroUid = await store.getSetting('default_distro');
+    const distro = distroUid === undefined ? undefined : await store.get('distros', distroUid);
+    return {
+      cluster_id: { set: (await store.getSetting('cluster_id')) !== undefined },
+      default_distro: distro?.name ?? null,
+    };
+  };
+
+  app.get('/cluster', { config: { summary: 'Cluster settings', tags: ['cluster'], data: clusterSchema } }, async () => ok(await clusterView()));
+
+  app.patch(
+    '/cluster',
+    { schema: { body: clusterPatch }, config: { summary: 'Change cluster settings', tags: ['cluster'], data: clusterSchema } },
+    async (request) => {
+      const body = request.body as { cluster_id?: string; default_distro?: string | null };
+      const clusterId = body.cluster_id === undefined ? undefined : validateClusterId(body.cluster_id);
+      await store.transaction(async (tx) => {
+        if (clusterId !== undefined) await tx.setSetting('cluster_id', clusterId);
+        if (body.default_distro === null) await tx.deleteSetting('default_distro');
+        else if (body.default_distro !== undefined) {
+          const distro = await tx.get('distros', body.default_distro);
+          if (!distro) throw HttpError.badRequest(`default_distro: no distro ${JSON.stringify(body.default_distro)}`);
+          // Stored by uid, so renaming the distro keeps it the default.
+          await tx.setSetting('default_distro', distro.uid);
+        }
+      });
+      return ok(await clusterView());
+    },
+  );
+
+  app.post(
+    '/cluster/conf',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            text: { type: 'string', description: 'the cluster.conf file' },
+            dryRun: { type: 'boolean', description: 'report what would change, change nothing' },
+            fileName: { type: 'string', maxLength: 255, description: 'name used in messages (default cluster.conf)' },
+          },
+          required: ['text'],
+          additionalProperties: false,
+        },
+      },
+      config: {
+        summary: 'Apply a cluster.conf (nets for its ipranges, nodes from n0 up) in one transaction',
+        tags: ['cluster'],
+        data: {
+          type: 'object',
+          properties: {
+            nets: arrayOf(objectSchema(COLLECTIONS.nets)),
+            created: arrayOf(confChange),
+            updated: arrayOf(confChange),
+            unchanged: { type: 'integer' },
+            dryRun: { type: 'boolean' },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body as { text: string; dryRun?: boolean; fileName?: string };
+      const fileName = body.fileName && /^[\x21-\x7e]{1,255}$/.test(body.fileName) ? body.fileName : 'cluster.conf';
+      const conf = parseClusterConf(body.text, { fileName });
+      return ok(await store.applyClusterConf(conf, { dryRun: body.dryRun === true }));
+    },
+  );
+
+  app.get(
+    '/cluster/conf',
+    {
+      config: {
+        summary: 'The nets and nodes as a cluster.conf',
+        tags: ['cluster'],
+        data: { type: 'object', properties: { text: { type: 'string' } } },
+      },
+    },
+    async () => {
+      const model = await store.clusterConf();
+      let text: string;
+      try {
+        text = renderClusterConf(model);
+      } catch (err) {
+        throw HttpError.conflict((err as Error).message);
+      }
+      return ok({ text });
+    },
+  );
+
+  app.get(
+    '/heads',
+    {
+      config: {
+        summary: 'The head nodes (this one)',
+        tags: ['cluster'],
+        data: arrayOf({ type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, backend: { type: 'string' } } }),
+      },
+    },
+    async () => ok([{ name: headName, version, backend: store.backend }]),
+  );
+
+  app.get('/admins', { config: { summary: 'Admins (added with add-admin)', tags: ['admins'], data: arrayOf(adminSchema) } }, async () =>
+    ok((await store.listAdmins()).map(adminView)),
+  );
+
+  app.get(
+    '/admin/:name',
+    {
+      schema: { params: { type: 'object', properties: { name: { type: 'string', maxLength: 64 } }, required: ['name'] } },
+      config: { summary: 'One admin', tags: ['admins'], data: adminSchema },
+    },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      const admin = await store.getAdmin(name);
+      if (!admin) throw HttpError.notFound(`no such admin: ${name}`);
+      return ok(adminView(admin));
+    },
+  );
+};

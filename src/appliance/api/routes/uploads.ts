@@ -1,0 +1,246 @@
+// Raw uploads: a boot config's kernel and initramfs, an image's content. Each is streamed to a temporary
+// file beside its final place (hashing as it goes), recorded in the store, then renamed into place, so a
+// reader never sees half a file and a refused upload leaves nothing behind.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections.js';
+import type { StoragePaths } from '../../storage.js';
+import { ok } from '../envelope.js';
+import { HttpError } from '../errors.js';
+import { idParams } from '../schemas.js';
+
+/** Largest upload accepted (a kernel, an initramfs or an image). */
+export const UPLOAD_LIMIT = 512 * 1024 * 1024;
+
+export type BootFileKind = 'kernel' | 'initramfs';
+
+/** `STORAGE/boot/<uid>/`: the files of one boot config. */
+export function bootFilesDir(paths: StoragePaths, uid: string): string {
+  return join(paths.bootDir, uid);
+}
+
+/** `STORAGE/boot/<uid>/kernel` or `.../initramfs`. */
+export function bootFilePath(paths: StoragePaths, uid: string, which: BootFileKind): string {
+  return join(bootFilesDir(paths, uid), which);
+}
+
+/** `STORAGE/images/<uid>.img`. */
+export function imageFilePath(paths: StoragePaths, uid: string): string {
+  return join(paths.imagesDir, `${uid}.img`);
+}
+
+// The bzImage boot protocol: "HdrS" at 0x202, and at 0x20E a pointer (minus 0x200) to the
+// NUL-terminated version string, e.g. "6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP ...".
+const HDRS_OFFSET = 0x202;
+const HDRS_MAGIC = 0x53726448;
+const VERSION_POINTER_OFFSET = 0x20e;
+/** Enough of the file to reach any version string the 16-bit pointer can name. */
+export const KERNEL_HEAD_BYTES = 0x200 + 0x10000 + 256;
+
+/** The kernel release from a bzImage's header (`6.1.0-18-amd64`), or null when it has none. */
+export function kernelRelease(head: Buffer): string | null {
+  if (head.length < VERSION_POINTER_OFFSET + 2 || head.readUInt32LE(HDRS_OFFSET) !== HDRS_MAGIC) return null;
+  const pointer = head.readUInt16LE(VERSION_POINTER_OFFSET);
+  if (pointer === 0) return null;
+  const start = pointer + 0x200;
+  if (start >= head.length) return null;
+  const end = head.indexOf(0, start);
+  const text = head.subarray(start, end === -1 ? Math.min(head.length, start + 256) : Math.min(end, start + 256)).toString('latin1');
+  const release = text.split(/\s/)[0] ?? '';
+  return /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/.test(release) ? release : null;
+}
+
+interface Received {
+  tmp: string;
+  size: number;
+  checksum: string;
+  head: Buffer;
+}
+
+/** Streams the request body into a temporary file next to `dest`, refusing more than `limit` bytes. */
+async function receive(request: FastifyRequest, dest: string, limit: number): Promise<Received> {
+  const body = request.body as Readable | undefined;
+  if (typeof body?.pipe !== 'function') throw new HttpError(415, 'uploads take the raw bytes with content-type: application/octet-stream');
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `upload of ${declared} bytes is larger than the ${limit}-byte limit`);
+  const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
+  const hash = createHash('sha256');
+  const headChunks: Buffer[] = [];
+  let headSize = 0;
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > limit) {
+        done(new HttpError(413, `upload is larger than the ${limit}-byte limit`));
+        return;
+      }
+      hash.update(chunk);
+      if (headSize < KERNEL_HEAD_BYTES) {
+        headChunks.push(chunk.subarray(0, KERNEL_HEAD_BYTES - headSize));
+        headSize += Math.min(chunk.length, KERNEL_HEAD_BYTES - headSize);
+      }
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, meter, createWriteStream(tmp, { mode: 0o644, flags: 'wx' }));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, `upload interrupted: ${(err as Error).message}`);
+  }
+  if (size === 0) {
+    await rm(tmp, { force: true });
+    throw HttpError.badRequest('empty upload');
+  }
+  return { tmp, size, checksum: `sha256:${hash.digest('hex')}`, head: Buffer.concat(headChunks) };
+}
+
+const FILENAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+export interface UploadRoutesOptions {
+  paths?: StoragePaths;
+  clock: () => number;
+  limit?: number;
+}
+
+/** `PUT|GET /bootconfig/:id/kernel|initramfs`, `PUT|GET /image/:id/content`. */
+export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app, { paths, clock, limit = UPLOAD_LIMIT }) => {
+  const store = app.store;
+  // Raw bodies are handed over as streams, in this plugin's routes only.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  const storage = (): StoragePaths => {
+    if (!paths) throw new HttpError(503, 'uploads are not available: no storage directory configured');
+    return paths;
+  };
+
+  const bootconfig = objectSchema(COLLECTIONS.bootconfigs);
+  for (const which of ['kernel', 'initramfs'] as const) {
+    app.put(
+      `/bootconfig/:id/${which}`,
+      {
+        schema: {
+          params: idParams,
+          querystring: {
+            type: 'object',
+            properties: { filename: { type: 'string', maxLength: 128, description: 'name to show (default from the release)' } },
+            additionalProperties: false,
+          },
+        },
+        config: {
+          rawBody: true,
+          summary:
+            which === 'kernel'
+              ? 'Upload the kernel (release is read from the bzImage header)'
+              : 'Upload the initramfs',
+          tags: ['bootconfigs'],
+          data: bootconfig,
+        },
+      },
+      async (request) => {
+        const root = storage();
+        const { id } = request.params as { id: string };
+        const { filename } = request.query as { filename?: string };
+        if (filename !== undefined && !FILENAME_RE.test(filename)) {
+          throw HttpError.badRequest(`filename: invalid file name ${JSON.stringify(filename.slice(0, 60))}`);
+        }
+        // Refuse early (unknown, frozen) before reading a byte of the body.
+        const current = await store.get('bootconfigs', id);
+        if (!current) throw HttpError.notFound(`no such bootconfig: ${id}`);
+        if (current.frozen) throw HttpError.forbidden(`bootconfig ${current.name} is frozen; PATCH {"frozen": false} first`);
+        await mkdir(bootFilesDir(root, current.uid), { recursive: true, mode: 0o755 });
+        const dest = bootFilePath(root, current.uid, which);
+        const got = await receive(request, dest, limit);
+        try {
+          const release = which === 'kernel' ? kernelRelease(got.head) : null;
+          const shownRelease = release ?? current.release;
+          const defaultName = which === 'kernel'
+            ? shownRelease ? `vmlinuz-${shownRelease}` : 'vmlinuz'
+            : shownRelease ? `initramfs-${shownRelease}.img` : 'initramfs.img';
+          const updated: BootConfig = await store.attachBootFile(
+            current.uid,
+            which,
+            { filename: filename ?? defaultName, size: got.size, checksum: got.checksum, uploaded_at: new Date(clock()).toISOString() },
+            release,
+          );
+          await rename(got.tmp, dest);
+          return ok(updated);
+        } catch (err) {
+          await rm(got.tmp, { force: true });
+          throw err;
+        }
+      },
+    );
+
+    app.get(
+      `/bootconfig/:id/${which}`,
+      { schema: { params: idParams }, config: { summary: `Download the ${which} (raw bytes)`, tags: ['bootconfigs'] } },
+      async (request, reply) => {
+        const root = storage();
+        const { id } = request.params as { id: string };
+        const current = await store.get('bootconfigs', id);
+        if (!current) throw HttpError.notFound(`no such bootconfig: ${id}`);
+        const file = current[which];
+        if (!file) throw HttpError.notFound(`bootconfig ${current.name} has no ${which}`);
+        return sendFile(reply, bootFilePath(root, current.uid, which), file.filename);
+      },
+    );
+  }
+
+  const image = objectSchema(COLLECTIONS.images);
+  app.put(
+    '/image/:id/content',
+    { schema: { params: idParams }, config: { rawBody: true, summary: 'Upload the image content', tags: ['images'], data: image } },
+    async (request) => {
+      const root = storage();
+      const { id } = request.params as { id: string };
+      const current = await store.get('images', id);
+      if (!current) throw HttpError.notFound(`no such image: ${id}`);
+      if (current.frozen) throw HttpError.forbidden(`image ${current.name} is frozen; PATCH {"frozen": false} first`);
+      await mkdir(root.imagesDir, { recursive: true, mode: 0o755 });
+      const dest = imageFilePath(root, current.uid);
+      const got = await receive(request, dest, limit);
+      try {
+        const updated = await store.setImageContent(current.uid, { size: got.size, checksum: got.checksum });
+        await rename(got.tmp, dest);
+        return ok(updated);
+      } catch (err) {
+        await rm(got.tmp, { force: true });
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/image/:id/content',
+    { schema: { params: idParams }, config: { summary: 'Download the image content (raw bytes)', tags: ['images'] } },
+    async (request, reply) => {
+      const root = storage();
+      const { id } = request.params as { id: string };
+      const current = await store.get('images', id);
+      if (!current) throw HttpError.notFound(`no such image: ${id}`);
+      if (!current.checksum) throw HttpError.notFound(`image ${current.name} has no content yet`);
+      return sendFile(reply, imageFilePath(root, current.uid), `${current.name}.img`);
+    },
+  );
+};
+
+async function sendFile(reply: import('fastify').FastifyReply, file: string, name: string) {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    throw HttpError.notFound(`${name} is missing from the storage directory`);
+  }
+  reply.header('content-type', 'application/octet-stream');
+  reply.header('content-length', size);
+  reply.header('content-disposition', `attachment; filename="${name.replace(/[^A-Za-z0-9._+-]/g, '_')}"`);
+  return reply.send(createReadStream(file));
+}
