@@ -1,0 +1,346 @@
+// The one CW API client used by every admin tool (cw-nodectl, cw-bootctl, ...).
+//
+// Authentication follows docs/API.md: POST /auth/challenge -> sign challengeMessage(user, nonce,
+// audience) with an ssh-agent key -> POST /auth/token -> `Authorization: Bearer TOKEN`. The agent may
+// hold several keys; each try costs a fresh nonce (a nonce is consumed by the first attempt).
+//
+// Tokens live in memory only (per process, per base URL and user). A token file would save two small
+// requests and one agent signature per command, but would leave a bearer credential on disk that any
+// process of the user (or a backup) could replay for an hour; the proof itself takes milliseconds.
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { audienceOf, challengeMessage } from './auth-challenge.js';
+import { ExitError, errorMessage } from './errors.js';
+import type { SslVerify } from './settings.js';
+import { NO_AGENT_MESSAGE, SshAgentClient, type AgentIdentity } from './ssh-agent.js';
+
+/** What the client needs from an ssh-agent (SshAgentClient fits). */
+export interface KeyAgent {
+  readonly socketPath?: string;
+  requireIdentities(): Promise<AgentIdentity[]>;
+  sign(key: AgentIdentity, data: Buffer): Promise<Buffer>;
+}
+
+export interface CachedToken {
+  token: string;
+  /** ms since the epoch after which the token is not used again. */
+  expiresAt: number;
+}
+
+/** Tokens by `baseUrl + user`; the default is one map for the whole process. */
+export type TokenCache = Map<string, CachedToken>;
+
+const processTokens: TokenCache = new Map();
+
+/** Forgets every token cached by this process. */
+export function forgetTokens(): void {
+  processTokens.clear();
+}
+
+export interface ApiClientOptions {
+  /** Normalized API base, e.g. `https://head/api/v1` (see normalizeBaseUrl in settings.ts). */
+  baseUrl: string;
+  /** The admin name to authenticate as (settings' `client.authuser`). */
+  user: string;
+  /** `true` verifies TLS certificates; `false` does not and warns once; `quiet` does not, silently. */
+  sslVerify?: SslVerify;
+  /** Key agent for the proof; default: the one at `env.SSH_AUTH_SOCK`, connected on first need. */
+  agent?: KeyAgent;
+  env?: NodeJS.ProcessEnv;
+  /** Receives warnings (one line each, without newline); default stderr. */
+  warn?: (line: string) => void;
+  tokens?: TokenCache;
+  /** Deadline for connecting and for each response's headers, in ms (default 30 s). */
+  timeoutMs?: number;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+export interface RequestOptions {
+  /** JSON body (objects, arrays, ...). */
+  body?: unknown;
+  /** Query parameters; undefined values are left out. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Send the bearer token (default true). */
+  auth?: boolean;
+}
+
+export interface UploadSource {
+  /** Opens the bytes to send; called again when the request must be repeated after re-authentication. */
+  open: () => Readable;
+  size: number;
+}
+
+/** A refusal by the API: `message` is the server's own one-line error text. */
+export class ApiError extends ExitError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+/** Largest response body read (a 100,000-node listing is well below it). */
+const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
+/** Tokens are dropped this long before the server says they expire, to avoid racing the clock. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+/**
+ * A CW API client. Example:
+ * `const api = new ApiClient({ baseUrl, user }); const nodes = await api.get<Node[]>('/nodes'); await api.close()`.
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly user: string;
+  readonly sslVerify: SslVerify;
+  private readonly dispatcher: Dispatcher;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly warn: (line: string) => void;
+  private readonly tokens: TokenCache;
+  private readonly now: () => number;
+  private agent: KeyAgent | undefined;
+  private warnedTls = false;
+
+  constructor(opts: ApiClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.user = opts.user;
+    this.sslVerify = opts.sslVerify ?? 'true';
+    this.env = opts.env ?? process.env;
+    this.warn = opts.warn ?? ((line) => process.stderr.write(`${line}\n`));
+    this.tokens = opts.tokens ?? processTokens;
+    this.now = opts.now ?? Date.now;
+    this.agent = opts.agent;
+    const timeout = opts.timeoutMs ?? 30_000;
+    this.dispatcher = new Agent({
+      connect: { timeout, rejectUnauthorized: this.sslVerify === 'true' },
+      headersTimeout: timeout,
+      // Large listings and uploads may take a while once started; a stalled body still fails.
+      bodyTimeout: Math.max(timeout, 300_000),
+    });
+  }
+
+  get<T>(path: string, opts: Omit<RequestOptions, 'body'> = {}): Promise<T> {
+    return this.request<T>('GET', path, opts);
+  }
+  post<T>(path: string, body: unknown, opts: Omit<RequestOptions, 'body'> = {}): Promise<T> {
+    return this.request<T>('POST', path, { ...opts, body });
+  }
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, { body });
+  }
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, { body });
+  }
+  delete<T>(path: string, opts: Omit<RequestOptions, 'body'> = {}): Promise<T> {
+    return this.request<T>('DELETE', path, opts);
+  }
+
+  /** Sends a JSON request and returns the envelope's `data`; refusals throw ApiError with the server's text. */
+  async request<T>(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return this.send<T>(method, this.url(path, opts.query), headers, () => body, opts.auth ?? true);
+  }
+
+  /** Streams a file's bytes as the raw body of `PUT path` (kernel, initramfs and image uploads). */
+  async upload<T>(path: string, source: UploadSource, query?: RequestOptions['query']): Promise<T> {
+    const headers = {
+      accept: 'application/json',
+      'content-type': 'application/octet-stream',
+      'content-length': String(source.size),
+    };
+    return this.send<T>('PUT', this.url(path, query), headers, () => source.open(), true);
+  }
+
+  /** Releases the connection pool. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private url(path: string, query?: RequestOptions['query']): string {
+    const url = new URL(this.baseUrl + (path.startsWith('/') ? path : `/${path}`));
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url.toString();
+  }
+
+  private async send<T>(
+    method: Dispatcher.HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: () => string | Readable | undefined,
+    auth: boolean,
+  ): Promise<T> {
+    if (!auth) return (await this.exchange(method, url, headers, body(), false)).data as T;
+    const token = await this.token();
+    const first = await this.exchange(method, url, { ...headers, authorization: `Bearer ${token}` }, body(), true);
+    if (first.status !== 401) return first.data as T;
+    // The server forgot the token (restart, expiry): prove the key again, once.
+    this.tokens.delete(this.cacheKey);
+    const again = await this.token();
+    return (await this.exchange(method, url, { ...headers, authorization: `Bearer ${again}` }, body(), false)).data as T;
+  }
+
+  /**
+   * One HTTP exchange; returns the envelope's data or throws a one-line error. With `retryable`, a 401
+   * is returned (status 401, no data) instead of thrown, so the caller can authenticate again.
+   */
+  private async exchange(
+    method: Dispatcher.HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: string | Readable | undefined,
+    retryable: boolean,
+  ): Promise<{ status: number; data: unknown }> {
+    this.warnAboutTls();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { method, headers, body, dispatcher: this.dispatcher });
+    } catch (err) {
+      throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
+    }
+    const status = res.statusCode;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    try {
+      for await (const chunk of res.body) {
+        received += (chunk as Buffer).length;
+        if (received > MAX_RESPONSE_BYTES) {
+          res.body.destroy();
+          throw new ExitError(`the head node at ${this.baseUrl} sent more than ${MAX_RESPONSE_BYTES} bytes; not reading on`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (err) {
+      if (err instanceof ExitError) throw err;
+      throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (status === 401 && retryable) return { status, data: undefined };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!isEnvelope(parsed)) {
+      const what = status >= 400 ? `HTTP ${status}` : `HTTP ${status} with content`;
+      throw new ApiError(status, `the head node at ${this.baseUrl} answered ${what} that is not a CW API response (is base_url right?)`);
+    }
+    if (parsed.success && status < 400) return { status, data: parsed.data };
+    const error = parsed.success ? '' : oneLine(parsed.error);
+    throw new ApiError(status >= 400 ? status : 500, error || `the head node answered HTTP ${status}`);
+  }
+
+  private get cacheKey(): string {
+    return `${this.baseUrl}\n${this.user}`;
+  }
+
+  /** A valid bearer token, from the cache or a fresh proof of key possession. */
+  private async token(): Promise<string> {
+    const cached = this.tokens.get(this.cacheKey);
+    if (cached && cached.expiresAt > this.now()) return cached.token;
+    const fresh = await this.authenticate();
+    this.tokens.set(this.cacheKey, fresh);
+    return fresh.token;
+  }
+
+  private keyAgent(): KeyAgent {
+    if (!this.agent) {
+      const sock = this.env.SSH_AUTH_SOCK?.trim();
+      if (!sock) throw new ExitError(NO_AGENT_MESSAGE);
+      this.agent = new SshAgentClient({ socketPath: sock });
+    }
+    return this.agent;
+  }
+
+  private async authenticate(): Promise<CachedToken> {
+    const agent = this.keyAgent();
+    let keys: AgentIdentity[];
+    try {
+      keys = await agent.requireIdentities();
+    } catch (err) {
+      throw new ExitError(errorMessage(err));
+    }
+    let audience: string;
+    try {
+      audience = audienceOf(this.baseUrl);
+    } catch (err) {
+      throw new ExitError(errorMessage(err));
+    }
+    let lastRefusal = '';
+    for (const key of keys) {
+      const challenge = await this.request<{ nonce?: unknown }>('POST', '/auth/challenge', { body: { user: this.user }, auth: false });
+      if (typeof challenge?.nonce !== 'string') {
+        throw new ExitError(`the head node at ${this.baseUrl} sent a challenge without a nonce`);
+      }
+      let message: Buffer;
+      try {
+        message = challengeMessage(this.user, challenge.nonce, audience);
+      } catch (err) {
+        throw new ExitError(`cannot answer the head node's challenge: ${errorMessage(err)}`);
+      }
+      let signature: Buffer;
+      try {
+        signature = await agent.sign(key, message);
+      } catch (err) {
+        lastRefusal = errorMessage(err);
+        continue;
+      }
+      try {
+        const answer = await this.request<{ token?: unknown; expiresAt?: unknown }>('POST', '/auth/token', {
+          body: { user: this.user, nonce: challenge.nonce, publicKey: key.line, signature: signature.toString('base64') },
+          auth: false,
+        });
+        if (typeof answer?.token !== 'string' || answer.token === '') {
+          throw new ExitError(`the head node at ${this.baseUrl} sent no token`);
+        }
+        const serverExpiry = typeof answer.expiresAt === 'string' ? Date.parse(answer.expiresAt) : Number.NaN;
+        const expiresAt = Number.isFinite(serverExpiry) ? serverExpiry - EXPIRY_MARGIN_MS : this.now() + 10 * 60_000;
+        return { token: answer.token, expiresAt };
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          lastRefusal = err.message;
+          continue;
+        }
+        throw err;
+      }
+    }
+    const count = keys.length === 1 ? 'the ssh-agent key' : `any of the ${keys.length} ssh-agent keys`;
+    throw new ApiError(
+      401,
+      `authentication as "${this.user}" failed: the head node at ${this.baseUrl} did not accept ${count}` +
+        `${lastRefusal ? ` (${lastRefusal})` : ''}; add your key with cw-containerctl add-admin`,
+    );
+  }
+
+  private warnAboutTls(): void {
+    if (this.warnedTls || this.sslVerify !== 'false' || !this.baseUrl.startsWith('https:')) return;
+    this.warnedTls = true;
+    this.warn(`WARNING: not verifying the TLS certificate of ${audienceOf(this.baseUrl)} (client.sslverify = false; "quiet" hides this)`);
+  }
+}
+
+function isEnvelope(v: unknown): v is { success: true; data: unknown } | { success: false; error: string } {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return o.success === true || (o.success === false && typeof o.error === 'string');
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').trim();
+}
+
+/** `ECONNREFUSED`, `connection timed out`, ... with a hint for the usual TLS problem. */
+export function describeNetworkError(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connection timed out';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'no answer in time';
+  const text = errorMessage(err);
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code ?? '') || /certificate/i.test(text);
+  const hint = tls ? ' (for a self-signed head node set client.sslverify = quiet in ~/.cw/settings.ini)' : '';
+  if (!code || text.includes(code)) return `${text}${hint}`;
+  return `${code}${text ? ` (${text})` : ''}${hint}`;
+}

@@ -1,0 +1,131 @@
+// A real CW API on 127.0.0.1 (SQLite store in a temporary storage directory) and a real OpenSSH
+// ssh-agent holding a key registered for the admin, for running the tools' command functions in-process.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApi } from '../../../src/appliance/api/app.js';
+import { openStore, type StoreHandle } from '../../../src/appliance/db/index.js';
+import { ensureStorageDirs, storagePaths } from '../../../src/appliance/storage.js';
+import { ApiClient, type TokenCache } from '../../../src/lib/api-client.js';
+import { ExitError } from '../../../src/lib/errors.js';
+import { parsePublicKey } from '../../../src/lib/sshkey.js';
+import type { ToolIo } from '../../../src/tools/common/context.js';
+
+export const ADMIN = 'admin';
+
+export interface Key {
+  privatePath: string;
+  publicLine: string;
+}
+
+/** Temporary files of one test file: keys, agent sockets, storage directories, home directories. */
+export class Scratch {
+  readonly dir = mkdtempSync(join(tmpdir(), 'cw-tools-'));
+  private readonly agents: ChildProcess[] = [];
+
+  keygen(name: string): Key {
+    const privatePath = join(this.dir, `key-${name}`);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', privatePath, '-C', `${name}@test`], { stdio: 'pipe' });
+    return { privatePath, publicLine: readFileSync(`${privatePath}.pub`, 'utf8').trim() };
+  }
+
+  /** Starts `ssh-agent -D -a SOCK` holding `keys`; returns the socket. */
+  async agent(name: string, keys: readonly Key[]): Promise<string> {
+    const sock = join(this.dir, `agent-${name}.sock`);
+    const child = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    this.agents.push(child);
+    for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!existsSync(sock)) throw new Error('ssh-agent did not create its socket');
+    for (const key of keys) {
+      execFileSync('ssh-add', ['-q', key.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
+    }
+    return sock;
+  }
+
+  sub(name: string): string {
+    const d = join(this.dir, name);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  cleanup(): void {
+    for (const a of this.agents) if (a.exitCode === null && a.signalCode === null) a.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface RunResult {
+  out: string;
+  err: string;
+  /** The one-line `ERROR: ...` the process boundary would print, or undefined on success. */
+  error?: string;
+  exitCode: number;
+}
+
+/** A tool's command function, e.g. `nodectl`. */
+export type ToolFn = (argv: readonly string[], io?: ToolIo) => Promise<void>;
+
+export class Cluster {
+  private constructor(
+    readonly baseUrl: string,
+    readonly store: StoreHandle,
+    readonly storage: string,
+    readonly home: string,
+    readonly cwd: string,
+    private readonly close_: () => Promise<void>,
+    /** Environment the tools see. */
+    public env: NodeJS.ProcessEnv,
+    readonly tokens: TokenCache = new Map(),
+  ) {}
+
+  /** A fresh API with an empty store, `admin` registered with `key`, tools pointed at it through `agentSock`. */
+  static async start(scratch: Scratch, name: string, key: Key, agentSock: string): Promise<Cluster> {
+    const storage = scratch.sub(`storage-${name}`);
+    const home = scratch.sub(`home-${name}`);
+    const paths = storagePaths(storage);
+    ensureStorageDirs(paths);
+    const store = await openStore({ paths });
+    const info = parsePublicKey(key.publicLine);
+    await store.addAdmin({ name: ADMIN, keyType: info.type, keyLine: info.line, fingerprint: info.fingerprint, comment: info.comment });
+    const app = buildApi({ store, supervisorHealth: async () => ({ status: 'healthy', services: {} }), paths });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const baseUrl = `http://127.0.0.1:${port}/api/v1`;
+    const env: NodeJS.ProcessEnv = { HOME: home, USER: ADMIN, CW_BASE_URL: baseUrl, CW_AUTHUSER: ADMIN, SSH_AUTH_SOCK: agentSock, PATH: process.env.PATH };
+    return new Cluster(baseUrl, store, storage, home, home, async () => {
+      await app.close();
+      await store.close();
+    }, env);
+  }
+
+  /** Runs a tool in-process and captures what the process would print. */
+  async run(tool: ToolFn, argv: readonly string[], env: NodeJS.ProcessEnv = this.env, tokens: TokenCache = this.tokens): Promise<RunResult> {
+    let out = '';
+    let err = '';
+    try {
+      await tool(argv, { env, cwd: this.cwd, out: (s) => (out += s), err: (s) => (err += s), tokens });
+      return { out, err, exitCode: 0 };
+    } catch (e) {
+      if (!(e instanceof ExitError)) throw e;
+      return { out, err, error: `ERROR: ${e.message}`, exitCode: e.exitCode };
+    }
+  }
+
+  /** Like run, but fails the test with the error line when the tool fails. */
+  async ok(tool: ToolFn, argv: readonly string[]): Promise<string> {
+    const r = await this.run(tool, argv);
+    if (r.error) throw new Error(`${argv.join(' ')}: ${r.error}`);
+    return r.out;
+  }
+
+  /** A client of the same API for checking state directly. */
+  client(): ApiClient {
+    return new ApiClient({ baseUrl: this.baseUrl, user: ADMIN, env: this.env, tokens: this.tokens });
+  }
+
+  async close(): Promise<void> {
+    await this.close_();
+  }
+}
