@@ -4,7 +4,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestHost, ctl, repoRoot, sh, tempDir, waitFor } from './helpers.js';
+import { TestHost, ctl, imageTarball, repoRoot, sh, tempDir, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -65,8 +65,9 @@ test.before(async () => {
   await execa('ssh-add', [join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
   mkdirSync(join(home, '.cw'), { recursive: true });
   writeFileSync(join(home, '.cw', 'settings.ini'), `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = alice\nclient.sslverify = quiet\n`);
-  const images = await sh('docker', ['images', '--filter', 'label=io.cw-headnode.appliance=true', '--format', '{{.Repository}}:{{.Tag}}']);
-  imageRef = images.stdout.split('\n')[0] ?? '';
+  const load = await ctl(['img-load', imageTarball()]);
+  imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
+  if (!imageRef) throw new Error(load.all);
   const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
   if (start.exitCode !== 0) throw new Error(start.all);
   const add = await ctl(['add-admin', 'alice', `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);

@@ -12,7 +12,8 @@ process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 async function engineState(): Promise<string> {
   const images = await sh('docker', ['images', '-q', '--no-trunc']);
   const containers = await sh('docker', ['ps', '-aq', '--no-trunc']);
-  return `${images.stdout}\n--\n${containers.stdout}`;
+  const sorted = (text: string) => text.split('\n').filter(Boolean).sort().join('\n');
+  return `${sorted(images.stdout)}\n--\n${sorted(containers.stdout)}`;
 }
 
 function assertOneLineError(t: import('ava').ExecutionContext, r: Awaited<ReturnType<typeof ctl>>, pattern: RegExp) {

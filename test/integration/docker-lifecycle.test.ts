@@ -120,9 +120,9 @@ test('docker logs shows prefixed lines from every daemon', async (t) => {
 
 test('add-admin, root-pass, cluster-id and tool-config configure the appliance', async (t) => {
   const pub = join(keyDir, 'id_ed25519.pub');
-  const add = await ctl(['add-admin', 'alice', `@${pub}`]);
+  const add = await ctl(['add-admin', 'alice', `@${pub}`, '--name', NAME]);
   t.is(add.exitCode, 0, add.all);
-  const add2 = await ctl(['add-admin', 'bob', readFileSync(join(keyDir, 'id_rsa.pub'), 'utf8').trim()]);
+  const add2 = await ctl(['add-admin', 'bob', readFileSync(join(keyDir, 'id_rsa.pub'), 'utf8').trim(), '--name', NAME]);
   t.is(add2.exitCode, 0, add2.all);
 
   // The registered key really opens the appliance's sshd.
@@ -132,14 +132,14 @@ test('add-admin, root-pass, cluster-id and tool-config configure the appliance',
   );
   t.is(ssh.stdout.trim(), 'admin-ok', ssh.stderr);
 
-  const pass = await ctl(['root-pass'], { input: 'c0rrect horse\nc0rrect horse\n' });
+  const pass = await ctl(['root-pass', '--name', NAME], { input: 'c0rrect horse\nc0rrect horse\n' });
   t.is(pass.exitCode, 0, pass.all);
   t.regex(pass.stdout, /Database password: \S{20,}/);
 
-  const cid = await ctl(['cluster-id', 'tok_0123456789abcdef']);
+  const cid = await ctl(['cluster-id', 'tok_0123456789abcdef', '--name', NAME]);
   t.is(cid.exitCode, 0, cid.all);
 
-  const tc = await ctl(['tool-config']);
+  const tc = await ctl(['tool-config', '--name', NAME]);
   t.is(tc.exitCode, 0, tc.all);
   t.regex(tc.stdout, /eval `ssh-agent` ; ssh-add/);
   t.true(tc.stdout.includes(`client.base_url = http://${HEAD_IP}/api/v1`), tc.stdout);
@@ -158,7 +158,7 @@ test('bad input: invalid key, empty password and bad tokens are one-line errors 
     [['cluster-id', 'bad token;rm -rf /'], undefined],
   ];
   for (const [args, input] of cases) {
-    const r = await ctl(args, input === undefined ? {} : { input });
+    const r = await ctl([...args, '--name', NAME], input === undefined ? {} : { input });
     t.not(r.exitCode, 0, args.join(' '));
     t.regex(r.stderr, /^ERROR: /, args.join(' '));
     t.is(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);

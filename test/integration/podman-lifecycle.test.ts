@@ -38,9 +38,9 @@ test('start (host networking), status, add-admin', async (t) => {
   t.regex(st.stdout, new RegExp(`${NAME}.*healthy`));
   const res = await execa('curl', ['-fsS', '--max-time', '5', 'http://127.0.0.1:18080/api/v1/health']);
   t.is((JSON.parse(res.stdout) as { data: { status: string } }).data.status, 'healthy');
-  const add = await ctl(['add-admin', 'carol', `@${join(keyDir, 'id_ed25519.pub')}`], { env });
+  const add = await ctl(['add-admin', 'carol', `@${join(keyDir, 'id_ed25519.pub')}`, '--name', NAME], { env });
   t.is(add.exitCode, 0, add.all);
-  const tc = await ctl(['tool-config'], { env });
+  const tc = await ctl(['tool-config', '--name', NAME], { env });
   t.regex(tc.stdout, /client\.base_url = http:\/\/[0-9.]+:18080\/api\/v1/);
 });
 
