@@ -19,9 +19,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
   docker.io podman runc debootstrap        # engines and the base-image builder
-  tftp-hpa isc-dhcp-client busybox curl     # real clients for the appliance's services
+  tftp-hpa isc-dhcp-client busybox-static curl # real clients (udhcpc) and the initramfs busybox
   iproute2 openssh-client tcpdump kea-admin # namespaces/bridges, ssh, capture, perfdhcp
   isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
+  qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
+  squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   jq ca-certificates git
 )
 
