@@ -7,6 +7,7 @@ import { failure } from './envelope.js';
 import { HttpError, httpErrorOf } from './errors.js';
 import { RouteCatalog } from './openapi.js';
 import { packageInfo } from './package-info.js';
+import { bootRoutes } from './routes/boot.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
@@ -125,10 +126,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(healthRoutes, { supervisorHealth: options.supervisorHealth, log });
       await v1.register(versionRoutes, { version });
       await v1.register(authRoutes, { state: auth });
-      await v1.register(nodeRoutes);
+      await v1.register(nodeRoutes, { clock });
       await v1.register(collectionRoutes, { paths: options.paths });
       await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname() });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
+      // Anonymous: booting nodes have no credentials (docs/BOOT.md).
+      await v1.register(bootRoutes, { paths: options.paths, clock, log });
       v1.get(
         '/openapi.json',
         { config: { anonymous: true, summary: 'This document (the document itself, not in an envelope)', tags: ['meta'] } },

@@ -2,7 +2,7 @@
 // Values are checked by checkDhcpInput (shared edge validators) and then pass through the template
 // module's validators, so the text is SafeText end to end: nothing reaches the file unchecked.
 import { intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/validate.js';
-import { comment, conf, ipv4, lines, word, type SafeText } from '../services/template.js';
+import { absPath, comment, conf, ipv4, lines, port, word, type SafeText } from '../services/template.js';
 import { checkDhcpInput, DhcpModelError, type CheckedHost, type CheckedNet, type DhcpHost, type DhcpNet } from './model.js';
 
 /** A network dhcpd listens on that is not a cluster network: declared without a pool (nothing is handed out). */
@@ -18,7 +18,31 @@ export interface DhcpRenderOptions {
   listenOnly?: readonly ListenOnlyNet[];
   /** Addresses never handed out from a dynamic range, e.g. the head node's own. */
   reserved?: readonly string[];
+  /** Network boot: without it the subnets carry no next-server and no boot file. */
+  boot?: DhcpBootOptions;
 }
+
+/** Where nodes find their boot files: the head node's addresses and its HTTP port (CW_HTTP_PORT). */
+export interface DhcpBootOptions {
+  /**
+   * The head node's own addresses; each cluster network boots from the first of them inside it
+   * (`next-server` for TFTP, and the host part of the iPXE URL).
+   */
+  headAddresses: readonly string[];
+  /** Port of the appliance's httpd (80 is left out of URLs). */
+  httpPort: number;
+}
+
+/** TFTP boot files (in STORAGE/boot) by client architecture, DHCP option 93. */
+export const BIOS_BOOT_FILE = 'undionly.kpxe';
+export const UEFI_BOOT_FILE = 'ipxe.efi';
+/** Whether a dhcpd.conf template declares `option arch` itself. */
+export function declaresArchOption(templateText: string): boolean {
+  return /^\s*option\s+arch\s+code\s+93\s*=/m.test(templateText);
+}
+
+/** Path of the iPXE bootstrap script on the head node's httpd. */
+export const IPXE_BOOTSTRAP_PATH = '/api/v1/boot/ipxe';
 
 export interface DhcpRenderInput {
   nets: readonly DhcpNet[];
@@ -45,14 +69,15 @@ export function renderDhcpConfig(input: DhcpRenderInput): string {
 }
 
 /** `renderDhcpConfig` split into the template's blocks. */
-export function renderDhcpSections({ nets, hosts, options = {} }: DhcpRenderInput): DhcpSections {
+export function renderDhcpSections({ nets, hosts, options = {} }: DhcpRenderInput, declareArch = false): DhcpSections {
   const checked = checkDhcpInput(nets, hosts);
   const listenOnly = checkListenOnly(options.listenOnly ?? [], checked.nets);
   const reserved = new Set(checkReserved(options.reserved ?? []));
   for (const host of checked.hosts) reserved.add(host.ipInt);
+  const boot = options.boot === undefined ? null : checkBoot(options.boot);
 
   const subnetBlocks: Array<{ at: number; text: SafeText }> = [];
-  for (const net of checked.nets) subnetBlocks.push({ at: net.networkInt, text: renderClusterNet(net, reserved) });
+  for (const net of checked.nets) subnetBlocks.push({ at: net.networkInt, text: renderClusterNet(net, reserved, boot) });
   for (const net of listenOnly) subnetBlocks.push({ at: net.networkInt, text: renderListenOnly(net) });
   subnetBlocks.sort((a, b) => a.at - b.at);
 
@@ -67,6 +92,10 @@ export function renderDhcpSections({ nets, hosts, options = {} }: DhcpRenderInpu
     );
   }
   const none = comment(checked.nets.length === 0 ? 'no cluster network defined' : 'no node has a MAC and an IP yet');
+  // An admin's template copied before network boot lacks the declaration: carry it here then.
+  if (declareArch && boot !== null && checked.nets.length > 0) {
+    subnetBlocks.unshift({ at: -1, text: conf`# ${comment('DHCP option 93 (client architecture), missing from the template')}\n${archDeclaration()}` });
+  }
   return {
     subnets: subnetBlocks.length > 0 ? lines(subnetBlocks.map((b) => b.text)) : conf`# ${none}`,
     hosts: hostLines.length > 0 ? lines(hostLines) : conf`# ${none}`,
@@ -74,14 +103,20 @@ export function renderDhcpSections({ nets, hosts, options = {} }: DhcpRenderInpu
   };
 }
 
+/** The declaration the boot file choice relies on; the built-in template carries it. */
+function archDeclaration(): SafeText {
+  return conf`option arch code 93 = unsigned integer 16;`;
+}
+
 function inSomeNet(ip: number, nets: readonly CheckedNet[]): boolean {
   for (const net of nets) if (ip >= net.networkInt && ip <= net.broadcastInt) return true;
   return false;
 }
 
-function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>): SafeText {
+function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>, boot: CheckedBoot | null): SafeText {
   const body: SafeText[] = [];
   if (net.gateway !== null) body.push(conf`  option routers ${ipv4(net.gateway)};`);
+  if (boot !== null) body.push(...renderBoot(net, boot));
   if (net.dynamic) {
     const ranges = freeRanges(net, reserved);
     for (const [from, to] of ranges) body.push(conf`  range ${ipv4(intToIp(from))} ${ipv4(intToIp(to))};`);
@@ -94,6 +129,46 @@ function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>): SafeT
 function renderListenOnly(net: CheckedListenOnly): SafeText {
   const head = comment(`${net.note ? `${net.note}: ` : ''}listen only, not a cluster network (nothing is handed out)`);
   return lines([conf`# ${head}`, conf`subnet ${ipv4(net.network)} netmask ${ipv4(prefixToNetmask(net.prefix))} {`, conf`}`]);
+}
+
+interface CheckedBoot {
+  heads: Array<{ ip: string; ipInt: number }>;
+  port: number;
+}
+
+function checkBoot(boot: DhcpBootOptions): CheckedBoot {
+  const problems: string[] = [];
+  const heads: CheckedBoot['heads'] = [];
+  for (const a of boot.headAddresses) {
+    if (typeof a !== 'string' || isValidIPv4(a) !== true) problems.push(`options.boot.headAddresses: ${JSON.stringify(a)} is not an IPv4 address`);
+    else heads.push({ ip: a, ipInt: ipToInt(a) });
+  }
+  if (!Number.isInteger(boot.httpPort) || boot.httpPort < 1 || boot.httpPort > 65535) {
+    problems.push(`options.boot.httpPort: ${JSON.stringify(boot.httpPort)} is not a port (1-65535)`);
+  }
+  if (problems.length > 0) throw new DhcpModelError(problems, 'DHCP render options');
+  return { heads, port: boot.httpPort };
+}
+
+/**
+ * next-server and the boot file of a cluster network (docs/BOOT.md, "The boot chain"): iPXE itself
+ * (user-class "iPXE") gets the HTTP bootstrap URL, UEFI firmware (option 93 = 7 or 9) ipxe.efi, and
+ * BIOS and everything else undionly.kpxe, both over TFTP from the head node's address on this network.
+ */
+function renderBoot(net: CheckedNet, boot: CheckedBoot): SafeText[] {
+  const head = boot.heads.find((h) => h.ipInt >= net.networkInt && h.ipInt <= net.broadcastInt);
+  if (!head) return [conf`  # no network boot: the head node has no address on this network`];
+  const url = conf`http://${ipv4(head.ip)}${boot.port === 80 ? conf`` : conf`:${port(boot.port)}`}${absPath(IPXE_BOOTSTRAP_PATH)}`;
+  return [
+    conf`  next-server ${ipv4(head.ip)};`,
+    conf`  if exists user-class and option user-class = "iPXE" {`,
+    conf`    filename "${url}";`,
+    conf`  } elsif option arch = 00:07 or option arch = 00:09 {`,
+    conf`    filename "${word(UEFI_BOOT_FILE)}";`,
+    conf`  } else {`,
+    conf`    filename "${word(BIOS_BOOT_FILE)}";`,
+    conf`  }`,
+  ];
 }
 
 /** The addresses of first..last not taken by a node, the gateway or `reserved`, as [from, to] runs. */

@@ -3,20 +3,17 @@ import { ExitError } from '../../lib/errors.js';
 import {
   attributeNames,
   createAction,
-  listAction,
   printListing,
   report,
   updateAction,
 } from '../common/actions.js';
-import { asObjectList, isObject, labelOf, NODES, type ApiObject } from '../common/collection.js';
+import { asObjectList, labelOf, NODES, type ApiObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
-import { humanAge, renderJson } from '../common/format.js';
+import { renderJson } from '../common/format.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 import { idSpec, selectObjects } from '../common/select.js';
 import { contentOption, resolveAttributes } from '../common/values.js';
-
-/** A node not heard from for this long is shown as down. */
-const DOWN_AFTER_MS = 60_000;
+import { renderStatusTable, stateOf, statusDocument, waitFor } from './status.js';
 
 /** `create mac=... [index=N] [ip=...]`, or many at once with `--content @nodes.json` (an array). */
 async function nodeCreate(ctx: ToolContext, words: string[]): Promise<void> {
@@ -56,49 +53,33 @@ async function nodeRemove(ctx: ToolContext, words: string[]): Promise<void> {
   report(ctx, 'Deleted', NODES, removed.length > 0 ? removed : objects);
 }
 
-/** `status [IDS]`: each node's state and when it was last heard from; -l/-L add the reported fields. */
+/** `ls [-l] [IDS]`: as for every collection, with each node's state and last contact under -l. */
+async function nodeList(ctx: ToolContext, words: string[]): Promise<void> {
+  const nodes = await selectObjects(ctx, NODES, { action: 'ls', required: false, words });
+  if (ctx.args.common.detail !== 1) return printListing(ctx, NODES, nodes);
+  const spec = { ...NODES, long: [...NODES.long, 'last_seen', 'state'].sort() };
+  const never = ctx.args.common.format === 'plain' ? 'never' : null;
+  printListing(ctx, spec, nodes.map((n) => ({ ...n, state: stateOf(n), last_seen: n.last_seen ?? never })));
+}
+
+/** `status [IDS]`: a table of state, boot stage, IP, kernel, uptime and last contact; -l/-L list the fields. */
 async function nodeStatus(ctx: ToolContext, words: string[]): Promise<void> {
   const nodes = await selectObjects(ctx, NODES, { action: 'status', required: false, words });
   const { detail, format } = ctx.args.common;
   if (detail > 0) {
     const slim: ApiObject[] = nodes.map((n) => ({
       name: labelOf(n),
-      state: stateOf(n),
-      last_seen: n.last_seen ?? null,
+      ...statusDocument(n),
       ...(detail === 2 ? { uid: n.uid ?? null, status: n.status ?? null } : {}),
     }));
     printListing(ctx, NODES, slim, 2);
     return;
   }
   if (format !== 'plain') {
-    const doc = Object.fromEntries(nodes.map((n) => [labelOf(n), { state: stateOf(n), last_seen: n.last_seen ?? null }]));
-    ctx.out(renderJson(doc, format));
+    ctx.out(renderJson(Object.fromEntries(nodes.map((n) => [labelOf(n), statusDocument(n)])), format));
     return;
   }
-  const now = Date.now();
-  const lines = nodes.map((n) => {
-    const seen = typeof n.last_seen === 'string' && Number.isFinite(Date.parse(n.last_seen))
-      ? `last seen ${humanAge(now - Date.parse(n.last_seen))}`
-      : 'never seen';
-    return `${labelOf(n)}: ${stateOf(n)}, ${seen}`;
-  });
-  ctx.out(`${lines.join('\n')}\n`);
-}
-
-/** The state the API reports, else one derived from how recently the node reported. */
-function stateOf(node: ApiObject, now: number = Date.now()): string {
-  const status = node.status;
-  if (isObject(status)) {
-    for (const key of ['state', 'status']) {
-      const v = status[key];
-      if (typeof v === 'string' && v !== '') return v;
-    }
-  } else if (typeof status === 'string' && status !== '') {
-    return status;
-  }
-  const seen = typeof node.last_seen === 'string' ? Date.parse(node.last_seen) : Number.NaN;
-  if (!Number.isFinite(seen)) return 'new';
-  return now - seen < DOWN_AFTER_MS ? 'up' : 'down';
+  ctx.out(renderStatusTable(nodes));
 }
 
 export const NODECTL: ToolSpec = {
@@ -109,18 +90,23 @@ export const NODECTL: ToolSpec = {
     'update key=value...               change fields of the selected nodes (mac, ip, index, groups, power_uri)',
     'set attr=value...                 set attributes on the selected nodes, e.g. -i n[0-15] set _boot_config=X',
     'unset attr...                     remove attributes from the selected nodes',
-    'status [-l|-L] [IDS]              state and last contact of each node',
+    'status [-l|-L] [IDS]              state, boot stage, IP, kernel, uptime and last contact of each node',
+    'waitfor up|down|booting|error|new wait until every selected node is in that state (--timeout SECONDS, default 300)',
     'rm|delete                         delete the selected nodes',
   ],
-  options: [{ long: 'content', value: true, help: 'create: fields as JSON, or @file.json' }],
+  options: [
+    { long: 'content', value: true, help: 'create: fields as JSON, or @file.json' },
+    { long: 'timeout', value: true, help: 'waitfor: give up after this many seconds (default 300)' },
+  ],
   actions: {
-    ls: (ctx, words) => listAction(ctx, NODES, words),
-    list: (ctx, words) => listAction(ctx, NODES, words),
+    ls: nodeList,
+    list: nodeList,
     create: nodeCreate,
     update: (ctx, words) => updateAction(ctx, NODES, words),
     set: nodeSet,
     unset: nodeUnset,
     status: nodeStatus,
+    waitfor: (ctx, words) => waitFor(ctx, words),
     rm: nodeRemove,
     delete: nodeRemove,
   },

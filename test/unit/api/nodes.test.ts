@@ -23,7 +23,7 @@ test('create a node, then address it by uid, name, MAC (any spelling) and IP', a
     groups: [],
     attributes: { rack: 'r1' },
     power_uri: null,
-    status: {},
+    status: { state: 'new' },
     last_seen: null,
   });
   t.regex(node.uid, /^[0-9a-f]{32}$/);

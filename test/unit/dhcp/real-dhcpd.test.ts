@@ -75,7 +75,7 @@ class Lab {
 
   async create(): Promise<void> {
     this.dir = await mkdtemp(path.join(tmpdir(), 'cw-dhcp-lab-'));
-    await writeFile(path.join(this.dir, 'udhcpc-event'), '#!/bin/sh\n[ "$1" = bound ] && echo "BOUND $ip"\nexit 0\n');
+    await writeFile(path.join(this.dir, 'udhcpc-event'), '#!/bin/sh\n[ "$1" = bound ] && echo "BOUND $ip" && echo "BOOT ${siaddr:-none} ${boot_file:-none}"\nexit 0\n');
     await chmod(path.join(this.dir, 'udhcpc-event'), 0o755);
     for (const ns of [this.br, this.srv, this.cli]) {
       await ip('netns', 'add', ns);
@@ -112,13 +112,13 @@ class Lab {
    * Runs udhcpc in the client namespace with `mac`: the address it was given, or null when no server
    * answered within `tries` discovers one second apart.
    */
-  async lease(mac: string, tries = 2): Promise<{ ip: string | null; ms: number; output: string }> {
+  async lease(mac: string, tries = 2, extra: readonly string[] = []): Promise<{ ip: string | null; ms: number; output: string; boot: string | null }> {
     await ip('-n', this.cli, 'link', 'set', 'eth0', 'down');
     await ip('-n', this.cli, 'link', 'set', 'eth0', 'address', mac);
     await ip('-n', this.cli, 'link', 'set', 'eth0', 'up');
     const script = path.join(this.dir, 'udhcpc-event');
     const started = performance.now();
-    const result = await run(IP as string, ['netns', 'exec', this.cli, BUSYBOX as string, 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-s', script], {
+    const result = await run(IP as string, ['netns', 'exec', this.cli, BUSYBOX as string, 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-s', script, ...extra], {
       timeout: (tries + 5) * 1000,
     }).then(
       ({ stdout, stderr }) => `${stdout}${stderr}`,
@@ -126,7 +126,8 @@ class Lab {
     );
     const ms = performance.now() - started;
     const bound = /^BOUND (\S+)$/m.exec(result);
-    return { ip: bound?.[1] ?? null, ms, output: result };
+    const boot = /^BOOT (.+)$/m.exec(result);
+    return { ip: bound?.[1] ?? null, ms, output: result, boot: boot?.[1] ?? null };
   }
 }
 
@@ -278,4 +279,24 @@ test.serial('real dhcpd with 10,000 hosts: every added node is answered after it
   const sorted = [...figures].sort((a, b) => a - b);
   // Recorded, not asserted: this suite shares two cores with every other test file (the benchmark owns the figure).
   t.log(`10,000 hosts, change to lease: median ${sorted[2]!.toFixed(0)} ms, max ${sorted[4]!.toFixed(0)} ms`);
+});
+
+test.serial('real dhcpd: BIOS gets undionly.kpxe, UEFI (option 93 = 7 or 9) ipxe.efi, iPXE the bootstrap URL, all from the head address', async (t) => {
+  const net = await lab(t, '10.214.7.1', 24);
+  if (!net) return t.pass();
+  const n0: DhcpHost = { name: 'n0', mac: mac(1), ip: '10.214.7.10' };
+  const dhcpd = await runDhcpd(t, net, { version: 1, nets: [SMALL_NET], hosts: [n0] });
+  // The test context's CW_HTTP_PORT is 18080.
+  const cases: Array<[string, string[], string]> = [
+    ['BIOS (no option 93)', [], '10.214.7.1 undionly.kpxe'],
+    ['BIOS (option 93 = 0)', ['-x', '0x5d:0000'], '10.214.7.1 undionly.kpxe'],
+    ['x86-64 UEFI (7)', ['-x', '0x5d:0007'], '10.214.7.1 ipxe.efi'],
+    ['x86-64 UEFI (9)', ['-x', '0x5d:0009'], '10.214.7.1 ipxe.efi'],
+    ['iPXE (user-class "iPXE")', ['-x', '0x4d:69505845', '-x', '0x5d:0007'], '10.214.7.1 http://10.214.7.1:18080/api/v1/boot/ipxe'],
+  ];
+  for (const [what, extra, expected] of cases) {
+    const lease = await net.lease(n0.mac, 2, extra);
+    t.is(lease.ip, '10.214.7.10', what);
+    t.is(lease.boot, expected, `${what}\n${lease.output}\n${dhcpd.serverLog()}`);
+  }
 });

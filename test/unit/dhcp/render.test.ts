@@ -1,12 +1,12 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DhcpModelError, type DhcpHost, type DhcpNet } from '../../../src/appliance/dhcp/model.js';
-import { freeRanges, hostLabels, renderDhcpConfig, renderDhcpSections } from '../../../src/appliance/dhcp/render.js';
+import { declaresArchOption, freeRanges, hostLabels, renderDhcpConfig, renderDhcpSections } from '../../../src/appliance/dhcp/render.js';
 
 const NET: DhcpNet = {
   name: 'cluster',
@@ -261,6 +261,78 @@ test('the real dhcpd -t accepts what the renderer produces, odd names included',
   ]);
   const file = path.join(dir, 'dhcpd.conf');
   await writeFile(file, renderDhcpConfig({ nets: [{ ...NET, gateway: '10.10.24.1', dynamic: true }], hosts, options: { listenOnly: [{ network: '192.168.7.0', prefix: 24, note: 'eth9' }] } }));
+  const check = await promisify(execFile)('/usr/sbin/dhcpd', ['-t', '-4', '-cf', file]).then(
+    () => 'ok',
+    (err: { stderr?: string }) => err.stderr ?? 'failed',
+  );
+  t.is(check, 'ok');
+});
+
+test('network boot: next-server and the boot file by client, from the head address on each network', (t) => {
+  const other: DhcpNet = { name: 'far', network: '10.20.0.0', prefix: 16, netmask: '255.255.0.0', first: '10.20.1.0', last: '10.20.1.255' };
+  const text = renderDhcpConfig({
+    nets: [{ ...NET, gateway: '10.10.24.1' }, other],
+    hosts: [N0],
+    options: { boot: { headAddresses: ['192.168.1.5', '10.10.24.2'], httpPort: 8080 } },
+  });
+  t.is(
+    text.split('\n\n')[0],
+    [
+      '# cluster network cluster: 10.10.24.0/24, node range 10.10.24.100 - 10.10.24.199',
+      'subnet 10.10.24.0 netmask 255.255.255.0 {',
+      '  option routers 10.10.24.1;',
+      '  next-server 10.10.24.2;',
+      '  if exists user-class and option user-class = "iPXE" {',
+      '    filename "http://10.10.24.2:8080/api/v1/boot/ipxe";',
+      '  } elsif option arch = 00:07 or option arch = 00:09 {',
+      '    filename "ipxe.efi";',
+      '  } else {',
+      '    filename "undionly.kpxe";',
+      '  }',
+      '}',
+      '# cluster network far: 10.20.0.0/16, node range 10.20.1.0 - 10.20.1.255',
+      'subnet 10.20.0.0 netmask 255.255.0.0 {',
+      '  # no network boot: the head node has no address on this network',
+      '}',
+    ].join('\n'),
+  );
+  // Port 80 is left out of the URL.
+  const plain = renderDhcpConfig({ nets: [NET], hosts: [], options: { boot: { headAddresses: ['10.10.24.2'], httpPort: 80 } } });
+  t.regex(plain, /^ {4}filename "http:\/\/10\.10\.24\.2\/api\/v1\/boot\/ipxe";$/m);
+  // Without boot options (or without cluster networks) nothing about booting is written.
+  t.notRegex(renderDhcpConfig({ nets: [NET], hosts: [] }), /next-server|filename/);
+  t.notRegex(renderDhcpConfig({ nets: [], hosts: [], options: { boot: { headAddresses: ['10.10.24.2'], httpPort: 80 } } }), /next-server|filename|arch/);
+  // A template without the option 93 declaration gets it in the subnets block.
+  const sections = renderDhcpSections({ nets: [NET], hosts: [], options: { boot: { headAddresses: ['10.10.24.2'], httpPort: 80 } } }, true);
+  t.regex(sections.subnets.text, /^option arch code 93 = unsigned integer 16;$/m);
+  t.true(declaresArchOption('x;\noption arch code 93 = unsigned integer 16;\n'));
+  t.false(declaresArchOption('# option arch code 93 = unsigned integer 16;\n'));
+});
+
+test('network boot options are checked like the model', (t) => {
+  for (const boot of [
+    { headAddresses: ['10.10.24.2; }'], httpPort: 80 },
+    { headAddresses: ['10.10.24.2'], httpPort: 0 },
+    { headAddresses: ['10.10.24.2'], httpPort: 70000 },
+    { headAddresses: ['10.10.24.2'], httpPort: 80.5 },
+  ]) {
+    t.throws(() => renderDhcpConfig({ nets: [NET], hosts: [], options: { boot } }), { instanceOf: DhcpModelError, message: /^invalid DHCP render options: options\.boot/ }, JSON.stringify(boot));
+  }
+});
+
+test('the real dhcpd -t accepts the network boot statements with the built-in template', async (t) => {
+  if (!existsSync('/usr/sbin/dhcpd')) {
+    t.log('/usr/sbin/dhcpd not installed (Debian package isc-dhcp-server): real syntax check skipped');
+    t.pass();
+    return;
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-dhcp-boot-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const template = await readFile(new URL('../../../rootfs/etc/cw/templates/dhcpd.conf.template', import.meta.url), 'utf8');
+  t.true(declaresArchOption(template), 'the built-in template declares option arch');
+  const sections = renderDhcpSections({ nets: [{ ...NET, dynamic: true }], hosts: [N0, N1], options: { boot: { headAddresses: ['10.10.24.2'], httpPort: 8080 } } });
+  const file = path.join(dir, 'dhcpd.conf');
+  await writeFile(file, template.replace('{{subnets}}', sections.subnets.text).replace('{{hosts}}', sections.hosts.text));
   const check = await promisify(execFile)('/usr/sbin/dhcpd', ['-t', '-4', '-cf', file]).then(
     () => 'ok',
     (err: { stderr?: string }) => err.stderr ?? 'failed',

@@ -126,6 +126,14 @@ test('prepare: the model becomes subnets and hosts, checked by dhcpd -t, started
         '# cluster network cluster: 10.54.0.0/16, node range 10.54.2.0 - 10.54.2.255',
         'subnet 10.54.0.0 netmask 255.255.0.0 {',
         '  option routers 10.54.1.1;',
+        '  next-server 10.54.1.1;',
+        '  if exists user-class and option user-class = "iPXE" {',
+        '    filename "http://10.54.1.1:18080/api/v1/boot/ipxe";',
+        '  } elsif option arch = 00:07 or option arch = 00:09 {',
+        '    filename "ipxe.efi";',
+        '  } else {',
+        '    filename "undionly.kpxe";',
+        '  }',
         '}',
         '',
         '# Compute nodes.',
@@ -153,8 +161,19 @@ test('an admin template in STORAGE/etc/templates is used (e.g. to add name serve
     'authoritative;\noption domain-name-servers 10.54.1.1;\n{{subnets}}\n{{hosts}}\n',
   );
   const { text } = await renderDhcpdConf(ctx, CLUSTER, planListening(HOST, CLUSTER.nets, null));
-  t.true(text.startsWith('authoritative;\noption domain-name-servers 10.54.1.1;\n# cluster network cluster:'));
+  // A copy made before network boot lacks the option 93 declaration the boot file choice needs: it is added.
+  t.true(
+    text.startsWith(
+      'authoritative;\noption domain-name-servers 10.54.1.1;\n# DHCP option 93 (client architecture), missing from the template\n' +
+        'option arch code 93 = unsigned integer 16;\n# cluster network cluster:',
+    ),
+    text,
+  );
   t.regex(text, /^host n1 \{/m);
+  const declared = 'option arch code 93 = unsigned integer 16;\n{{subnets}}\n{{hosts}}\n';
+  await writeFile(path.join(ctx.paths.templates.overrideDir, 'dhcpd.conf.template'), declared);
+  const own = await renderDhcpdConf(ctx, CLUSTER, planListening(HOST, CLUSTER.nets, null));
+  t.is(own.text.split('\n').filter((l) => l.startsWith('option arch code 93')).length, 1, 'declared once');
 });
 
 test('a config dhcpd -t rejects keeps the last good one running: one log line, health detail, no restart', async (t) => {

@@ -84,18 +84,22 @@ test('seed 000: empty ls fails, cluster-conf load adds n0 and n1, ls -l shows th
       '    groups: []',
       '    index: 0',
       '    ip: 192.168.122.100',
+      '    last_seen: never',
       '    mac: 52:54:00:00:00:01',
       '    name: n0',
       '    power_uri: none',
+      '    state: new',
       '    type: compute',
       '  n1',
       '    attributes: {}',
       '    groups: []',
       '    index: 1',
       '    ip: 192.168.122.101',
+      '    last_seen: never',
       '    mac: 52:54:00:00:00:02',
       '    name: n1',
       '    power_uri: none',
+      '    state: new',
       '    type: compute',
       '',
     ].join('\n'),
@@ -171,7 +175,13 @@ test('nodectl create, update, status, rm; ids by name, MAC and IP', async (t) =>
   t.is(await c.ok(nodectl, ['-i', '192.168.122.110', 'ls']), 'Nodes\n  n10\n');
   t.is(await c.ok(nodectl, ['-i', 'n10', 'update', 'power_uri=ipmi:///admin:pw@10.1.1.1']), 'Updated node n10\n');
   t.true((await c.ok(nodectl, ['-i', 'n10', 'ls', '-l'])).includes('    power_uri: ipmi:///admin:pw@10.1.1.1\n'));
-  t.is(await c.ok(nodectl, ['status']), 'n0: new, never seen\nn1: new, never seen\nn10: new, never seen\n');
+  t.is(
+    await c.ok(nodectl, ['status']),
+    'NAME  STATE  STAGE  IP               KERNEL  UPTIME  LAST SEEN\n' +
+      'n0    new    -      192.168.122.100  -       -       never\n' +
+      'n1    new    -      192.168.122.101  -       -       never\n' +
+      'n10   new    -      192.168.122.110  -       -       never\n',
+  );
   t.deepEqual(JSON.parse(await c.ok(nodectl, ['-i', 'n0', 'status', '--json'])), { n0: { state: 'new', last_seen: null } });
   t.is(await c.ok(nodectl, ['-i', 'n[1,10]', 'rm']), 'Deleted 2 nodes: n[1,10]\n');
   t.is(await c.ok(nodectl, ['ls']), 'Nodes\n  n0\n');

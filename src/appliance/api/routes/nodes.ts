@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { objectSchema, writeSchema } from '../../db/collections.js';
 import type { JsonSchema } from '../../db/fields.js';
-import { NODE_SPEC, type NodeInput } from '../../db/nodes.js';
+import { withNodeState } from '../../db/node-status.js';
+import { NODE_SPEC, type Node, type NodeInput } from '../../db/nodes.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { arrayOf, flag, idParams } from '../schemas.js';
@@ -46,16 +47,27 @@ const resolvedAttributes: JsonSchema = {
 
 const notFound = (id: string) => HttpError.notFound(`no such node: ${id}`);
 
-/** `/nodes` and `/node/:id`. */
-export const nodeRoutes: FastifyPluginAsync = async (app) => {
+export interface NodeRouteOptions {
+  /** Milliseconds since the epoch (default Date.now): each node's `status.state` is derived at this time. */
+  clock?: () => number;
+}
+
+/** `/nodes` and `/node/:id`. Every node answered carries `status.state` (new, up, down, booting:STAGE, error). */
+export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, options) => {
   const store = app.store;
+  const clock = options.clock ?? Date.now;
+  const shown = (node: Node): Node => withNodeState(node, clock());
+  const shownAll = (nodes: Node[]): Node[] => {
+    const now = clock();
+    return nodes.map((n) => withNodeState(n, now));
+  };
 
   app.get(
     '/nodes',
     { schema: { querystring: idsQuery }, config: { summary: 'List nodes (all, or those ?ids= names)', tags, data: arrayOf(node) } },
     async (request) => {
       const { ids } = request.query as { ids?: string };
-      return ok(ids === undefined ? await store.listNodes() : await store.selectNodes(ids));
+      return ok(shownAll(ids === undefined ? await store.listNodes() : await store.selectNodes(ids)));
     },
   );
 
@@ -74,7 +86,7 @@ export const nodeRoutes: FastifyPluginAsync = async (app) => {
     },
     async (request, reply) => {
       const body = request.body as NodeInput | NodeInput[];
-      const created = Array.isArray(body) ? await store.createNodes(body) : await store.createNode(body);
+      const created = Array.isArray(body) ? shownAll(await store.createNodes(body)) : shown(await store.createNode(body));
       reply.code(201);
       return ok(created);
     },
@@ -85,7 +97,7 @@ export const nodeRoutes: FastifyPluginAsync = async (app) => {
     { schema: { body: bulkPatch }, config: { summary: 'Set and unset attributes of many nodes in one transaction', tags, data: arrayOf(node) } },
     async (request) => {
       const { ids, set, unset } = request.body as { ids: string | string[]; set?: Record<string, string>; unset?: string[] };
-      return ok(await store.updateNodeAttributes(ids, { set, unset }));
+      return ok(shownAll(await store.updateNodeAttributes(ids, { set, unset })));
     },
   );
 
@@ -95,7 +107,7 @@ export const nodeRoutes: FastifyPluginAsync = async (app) => {
       schema: { querystring: { ...idsQuery, required: ['ids'] } },
       config: { summary: 'Delete the nodes ?ids= names, in one transaction', tags, data: arrayOf(node) },
     },
-    async (request) => ok(await store.removeNodes((request.query as { ids: string }).ids)),
+    async (request) => ok(shownAll(await store.removeNodes((request.query as { ids: string }).ids))),
   );
 
   app.get(
@@ -105,14 +117,14 @@ export const nodeRoutes: FastifyPluginAsync = async (app) => {
       const { id } = request.params as { id: string };
       const found = await store.getNode(id);
       if (!found) throw notFound(id);
-      return ok(found);
+      return ok(shown(found));
     },
   );
 
   app.put(
     '/node/:id',
     { schema: { params: idParams, body: nodeCreate }, config: { summary: 'Replace the writable fields of a node', tags, data: node } },
-    async (request) => ok(await store.replaceNode((request.params as { id: string }).id, request.body as NodeInput)),
+    async (request) => ok(shown(await store.replaceNode((request.params as { id: string }).id, request.body as NodeInput))),
   );
 
   app.patch(
@@ -121,13 +133,13 @@ export const nodeRoutes: FastifyPluginAsync = async (app) => {
       schema: { params: idParams, body: nodePatch },
       config: { summary: 'Change fields of a node (attributes merge; null deletes a key)', tags, data: node },
     },
-    async (request) => ok(await store.updateNode((request.params as { id: string }).id, request.body as NodeInput)),
+    async (request) => ok(shown(await store.updateNode((request.params as { id: string }).id, request.body as NodeInput))),
   );
 
   app.delete(
     '/node/:id',
     { schema: { params: idParams }, config: { summary: 'Delete a node', tags, data: node } },
-    async (request) => ok(await store.removeNode((request.params as { id: string }).id)),
+    async (request) => ok(shown(await store.removeNode((request.params as { id: string }).id))),
   );
 
   app.get(

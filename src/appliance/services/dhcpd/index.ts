@@ -4,12 +4,12 @@ import * as path from 'node:path';
 import { errorMessage } from '../../../lib/errors.js';
 import type { DhcpModel } from '../../dhcp/model.js';
 import { readDhcpModel } from '../../dhcp/model-file.js';
-import { renderDhcpSections } from '../../dhcp/render.js';
+import { declaresArchOption, renderDhcpSections } from '../../dhcp/render.js';
 import { udpBoundProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec, Unchanged, WaitFor } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
 import { writeFileAtomic } from '../files.js';
-import { renderTemplateFile } from '../template.js';
+import { loadTemplate, renderTemplate } from '../template.js';
 import { planListening, type InterfaceTable, type ListenPlan } from './networks.js';
 
 export const DHCP_SERVER_PORT = 67;
@@ -42,12 +42,21 @@ export interface RenderedDhcpdConf {
 
 /** dhcpd.conf from `dhcpd.conf.template` (the admin's copy in STORAGE/etc/templates wins) with the model's subnets and hosts. */
 export async function renderDhcpdConf(ctx: ServiceContext, model: DhcpModel, plan: Pick<ListenPlan, 'listenOnly' | 'ownAddresses'>): Promise<RenderedDhcpdConf> {
-  const sections = renderDhcpSections({
-    nets: model.nets,
-    hosts: model.hosts,
-    options: { listenOnly: plan.listenOnly, reserved: plan.ownAddresses },
-  });
-  const { text } = await renderTemplateFile('dhcpd.conf.template', ctx.paths.templates, { subnets: sections.subnets, hosts: sections.hosts });
+  const template = await loadTemplate('dhcpd.conf.template', ctx.paths.templates);
+  const sections = renderDhcpSections(
+    {
+      nets: model.nets,
+      hosts: model.hosts,
+      options: {
+        listenOnly: plan.listenOnly,
+        reserved: plan.ownAddresses,
+        // Nodes boot from the head node's address on their network, over TFTP and then HTTP on CW_HTTP_PORT.
+        boot: { headAddresses: plan.ownAddresses, httpPort: ctx.ports.http },
+      },
+    },
+    !declaresArchOption(template.text),
+  );
+  const text = renderTemplate(template.text, { subnets: sections.subnets, hosts: sections.hosts }, template.file);
   return { text: text.endsWith('\n') ? text : `${text}\n`, outsideNets: sections.outsideNets };
 }
 

@@ -1,0 +1,219 @@
+// The anonymous boot endpoints in-process: iPXE scripts by MAC (or why not), and status reports.
+import test from 'ava';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { session, type Session } from './helpers.js';
+
+const MAC0 = '52:54:00:00:00:01';
+const MAC0_EXTRA = '52:54:00:00:01:01';
+const HOST = '10.0.0.1:8080';
+const HEAD = `http://${HOST}`;
+
+class FakeClock {
+  constructor(public ms = Date.parse('2025-06-01T12:00:00Z')) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+interface Booting extends Session {
+  clock: FakeClock;
+  bootUid: string;
+  imageUid: string;
+  nodeUid: string;
+  /** GET /boot/ipxe[/mac] without credentials, as iPXE asks. */
+  script(mac?: string, host?: string): Promise<{ status: number; type: string; text: string }>;
+  report(mac: string, body: unknown): Promise<{ status: number; body: any }>;
+}
+
+/** n0 (two MACs) with DefaultBoot (kernel, initramfs, DefaultImage with content) through DefaultAttribs. */
+async function booting(t: Parameters<typeof session>[0]): Promise<Booting> {
+  const clock = new FakeClock();
+  const s = await session(t, { clock: clock.now });
+  const { store } = s;
+  const image = await store.create('images', { name: 'DefaultImage' });
+  await store.setImageContent(image.uid, { size: 4, checksum: `sha256:${'0'.repeat(64)}` });
+  await mkdir(store.paths.imagesDir, { recursive: true });
+  await writeFile(path.join(store.paths.imagesDir, `${image.uid}.img`), 'img!');
+  const boot = await store.create('bootconfigs', { name: 'DefaultBoot', image: 'DefaultImage', cmdline: 'quiet' });
+  await mkdir(path.join(store.paths.bootDir, boot.uid), { recursive: true });
+  for (const which of ['kernel', 'initramfs'] as const) {
+    await writeFile(path.join(store.paths.bootDir, boot.uid, which), which);
+    await store.attachBootFile(boot.uid, which, { filename: which, size: which.length, checksum: `sha256:${'1'.repeat(64)}`, uploaded_at: new Date(clock.ms).toISOString() });
+  }
+  await store.update('attribs', 'DefaultAttribs', { attributes: { _boot_config: 'DefaultBoot' } });
+  const node = await store.createNode({ mac: MAC0, macs: [MAC0_EXTRA], ip: '10.0.0.100' });
+  return {
+    ...s,
+    clock,
+    bootUid: boot.uid,
+    imageUid: image.uid,
+    nodeUid: node.uid,
+    async script(mac, host = HOST) {
+      const res = await s.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe${mac === undefined ? '' : `/${mac}`}`, headers: { host } });
+      return { status: res.statusCode, type: String(res.headers['content-type']), text: res.body };
+    },
+    async report(mac, body) {
+      const res = await s.api.inject({ method: 'POST', url: `/api/v1/boot/status/${mac}`, headers: { host: HOST }, payload: body as string });
+      return { status: res.statusCode, body: res.json() };
+    },
+  };
+}
+
+const retryOf = (reason: string, mac = MAC0): string =>
+  `#!ipxe\necho cw-headnode: ${reason}\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe/${mac}\n`;
+
+test('bootstrap: anonymous, text/plain, chains the script of the booting NIC on the host it was asked on', async (t) => {
+  const b = await booting(t);
+  const res = await b.script();
+  t.is(res.status, 200);
+  t.is(res.type, 'text/plain; charset=utf-8');
+  t.is(res.text, `#!ipxe\necho cw-headnode: asking for the boot script of \${netX/mac}\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe/\${netX/mac}\n`);
+  const bad = await b.script(undefined, 'evil host');
+  t.is(bad.status, 400);
+  t.true(bad.text.startsWith('#!ipxe\necho cw-headnode: the request had no usable Host header'));
+});
+
+test('a known MAC gets its script (any of its MACs, any spelling) and records stage ipxe', async (t) => {
+  const b = await booting(t);
+  const res = await b.script('52-54-00-00-00-01');
+  t.is(res.status, 200);
+  t.is(res.type, 'text/plain; charset=utf-8');
+  t.true(res.text.startsWith('#!ipxe\necho cw-headnode: n0 boots DefaultBoot (rwram)\n'), res.text);
+  t.true(
+    res.text.includes(
+      `kernel ${HEAD}/boot/${b.bootUid}/kernel initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.head=${HEAD} ` +
+        `cw.image=/images/${b.imageUid}.img cw.style=rwram cw.rw=overlayfs console=tty0 console=ttyS0,115200 quiet || goto failed\n`,
+    ),
+    res.text,
+  );
+  t.true(res.text.includes(`initrd --name initramfs ${HEAD}/boot/${b.bootUid}/initramfs || goto failed\n`));
+  const node = (await b.call('GET', '/node/n0')).body.data;
+  t.deepEqual(node.status, { stage: 'ipxe', state: 'booting:ipxe' });
+  t.is(node.last_seen, new Date(b.clock.ms).toISOString());
+
+  const other = await b.script(MAC0_EXTRA.toUpperCase());
+  t.true(other.text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/${MAC0_EXTRA}\n`), 'retries ask with the same MAC');
+});
+
+test('unknown or malformed MACs get a retry script, never a 404 page, and nothing is recorded', async (t) => {
+  const b = await booting(t);
+  const unknown = await b.script('52:54:00:00:00:99');
+  t.is(unknown.status, 200);
+  t.is(unknown.text, retryOf('unknown MAC 52:54:00:00:00:99: add the node, e.g. cw-nodectl create mac=52:54:00:00:00:99', '52:54:00:00:00:99'));
+  const junk = await b.script('not-a-mac');
+  t.is(junk.status, 200);
+  t.is(junk.text, `#!ipxe\necho cw-headnode: not-a-mac is not a MAC address\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe\n`);
+  t.deepEqual((await b.call('GET', '/node/n0')).body.data.status, { state: 'new' });
+});
+
+test('what is missing is told to the node: boot config, its files, its image and the image file', async (t) => {
+  const b = await booting(t);
+  const { store } = b;
+  const reasonOf = async (): Promise<string> => {
+    const res = await b.script(MAC0);
+    t.is(res.status, 200);
+    return /^echo cw-headnode: (.*)$/m.exec(res.text)?.[1] ?? res.text;
+  };
+
+  await rm(path.join(store.paths.imagesDir, `${b.imageUid}.img`));
+  t.is(await reasonOf(), 'n0: the file of image DefaultImage is missing on the head node (upload it again)');
+  const status = (await b.call('GET', '/node/n0')).body.data.status;
+  t.is(status.stage, 'ipxe');
+  t.is(status.message, 'n0: the file of image DefaultImage is missing on the head node (upload it again)', 'the reason is in the node status too');
+
+  await rm(path.join(store.paths.bootDir, b.bootUid, 'kernel'));
+  t.is(await reasonOf(), 'n0: the kernel file of boot config DefaultBoot is missing on the head node (upload it again)');
+
+  await store.create('bootconfigs', { name: 'Empty' });
+  await store.updateNode('n0', { attributes: { _boot_config: 'Empty' } });
+  t.is(await reasonOf(), 'n0: boot config Empty has no kernel (cw-bootctl -i Empty update kernel=@FILE)');
+
+  await store.update('attribs', 'DefaultAttribs', { attributes: { _boot_config: null } });
+  await store.updateNode('n0', { attributes: { _boot_config: null } });
+  t.is(await reasonOf(), 'n0 has no boot config: set one, e.g. cw-nodectl -i n0 set _boot_config=DefaultBoot');
+
+  await store.updateNode('n0', { attributes: { _boot_config: 'Gone' } });
+  t.is(await reasonOf(), 'n0: boot config Gone does not exist');
+
+  const noImage = await store.create('bootconfigs', { name: 'NoImage' });
+  await mkdir(path.join(store.paths.bootDir, noImage.uid), { recursive: true });
+  for (const which of ['kernel', 'initramfs'] as const) {
+    await writeFile(path.join(store.paths.bootDir, noImage.uid, which), which);
+    await store.attachBootFile(noImage.uid, which, { filename: which, size: 1, checksum: `sha256:${'1'.repeat(64)}`, uploaded_at: new Date().toISOString() });
+  }
+  await store.updateNode('n0', { attributes: { _boot_config: 'NoImage' } });
+  t.is(await reasonOf(), 'n0: boot config NoImage has no image (cw-bootctl -i NoImage update image=NAME)');
+  await store.create('images', { name: 'Blank' });
+  await store.update('bootconfigs', 'NoImage', { image: 'Blank' });
+  t.is(await reasonOf(), 'n0: image Blank has no content yet (upload it, e.g. cw-modimg -i Blank --upload)');
+
+  await store.updateNode('n0', { attributes: { _boot_config: 'DefaultBoot', _boot_style: 'iscsi' } });
+  await writeFile(path.join(store.paths.bootDir, b.bootUid, 'kernel'), 'kernel');
+  await writeFile(path.join(store.paths.imagesDir, `${b.imageUid}.img`), 'img!');
+  t.is(await reasonOf(), 'n0: boot style iscsi is not yet supported');
+  await store.updateNode('n0', { attributes: { _boot_style: 'roram' } });
+  t.regex((await b.script(MAC0)).text, / cw\.style=roram cw\.rw=overlayfs /);
+});
+
+test('status reports: validated, stored with last_seen, shown as state; unknown MAC 404 and nothing changes', async (t) => {
+  const b = await booting(t);
+  const up = { stage: 'up', ip: '10.0.0.100', kernel: '6.1.0-18-cloud-amd64', uptime: 12.5, load: [0.1, 0.05, 0], ram_free: 1_000_000, ram_total: 4_000_000, extra: 'ignored' };
+  const res = await b.report(MAC0, up);
+  t.is(res.status, 200);
+  t.deepEqual(res.body, { success: true, data: { name: 'n0', state: 'up' } });
+  let node = (await b.call('GET', '/node/n0')).body.data;
+  const { extra: _extra, ...stored } = up;
+  t.deepEqual(node.status, { ...stored, state: 'up' });
+  t.is(node.last_seen, new Date(b.clock.ms).toISOString());
+
+  // Another MAC of the same node, in any spelling.
+  t.is((await b.report(MAC0_EXTRA.replaceAll(':', '-').toUpperCase(), { stage: 'up', load: 0.5 })).status, 200);
+
+  b.clock.advance(30_000);
+  t.is((await b.call('GET', '/node/n0')).body.data.status.state, 'up', 'three intervals: still up');
+  b.clock.advance(1);
+  t.is((await b.call('GET', '/nodes')).body.data[0].status.state, 'down');
+
+  const before = (await b.call('GET', '/node/n0')).body.data;
+  const unknown = await b.report('52:54:00:00:00:99', { stage: 'up' });
+  t.is(unknown.status, 404);
+  t.deepEqual(unknown.body, { success: false, error: 'no such node: 52:54:00:00:00:99' });
+
+  const bad: Array<[unknown, RegExp]> = [
+    [{}, /stage/],
+    [{ stage: 'running' }, /stage must be one of/],
+    [{ stage: 'up', ip: '10.0.0.300' }, /^ip: must be a dotted IPv4 address/],
+    [{ stage: 'up', ip: 5 }, /ip must be a string/],
+    [{ stage: 'up', kernel: '6.1; rm -rf /' }, /^kernel: must be a kernel release/],
+    [{ stage: 'up', uptime: '12' }, /uptime must be a number/],
+    [{ stage: 'up', uptime: -1 }, /uptime must be >= 0/],
+    [{ stage: 'up', ram_free: 1.5 }, /ram_free must be an integer/],
+    [{ stage: 'up', load: [1, 2, 3, 4] }, /load/],
+    [{ stage: 'error', message: 'bad\nline' }, /^message: must be printable/],
+    [{ stage: 'error', message: 'x'.repeat(301) }, /message/],
+    [['up'], /body must be an object/],
+  ];
+  for (const [body, message] of bad) {
+    const r = await b.report(MAC0, body);
+    t.is(r.status, 400, JSON.stringify(body));
+    t.regex(r.body.error, message, JSON.stringify(body));
+  }
+  t.is((await b.report('zz:zz', { stage: 'up' })).status, 400);
+  t.deepEqual((await b.call('GET', '/node/n0')).body.data, before, 'nothing changed');
+
+  // Boot stages and errors.
+  t.is((await b.report(MAC0, { stage: 'initramfs', ip: '10.0.0.100' })).body.data.state, 'booting:initramfs');
+  t.is((await b.report(MAC0, { stage: 'error', message: 'roram with rwtab is not yet supported' })).body.data.state, 'error');
+});
+
+test('the boot routes need no credentials; the rest of the API still does', async (t) => {
+  const b = await booting(t);
+  t.is((await b.api.inject({ method: 'GET', url: '/api/v1/nodes' })).statusCode, 401);
+  t.is((await b.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe/${MAC0}` })).statusCode, 200);
+  const doc = (await b.api.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json();
+  for (const [p, m] of [['/boot/ipxe', 'get'], ['/boot/ipxe/{mac}', 'get'], ['/boot/status/{mac}', 'post']] as const) {
+    t.deepEqual(doc.paths[p]?.[m]?.security, [], `${m} ${p} is anonymous in the OpenAPI document`);
+  }
+});
