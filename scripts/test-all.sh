@@ -31,7 +31,7 @@ run_ava() {
 }
 
 step "typecheck and build"
-if ! npm run -s build; then
+if ! npm run -s typecheck || ! npm run -s build; then
   echo "ERROR: TypeScript build failed"
   echo "Total: 0 passed, 1 failed"
   exit 1
