@@ -83,7 +83,7 @@ test('a known MAC gets its script (any of its MACs, any spelling) and records st
   t.true(res.text.startsWith('#!ipxe\necho cw-headnode: n0 boots DefaultBoot (rwram)\n'), res.text);
   t.true(
     res.text.includes(
-      `kernel ${HEAD}/boot/${b.bootUid}/kernel initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.head=${HEAD} ` +
+      `kernel ${HEAD}/boot/${b.bootUid}/kernel initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
         `cw.image=/images/${b.imageUid}.img cw.style=rwram cw.rw=overlayfs console=tty0 console=ttyS0,115200 quiet || goto failed\n`,
     ),
     res.text,

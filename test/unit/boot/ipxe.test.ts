@@ -42,7 +42,7 @@ test('the per-node script: kernel with initrd=initramfs and the cw.* parameters,
     [
       '#!ipxe',
       'echo cw-headnode: n0 boots DefaultBoot (rwram)',
-      `kernel ${HEAD}/boot/${BOOT_UID}/kernel initrd=initramfs cw.node=n0 cw.uid=${NODE_UID} cw.head=${HEAD} cw.image=/images/${IMAGE_UID}.img ` +
+      `kernel ${HEAD}/boot/${BOOT_UID}/kernel initrd=initramfs cw.node=n0 cw.uid=${NODE_UID} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} cw.image=/images/${IMAGE_UID}.img ` +
         'cw.style=rwram cw.rw=overlayfs console=tty0 console=ttyS0,115200 net.ifnames=0 quiet loglevel=3 || goto failed',
       `initrd --name initramfs ${HEAD}/boot/${BOOT_UID}/initramfs || goto failed`,
       'boot || goto failed',

@@ -187,10 +187,13 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
     const own = input.resolvedAttributes._cmdline;
     const nodeArgs = own === undefined ? '' : cmdlineArgs(own.value, `_cmdline attribute of ${own.from === 'node' ? name : `group ${own.group}`}`);
     const files = `${head}/boot/${bootUid}`;
+    // The MAC that asked: the initramfs brings up that NIC, not whichever answers DHCP first.
+    const bootMac = checkMac(input.mac ?? input.node.mac ?? '');
     const kernelArgs = [
       'initrd=initramfs',
       `cw.node=${name}`,
       `cw.uid=${nodeUid}`,
+      `cw.mac=${bootMac}`,
       `cw.head=${head}`,
       `cw.image=/images/${imageUid}.img`,
       `cw.style=${choice.style}`,
