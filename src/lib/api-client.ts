@@ -144,9 +144,13 @@ export class ApiClient {
     return this.send<T>(method, this.url(path, opts.query), headers, () => body, opts.auth ?? true);
   }
 
-  /** Streams a file's bytes as the raw body of `PUT path` (kernel, initramfs and image uploads). */
-  async upload<T>(path: string, source: UploadSource, query?: RequestOptions['query']): Promise<T> {
+  /**
+   * Streams a file's bytes as the raw body of `PUT path` (kernel, initramfs and image uploads).
+   * `extraHeaders` adds request headers such as `x-checksum: sha256:<hex>`.
+   */
+  async upload<T>(path: string, source: UploadSource, query?: RequestOptions['query'], extraHeaders: Record<string, string> = {}): Promise<T> {
     const headers = {
+      ...extraHeaders,
       accept: 'application/json',
       'content-type': 'application/octet-stream',
       'content-length': String(source.size),

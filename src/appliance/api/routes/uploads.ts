@@ -68,6 +68,7 @@ async function receive(request: FastifyRequest, dest: string, limit: number): Pr
   if (typeof body?.pipe !== 'function') throw new HttpError(415, 'uploads take the raw bytes with content-type: application/octet-stream');
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `upload of ${declared} bytes is larger than the ${limit}-byte limit`);
+  const declaredChecksum = declaredChecksumOf(request);
   const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
   const hash = createHash('sha256');
   const headChunks: Buffer[] = [];
@@ -99,7 +100,24 @@ async function receive(request: FastifyRequest, dest: string, limit: number): Pr
     await rm(tmp, { force: true });
     throw HttpError.badRequest('empty upload');
   }
-  return { tmp, size, checksum: `sha256:${hash.digest('hex')}`, head: Buffer.concat(headChunks) };
+  const checksum = `sha256:${hash.digest('hex')}`;
+  if (declaredChecksum !== undefined && declaredChecksum !== checksum) {
+    await rm(tmp, { force: true });
+    throw HttpError.badRequest(`checksum mismatch: received ${size} bytes with ${checksum} but X-Checksum says ${declaredChecksum}; nothing was stored`);
+  }
+  return { tmp, size, checksum, head: Buffer.concat(headChunks) };
+}
+
+/**
+ * The client's `X-Checksum: sha256:<hex>` (lowercased), checked against what arrives; undefined when
+ * absent. A malformed header is refused before the body is read.
+ */
+function declaredChecksumOf(request: FastifyRequest): string | undefined {
+  const raw = request.headers['x-checksum'];
+  if (raw === undefined) return undefined;
+  const value = (Array.isArray(raw) ? raw.join(',') : raw).trim().toLowerCase();
+  if (!/^sha256:[0-9a-f]{64}$/.test(value)) throw HttpError.badRequest('X-Checksum must be sha256:<64 hex digits>');
+  return value;
 }
 
 const FILENAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
