@@ -1,0 +1,122 @@
+# Functions of the node initramfs (/usr/lib/cw/init-functions.sh), sourced by /init.
+# busybox sh; nothing here runs on its own, so the pieces can be tested one by one.
+
+CW_STATUS_PATH=/api/v1/boot/status
+
+cw_say() {
+  echo "cw-init: $*"
+}
+
+# cw_cmdline_value KEY [CMDLINE]: the value of KEY=... on the kernel command line (last one wins).
+cw_cmdline_value() {
+  _key=$1
+  _line=${2-$(cat /proc/cmdline 2>/dev/null)}
+  _val=
+  for _word in $_line; do
+    case "$_word" in
+      "$_key="*) _val=${_word#"$_key="} ;;
+    esac
+  done
+  printf '%s' "$_val"
+}
+
+# cw_normalize_mac MAC: lower case with colons; accepts BOOTIF's 01-aa-bb-... and aa-bb-.. forms.
+# Prints nothing for anything that is not a MAC.
+cw_normalize_mac() {
+  _m=$(printf '%s' "$1" | tr 'A-F-' 'a-f:')
+  case "$_m" in
+    01:??:??:??:??:??:??) _m=${_m#01:} ;;
+  esac
+  case "$_m" in
+    [0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]) printf '%s' "$_m" ;;
+  esac
+}
+
+# cw_json_escape TEXT: TEXT as the inside of a JSON string (quotes, backslashes, control characters).
+cw_json_escape() {
+  printf '%s' "$1" | tr '\n\r\t' '   ' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr -d '\000-\037'
+}
+
+# cw_report STAGE [MESSAGE]: tells the head node how far the boot got. Never fails, never waits long.
+cw_report() {
+  [ -n "${CW_HEAD:-}" ] && [ -n "${CW_MAC:-}" ] || return 0
+  _body="{\"stage\":\"$1\""
+  # The API takes at most 300 characters of message.
+  [ -n "${2:-}" ] && _body="$_body,\"message\":\"$(cw_json_escape "$(printf '%s' "$2" | cut -c1-250)")\""
+  [ -n "${CW_IP:-}" ] && _body="$_body,\"ip\":\"$CW_IP\""
+  _body="$_body}"
+  timeout 10 wget -q -O /dev/null --header 'Content-Type: application/json' \
+    --post-data "$_body" "$CW_HEAD$CW_STATUS_PATH/$CW_MAC" 2>/dev/null ||
+    cw_say "warning: could not report stage $1 to $CW_HEAD"
+  return 0
+}
+
+# cw_squash_offset FILE: byte offset of the squashfs in a cwsquash image, read from the MBR:
+# start LBA of partition 1 (little-endian 32 bits at byte 454) x 512. Fails without a valid table.
+cw_squash_offset() {
+  _sig=$(dd if="$1" bs=1 skip=510 count=2 2>/dev/null | od -A n -t x1 | tr -d ' \n')
+  if [ "$_sig" != "55aa" ]; then
+    echo "no partition table in $1" >&2
+    return 1
+  fi
+  _type=$(dd if="$1" bs=1 skip=450 count=1 2>/dev/null | od -A n -t u1 | tr -d ' \n')
+  if [ "$_type" = "0" ] || [ -z "$_type" ]; then
+    echo "partition 1 of $1 is empty" >&2
+    return 1
+  fi
+  # Byte by byte, so the result does not depend on the machine's byte order.
+  set -- $(dd if="$1" bs=1 skip=454 count=4 2>/dev/null | od -A n -t u1)
+  if [ $# -ne 4 ]; then
+    echo "partition table truncated" >&2
+    return 1
+  fi
+  _lba=$(( $1 + $2 * 256 + $3 * 65536 + $4 * 16777216 ))
+  if [ "$_lba" -le 0 ]; then
+    echo "partition 1 starts at sector 0" >&2
+    return 1
+  fi
+  echo $(( _lba * 512 ))
+}
+
+# cw_prefix_of NETMASK: 255.255.255.0 -> 24.
+cw_prefix_of() {
+  _bits=0
+  _old_ifs=$IFS
+  IFS=.
+  set -- $1
+  IFS=$_old_ifs
+  for _octet in "$@"; do
+    while [ "$_octet" -gt 0 ]; do
+      _bits=$(( _bits + (_octet & 1) ))
+      _octet=$(( _octet >> 1 ))
+    done
+  done
+  echo "$_bits"
+}
+
+# cw_iface_of_mac MAC: the interface carrying MAC, if any.
+cw_iface_of_mac() {
+  for _dev in /sys/class/net/*; do
+    [ -e "$_dev/address" ] || continue
+    if [ "$(cat "$_dev/address")" = "$1" ]; then
+      basename "$_dev"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# cw_ifaces: the interfaces that could reach the head node: not loopback, with an Ethernet address.
+cw_ifaces() {
+  for _dev in /sys/class/net/*; do
+    _name=$(basename "$_dev")
+    [ "$_name" = lo ] && continue
+    [ "$(cat "$_dev/type" 2>/dev/null)" = 1 ] || continue
+    echo "$_name"
+  done
+}
+
+# cw_loaded_modules: names of the loaded modules, sorted.
+cw_loaded_modules() {
+  cut -d' ' -f1 /proc/modules 2>/dev/null | sort
+}
