@@ -1,0 +1,580 @@
+// Cluster figures with 10,000 nodes: `cw-cluster-conf load`, `cw-nodectl ls -l`, API latency at 64
+// concurrent single-node GETs, DHCP time from `cw-nodectl create` to the first offer (median of 20), and
+// perfdhcp's rate against the appliance's dhcpd vs the same rendered dhcpd.conf run bare.
+// Usage: npx tsx bench/cluster.ts [IMAGE:TAG]
+//   needs root, Docker with a loaded cw-headnode image, perfdhcp (Debian kea-admin) and dhcpd
+//   (isc-dhcp-server) on the host. Everything runs on bridges and namespaces this script creates (plus
+//   one iptables ACCEPT rule for its own bare bridge), all removed at the end. The load average is
+//   printed because other work on the machine shifts every figure.
+import { execa, type ResultPromise } from 'execa';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Pool, request } from 'undici';
+import { ApiClient, type TokenCache } from '../src/lib/api-client.js';
+
+const repo = resolve(import.meta.dirname, '..');
+const containerctl = join(repo, 'dist/host/containerctl/main.js');
+const NODES = Number(process.env.CW_BENCH_NODES ?? 10_000);
+const ROUNDS = Number(process.env.CW_BENCH_DHCP_ROUNDS ?? 20);
+const LS_RUNS = 5;
+const CONCURRENCY = 64;
+const API_SECONDS = 10;
+const PERF_SECONDS = 10;
+const PERF_RUNS = 3;
+// Offered DORA exchanges/s: above what dhcpd completes here (~7,000/s bare on 2 cores), so the achieved
+// rate is the server's capacity under load.
+const PERF_RATE = Number(process.env.CW_BENCH_PERFDHCP_RATE ?? 10_000);
+
+// One /16 for the head, the test clients and 10,000 node addresses (10.220.1.0 up to 10.220.40.15).
+const NET = 'cwbn0';
+const SUBNET = '10.220.0.0/16';
+const HEAD_IP = '10.220.0.10';
+const IPRANGE = '10.220.1.0/16';
+const NAME = 'cw-bench-cluster';
+const BARE_BRIDGE = 'cwbn1';
+const ADMIN = 'bench';
+// Bridged frames pass the host's iptables FORWARD chain (br_netfilter), whose policy Docker sets to DROP;
+// Docker accepts traffic within its own bridges, this rule does the same for the bare dhcpd's bridge.
+const BARE_BRIDGE_RULE = ['FORWARD', '-i', BARE_BRIDGE, '-o', BARE_BRIDGE, '-m', 'comment', '--comment', 'cw-bench-cluster', '-j', 'ACCEPT'];
+
+// The figures are Docker's; the CLI would otherwise prefer a running Podman socket.
+process.env.DOCKER_HOST ??= 'unix:///var/run/docker.sock';
+
+const hex = (n: number) => n.toString(16).padStart(2, '0');
+/** MAC of node i (up to 65,536 nodes). */
+const nodeMac = (i: number) => `52:54:01:00:${hex(i >> 8)}:${hex(i & 255)}`;
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
+const quantile = (xs: number[], q: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const epochMs = () => performance.timeOrigin + performance.now();
+/** Progress on stderr; the figures go to stdout at the end. */
+const step = (what: string) => process.stderr.write(`[bench] ${what}\n`);
+
+const work = mkdtempSync(join(tmpdir(), 'cwbn-'));
+const storage = join(work, 'storage');
+const home = join(work, 'home');
+const agentSock = join(work, 'agent.sock');
+const probeFile = join(work, 'dhcp-probe.mjs');
+let agentPid = 0;
+
+/** A network namespace whose eth0 is a veth enslaved to `bridge`. */
+class Netns {
+  constructor(
+    readonly name: string,
+    readonly bridge: string,
+    readonly cidr: string,
+    readonly mac: string,
+  ) {}
+  get hostVeth(): string {
+    return `v${this.name}`;
+  }
+  async create(): Promise<void> {
+    await this.destroy();
+    await execa('ip', ['netns', 'add', this.name]);
+    await execa('ip', ['link', 'add', this.hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.name]);
+    await execa('ip', ['link', 'set', this.hostVeth, 'master', this.bridge, 'up']);
+    await this.exec(['ip', 'link', 'set', 'eth0', 'address', this.mac]);
+    await this.exec(['ip', 'link', 'set', 'lo', 'up']);
+    await this.exec(['ip', 'link', 'set', 'eth0', 'up']);
+    await this.exec(['ip', 'addr', 'add', this.cidr, 'dev', 'eth0']);
+    // Limited broadcast (DHCP) needs a route out of eth0; nothing else is sent from here.
+    await this.exec(['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0']);
+  }
+  exec(args: string[]) {
+    return execa('ip', ['netns', 'exec', this.name, ...args], { reject: true, timeout: 120_000 });
+  }
+  spawn(args: string[]): ResultPromise<{ reject: false; all: true; stdin: 'ignore' }> {
+    return execa('ip', ['netns', 'exec', this.name, ...args], { reject: false, all: true, stdin: 'ignore' });
+  }
+  async destroy(): Promise<void> {
+    await execa('ip', ['netns', 'del', this.name], { reject: false });
+    await execa('ip', ['link', 'del', this.hostVeth], { reject: false });
+  }
+}
+
+const prober = new Netns('cwbnc', NET, '10.220.0.60/16', '52:54:02:00:00:fe');
+const loader = new Netns('cwbnp', NET, '10.220.0.50/16', '52:54:02:00:01:01');
+const bareServer = new Netns('cwbns', BARE_BRIDGE, `${HEAD_IP}/16`, '52:54:02:00:02:01');
+const bareLoader = new Netns('cwbnq', BARE_BRIDGE, '10.220.0.50/16', '52:54:02:00:01:01');
+
+// A DHCP client that only asks: broadcasts a DISCOVER for MAC every INTERVAL ms (xid fixed) and prints
+// the moment the first OFFER for that MAC arrives: "READY", then "OFFER <yiaddr> <epoch ms>" or "TIMEOUT".
+const PROBE_SOURCE = String.raw`
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+const [mac, intervalMs, timeoutMs] = process.argv.slice(2);
+const chaddr = Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+const xid = randomBytes(4);
+const p = Buffer.alloc(300);
+p[0] = 1; p[1] = 1; p[2] = 6; xid.copy(p, 4); p.writeUInt16BE(0x8000, 10); chaddr.copy(p, 28);
+Buffer.from([99, 130, 83, 99, 53, 1, 1, 61, 7, 1, ...chaddr, 55, 3, 1, 3, 6, 255]).copy(p, 236);
+function type(b) {
+  for (let i = 240; i + 1 < b.length && b[i] !== 255; i += b[i] === 0 ? 1 : 2 + b[i + 1]) if (b[i] === 53) return b[i + 2];
+}
+const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+let timer;
+const finish = (line) => { process.stdout.write(line + '\n'); clearInterval(timer); sock.close(); };
+sock.on('message', (b) => {
+  if (b.length < 244 || b[0] !== 2 || !b.subarray(4, 8).equals(xid) || !b.subarray(28, 34).equals(chaddr) || type(b) !== 2) return;
+  finish('OFFER ' + [...b.subarray(16, 20)].join('.') + ' ' + (performance.timeOrigin + performance.now()).toFixed(1));
+});
+sock.bind(68, '0.0.0.0', () => {
+  sock.setBroadcast(true);
+  const send = () => sock.send(p, 67, '255.255.255.255');
+  timer = setInterval(send, Number(intervalMs));
+  send();
+  process.stdout.write('READY\n');
+  setTimeout(() => finish('TIMEOUT'), Number(timeoutMs)).unref();
+});
+`;
+
+interface Probe {
+  ready: Promise<void>;
+  /** Epoch ms of the first offer and the address offered, or undefined on timeout. */
+  offer: Promise<{ at: number; ip: string } | undefined>;
+}
+
+/** Starts DISCOVERs for `mac` from the prober namespace every `intervalMs`. */
+function probe(mac: string, timeoutMs: number, intervalMs = 20): Probe {
+  const child = prober.spawn(['node', probeFile, mac, String(intervalMs), String(timeoutMs)]);
+  let out = '';
+  const ready = new Promise<void>((resolveReady, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('READY')) resolveReady();
+    });
+    void child.then((r) => reject(new Error(`probe ended before it was ready: ${r.all}`)));
+  });
+  const offer = child.then((r) => {
+    const m = /^OFFER (\S+) ([\d.]+)$/m.exec(r.stdout);
+    if (!m && !/TIMEOUT/.test(r.stdout)) throw new Error(`probe failed: ${r.all}`);
+    return m ? { ip: m[1]!, at: Number(m[2]) } : undefined;
+  });
+  return { ready, offer };
+}
+
+/** Runs a cw-* tool as the admin would: HOME with settings.ini, SSH_AUTH_SOCK with the key. */
+async function tool(name: string, args: string[]): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now();
+  const r = await execa('node', [join(repo, 'dist/tools', name, 'main.js'), ...args], {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true' },
+    timeout: 300_000,
+  });
+  const ms = performance.now() - t0;
+  if (r.exitCode !== 0) throw new Error(`cw-${name} ${args.join(' ')} failed:\n${r.all}`);
+  return { ms, stdout: r.stdout };
+}
+
+async function ctl(args: string[]): Promise<void> {
+  const r = await execa('node', [containerctl, ...args], { reject: false, all: true, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new Error(`cw-containerctl ${args.join(' ')} failed:\n${r.all}`);
+}
+
+async function newestImage(): Promise<string> {
+  const r = await execa('docker', ['images', '--filter', 'label=io.cw-headnode.appliance=true', '--format', '{{.Repository}}:{{.Tag}}']);
+  const ref = r.stdout.split('\n').filter(Boolean)[0];
+  if (!ref) throw new Error('no cw-headnode image loaded: run cw-containerctl img-load first');
+  return ref;
+}
+
+async function cleanup(): Promise<void> {
+  await execa('docker', ['rm', '-f', NAME], { reject: false });
+  for (const ns of [prober, loader, bareServer, bareLoader]) await ns.destroy(); // also ends dhcpd in cwbns
+  await execa('docker', ['network', 'rm', NET], { reject: false });
+  await execa('ip', ['link', 'del', BARE_BRIDGE], { reject: false });
+  for (let i = 0; i < 5 && (await execa('iptables', ['-D', ...BARE_BRIDGE_RULE], { reject: false })).exitCode === 0; i++);
+  if (agentPid) process.kill(agentPid, 'SIGTERM');
+  agentPid = 0;
+}
+
+async function setUp(image: string): Promise<void> {
+  mkdirSync(join(home, '.cw'), { recursive: true });
+  writeFileSync(probeFile, PROBE_SOURCE);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${ADMIN}@bench`, '-f', join(home, 'id_ed25519')]);
+  const agent = await execa('ssh-agent', ['-a', agentSock]);
+  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
+  await execa('ssh-add', ['-q', join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
+  writeFileSync(join(home, '.cw', 'settings.ini'), `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = ${ADMIN}\nclient.sslverify = quiet\n`);
+  await execa('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
+  await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
+  await ctl(['add-admin', ADMIN, `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  await prober.create();
+  await loader.create();
+}
+
+/** A bearer token for ADMIN, proved once through the shared API client. */
+async function bearerToken(): Promise<string> {
+  const tokens: TokenCache = new Map();
+  const api = new ApiClient({ baseUrl: `http://${HEAD_IP}/api/v1`, user: ADMIN, env: { SSH_AUTH_SOCK: agentSock }, tokens });
+  await api.get('/node/n0');
+  await api.close();
+  const token = [...tokens.values()][0]?.token;
+  if (!token) throw new Error('no token cached after an authenticated request');
+  return token;
+}
+
+interface Latency {
+  cpu?: Record<string, number>;
+  count: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** CONCURRENCY workers GET /api/v1/node/n<random> through nginx for `seconds` (after a 2 s warm-up). */
+async function apiLatency(token: string, seconds: number): Promise<Latency> {
+  const pool = new Pool(`http://${HEAD_IP}`, { connections: CONCURRENCY });
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  const run = async (ms: number, record: number[] | undefined) => {
+    let errors = 0;
+    const end = performance.now() + ms;
+    const cap = 2_000_000; // a bound on the loop whatever the speed
+    const worker = async () => {
+      while (performance.now() < end && (record?.length ?? 0) < cap) {
+        const i = Math.floor(Math.random() * NODES);
+        const t0 = performance.now();
+        const res = await pool.request({ method: 'GET', path: `/api/v1/node/n${i}`, headers });
+        const body = await res.body.text();
+        record?.push(performance.now() - t0);
+        if (res.statusCode !== 200 || !body.includes(`"n${i}"`)) errors++;
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    return errors;
+  };
+  try {
+    await run(2000, undefined);
+    const lat: number[] = [];
+    const before = await cpuSeconds();
+    const client = process.cpuUsage();
+    const t0 = performance.now();
+    const errors = await run(seconds * 1000, lat);
+    const elapsed = (performance.now() - t0) / 1000;
+    const { user, system } = process.cpuUsage(client);
+    const cpu = { ...cpuSpent(before, await cpuSeconds()), '(host) load generator': Number(((user + system) / 1e6).toFixed(2)) };
+    return { count: lat.length, errors, seconds: elapsed, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), cpu };
+  } finally {
+    await pool.close();
+  }
+}
+
+// The same load run inside the container straight against the API's unix socket (no nginx).
+const DIRECT_SOURCE = String.raw`
+const http = require('node:http');
+const [token, nodes, conc, seconds] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(conc) });
+const get = (i) => new Promise((resolve) => {
+  const req = http.request({ socketPath: '/run/cw/api.sock', path: '/api/v1/node/n' + i, agent, headers: { authorization: 'Bearer ' + token, host: 'localhost' } }, (res) => {
+    let n = 0; res.on('data', (d) => { n += d.length; }); res.on('end', () => resolve(res.statusCode === 200 && n > 0));
+  });
+  req.on('error', () => resolve(false)); req.end();
+});
+(async () => {
+  const lat = []; let errors = 0;
+  const run = async (ms, rec) => { const end = performance.now() + ms; await Promise.all(Array.from({ length: Number(conc) }, async () => {
+    while (performance.now() < end && lat.length < 2000000) { const t = performance.now(); const ok = await get(Math.floor(Math.random() * Number(nodes))); if (rec) { lat.push(performance.now() - t); if (!ok) errors++; } }
+  })); };
+  await run(2000, false);
+  const t0 = performance.now(); await run(Number(seconds) * 1000, true);
+  const s = (performance.now() - t0) / 1000; lat.sort((a, b) => a - b);
+  console.log(JSON.stringify({ count: lat.length, errors, seconds: s, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], max: lat[lat.length - 1] }));
+})();
+`;
+
+async function apiLatencyDirect(token: string, seconds: number): Promise<Latency | undefined> {
+  const r = await execa('docker', ['exec', NAME, 'node', '-e', DIRECT_SOURCE, token, String(NODES), String(CONCURRENCY), String(seconds)], { reject: false, all: true, timeout: 120_000 });
+  if (r.exitCode !== 0) {
+    console.error(`(direct API measurement skipped: ${r.all?.split('\n')[0]})`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Latency;
+}
+
+/** CPU seconds used so far by each process of the container (by command line), its shim and dockerd. */
+async function cpuSeconds(extra: Record<string, number> = {}): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const ticks = (pid: number): { cpu: number; ppid: number } | undefined => {
+    const stat = readFileSafe(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return stat ? { cpu: (Number(f[11]) + Number(f[12])) / 100, ppid: Number(f[1]) } : undefined;
+  };
+  const add = (label: string, pid: number) => {
+    const t = ticks(pid);
+    if (t) out.set(label, (out.get(label) ?? 0) + t.cpu);
+  };
+  const top = await execa('docker', ['top', NAME, '-eo', 'pid,args'], { reject: false });
+  for (const line of top.stdout.split('\n').slice(1)) {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+    if (m) add(processLabel(m[2]!), Number(m[1]));
+  }
+  const init = Number((await execa('docker', ['inspect', '-f', '{{.State.Pid}}', NAME], { reject: false })).stdout);
+  const shim = init > 0 ? ticks(init)?.ppid : undefined;
+  if (shim) add('(host) containerd-shim', shim);
+  for (const pid of (await execa('pgrep', ['-x', 'dockerd'], { reject: false })).stdout.split('\n').filter(Boolean)) add('(host) dockerd', Number(pid));
+  for (const [label, pid] of Object.entries(extra)) add(label, pid);
+  return out;
+}
+
+/** `node /opt/cw/dist/appliance/api/main.js` -> `node api/main.js`; `nginx: worker process` -> `nginx worker`. */
+function processLabel(args: string): string {
+  const words = args.trim().split(/\s+/);
+  const exe = words[0]!.split('/').at(-1)!;
+  if (exe === 'node' && words[1] === '-e') return 'node -e (load generator)';
+  if (exe === 'node' && words[1]) return `node ${words[1].split('/').slice(-2).join('/')}`;
+  if (exe === 'nginx:') return `nginx ${words[1] ?? ''}`.trim();
+  return exe;
+}
+
+/** The CPU seconds each process spent between two `cpuSeconds` snapshots, largest first (>= 0.05 s). */
+function cpuSpent(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const spent = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.05);
+  return Object.fromEntries(spent.sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number(v.toFixed(2))]));
+}
+
+const topCpu = (spent: Record<string, number>, n = 4) =>
+  Object.entries(spent)
+    .slice(0, n)
+    .map(([k, v]) => `${k.replace(/^\(host\) /, '')} ${v.toFixed(1)}`)
+    .join(', ');
+
+function generatedDhcpdConf(): string {
+  return readFileSync(join(storage, 'etc/generated/dhcpd.conf'), 'utf8');
+}
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Create -> first offer for a fresh MAC, ROUNDS times; the node is deleted after each round. */
+async function createToOffer(): Promise<{ offerMs: number[]; createMs: number[]; ips: string[] }> {
+  const offerMs: number[] = [];
+  const createMs: number[] = [];
+  const ips: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const mac = `52:54:02:00:10:${hex(round)}`;
+    const p = probe(mac, 10_000);
+    await p.ready;
+    await sleep(100); // a few unanswered DISCOVERs first: the server is asked before the node exists
+    const t0 = epochMs();
+    const created = await tool('nodectl', ['create', `mac=${mac}`]);
+    const offer = await p.offer;
+    if (!offer) throw new Error(`no offer for ${mac} within 10 s of create`);
+    offerMs.push(offer.at - t0);
+    createMs.push(created.ms);
+    ips.push(offer.ip);
+    await tool('nodectl', ['-i', mac, 'rm']);
+    await waitUntil(`${mac} to leave dhcpd.conf`, () => !generatedDhcpdConf().includes(mac), 10_000);
+    await sleep(300); // the reload that follows the rewrite
+  }
+  return { offerMs, createMs, ips };
+}
+
+interface PerfResult {
+  rate: number;
+  sent: number;
+  received: number;
+  drops: string;
+  output: string;
+}
+
+/** perfdhcp from `ns` for PERF_SECONDS at PERF_RATE DORA exchanges/s, MACs drawn from the cluster's. */
+async function perfdhcp(ns: Netns, macFile: string): Promise<PerfResult> {
+  const r = await execa('ip', ['netns', 'exec', ns.name, 'perfdhcp', '-4', '-l', 'eth0', '-r', String(PERF_RATE), '-p', String(PERF_SECONDS), '-M', macFile], {
+    reject: false,
+    all: true,
+    timeout: (PERF_SECONDS + 60) * 1000,
+  });
+  const out = r.all ?? '';
+  const rate = /Rate:\s*([\d.]+)/.exec(out);
+  if (!rate) throw new Error(`perfdhcp gave no rate (exit ${r.exitCode}):\n${out}`);
+  const sent = [...out.matchAll(/sent packets:\s*(\d+)/g)].map((m) => Number(m[1]));
+  const received = [...out.matchAll(/received packets:\s*(\d+)/g)].map((m) => Number(m[1]));
+  const drops = [...out.matchAll(/drops:\s*(\d+)/g)].map((m) => m[1]).join('/');
+  return { rate: Number(rate[1]), sent: sent.reduce((a, b) => a + b, 0), received: received.reduce((a, b) => a + b, 0), drops, output: out };
+}
+
+/** The appliance's rendered dhcpd.conf run by dhcpd itself in a namespace with the head's address. */
+async function startBareDhcpd(conf: string): Promise<{ child: ResultPromise }> {
+  await execa('ip', ['link', 'del', BARE_BRIDGE], { reject: false });
+  await execa('ip', ['link', 'add', BARE_BRIDGE, 'type', 'bridge']);
+  await execa('ip', ['link', 'set', BARE_BRIDGE, 'up']);
+  await execa('iptables', ['-I', ...BARE_BRIDGE_RULE]);
+  await bareServer.create();
+  await bareLoader.create();
+  const dir = join(work, 'bare');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(conf, join(dir, 'dhcpd.conf'));
+  writeFileSync(join(dir, 'dhcpd.leases'), '');
+  // The appliance's arguments (foreground, log to stderr), with stderr going to a file instead of the supervisor.
+  const args = ['-f', '-d', '-4', '-cf', join(dir, 'dhcpd.conf'), '-lf', join(dir, 'dhcpd.leases'), '-pf', join(dir, 'dhcpd.pid'), 'eth0'];
+  const child = execa('ip', ['netns', 'exec', bareServer.name, 'dhcpd', ...args], { reject: false, stdin: 'ignore', stdout: { file: join(dir, 'dhcpd.log') }, stderr: { file: join(dir, 'dhcpd.log') } });
+  await waitUntil('bare dhcpd to start', () => /Server starting service|Sending on/.test(readFileSafe(join(dir, 'dhcpd.log'))), 30_000).catch((err: unknown) => {
+    throw new Error(`${String(err)}:\n${readFileSafe(join(dir, 'dhcpd.log'))}`);
+  });
+  return { child }; // wrapped: awaiting the child itself would wait for dhcpd to exit
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function main(): Promise<void> {
+  const image = process.argv[2] ?? (await newestImage());
+  await cleanup();
+  const figures: Record<string, unknown> = { image, nodes: NODES };
+  const rows: Array<[string, string, string]> = [];
+  // Other work on the machine skews every figure: say how busy it was.
+  figures.loadavgBefore = loadavg().map((x) => Number(x.toFixed(2)));
+  let bare: { child: ResultPromise } | undefined;
+  try {
+    step('starting the appliance');
+    await setUp(image);
+
+    // 1. cluster-conf load of NODES nodes.
+    const conf = join(work, 'cluster.conf');
+    writeFileSync(conf, `iprange ${IPRANGE}\n${Array.from({ length: NODES }, (_, i) => `node ${nodeMac(i)}\n`).join('')}`);
+    step(`cw-cluster-conf load (${NODES} nodes)`);
+    const load = await tool('cluster-conf', ['load', conf]);
+    const loadedAt = epochMs();
+    rows.push([`cluster-conf load, ${NODES} nodes`, `${(load.ms / 1000).toFixed(2)} s`, '<= 3 s']);
+    figures.loadMs = Math.round(load.ms);
+
+    // The last node of the file answered by dhcpd: the whole load has reached the running server.
+    const last = await probe(nodeMac(NODES - 1), 60_000).offer;
+    if (!last) throw new Error(`dhcpd never offered an address to ${nodeMac(NODES - 1)}`);
+    rows.push(['load returned -> last node offered', `${((last.at - loadedAt) / 1000).toFixed(2)} s`, '(<= 1 s)']);
+    figures.loadToLastOfferMs = Math.round(last.at - loadedAt);
+
+    // 2. ls -l.
+    step('cw-nodectl ls -l');
+    const ls: number[] = [];
+    for (let i = 0; i < LS_RUNS; i++) {
+      const r = await tool('nodectl', ['ls', '-l']);
+      const lines = r.stdout.split('\n').filter((l) => /\bn\d+\b/.test(l)).length;
+      if (lines < NODES) throw new Error(`ls -l showed ${lines} node lines, expected ${NODES}`);
+      ls.push(r.ms);
+    }
+    rows.push([`nodectl ls -l (median of ${LS_RUNS})`, `${(median(ls) / 1000).toFixed(2)} s`, '<= 0.5 s']);
+    figures.lsMs = ls.map(Math.round);
+    // Where the time goes: the tool starting (--help) and the listing itself through nginx.
+    const token = await bearerToken();
+    const nodeAlone: number[] = [];
+    const startup: number[] = [];
+    const listing: number[] = [];
+    for (let i = 0; i < LS_RUNS; i++) {
+      const n0 = performance.now();
+      await execa('node', ['-e', '0']);
+      nodeAlone.push(performance.now() - n0);
+      startup.push((await tool('nodectl', ['--help'])).ms);
+      const t0 = performance.now();
+      const res = await request(`http://${HEAD_IP}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
+      const body = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`GET /nodes: ${res.statusCode} ${body.slice(0, 200)}`);
+      listing.push(performance.now() - t0);
+      if (i === 0) figures.nodesListingBytes = body.length;
+    }
+    rows.push(['  nodectl --help / node -e 0 / GET /nodes', [startup, nodeAlone, listing].map((xs) => (median(xs) / 1000).toFixed(2)).join(' / ') + ' s', '']);
+    figures.nodeStartMs = nodeAlone.map(Math.round);
+    figures.toolStartMs = startup.map(Math.round);
+    figures.getNodesMs = listing.map(Math.round);
+
+    // 3. API latency.
+    step(`API: ${CONCURRENCY} concurrent GETs for ${API_SECONDS} s, through nginx and straight to the socket`);
+    const api = await apiLatency(token, API_SECONDS);
+    if (api.errors > 0) throw new Error(`${api.errors} of ${api.count} API GETs failed`);
+    rows.push([`API GET /node, ${CONCURRENCY} concurrent: p99`, `${api.p99.toFixed(1)} ms`, '<= 10 ms']);
+    rows.push(['  p50 / max', `${api.p50.toFixed(1)} / ${api.max.toFixed(0)} ms`, '']);
+    rows.push(['  throughput', `${(api.count / api.seconds).toFixed(0)} req/s`, '']);
+    rows.push(['  CPU s in the 10 s', topCpu(api.cpu ?? {}, 5), '']);
+    figures.api = { ...api, rps: Math.round(api.count / api.seconds) };
+    const beforeDirect = await cpuSeconds();
+    const direct = await apiLatencyDirect(token, API_SECONDS);
+    if (direct) {
+      direct.cpu = cpuSpent(beforeDirect, await cpuSeconds());
+      rows.push(['  same, API socket in container: p99', `${direct.p99.toFixed(1)} ms`, '(no nginx)']);
+      rows.push(['    p50 / throughput', `${direct.p50.toFixed(1)} ms / ${(direct.count / direct.seconds).toFixed(0)}/s`, '']);
+      rows.push(['    CPU s in the 12 s (with warm-up)', topCpu(direct.cpu, 3), '']);
+      figures.apiDirect = { ...direct, rps: Math.round(direct.count / direct.seconds) };
+    }
+
+    // 4. DHCP create -> first offer.
+    step(`DHCP: create -> first offer, ${ROUNDS} rounds`);
+    const dhcp = await createToOffer();
+    rows.push([`create -> first offer (median of ${ROUNDS})`, `${(median(dhcp.offerMs) / 1000).toFixed(3)} s`, '<= 1 s']);
+    rows.push(['  max / create command alone (median)', `${(Math.max(...dhcp.offerMs) / 1000).toFixed(3)} / ${(median(dhcp.createMs) / 1000).toFixed(3)} s`, '']);
+    figures.createToOfferMs = dhcp.offerMs.map(Math.round);
+    figures.createCommandMs = dhcp.createMs.map(Math.round);
+
+    // 5. perfdhcp: the appliance's dhcpd, then the same config bare.
+    const macFile = join(work, 'macs.txt');
+    writeFileSync(macFile, Array.from({ length: NODES }, (_, i) => `${nodeMac(i)}\n`).join(''));
+    const confCopy = join(work, 'dhcpd.conf');
+    copyFileSync(join(storage, 'etc/generated/dhcpd.conf'), confCopy);
+    const hosts = (readFileSync(confCopy, 'utf8').match(/hardware ethernet/g) ?? []).length;
+    step('perfdhcp: appliance dhcpd vs the same config bare');
+    bare = await startBareDhcpd(confCopy);
+    // Alternate the two servers so that drifts of the machine hit both alike; both stay up throughout,
+    // each on its own bridge (the idle one costs nothing).
+    const inAppliance: PerfResult[] = [];
+    const alone: PerfResult[] = [];
+    const bareDhcpd = { '(bare) dhcpd': bare.child.pid ?? 0 };
+    const applianceCpu: Array<Record<string, number>> = [];
+    const bareCpu: Array<Record<string, number>> = [];
+    for (let i = 0; i < PERF_RUNS; i++) {
+      let before = await cpuSeconds(bareDhcpd);
+      inAppliance.push(await perfdhcp(loader, macFile));
+      let after = await cpuSeconds(bareDhcpd);
+      applianceCpu.push(cpuSpent(before, after));
+      before = after;
+      alone.push(await perfdhcp(bareLoader, macFile));
+      after = await cpuSeconds(bareDhcpd);
+      bareCpu.push(cpuSpent(before, after));
+    }
+    const applianceRate = median(inAppliance.map((r) => r.rate));
+    const bareRate = median(alone.map((r) => r.rate));
+    const ratio = applianceRate / bareRate;
+    const runs = `median of ${PERF_RUNS} x ${PERF_SECONDS} s`;
+    rows.push([`perfdhcp, appliance dhcpd, ${hosts} hosts`, `${applianceRate.toFixed(0)} DORA/s`, `(${runs}, offered ${PERF_RATE}/s)`]);
+    rows.push(['perfdhcp, same dhcpd.conf bare', `${bareRate.toFixed(0)} DORA/s`, `(${runs})`]);
+    rows.push(['perfdhcp ratio appliance / bare', `${ratio.toFixed(2)}x`, '>= 0.9x']);
+    rows.push(['  CPU s per appliance run (first)', topCpu(applianceCpu[0]!), '']);
+    rows.push(['  CPU s per bare run (first)', topCpu(bareCpu[0]!, 2), '']);
+    figures.perfdhcp = {
+      offeredRate: PERF_RATE,
+      seconds: PERF_SECONDS,
+      hosts,
+      appliance: inAppliance.map(strip),
+      bare: alone.map(strip),
+      ratio: Number(ratio.toFixed(3)),
+      cpuSeconds: { appliance: applianceCpu, bare: bareCpu },
+    };
+  } finally {
+    if (bare) bare.child.kill('SIGTERM');
+    await cleanup();
+    rmSync(work, { recursive: true, force: true });
+  }
+  figures.loadavgAfter = loadavg().map((x) => Number(x.toFixed(2)));
+  const la = figures.loadavgBefore as number[];
+  console.log(`cw-headnode cluster benchmark: ${image}, ${NODES} nodes (load average before: ${la.join(' ')})`);
+  for (const [what, value, target] of rows) console.log(`  ${what.padEnd(42)} ${value.padStart(16)}   ${target.startsWith('(') || !target ? target : `target ${target}`}`.trimEnd());
+  console.log(JSON.stringify(figures));
+}
+
+const strip = ({ output: _output, ...rest }: PerfResult) => rest;
+
+await main();
