@@ -7,12 +7,51 @@
 // Tokens live in memory only (per process, per base URL and user). A token file would save two small
 // requests and one agent signature per command, but would leave a bearer credential on disk that any
 // process of the user (or a backup) could replay for an hour; the proof itself takes milliseconds.
+//
+// undici is loaded on the first request, not at import: `--help`, argument errors and local-only
+// actions start without it.
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { audienceOf, challengeMessage } from './auth-challenge.js';
 import { ExitError, errorMessage } from './errors.js';
 import type { SslVerify } from './settings.js';
 import { NO_AGENT_MESSAGE, SshAgentClient, type AgentIdentity } from './ssh-agent.js';
+
+/** undici's part this client uses: a connection pool and one request over it. */
+interface Http {
+  Agent: typeof Agent;
+  request(dispatcher: Dispatcher, url: URL, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>): Promise<Dispatcher.ResponseData>;
+}
+
+let http: Http | undefined;
+
+/**
+ * undici's index loads every feature it has (fetch, WebSocket, mocks, caches, ...) in ~90 ms; the Agent
+ * and the request API, all this client needs, load in ~30 ms, which is a good part of a command's time.
+ * The package has no exports map, so those two files can be required directly; should a release move
+ * them, the index is used.
+ */
+function loadHttp(): Http {
+  if (http) return http;
+  const require = createRequire(import.meta.url);
+  try {
+    const AgentClass = require('undici/lib/dispatcher/agent.js') as unknown;
+    const apiRequest = require('undici/lib/api/api-request.js') as unknown;
+    if (typeof AgentClass === 'function' && typeof apiRequest === 'function') {
+      type RequestApi = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+      const request = apiRequest as RequestApi;
+      return (http = {
+        Agent: AgentClass as typeof Agent,
+        request: (dispatcher, url, options) => request.call(dispatcher, { ...options, origin: url.origin, path: `${url.pathname}${url.search}` }),
+      });
+    }
+  } catch {
+    // Moved: the whole package below.
+  }
+  const undici = require('undici') as typeof import('undici');
+  return (http = { Agent: undici.Agent, request: (dispatcher, url, options) => undici.request(url, { ...options, dispatcher }) });
+}
 
 /** What the client needs from an ssh-agent (SshAgentClient fits). */
 export interface KeyAgent {
@@ -94,13 +133,15 @@ export class ApiClient {
   readonly baseUrl: string;
   readonly user: string;
   readonly sslVerify: SslVerify;
-  private readonly dispatcher: Dispatcher;
   private readonly env: NodeJS.ProcessEnv;
   private readonly warn: (line: string) => void;
   private readonly tokens: TokenCache;
   private readonly now: () => number;
+  private readonly timeoutMs: number;
   private agent: KeyAgent | undefined;
   private warnedTls = false;
+  /** The connection pool, made on the first request. */
+  private pool: Dispatcher | undefined;
 
   constructor(opts: ApiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -111,13 +152,20 @@ export class ApiClient {
     this.tokens = opts.tokens ?? processTokens;
     this.now = opts.now ?? Date.now;
     this.agent = opts.agent;
-    const timeout = opts.timeoutMs ?? 30_000;
-    this.dispatcher = new Agent({
-      connect: { timeout, rejectUnauthorized: this.sslVerify === 'true' },
-      headersTimeout: timeout,
-      // Large listings and uploads may take a while once started; a stalled body still fails.
-      bodyTimeout: Math.max(timeout, 300_000),
-    });
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  private dispatcher(): Dispatcher {
+    if (!this.pool) {
+      const timeout = this.timeoutMs;
+      this.pool = new (loadHttp().Agent)({
+        connect: { timeout, rejectUnauthorized: this.sslVerify === 'true' },
+        headersTimeout: timeout,
+        // Large listings and uploads may take a while once started; a stalled body still fails.
+        bodyTimeout: Math.max(timeout, 300_000),
+      });
+    }
+    return this.pool;
   }
 
   get<T>(path: string, opts: Omit<RequestOptions, 'body'> = {}): Promise<T> {
@@ -160,7 +208,9 @@ export class ApiClient {
 
   /** Releases the connection pool. */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
   }
 
   private url(path: string, query?: RequestOptions['query']): string {
@@ -198,9 +248,11 @@ export class ApiClient {
     retryable: boolean,
   ): Promise<{ status: number; data: unknown }> {
     this.warnAboutTls();
+    const { request } = loadHttp();
+    const dispatcher = this.dispatcher();
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method, headers, body, dispatcher: this.dispatcher });
+      res = await request(dispatcher, new URL(url), { method, headers, body });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
@@ -261,21 +313,26 @@ export class ApiClient {
 
   private async authenticate(): Promise<CachedToken> {
     const agent = this.keyAgent();
-    let keys: AgentIdentity[];
-    try {
-      keys = await agent.requireIdentities();
-    } catch (err) {
-      throw new ExitError(errorMessage(err));
-    }
     let audience: string;
     try {
       audience = audienceOf(this.baseUrl);
     } catch (err) {
       throw new ExitError(errorMessage(err));
     }
+    const askChallenge = () => this.request<{ nonce?: unknown }>('POST', '/auth/challenge', { body: { user: this.user }, auth: false });
+    // The first nonce is asked for while the agent lists its keys: the two round trips overlap.
+    const firstChallenge = askChallenge();
+    firstChallenge.catch(() => undefined); // the agent's error, if any, is the one reported
+    let keys: AgentIdentity[];
+    try {
+      keys = await agent.requireIdentities();
+    } catch (err) {
+      throw new ExitError(errorMessage(err));
+    }
     let lastRefusal = '';
-    for (const key of keys) {
-      const challenge = await this.request<{ nonce?: unknown }>('POST', '/auth/challenge', { body: { user: this.user }, auth: false });
+    for (const [i, key] of keys.entries()) {
+      // A nonce is consumed by the first attempt: every further key needs a fresh one.
+      const challenge = await (i === 0 ? firstChallenge : askChallenge());
       if (typeof challenge?.nonce !== 'string') {
         throw new ExitError(`the head node at ${this.baseUrl} sent a challenge without a nonce`);
       }

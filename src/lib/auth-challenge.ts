@@ -8,9 +8,15 @@
 // The message names the user, so a signature cannot be replayed for another admin, and the audience
 // (the API origin the client meant to reach), so a signature obtained by another server is useless here.
 import { randomBytes } from 'node:crypto';
-import sshpk from 'sshpk';
+import { createRequire } from 'node:module';
+import type sshpk from 'sshpk';
 import { WireReader } from './ssh-agent.js';
 import type { Check } from './validate.js';
+
+// sshpk is only needed to verify (the API); the admin tools sign through the agent and start without it.
+const requireCjs = createRequire(import.meta.url);
+let sshpkModule: typeof sshpk | undefined;
+const loadSshpk = (): typeof sshpk => (sshpkModule ??= requireCjs('sshpk') as typeof sshpk);
 
 export const CHALLENGE_CONTEXT = 'cw-headnode-auth-v1';
 export const NONCE_BYTES = 32;
@@ -94,9 +100,10 @@ export interface ChallengeSignature {
 
 /** `true` when the signature is valid for that key and message, else the reason (for logs, not clients). */
 export function checkChallengeSignature(input: ChallengeSignature): Check {
+  const { parseKey, parseSignature } = loadSshpk();
   let key: sshpk.Key;
   try {
-    key = sshpk.parseKey(input.publicKeyLine.trim(), 'ssh');
+    key = parseKey(input.publicKeyLine.trim(), 'ssh');
   } catch {
     return 'unreadable public key';
   }
@@ -114,7 +121,7 @@ export function checkChallengeSignature(input: ChallengeSignature): Check {
   if (alg.curve && key.curve !== alg.curve) return `a ${parsed.algorithm} signature cannot come from a ${key.curve} key`;
   let sig: sshpk.Signature;
   try {
-    sig = sshpk.parseSignature(blob, alg.keyType, 'ssh');
+    sig = parseSignature(blob, alg.keyType, 'ssh');
   } catch {
     return 'malformed signature';
   }

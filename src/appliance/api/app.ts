@@ -18,6 +18,14 @@ import type { SupervisorHealth } from './supervisor-client.js';
 
 export const API_PREFIX = '/api/v1';
 
+/** Requests that take longer than this are logged even without the access log. */
+export const SLOW_REQUEST_MS = 1000;
+
+/** Whether a finished request is worth a line without the access log: server errors, refused credentials, slow answers. */
+export function isNotableRequest(statusCode: number, elapsedMs: number): boolean {
+  return statusCode >= 500 || statusCode === 401 || statusCode === 403 || statusCode === 429 || elapsedMs >= SLOW_REQUEST_MS;
+}
+
 /** Largest JSON body: a 100,000-node bulk create or a 4 MiB cluster.conf fits with room to spare. */
 export const JSON_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -26,8 +34,14 @@ export interface ApiOptions {
   supervisorHealth: SupervisorHealth;
   /** Defaults to the version in package.json. */
   version?: string;
-  /** One line per request and per unexpected error; silent by default (tests). */
+  /** Lines about unexpected errors and notable requests; silent by default (tests). */
   log?: (line: string) => void;
+  /**
+   * Log every request (`CW_API_ACCESS_LOG=1`). Off by default: at thousands of requests a second the
+   * lines are noise and cost CPU twice (here and in the supervisor); server errors, refused credentials
+   * and requests slower than SLOW_REQUEST_MS are always logged.
+   */
+  accessLog?: boolean;
   /** Milliseconds since the epoch; tokens and challenges expire by it (default Date.now). */
   clock?: () => number;
   auth?: AuthOptions;
@@ -103,8 +117,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     app.addHook('onClose', async () => unsubscribe());
   }
 
+  const accessLog = options.accessLog ?? false;
   app.addHook('onResponse', async (request, reply) => {
-    log(`${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
+    const ms = reply.elapsedTime;
+    if (accessLog || isNotableRequest(reply.statusCode, ms)) log(`${request.method} ${request.url} ${reply.statusCode} ${ms.toFixed(1)}ms`);
   });
 
   app.setNotFoundHandler(async (request, reply) => {

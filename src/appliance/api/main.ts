@@ -26,6 +26,7 @@ await runCommand(async () => {
     log,
     paths,
     auth: authFromEnv(process.env),
+    accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
     onDhcpChange: syncDhcp,
   });
   try {
@@ -54,6 +55,11 @@ await runCommand(async () => {
   clearTimeout(deadline);
   log('CW API stopped');
 });
+
+/** `1`, `true`, `yes`, `on` (any case). */
+function isTrue(value: string | undefined): boolean {
+  return /^(1|true|yes|on)$/i.test(value?.trim() ?? '');
+}
 
 /** `CW_API_AUDIENCES` (comma-separated origins) and `CW_TOKEN_TTL` (seconds, or with s/m/h). */
 function authFromEnv(env: NodeJS.ProcessEnv): { audiences?: string[]; tokenTtlMs: number } {

@@ -18,11 +18,14 @@ export class LineSplitter {
 
   push(chunk: Buffer | string): void {
     this.buffer += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    // Lines are cut from the chunk by position; the rest is kept once, not re-sliced per line.
+    let start = 0;
     let newline: number;
-    while ((newline = this.buffer.indexOf('\n')) !== -1) {
-      this.emitLine(this.buffer.slice(0, newline));
-      this.buffer = this.buffer.slice(newline + 1);
+    while ((newline = this.buffer.indexOf('\n', start)) !== -1) {
+      this.emitLine(this.buffer.slice(start, newline));
+      start = newline + 1;
     }
+    if (start > 0) this.buffer = this.buffer.slice(start);
     while (this.buffer.length > this.maxChars) {
       this.emit(this.buffer.slice(0, this.maxChars));
       this.buffer = this.buffer.slice(this.maxChars);
@@ -37,7 +40,7 @@ export class LineSplitter {
   }
 
   private emitLine(raw: string): void {
-    let line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    let line = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     while (line.length > this.maxChars) {
       this.emit(line.slice(0, this.maxChars));
       line = line.slice(this.maxChars);

@@ -1,25 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { errorMessage, runCommand } from '../../lib/errors.js';
-import { openLogFiles, type LogFiles } from '../../lib/log.js';
+import { openLogFiles } from '../../lib/log.js';
 import { buildServiceTable } from '../services/index.js';
 import { loadSupervisorConfig, serviceContext } from './config.js';
 import { closeControl, serveControl } from './control.js';
-import { prefixLine } from './lines.js';
+import { logFanOut } from './fanout.js';
 import { realClock, realSpawner } from './spawner.js';
 import { ensureStorageLayout } from './storage.js';
 import { Supervisor } from './supervisor.js';
-import type { LogSink } from './types.js';
-
-/** Every line once on stdout as `[source] line` (what `docker logs` shows) and once in `logs/SOURCE.log`. */
-function consoleAndFiles(files: LogFiles): LogSink {
-  return {
-    write(source, line) {
-      process.stdout.write(`${prefixLine(source, line)}\n`);
-      files.write(source, line);
-    },
-  };
-}
 
 /** The appliance's PID-1 child (under tini): prepares storage, runs the services, serves /run/cw/supervisor.sock. */
 export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -29,7 +18,9 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
   const created = await ensureStorageLayout(config.storage);
   await mkdir(config.runDir, { recursive: true, mode: 0o755 });
   const files = openLogFiles(path.join(config.storage, 'logs'));
-  const sink = consoleAndFiles(files);
+  const sink = logFanOut(files);
+  // Lines still collected when the process ends (an error below) go out with it; stdout is a pipe, written synchronously.
+  process.on('exit', () => sink.flush());
   sink.write('supervisor', `cw-headnode supervisor (pid ${process.pid}, node ${process.version}), storage ${config.storage}`);
   if (created.length > 0) sink.write('supervisor', `created storage directories: ${created.join(', ')}`);
 
@@ -45,6 +36,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
     control = await serveControl(supervisor, config.controlSocket);
   } catch (err) {
     sink.write('supervisor', `cannot serve ${config.controlSocket}: ${errorMessage(err)}`);
+    sink.flush();
     await files.close();
     throw err;
   }
@@ -70,6 +62,7 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
   await stopped;
   await closeControl(control, config.controlSocket);
   sink.write('supervisor', 'bye');
+  sink.flush();
   await files.close();
 }
 

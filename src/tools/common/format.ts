@@ -85,6 +85,7 @@ function scalarText(value: Json, indent: number): string {
   if (value === null) return 'none';
   if (Array.isArray(value) || typeof value === 'object') return safeText(JSON.stringify(value));
   const text = String(value);
+  if (!text.includes('\n')) return safeText(text);
   // Multi-line text (a description read from a file) continues under its key.
   return text
     .split(/\r?\n/)
@@ -92,8 +93,12 @@ function scalarText(value: Json, indent: number): string {
     .join(`\n${' '.repeat(indent)}`);
 }
 
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
+
 /** Escapes control characters (ESC, CR, bidi overrides, ...) as `\xNN` / `\u{...}`. */
 export function safeText(s: string): string {
+  // Nearly every value is printable ASCII: one cheap scan instead of the Unicode replace.
+  if (!NOT_PRINTABLE_ASCII.test(s)) return s;
   return s.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (ch) => {
     const cp = ch.codePointAt(0) as number;
     return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;

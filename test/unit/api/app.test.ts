@@ -1,5 +1,6 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { isNotableRequest, SLOW_REQUEST_MS } from '../../../src/appliance/api/app.js';
 import { HttpError } from '../../../src/appliance/api/errors.js';
 import { SupervisorError, type SupervisorHealth } from '../../../src/appliance/api/supervisor-client.js';
 import { BusyError, ConflictError, ValidationError } from '../../../src/appliance/db/errors.js';
@@ -116,11 +117,29 @@ test('errors become envelopes with their status; unexpected ones hide their deta
   t.true(lines.some((l) => l.includes('secret internals')), 'the bug is logged for the operator');
 });
 
-test('every request is logged in one line', async (t) => {
+test('with the access log every request is logged in one line', async (t) => {
   const lines: string[] = [];
-  const api = app(undefined, (line) => lines.push(line));
+  const { api } = apiWithTempStore({ supervisorHealth: async () => healthyReport, log: (line) => lines.push(line), accessLog: true });
   t.teardown(() => api.close());
   await api.inject('/api/v1/version?x=1');
   t.is(lines.length, 1);
   t.regex(lines[0]!, /^GET \/api\/v1\/version\?x=1 200 \d+\.\dms$/);
+});
+
+test('without the access log only failures, refused credentials and slow requests are logged', async (t) => {
+  const lines: string[] = [];
+  const api = app(undefined, (line) => lines.push(line));
+  t.teardown(() => api.close());
+  await api.inject('/api/v1/version');
+  await api.inject('/api/v1/no-such-thing');
+  t.deepEqual(lines, [], 'successes and plain 404s stay quiet');
+  const refused = await api.inject('/api/v1/nodes');
+  t.is(refused.statusCode, 401);
+  t.is(lines.length, 1);
+  t.regex(lines[0]!, /^GET \/api\/v1\/nodes 401 \d+\.\dms$/);
+  t.true(isNotableRequest(500, 3));
+  t.true(isNotableRequest(429, 3));
+  t.true(isNotableRequest(200, SLOW_REQUEST_MS));
+  t.false(isNotableRequest(200, SLOW_REQUEST_MS - 1));
+  t.false(isNotableRequest(404, 3));
 });

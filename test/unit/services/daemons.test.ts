@@ -19,7 +19,9 @@ test('nginx.conf serves boot files and images, proxies /api/ to the API socket',
   t.regex(text, /^\s+listen 18080 default_server;$/m);
   t.regex(text, new RegExp(`location /boot/ \\{\\s+alias ${ctx.paths.bootDir}/;`));
   t.regex(text, new RegExp(`location /images/ \\{\\s+alias ${ctx.paths.imagesDir}/;`));
-  t.true(text.includes(`proxy_pass http://unix:${ctx.paths.apiSocket}:;`));
+  t.true(text.includes(`server unix:${ctx.paths.apiSocket};`));
+  t.regex(text, /upstream cw_api \{[^}]*keepalive 32;/);
+  t.regex(text, /location \/api\/ \{[^}]*access_log off;[^}]*proxy_pass http:\/\/cw_api;[^}]*proxy_set_header Connection "";/);
   t.regex(text, /^user www-data;$/m);
   t.regex(text, /^\s+sendfile on;$/m);
   t.true(text.includes(`pid ${ctx.paths.runDir}/nginx.pid;`));

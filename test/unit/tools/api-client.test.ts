@@ -121,6 +121,36 @@ test('the server\'s error text becomes the error; non-API answers and unreachabl
   await t.throwsAsync(closed.get('/nodes'), { message: /^cannot reach the head node at http:\/\/127\.0\.0\.1:1\/api\/v1: .*ECONNREFUSED/ });
 });
 
+test('the first challenge is asked for while the agent lists its keys; an agent failure is the error reported', async (t) => {
+  const valid = new Set<string>();
+  const { url, seen } = await serve(t, authServer(valid, { n: 0 }));
+  const good = fakeAgent(['good']);
+  let challengesBeforeKeys = -1;
+  const slowAgent: KeyAgent = {
+    requireIdentities: async () => {
+      // Long enough for the challenge to reach the server meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      challengesBeforeKeys = seen.filter((s) => s.startsWith('POST /api/v1/auth/challenge')).length;
+      return good.requireIdentities();
+    },
+    sign: (key, data) => good.sign(key, data),
+  };
+  const api = new ApiClient({ baseUrl: url, user: 'alice', agent: slowAgent, tokens: new Map() });
+  t.teardown(() => api.close());
+  t.deepEqual(await api.get('/nodes'), [{ name: 'n0' }]);
+  t.is(challengesBeforeKeys, 1);
+
+  const empty: KeyAgent = {
+    requireIdentities: async () => {
+      throw new Error('the ssh-agent has no keys; add one with ssh-add');
+    },
+    sign: async () => Buffer.alloc(0),
+  };
+  const refused = new ApiClient({ baseUrl: 'http://127.0.0.1:1/api/v1', user: 'alice', agent: empty, tokens: new Map() });
+  t.teardown(() => refused.close());
+  await t.throwsAsync(refused.get('/nodes'), { message: 'the ssh-agent has no keys; add one with ssh-add' });
+});
+
 test('without SSH_AUTH_SOCK the error says how to start an agent; anonymous routes still work', async (t) => {
   const { url } = await serve(t, () => ok({ version: '1' }));
   const api = new ApiClient({ baseUrl: url, user: 'alice', env: {}, tokens: new Map() });
