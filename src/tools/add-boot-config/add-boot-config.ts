@@ -10,7 +10,7 @@ import { ExitError } from '../../lib/errors.js';
 import { idOf, isObject, type ApiObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
 import { runTool, type ToolSpec } from '../common/run.js';
-import { findObject, makeRamfs, type MakeRamfsOptions } from '../mkramfs/mkramfs.js';
+import { findObject, localCopy, makeRamfs, type MakeRamfsOptions } from '../mkramfs/mkramfs.js';
 
 export const DEFAULT_IMAGE = 'DefaultImage';
 export const DEFAULT_BOOT = 'DefaultBoot';
@@ -84,6 +84,13 @@ export async function addBootConfig(ctx: ToolContext, opts: AddBootConfigOptions
     throw new ExitError(`no such image: ${image} (create it with cw-modimg --create --set-name ${image} --upload)`);
   }
   if (imageObj.checksum === null || imageObj.checksum === undefined) {
+    // Nothing to take a kernel from: say so before a boot config is made, not "fetch it first".
+    if (!opts.root) {
+      const local = await localCopy(ctx, image);
+      if (!local.root && !local.file) {
+        throw new ExitError(`image ${image} has no content on the head node and is not in the workspace; build and upload it first (cw-modimg -i ${image} --upload), or give --root DIR`);
+      }
+    }
     ctx.err(`WARNING: image ${image} has no content on the head node yet; nodes cannot boot it until it is uploaded\n`);
   }
 

@@ -158,11 +158,8 @@ export async function findObject(ctx: ToolContext, singular: string, id: string)
   }
 }
 
-/**
- * The root to take the kernel from: the workspace's unpacked root of the image, else its kernel and
- * modules unpacked from the workspace's cwsquash copy into a scratch directory.
- */
-export async function imageRoot(ctx: ToolContext, name: string): Promise<{ root: string; cleanup: () => Promise<void> }> {
+/** The workspace's unpacked root and cwsquash file of image `name`, those that exist. */
+export async function localCopy(ctx: ToolContext, name: string): Promise<{ workspaceDir: string; root?: string; file?: string }> {
   let workspaceDir: string;
   try {
     workspaceDir = loadSettings({ home: ctx.home, env: ctx.env }).workspace;
@@ -171,14 +168,20 @@ export async function imageRoot(ctx: ToolContext, name: string): Promise<{ root:
   }
   const ws = new Workspace(workspaceDir);
   const entry = await ws.entry(name);
-  if (entry?.root) {
-    const root = ws.abs(entry.root);
-    if (await exists(root)) return { root, cleanup: async () => {} };
-  }
-  if (entry?.file) {
-    const file = ws.abs(entry.file);
-    if (await exists(file)) return extractBootFiles(file);
-  }
+  const found: { workspaceDir: string; root?: string; file?: string } = { workspaceDir };
+  if (entry?.root && (await exists(ws.abs(entry.root)))) found.root = ws.abs(entry.root);
+  if (entry?.file && (await exists(ws.abs(entry.file)))) found.file = ws.abs(entry.file);
+  return found;
+}
+
+/**
+ * The root to take the kernel from: the workspace's unpacked root of the image, else its kernel and
+ * modules unpacked from the workspace's cwsquash copy into a scratch directory.
+ */
+export async function imageRoot(ctx: ToolContext, name: string): Promise<{ root: string; cleanup: () => Promise<void> }> {
+  const { workspaceDir, root, file } = await localCopy(ctx, name);
+  if (root) return { root, cleanup: async () => {} };
+  if (file) return extractBootFiles(file);
   throw new ExitError(`image ${name} is not in the workspace ${workspaceDir}; run cw-modimg -i ${name} --query first to fetch it, or give --root DIR`);
 }
 
