@@ -90,7 +90,8 @@ async function bootN0(label: string, firmware: 'bios' | 'uefi'): Promise<Boot> {
     '-device', `virtio-net-pci,netdev=n0,mac=${N0_MAC}${firmware === 'uefi' ? ',romfile=' : ',bootindex=1'}`,
     '-boot', 'n',
   );
-  // The status of a previous boot must not count: the node is "up" only once this boot reports.
+  // The serial marker first: the API may still show n0 `up` from the previous boot for 30 s. With
+  // -no-reboot, an initramfs that gives up (reboot -f) ends qemu, and with it the wait.
   const started = Date.now();
   vm = execa('qemu-system-x86_64', args, { reject: false, stdin: 'ignore', all: true });
   const serial = () => (existsSync(log) ? readFileSync(log, 'latin1') : '');
