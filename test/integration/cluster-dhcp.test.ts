@@ -1,10 +1,9 @@
 // The cluster model through the real appliance: the cw-* tools on the host talk to its API through
 // nginx with an ssh-agent key, and its dhcpd answers real DHCP clients in namespaces on the same bridge.
 import test from 'ava';
-import { execa } from 'execa';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestHost, ctl, imageTarball, repoRoot, sh, tempDir, waitFor } from './helpers.js';
+import { AdminSession, TestHost, ctl, dhcpLease, imageTarball, sh, tempDir, waitFor, writeLeaseScript } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -21,56 +20,32 @@ const newHost = new TestHost('cwdhn3', NET, '', NEW_MAC);
 const stranger = new TestHost('cwdhx', NET, '', STRANGER_MAC);
 const storage = join(tempDir('cwdh'), 'cw_container_storage');
 const home = tempDir('cwdh-home');
-const agentSock = join(home, 'agent.sock');
-let agentPid = 0;
+const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`);
+const tool = (name: string, args: string[]) => admin.tool(name, args);
 let imageRef = '';
-const udhcpcScript = join(home, 'udhcpc.sh');
+let udhcpcScript = '';
 
 async function cleanup(): Promise<void> {
   await sh('docker', ['rm', '-f', NAME], { reject: false });
   for (const h of [n0Host, newHost, stranger]) await h.destroy();
   await sh('docker', ['network', 'rm', NET], { reject: false });
-  if (agentPid) process.kill(agentPid, 'SIGTERM');
+  admin.close();
 }
 
-/** Runs a cw-* tool as the admin would: HOME with settings.ini, SSH_AUTH_SOCK with the key. */
-async function tool(name: string, args: string[]) {
-  return execa('node', [join(repoRoot, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true' },
-    timeout: 120_000,
-  });
-}
-
-/** One DHCP exchange from a client namespace: the address it was offered and acked, or undefined. */
-async function lease(host: TestHost, tries = 1): Promise<string | undefined> {
-  const r = await host.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', String(tries), '-T', '1', '-s', udhcpcScript], {
-    reject: false,
-    timeout: 30_000,
-  });
-  return /^LEASE (\S+)/m.exec(r.stdout)?.[1];
-}
+const lease = (host: TestHost, tries = 1) => dhcpLease(host, udhcpcScript, tries);
 
 test.before(async () => {
   await cleanup();
   await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   for (const h of [n0Host, newHost, stranger]) await h.create();
-  writeFileSync(udhcpcScript, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip"\nexit 0\n');
-  chmodSync(udhcpcScript, 0o755);
-  await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', join(home, 'id_ed25519')]);
-  const agent = await sh('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', [join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  mkdirSync(join(home, '.cw'), { recursive: true });
-  writeFileSync(join(home, '.cw', 'settings.ini'), `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = alice\nclient.sslverify = quiet\n`);
+  udhcpcScript = writeLeaseScript(home);
+  await admin.open();
   const load = await ctl(['img-load', imageTarball()]);
   imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
   if (!imageRef) throw new Error(load.all);
   const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
   if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
 });
 

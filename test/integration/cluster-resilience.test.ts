@@ -2,11 +2,10 @@
 // change rapidly, attribute groups and boot configs survive stop/start, and a 10,000-node cluster.conf
 // load cut short by a kill -9 of the whole container leaves all of it or none of it.
 import test from 'ava';
-import { execa } from 'execa';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/lib/api-client.js';
-import { TestHost, ctl, health, repoRoot, restartCommand, sh, tempDir, waitFor } from './helpers.js';
+import { AdminSession, TestHost, ctl, dhcpLease, health, restartCommand, sh, tempDir, waitFor, writeLeaseScript } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -26,9 +25,10 @@ const CLIENTS = [0, 1, 2, 3].map((i) => ({
 const n0Host = CLIENTS[0]!.host;
 const storage = join(tempDir('cwrs'), 'cw_container_storage');
 const home = tempDir('cwrs-home');
-const agentSock = join(home, 'agent.sock');
-const udhcpcScript = join(home, 'udhcpc.sh');
-let agentPid = 0;
+const admin = new AdminSession(home, BASE_URL);
+const agentSock = admin.agentSock;
+const tool = (name: string, args: string[]) => admin.tool(name, args, 300_000);
+let udhcpcScript = '';
 
 interface NodeView {
   uid: string;
@@ -42,25 +42,7 @@ async function cleanup(): Promise<void> {
   await sh('docker', ['rm', '-f', NAME], { reject: false });
   for (const c of CLIENTS) await c.host.destroy();
   await sh('docker', ['network', 'rm', NET], { reject: false });
-  if (agentPid) {
-    try {
-      process.kill(agentPid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    agentPid = 0;
-  }
-}
-
-/** Runs a cw-* tool as the admin would: HOME with settings.ini, SSH_AUTH_SOCK with the key. */
-function tool(name: string, args: string[]) {
-  return execa('node', [join(repoRoot, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true' },
-    timeout: 300_000,
-  });
+  admin.close();
 }
 
 /** The admin's API client in this process (a fresh one after each restart: old connections are dead). */
@@ -68,14 +50,7 @@ function api(): ApiClient {
   return new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: 'quiet', env: { SSH_AUTH_SOCK: agentSock }, timeoutMs: 60_000 });
 }
 
-/** One DHCP exchange from the client namespace: the address it was acked, or undefined. */
-async function lease(host: TestHost, tries: number): Promise<string | undefined> {
-  const r = await host.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', String(tries), '-T', '1', '-s', udhcpcScript], {
-    reject: false,
-    timeout: 30_000,
-  });
-  return /^LEASE (\S+)/m.exec(r.stdout)?.[1];
-}
+const lease = (host: TestHost, tries: number) => dhcpLease(host, udhcpcScript, tries);
 
 /** The number of nodes the API knows (0 when it answers "none"). */
 async function nodeCount(): Promise<number> {
@@ -111,17 +86,11 @@ test.before(async () => {
   await cleanup();
   await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   for (const c of CLIENTS) await c.host.create();
-  writeFileSync(udhcpcScript, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip"\nexit 0\n');
-  chmodSync(udhcpcScript, 0o755);
-  await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', join(home, 'id_ed25519')]);
-  const agent = await sh('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', [join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  mkdirSync(join(home, '.cw'), { recursive: true });
-  writeFileSync(join(home, '.cw', 'settings.ini'), `[ClusterWare]\nclient.base_url = ${BASE_URL}\nclient.authuser = alice\nclient.sslverify = quiet\n`);
+  udhcpcScript = writeLeaseScript(home);
+  await admin.open();
   const start = await ctl(['start', storage, IMAGE, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
   if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
   const conf = join(home, 'cluster.conf');
   writeFileSync(conf, `iprange ${N0_IP}/24\n${CLIENTS.map((c) => `node ${c.host.mac}`).join('\n')}\n`);

@@ -1,6 +1,6 @@
 // Shared pieces of the slow suites: the real CLI, a real engine, network namespaces on a test bridge.
 import { execa, type Options, type Result } from 'execa';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -131,4 +131,83 @@ export function restartCommand(stopOutput: string): string[] {
   if (!line) throw new Error(`no restart command in:\n${stopOutput}`);
   const words = [...line.trim().matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) => (m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!));
   return words.slice(1);
+}
+
+/**
+ * An admin on this host as the cw-* tools see one: a HOME with `~/.cw/settings.ini` and an ssh-agent
+ * holding a fresh ed25519 key (`keyFile`, `keyFile.pub`) to register with add-admin.
+ */
+export class AdminSession {
+  readonly agentSock: string;
+  readonly keyFile: string;
+  #agentPid = 0;
+
+  /** `extraSettings` adds lines to settings.ini, e.g. `{ 'modimg.workspace': dir }`. */
+  constructor(
+    readonly home: string,
+    readonly baseUrl: string,
+    readonly extraSettings: Record<string, string> = {},
+    readonly user = 'alice',
+  ) {
+    this.agentSock = join(home, 'agent.sock');
+    this.keyFile = join(home, 'id_ed25519');
+  }
+
+  async open(): Promise<void> {
+    await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${this.user}@test`, '-f', this.keyFile]);
+    const agent = await sh('ssh-agent', ['-a', this.agentSock]);
+    this.#agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
+    await execa('ssh-add', [this.keyFile], { env: { SSH_AUTH_SOCK: this.agentSock } });
+    const extra = Object.entries(this.extraSettings).map(([k, v]) => `${k} = ${v}\n`).join('');
+    mkdirSync(join(this.home, '.cw'), { recursive: true });
+    writeFileSync(
+      join(this.home, '.cw', 'settings.ini'),
+      `[ClusterWare]\nclient.base_url = ${this.baseUrl}\nclient.authuser = ${this.user}\nclient.sslverify = quiet\n${extra}`,
+    );
+  }
+
+  /** Runs `cw-NAME` from dist/ with only the admin's environment (HOME, SSH_AUTH_SOCK, PATH). */
+  tool(name: string, args: string[], timeout = 120_000) {
+    return execa('node', [join(repoRoot, 'dist/tools', name, 'main.js'), ...args], {
+      reject: false,
+      all: true,
+      stdin: 'ignore',
+      env: { HOME: this.home, SSH_AUTH_SOCK: this.agentSock, CI: 'true', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      extendEnv: false,
+      timeout,
+    });
+  }
+
+  close(): void {
+    if (!this.#agentPid) return;
+    try {
+      process.kill(this.#agentPid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    this.#agentPid = 0;
+  }
+}
+
+/** Writes the udhcpc script that prints `LEASE <ip>` once bound; returns its path. */
+export function writeLeaseScript(dir: string): string {
+  const script = join(dir, 'udhcpc.sh');
+  writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip"\nexit 0\n');
+  chmodSync(script, 0o755);
+  return script;
+}
+
+/** One DHCP exchange (busybox udhcpc, `tries` DISCOVERs 1 s apart) from `host`: the address acked, or undefined. */
+export async function dhcpLease(host: TestHost, script: string, tries = 1): Promise<string | undefined> {
+  const r = await host.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', String(tries), '-T', '1', '-s', script], {
+    reject: false,
+    timeout: 30_000,
+  });
+  return /^LEASE (\S+)/m.exec(r.stdout)?.[1];
+}
+
+/** Lazily unmounts everything mounted below `dir` (chroot mounts a failed test may leave). */
+export async function unmountUnder(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(dir));
+  for (const m of mounts.reverse()) await sh('umount', ['--lazy', m], { reject: false });
 }

@@ -4,9 +4,9 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ctl, repoRoot, sh, tempDir } from './helpers.js';
+import { AdminSession, ctl, sh, tempDir, unmountUnder } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -18,30 +18,18 @@ const BASE_IMAGE = 'docker.io/library/debian:bookworm-slim';
 const storage = join(tempDir('cwmi'), 'cw_container_storage');
 const home = tempDir('cwmi-home');
 const workspace = join(home, 'ws');
-const agentSock = join(home, 'agent.sock');
+const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
 const archive = join(home, 'bookworm-slim.tar');
-let agentPid = 0;
 
 async function cleanup(): Promise<void> {
   await sh('docker', ['rm', '-f', NAME], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
-  if (agentPid) process.kill(agentPid, 'SIGTERM');
-  agentPid = 0;
+  admin.close();
   // Never leave a chroot mount behind, even when a test failed half-way.
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(workspace));
-  for (const m of mounts.reverse()) await sh('umount', ['--lazy', m], { reject: false });
+  await unmountUnder(workspace);
 }
 
-async function tool(name: string, args: string[], timeout = 120_000) {
-  return execa('node', [join(repoRoot, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    extendEnv: false,
-    timeout,
-  });
-}
+const tool = (name: string, args: string[], timeout = 120_000) => admin.tool(name, args, timeout);
 
 const modimg = (args: string[], timeout = 600_000) => tool('modimg', args, timeout);
 
@@ -64,20 +52,12 @@ async function remoteImage(name: string): Promise<Record<string, unknown>> {
 test.before(async () => {
   await cleanup();
   await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
-  await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', join(home, 'id_ed25519')]);
-  const agent = await sh('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', [join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  mkdirSync(join(home, '.cw'), { recursive: true });
-  writeFileSync(
-    join(home, '.cw', 'settings.ini'),
-    `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = alice\nclient.sslverify = quiet\nmodimg.workspace = ${workspace}\n`,
-  );
+  await admin.open();
   const images = await sh('docker', ['images', '--filter', 'label=io.cw-headnode.appliance=true', '--format', '{{.Repository}}:{{.Tag}}']);
   const imageRef = images.stdout.split('\n').find((l) => l !== '' && !l.includes('<none>')) ?? '';
   const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
   if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
   await sh('docker', ['save', '-o', archive, BASE_IMAGE], { timeout: 300_000 });
 });

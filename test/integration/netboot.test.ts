@@ -7,7 +7,7 @@ import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ctl, repoRoot, sh, tempDir, waitFor } from './helpers.js';
+import { AdminSession, ctl, sh, tempDir, waitFor, unmountUnder } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -31,8 +31,7 @@ const FORWARD_RULE = ['FORWARD', '-i', NET, '-o', NET, '-m', 'comment', '--comme
 const storage = join(tempDir('cwnb'), 'cw_container_storage');
 const home = tempDir('cwnb-home');
 const workspace = join(home, 'ws');
-const agentSock = join(home, 'agent.sock');
-let agentPid = 0;
+const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
 let vm: ResultPromise | undefined;
 
 async function stopVm(): Promise<void> {
@@ -48,22 +47,11 @@ async function cleanup(): Promise<void> {
   await sh('ip', ['link', 'del', TAP], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
   while ((await sh('iptables', ['-D', ...FORWARD_RULE], { reject: false })).exitCode === 0);
-  if (agentPid) process.kill(agentPid, 'SIGTERM');
-  agentPid = 0;
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(workspace));
-  for (const m of mounts.reverse()) await sh('umount', ['--lazy', m], { reject: false });
+  admin.close();
+  await unmountUnder(workspace);
 }
 
-async function tool(name: string, args: string[], timeout = 120_000) {
-  return execa('node', [join(repoRoot, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    extendEnv: false,
-    timeout,
-  });
-}
+const tool = (name: string, args: string[], timeout = 120_000) => admin.tool(name, args, timeout);
 
 interface Boot {
   log: string;
@@ -126,20 +114,12 @@ test.before(async () => {
   await sh('iptables', ['-I', ...FORWARD_RULE]);
   await sh('ip', ['tuntap', 'add', TAP, 'mode', 'tap']);
   await sh('ip', ['link', 'set', TAP, 'master', NET, 'up']);
-  await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', join(home, 'id_ed25519')]);
-  const agent = await sh('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', [join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  mkdirSync(join(home, '.cw'), { recursive: true });
-  writeFileSync(
-    join(home, '.cw', 'settings.ini'),
-    `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = alice\nclient.sslverify = quiet\nmodimg.workspace = ${workspace}\n`,
-  );
+  await admin.open();
   const images = await sh('docker', ['images', '--filter', 'label=io.cw-headnode.appliance=true', '--format', '{{.Repository}}:{{.Tag}}']);
   const imageRef = images.stdout.split('\n').find((l) => l !== '' && !l.includes('<none>')) ?? '';
   const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
   if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
 });
 
