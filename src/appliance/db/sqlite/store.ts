@@ -24,6 +24,7 @@ import { applyClusterConf, currentClusterConf } from './clusterconf.js';
 import { applyMigrations } from './migrate.js';
 import { ClusterModel } from './model.js';
 import { Mutex } from './mutex.js';
+import { ReadCache } from './read-cache.js';
 
 type Db = Database.Database;
 
@@ -81,6 +82,7 @@ class Queries {
   readonly #getSetting;
   readonly #setSetting;
   readonly #deleteSetting;
+  readonly #dataVersion;
   #model: ClusterModel | undefined;
 
   constructor(db: Db, now: () => Date) {
@@ -99,6 +101,7 @@ class Queries {
       'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     );
     this.#deleteSetting = db.prepare<[string]>('DELETE FROM settings WHERE key = ?');
+    this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
   }
 
   /** The cluster model's queries, prepared on first use (admin commands never need them). */
@@ -119,6 +122,11 @@ class Queries {
   getAdmin(name: string): Admin | undefined {
     const row = this.#getAdmin.get(name);
     return row && toAdmin(row);
+  }
+
+  /** SQLite's `PRAGMA data_version`: moves whenever another connection commits a change. */
+  dataVersion(): number {
+    return this.#dataVersion.get() as number;
   }
 
   addAdmin(admin: NewAdmin, options: AddAdminOptions): Admin {
@@ -176,13 +184,21 @@ const isFileInfo = (f: BootFile): boolean =>
 abstract class QueryStore implements Store {
   readonly backend = 'sqlite';
   protected abstract guard<T>(op: () => T | Promise<T>): Promise<T>;
+  /** A synchronous query that writes nothing: like `guard`, but may run at once when nothing else holds the store. */
+  protected read<T>(op: () => T): Promise<T> {
+    return this.guard(op);
+  }
+  /** A read of one object by key that may be answered from a cache (`space` names the kind of key). */
+  protected readOne<T>(_space: string, _key: string, op: () => T): Promise<T> {
+    return this.read(op);
+  }
   protected abstract readonly q: Queries;
 
   listAdmins(): Promise<Admin[]> {
-    return this.guard(() => this.q.listAdmins());
+    return this.read(() => this.q.listAdmins());
   }
   getAdmin(name: string): Promise<Admin | undefined> {
-    return this.guard(() => this.q.getAdmin(name));
+    return this.readOne('admin', name, () => this.q.getAdmin(name));
   }
   addAdmin(admin: NewAdmin, options: AddAdminOptions = {}): Promise<Admin> {
     return this.guard(() => this.q.addAdmin(admin, options));
@@ -191,7 +207,7 @@ abstract class QueryStore implements Store {
     return this.guard(() => this.q.removeAdmin(name));
   }
   getSetting(key: SettingKey): Promise<string | undefined> {
-    return this.guard(() => this.q.getSetting(key));
+    return this.read(() => this.q.getSetting(key));
   }
   setSetting(key: SettingKey, value: string): Promise<void> {
     return this.guard(() => this.q.setSetting(key, value));
@@ -201,10 +217,10 @@ abstract class QueryStore implements Store {
   }
 
   list<K extends CollectionName>(kind: K): Promise<Array<CollectionTypes[K]>> {
-    return this.guard(() => this.q.model.collection(kind).list() as unknown as Array<CollectionTypes[K]>);
+    return this.read(() => this.q.model.collection(kind).list() as unknown as Array<CollectionTypes[K]>);
   }
   get<K extends CollectionName>(kind: K, id: string): Promise<CollectionTypes[K] | undefined> {
-    return this.guard(() => {
+    return this.read(() => {
       const c = this.q.model.collection(kind);
       const record = c.find(id);
       return record && (c.show(record) as unknown as CollectionTypes[K]);
@@ -243,16 +259,16 @@ abstract class QueryStore implements Store {
   }
 
   listNodes(): Promise<Node[]> {
-    return this.guard(() => this.q.model.nodes.list());
+    return this.read(() => this.q.model.nodes.list());
   }
   getNode(id: string): Promise<Node | undefined> {
-    return this.guard(() => {
+    return this.readOne('node', id, () => {
       const record = this.q.model.nodes.find(id);
       return record && this.q.model.nodes.show(record);
     });
   }
   selectNodes(ids: string | readonly string[]): Promise<Node[]> {
-    return this.guard(() => {
+    return this.read(() => {
       const nodes = this.q.model.nodes;
       const records = nodes.select(ids);
       return records.map((r) => nodes.show(r));
@@ -303,13 +319,13 @@ abstract class QueryStore implements Store {
     return this.guard(() => this.q.model.nodes.show(this.q.model.nodes.setStatus(id, status, seenAt)));
   }
   resolveAttributes(node: Node | string): Promise<ResolvedAttributes> {
-    return this.guard(() => this.q.model.resolveAttributes(typeof node === 'string' ? node : node.uid));
+    return this.read(() => this.q.model.resolveAttributes(typeof node === 'string' ? node : node.uid));
   }
   applyClusterConf(conf: ClusterConf, options: { dryRun?: boolean } = {}): Promise<ClusterConfResult> {
     return this.guard(() => applyClusterConf(this.q.model, conf, options.dryRun === true));
   }
   clusterConf(): Promise<ClusterConf> {
-    return this.guard(() => currentClusterConf(this.q.model));
+    return this.read(() => currentClusterConf(this.q.model));
   }
   abstract onCommit(listener: (change: CommitInfo) => void): () => void;
   abstract transaction<T>(fn: (tx: Store) => Promise<T> | T): Promise<T>;
@@ -403,13 +419,44 @@ export class SqliteStore extends QueryStore implements StoreHandle {
   readonly #listeners = new CommitListeners();
   // Set while a transaction body runs, to turn a use of the store instead of `tx` (a deadlock) into an error.
   readonly #insideTransaction = new AsyncLocalStorage<{ active: boolean }>();
+  readonly #cache: ReadCache;
   readonly file: string;
 
   constructor(db: Db, file: string, now: () => Date) {
     super();
     this.#db = db;
     this.file = file;
-    this.q = new Queries(db, now);
+    const q = new Queries(db, now);
+    this.q = q;
+    this.#cache = new ReadCache({ dataVersion: () => q.dataVersion() });
+  }
+
+  /**
+   * Reads are the bulk of the API's work (every request checks its caller, most then read one object):
+   * with no operation running or queued they cannot interleave with a transaction, so they run at once,
+   * without a turn through the lock.
+   */
+  protected override read<T>(op: () => T): Promise<T> {
+    if (!this.#canReadNow()) return this.guard(op);
+    try {
+      return Promise.resolve(op());
+    } catch (err) {
+      return Promise.reject(translateError(err));
+    }
+  }
+
+  /** As `read`, through the cache of single objects (every request looks up its caller, most then one node). */
+  protected override readOne<T>(space: string, key: string, op: () => T): Promise<T> {
+    if (!this.#canReadNow()) return this.guard(op);
+    try {
+      return Promise.resolve(this.#cache.get(space, key, op));
+    } catch (err) {
+      return Promise.reject(translateError(err));
+    }
+  }
+
+  #canReadNow(): boolean {
+    return this.#mutex.idle && this.#db.open && !this.#insideTransaction.getStore()?.active;
   }
 
   protected guard<T>(op: () => T | Promise<T>): Promise<T> {
@@ -422,11 +469,13 @@ export class SqliteStore extends QueryStore implements StoreHandle {
       try {
         result = await translated(op);
       } catch (err) {
+        this.#cache.invalidate();
         // Whatever failed was rolled back: nothing to report.
         if (this.q.modelLoaded) this.q.model.dhcpTouched = false;
         throw err;
       }
       // Outside any transaction now, so every change made by `op` is committed.
+      this.#cache.invalidate();
       if (this.q.modelLoaded && this.q.model.dhcpTouched) {
         this.q.model.dhcpTouched = false;
         this.#listeners.emit({ dhcp: true });
