@@ -73,3 +73,31 @@ test('the sink answers on a unix stream socket (what glibc falls back to) and on
   await sink.spec.stop();
   stale.close();
 });
+
+test('a connection that shows itself as dhcpd is muted; other connections keep being delivered', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-syslog-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'log');
+  const lines: string[] = [];
+  const sink = createSyslogSink({ socketPath, write: (source, line) => lines.push(`[${source}] ${line}`) });
+  await sink.spec.start();
+  t.teardown(() => sink.spec.stop());
+  const open = async () => {
+    const conn = net.connect({ path: socketPath });
+    await new Promise((resolve) => conn.once('connect', resolve));
+    return conn;
+  };
+  const dhcpd = await open();
+  const tftpd = await open();
+  dhcpd.write('<30>Nov 21 08:28:23 dhcpd[9]: DHCPDISCOVER from 52:54:00:00:00:01 via eth1\0');
+  tftpd.write('<29>Nov 21 08:28:23 in.tftpd[14]: RRQ from 10.0.0.5 filename undionly.kpxe\0');
+  t.true(await eventually(() => lines.length === 1));
+  // Whatever follows on dhcpd's connection is not looked at, headers or not.
+  dhcpd.write('<30>Nov 21 08:28:24 dhcpd[9]: DHCPOFFER on 10.0.0.5 to 52:54:00:00:00:01 via eth1\0continued\0<29>Nov 21 08:28:24 other: x\0');
+  tftpd.write('<29>Nov 21 08:28:24 in.tftpd[14]: RRQ from 10.0.0.5 filename ipxe.efi\0');
+  t.true(await eventually(() => lines.length === 2));
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(lines, ['[tftpd] RRQ from 10.0.0.5 filename undionly.kpxe', '[tftpd] RRQ from 10.0.0.5 filename ipxe.efi']);
+  dhcpd.destroy();
+  tftpd.destroy();
+});

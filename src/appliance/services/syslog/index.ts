@@ -101,16 +101,17 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
   let port: number | null = null;
   const connections = new Set<net.Socket>();
 
-  const deliver = (raw: string, previous: string | null): string | null => {
+  /** Delivers one message; returns where it went (null: nowhere) and whether its sender is one we drop. */
+  const deliver = (raw: string, previous: string | null): { source: string | null; muted: boolean } => {
     const message = parseSyslogMessage(raw);
     // A line without a header continues the previous message of the same connection.
     if (!message) {
       if (previous) options.write(previous, raw.replace(/\s+$/, ''));
-      return previous;
+      return { source: previous, muted: false };
     }
     const routed = routeSyslogMessage(message);
     if (routed) options.write(routed.source, routed.line);
-    return routed?.source ?? null;
+    return { source: routed?.source ?? null, muted: SYSLOG_IDENTS[message.ident] === null };
   };
 
   const spec: InternalServiceSpec = {
@@ -139,10 +140,19 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
         connections.add(conn);
         conn.setEncoding('utf8');
         let lastSource: string | null = null;
+        // A connection is one process's openlog(3). Once it shows itself as a sender whose lines we drop
+        // (dhcpd: a line per DHCP message, already read from its stderr), the rest of it is not even
+        // parsed: at thousands of leases a second that parsing was a third of a core.
+        let muted = false;
         const decoder = new SyslogStreamDecoder((raw) => {
-          lastSource = deliver(raw, lastSource);
+          if (muted) return;
+          const delivered = deliver(raw, lastSource);
+          lastSource = delivered.source;
+          muted = delivered.muted;
         });
-        conn.on('data', (chunk: string) => decoder.push(chunk));
+        conn.on('data', (chunk: string) => {
+          if (!muted) decoder.push(chunk);
+        });
         conn.on('end', () => decoder.end());
         conn.on('error', () => undefined);
         conn.on('close', () => connections.delete(conn));
