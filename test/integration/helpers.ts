@@ -69,7 +69,7 @@ export interface Health {
   services: Record<string, ServiceHealth>;
 }
 
-/** The supervisor's view, through the in-container command the HEALTHCHECK uses. */
+/** The supervisor's view, through `cw-appliance health` (the report the HEALTHCHECK asks for). */
 export async function health(engineCli: string, container: string): Promise<Health> {
   const r = await execa(engineCli, ['exec', container, 'cw-appliance', 'health'], { reject: false });
   return JSON.parse(r.stdout) as Health;

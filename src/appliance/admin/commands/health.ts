@@ -2,7 +2,7 @@ import { ExitError, errorMessage } from '../../../lib/errors.js';
 import type { SupervisorHealthReport } from '../../api/supervisor-client.js';
 import type { CommandContext } from '../context.js';
 
-/** Prints the supervisor's health JSON; fails unless the appliance is healthy (the container HEALTHCHECK). */
+/** Prints the supervisor's health JSON; fails unless the appliance is healthy (the HEALTHCHECK asks the same socket with curl). */
 export async function health(ctx: CommandContext): Promise<void> {
   let report: SupervisorHealthReport;
   try {

@@ -16,8 +16,8 @@ export interface HealthWaitOptions {
 
 /**
  * Waits until the engine reports the container healthy, so that `docker inspect` agrees with us when
- * `start` returns. Meanwhile the supervisor is asked directly (`cw-appliance health`, the same command
- * the HEALTHCHECK runs) to fail early on a FATAL service. Its answer alone is accepted when the engine
+ * `start` returns. Meanwhile the supervisor is asked directly (`cw-appliance health`, the same report
+ * the HEALTHCHECK asks for) to fail early on a FATAL service. Its answer alone is accepted when the engine
  * has no health status to give (no healthcheck) and for Podman, whose healthchecks depend on systemd
  * timers that hosts without systemd never fire. Fails early too when the container exits or restarts.
  */
