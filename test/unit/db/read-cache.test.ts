@@ -69,6 +69,25 @@ test('a full cache starts over instead of growing', (t) => {
   t.is(cache.get('node', 'a', () => ++loads), 5, 'the older ones were dropped');
 });
 
+test('forget drops one object under every key it was read by, and nothing else', (t) => {
+  const { cache } = fakeCache();
+  let loads = 0;
+  const node = (uid: string) => () => (loads++, { uid });
+  const uidOf = (v: { uid: string } | undefined) => v?.uid;
+  cache.get('node', 'n0', node('u0'), uidOf);
+  cache.get('node', '52:54:00:00:00:01', node('u0'), uidOf);
+  cache.get('node', 'n1', node('u1'), uidOf);
+  cache.get('node', 'n9', () => (loads++, undefined), uidOf);
+  t.is(loads, 4);
+  cache.forget('u0');
+  cache.get('node', 'n1', node('u1'), uidOf);
+  cache.get('node', 'n9', () => (loads++, undefined), uidOf);
+  t.is(loads, 4, 'n1 and the miss for n9 are still known');
+  cache.get('node', 'n0', node('u0'), uidOf);
+  cache.get('node', '52:54:00:00:00:01', node('u0'), uidOf);
+  t.is(loads, 6, 'u0 is read again under both keys');
+});
+
 function openStore(t: { teardown(fn: () => void): void }) {
   const { dir, cleanup } = tempDir('cw-cache-');
   t.teardown(cleanup);
@@ -87,6 +106,17 @@ test('store: a node read after a write through the store shows the write at once
   await store.removeNode('n0');
   t.is(await store.getNode('n0'), undefined);
   t.is(await store.getNode('52:54:00:00:00:01'), undefined);
+});
+
+test('store: a status report is seen at once under every id of the node; other nodes are unchanged', async (t) => {
+  const { store } = openStore(t);
+  await store.createNodes([{ mac: '52:54:00:00:00:01' }, { mac: '52:54:00:00:00:02' }]);
+  const before = await store.getNode('n1');
+  t.deepEqual((await store.getNode('52:54:00:00:00:01'))?.status, {});
+  await store.setNodeStatus('n0', { state: 'up', kernel: '6.1.0' }, new Date('2026-01-01T00:00:00Z'));
+  t.is((await store.getNode('n0'))?.status.kernel, '6.1.0');
+  t.is((await store.getNode('52:54:00:00:00:01'))?.last_seen, '2026-01-01T00:00:00.000Z');
+  t.deepEqual(await store.getNode('n1'), before);
 });
 
 test('store: a rolled-back transaction leaves nothing of itself in the cache', async (t) => {

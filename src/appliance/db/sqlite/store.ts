@@ -183,13 +183,14 @@ const isFileInfo = (f: BootFile): boolean =>
 /** The store operations over `Queries`, each run through `guard` (a lock, or a transaction liveness check). */
 abstract class QueryStore implements Store {
   readonly backend = 'sqlite';
-  protected abstract guard<T>(op: () => T | Promise<T>): Promise<T>;
+  /** Runs `op` alone on the connection; `touched` names the one object it changed, if that is all it did. */
+  protected abstract guard<T>(op: () => T | Promise<T>, touched?: (result: T) => string): Promise<T>;
   /** A synchronous query that writes nothing: like `guard`, but may run at once when nothing else holds the store. */
   protected read<T>(op: () => T): Promise<T> {
     return this.guard(op);
   }
   /** A read of one object by key that may be answered from a cache (`space` names the kind of key). */
-  protected readOne<T>(_space: string, _key: string, op: () => T): Promise<T> {
+  protected readOne<T>(_space: string, _key: string, op: () => T, _tagOf?: (value: T) => string | undefined): Promise<T> {
     return this.read(op);
   }
   protected abstract readonly q: Queries;
@@ -262,10 +263,15 @@ abstract class QueryStore implements Store {
     return this.read(() => this.q.model.nodes.list());
   }
   getNode(id: string): Promise<Node | undefined> {
-    return this.readOne('node', id, () => {
-      const record = this.q.model.nodes.find(id);
-      return record && this.q.model.nodes.show(record);
-    });
+    return this.readOne(
+      'node',
+      id,
+      () => {
+        const record = this.q.model.nodes.find(id);
+        return record && this.q.model.nodes.show(record);
+      },
+      (node) => node?.uid,
+    );
   }
   selectNodes(ids: string | readonly string[]): Promise<Node[]> {
     return this.read(() => {
@@ -316,7 +322,11 @@ abstract class QueryStore implements Store {
     );
   }
   setNodeStatus(id: string, status: Record<string, unknown>, seenAt: Date): Promise<Node> {
-    return this.guard(() => this.q.model.nodes.show(this.q.model.nodes.setStatus(id, status, seenAt)));
+    // The most frequent write (every node reports every 10 s): it changes that node alone.
+    return this.guard(
+      () => this.q.model.nodes.show(this.q.model.nodes.setStatus(id, status, seenAt)),
+      (node) => node.uid,
+    );
   }
   resolveAttributes(node: Node | string): Promise<ResolvedAttributes> {
     return this.read(() => this.q.model.resolveAttributes(typeof node === 'string' ? node : node.uid));
@@ -446,10 +456,10 @@ export class SqliteStore extends QueryStore implements StoreHandle {
   }
 
   /** As `read`, through the cache of single objects (every request looks up its caller, most then one node). */
-  protected override readOne<T>(space: string, key: string, op: () => T): Promise<T> {
+  protected override readOne<T>(space: string, key: string, op: () => T, tagOf?: (value: T) => string | undefined): Promise<T> {
     if (!this.#canReadNow()) return this.guard(op);
     try {
-      return Promise.resolve(this.#cache.get(space, key, op));
+      return Promise.resolve(this.#cache.get(space, key, op, tagOf));
     } catch (err) {
       return Promise.reject(translateError(err));
     }
@@ -459,7 +469,7 @@ export class SqliteStore extends QueryStore implements StoreHandle {
     return this.#mutex.idle && this.#db.open && !this.#insideTransaction.getStore()?.active;
   }
 
-  protected guard<T>(op: () => T | Promise<T>): Promise<T> {
+  protected guard<T>(op: () => T | Promise<T>, touched?: (result: T) => string): Promise<T> {
     if (this.#insideTransaction.getStore()?.active) {
       return Promise.reject(new Error('store used inside its own transaction; use the transaction argument'));
     }
@@ -475,7 +485,8 @@ export class SqliteStore extends QueryStore implements StoreHandle {
         throw err;
       }
       // Outside any transaction now, so every change made by `op` is committed.
-      this.#cache.invalidate();
+      if (touched) this.#cache.forget(touched(result));
+      else this.#cache.invalidate();
       if (this.q.modelLoaded && this.q.model.dhcpTouched) {
         this.q.model.dhcpTouched = false;
         this.#listeners.emit({ dhcp: true });
