@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { ApiClient, type TokenCache } from '../src/lib/api-client.js';
+import { AdminSession } from '../test/integration/helpers.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const containerctl = join(repo, 'dist/host/containerctl/main.js');
@@ -55,9 +56,8 @@ const step = (what: string) => process.stderr.write(`[bench] ${what}\n`);
 const work = mkdtempSync(join(tmpdir(), 'cwbn-'));
 const storage = join(work, 'storage');
 const home = join(work, 'home');
-const agentSock = join(work, 'agent.sock');
 const probeFile = join(work, 'dhcp-probe.mjs');
-let agentPid = 0;
+const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, {}, ADMIN);
 
 /** A network namespace whose eth0 is a veth enslaved to `bridge`. */
 class Netns {
@@ -155,16 +155,10 @@ function probe(mac: string, timeoutMs: number, intervalMs = 20): Probe {
   return { ready, offer };
 }
 
-/** Runs a cw-* tool as the admin would: HOME with settings.ini, SSH_AUTH_SOCK with the key. */
+/** Runs a cw-* tool as the admin would (HOME with settings.ini, SSH_AUTH_SOCK with the key), timed. */
 async function tool(name: string, args: string[]): Promise<{ ms: number; stdout: string }> {
   const t0 = performance.now();
-  const r = await execa('node', [join(repo, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true' },
-    timeout: 300_000,
-  });
+  const r = await admin.tool(name, args, 300_000);
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`cw-${name} ${args.join(' ')} failed:\n${r.all}`);
   return { ms, stdout: r.stdout };
@@ -188,21 +182,16 @@ async function cleanup(): Promise<void> {
   await execa('docker', ['network', 'rm', NET], { reject: false });
   await execa('ip', ['link', 'del', BARE_BRIDGE], { reject: false });
   for (let i = 0; i < 5 && (await execa('iptables', ['-D', ...BARE_BRIDGE_RULE], { reject: false })).exitCode === 0; i++);
-  if (agentPid) process.kill(agentPid, 'SIGTERM');
-  agentPid = 0;
+  admin.close();
 }
 
 async function setUp(image: string): Promise<void> {
-  mkdirSync(join(home, '.cw'), { recursive: true });
+  mkdirSync(home, { recursive: true });
   writeFileSync(probeFile, PROBE_SOURCE);
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${ADMIN}@bench`, '-f', join(home, 'id_ed25519')]);
-  const agent = await execa('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', ['-q', join(home, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  writeFileSync(join(home, '.cw', 'settings.ini'), `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = ${ADMIN}\nclient.sslverify = quiet\n`);
+  await admin.open();
   await execa('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
-  await ctl(['add-admin', ADMIN, `@${join(home, 'id_ed25519.pub')}`, '--name', NAME]);
+  await ctl(['add-admin', ADMIN, `@${admin.keyFile}.pub`, '--name', NAME]);
   await prober.create();
   await loader.create();
 }
@@ -210,7 +199,7 @@ async function setUp(image: string): Promise<void> {
 /** A bearer token for ADMIN, proved once through the shared API client. */
 async function bearerToken(): Promise<string> {
   const tokens: TokenCache = new Map();
-  const api = new ApiClient({ baseUrl: `http://${HEAD_IP}/api/v1`, user: ADMIN, env: { SSH_AUTH_SOCK: agentSock }, tokens });
+  const api = new ApiClient({ baseUrl: `http://${HEAD_IP}/api/v1`, user: ADMIN, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens });
   await api.get('/node/n0');
   await api.close();
   const token = [...tokens.values()][0]?.token;

@@ -16,6 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { AdminSession } from '../test/integration/helpers.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const containerctl = join(repo, 'dist/host/containerctl/main.js');
@@ -52,8 +53,7 @@ const step = (what: string) => process.stderr.write(`[bench] ${what}\n`);
 const work = mkdtempSync(join(tmpdir(), 'cwnb-bench-'));
 const storage = join(work, 'storage');
 const home = join(work, 'home');
-const agentSock = join(work, 'agent.sock');
-let agentPid = 0;
+const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, { 'modimg.workspace': join(home, 'ws') }, 'bench');
 const daemons: ResultPromise[] = [];
 
 async function run(cmd: string, args: string[], opts: { timeout?: number } = {}) {
@@ -80,8 +80,7 @@ async function cleanup(): Promise<void> {
   for (const l of [TAP, BASE_TAP, BASE_BRIDGE]) await quiet('ip', ['link', 'del', l]);
   await quiet('docker', ['network', 'rm', NET]);
   for (const bridge of [NET, BASE_BRIDGE]) while ((await quiet('iptables', ['-D', ...ruleFor(bridge)])).exitCode === 0);
-  if (agentPid) process.kill(agentPid, 'SIGTERM');
-  agentPid = 0;
+  admin.close();
   const ws = join(home, 'ws');
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(ws));
   for (const m of mounts.reverse()) await quiet('umount', ['--lazy', m]);
@@ -104,14 +103,7 @@ function daemon(cmd: string, args: string[]): ResultPromise {
 }
 
 async function tool(name: string, args: string[], timeout = 900_000) {
-  const r = await execa('node', [join(repo, 'dist/tools', name, 'main.js'), ...args], {
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    env: { HOME: home, SSH_AUTH_SOCK: agentSock, CI: 'true', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    extendEnv: false,
-    timeout,
-  });
+  const r = await admin.tool(name, args, timeout);
   if (r.exitCode !== 0) throw new Error(`cw-${name} ${args.join(' ')} failed:\n${r.all}`);
   return r;
 }
@@ -243,16 +235,8 @@ async function download(url: string, file: string): Promise<void> {
 
 async function p1(): Promise<string> {
   step('P1: DefaultImage + DefaultBoot via cw-add-boot-config --make-defaults (debootstrap; a few minutes)');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench@test', '-f', join(work, 'id_ed25519')]);
-  const agent = await run('ssh-agent', ['-a', agentSock]);
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
-  await execa('ssh-add', [join(work, 'id_ed25519')], { env: { SSH_AUTH_SOCK: agentSock } });
-  mkdirSync(join(home, '.cw'), { recursive: true });
-  writeFileSync(
-    join(home, '.cw', 'settings.ini'),
-    `[ClusterWare]\nclient.base_url = http://${HEAD_IP}/api/v1\nclient.authuser = bench\nclient.sslverify = quiet\nmodimg.workspace = ${join(home, 'ws')}\n`,
-  );
-  await run('node', [containerctl, 'add-admin', 'bench', `@${join(work, 'id_ed25519.pub')}`, '--name', NAME]);
+  await admin.open();
+  await run('node', [containerctl, 'add-admin', 'bench', `@${admin.keyFile}.pub`, '--name', NAME]);
   await tool('add-boot-config', ['--make-defaults'], 1_200_000);
   const conf = join(work, 'cluster.conf');
   writeFileSync(conf, `iprange 10.213.14.100/24\nnode ${N0_MAC}\n`);
