@@ -290,6 +290,21 @@ async function p1(): Promise<string> {
 const which = process.argv.slice(2);
 const want = (p: string) => which.length === 0 || which.includes(p);
 const lines: string[] = [];
+// P1's tools, named before anything is set up (Debian packages in brackets).
+if (want('p1')) {
+  const needed: Array<[string, string]> = [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['dnsmasq', 'dnsmasq-base'],
+    ['debootstrap', 'debootstrap'],
+    ['mksquashfs', 'squashfs-tools'],
+  ];
+  const missing = [];
+  for (const [bin, pkg] of needed) if ((await quiet('sh', ['-c', 'command -v "$1"', 'sh', bin])).exitCode !== 0) missing.push(`${bin} (${pkg})`);
+  if (missing.length > 0) {
+    console.error(`ERROR: P1 needs ${missing.join(', ')}; or run only P2: bash bench/netboot.sh p2`);
+    process.exit(1);
+  }
+}
 try {
   await cleanup();
   mkdirSync(home, { recursive: true });
