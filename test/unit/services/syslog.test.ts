@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as dgram from 'node:dgram';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import * as net from 'node:net';
@@ -40,13 +40,19 @@ test('stream framing: NUL-terminated messages, split anywhere', (t) => {
   t.deepEqual(out, ['<29>Nov 21 08:28:23 in.tftpd[1]: one', '<29>Nov 21 08:28:24 in.tftpd[1]: two']);
 });
 
-test('the sink answers on a unix stream socket (what glibc falls back to) and on loopback UDP', async (t) => {
+/** A started sink on a socket in a fresh directory, collecting `[source] line`. */
+async function startedSink(t: ExecutionContext) {
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-syslog-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'log');
   const lines: string[] = [];
   const sink = createSyslogSink({ socketPath, write: (source, line) => lines.push(`[${source}] ${line}`) });
   await sink.spec.start();
+  return { socketPath, lines, sink };
+}
+
+test('the sink answers on a unix stream socket (what glibc falls back to) and on loopback UDP', async (t) => {
+  const { socketPath, lines, sink } = await startedSink(t);
   t.is((await stat(socketPath)).mode & 0o777, 0o666);
 
   const conn = net.connect({ path: socketPath });
@@ -75,12 +81,7 @@ test('the sink answers on a unix stream socket (what glibc falls back to) and on
 });
 
 test('a connection that shows itself as dhcpd is muted; other connections keep being delivered', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'cw-syslog-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const socketPath = path.join(dir, 'log');
-  const lines: string[] = [];
-  const sink = createSyslogSink({ socketPath, write: (source, line) => lines.push(`[${source}] ${line}`) });
-  await sink.spec.start();
+  const { socketPath, lines, sink } = await startedSink(t);
   t.teardown(() => sink.spec.stop());
   const open = async () => {
     const conn = net.connect({ path: socketPath });
