@@ -29,6 +29,7 @@ test('dnfArgs: installroot, releasever, only the distro repos enabled, keys turn
     '9',
     '--setopt=install_weak_deps=False',
     '--setopt=tsflags=nodocs',
+    '--setopt=skip_if_unavailable=False',
     '--repofrompath=cw-baseos-0,http://mirror.example/rocky/9/BaseOS/x86_64/os/',
     '--setopt=cw-baseos-0.gpgcheck=0',
     '--repofrompath=cw-appstream-0,http://mirror.example/rocky/9/AppStream/x86_64/os/',

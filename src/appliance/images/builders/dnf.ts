@@ -36,7 +36,18 @@ export function dnfArgs(distro: DistroSpec, dir: string, opts: DnfOptions = {}):
     throw new BuildError(`distro ${distro.name}: release "${distro.release}" is not a release version such as 9`);
   }
   const basearch = opts.basearch ?? rpmBaseArch();
-  const args = ['-y', '--installroot', dir, '--releasever', releasever, '--setopt=install_weak_deps=False', '--setopt=tsflags=nodocs'];
+  // skip_if_unavailable=False: a repo that cannot be read (a wrong URL or release) fails the build naming
+  // its URL, instead of dnf going on without it and ending in "Unable to find a match: systemd ...".
+  const args = [
+    '-y',
+    '--installroot',
+    dir,
+    '--releasever',
+    releasever,
+    '--setopt=install_weak_deps=False',
+    '--setopt=tsflags=nodocs',
+    '--setopt=skip_if_unavailable=False',
+  ];
   const ids: string[] = [];
   const keys: string[] = [];
   for (const repo of distro.repos) {
@@ -62,6 +73,9 @@ export function dnfArgs(distro: DistroSpec, dir: string, opts: DnfOptions = {}):
 
 /** Builds a root into `dir` with the host's dnf. */
 export async function buildDnfRoot(distro: DistroSpec, dir: string, onLine?: LineSink): Promise<void> {
-  await runLogged('dnf', dnfArgs(distro, dir), onLine);
-  await runLogged('dnf', ['-y', '--installroot', dir, 'clean', 'all'], onLine).catch(() => {});
+  const args = dnfArgs(distro, dir);
+  await runLogged('dnf', args, onLine);
+  // The root has no release file dnf could read the version from yet: tell it again.
+  const releasever = args[args.indexOf('--releasever') + 1] as string;
+  await runLogged('dnf', ['-y', '--installroot', dir, '--releasever', releasever, 'clean', 'all'], onLine).catch(() => {});
 }
