@@ -24,6 +24,7 @@ PACKAGES=(
   isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
   qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
+  dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
   jq ca-certificates git
 )
 
