@@ -1,9 +1,10 @@
 import test from 'ava';
-import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { lstat, mkdtemp, open, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { openLogFiles, type LogFiles } from '../../../src/lib/log.js';
-import { FLUSH_BYTES, FLUSH_INTERVAL_MS, logFanOut } from '../../../src/appliance/supervisor/fanout.js';
+import { boundedWriter, FLUSH_BYTES, FLUSH_INTERVAL_MS, logFanOut } from '../../../src/appliance/supervisor/fanout.js';
 
 const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -90,4 +91,37 @@ test('log files: one timestamped line per write in NAME-DATE.log, NAME.log links
       '2025-03-04T05:06:07.089Z DHCPREQUEST for 10.0.0.5\n',
   );
   t.is(await readFile(path.join(dir, 'api.log'), 'utf8'), '2025-03-04T05:06:07.089Z CW API listening\n');
+});
+
+test('stdout whose reader stalls: the backlog stays bounded, dropped lines are counted and said once it reads again', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-fanout-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const received = path.join(dir, 'received');
+  // A real pipe: cat copies it to a file; SIGSTOP makes it the reader that stopped reading.
+  const out = await open(received, 'w');
+  const reader = spawn('cat', [], { stdio: ['pipe', out.fd, 'ignore'] });
+  t.teardown(() => reader.kill('SIGKILL'));
+  reader.kill('SIGSTOP');
+  const pipe = reader.stdin;
+  if (!pipe) throw new Error('cat has no stdin pipe');
+  const max = 256 * 1024;
+  const write = boundedWriter(pipe, max);
+  const line = `${'x'.repeat(99)}\n`;
+  const chunk = line.repeat(320); // 32,000 bytes, 320 lines
+  for (let i = 0; i < 100; i++) write(chunk); // 3.2 MB against a 64 KiB pipe
+  t.true(pipe.writableLength <= max + chunk.length, `${pipe.writableLength} bytes queued`);
+  const kept = Math.ceil(pipe.writableLength / chunk.length);
+  reader.kill('SIGCONT');
+  await new Promise((resolve) => pipe.once('drain', resolve));
+  write('[dhcpd] after\n');
+  pipe.end();
+  await new Promise((resolve) => reader.once('exit', resolve));
+  await out.close();
+  const text = await readFile(received, 'utf8');
+  const notice = /\[supervisor\] (\d+) log lines were not written here while the reader of this output was behind; STORAGE\/logs has them\n\[dhcpd\] after\n$/.exec(text);
+  t.truthy(notice, text.slice(-300));
+  const dropped = Number(notice?.[1]);
+  const written = text.split('\n').filter((l) => l === 'x'.repeat(99)).length;
+  t.is(written + dropped, 100 * 320, 'every line either reached the reader or was counted');
+  t.true(dropped > 0 && written >= kept * 320);
 });
