@@ -1,7 +1,8 @@
 // A real CW API on 127.0.0.1 (SQLite store in a temporary storage directory) and a real OpenSSH
 // ssh-agent holding a key registered for the admin, for running the tools' command functions in-process.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { TestFn } from 'ava';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { ensureStorageDirs, storagePaths } from '../../../src/appliance/storage.
 import { ApiClient, type TokenCache } from '../../../src/lib/api-client.js';
 import { ExitError } from '../../../src/lib/errors.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
+import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';
 import type { ToolIo } from '../../../src/tools/common/context.js';
 
 export const ADMIN = 'admin';
@@ -128,4 +130,61 @@ export class Cluster {
   async close(): Promise<void> {
     await this.close_();
   }
+}
+
+/** The cluster.conf of seed 000: two nodes in 192.168.122.0/24. */
+export const SEED_CONF = 'iprange 192.168.122.100/24\nnode 52:54:00:00:00:01\nnode 52:54:00:00:00:02\n';
+
+/** One test file's clusters: its scratch, the admin key in an agent, and a fresh Cluster per `start()`. */
+export interface ClusterFixture {
+  readonly scratch: Scratch;
+  readonly adminKey: Key;
+  readonly agentSock: string;
+  /** A new empty cluster, closed after the file's last test. */
+  start(): Promise<Cluster>;
+  /** A new cluster after the seed's `cw-cluster-conf load cluster.conf`. */
+  seeded(): Promise<Cluster>;
+}
+
+/**
+ * Registers the hooks of a test file that runs tools against clusters: the admin key and its agent are
+ * made before the first test; every cluster started is closed, and the scratch removed, after the last.
+ * `prefix` keeps the clusters' directory names apart within the file.
+ */
+export function clusterFixture(test: TestFn, prefix: string): ClusterFixture {
+  const scratch = new Scratch();
+  const clusters: Cluster[] = [];
+  let key: Key | undefined;
+  let sock = '';
+  let counter = 0;
+  test.before(async () => {
+    key = scratch.keygen('admin');
+    sock = await scratch.agent('admin', [key]);
+  });
+  test.after.always(async () => {
+    for (const c of clusters) await c.close().catch(() => {});
+    scratch.cleanup();
+  });
+  const fixture: ClusterFixture = {
+    scratch,
+    get adminKey(): Key {
+      if (!key) throw new Error('the admin key is made in test.before; use it inside a test');
+      return key;
+    },
+    get agentSock(): string {
+      return sock;
+    },
+    async start() {
+      const c = await Cluster.start(scratch, `${prefix}${++counter}`, fixture.adminKey, sock);
+      clusters.push(c);
+      return c;
+    },
+    async seeded() {
+      const c = await fixture.start();
+      writeFileSync(join(c.cwd, 'cluster.conf'), SEED_CONF);
+      await c.ok(clusterConf, ['load', 'cluster.conf']);
+      return c;
+    },
+  };
+  return fixture;
 }

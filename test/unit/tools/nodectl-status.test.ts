@@ -1,36 +1,11 @@
 // cw-nodectl status, ls -l and waitfor against a real in-process API, with nodes reporting through the
 // anonymous boot status endpoint as the initramfs and the node agent do.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';
 import { nodectl } from '../../../src/tools/nodectl/nodectl.js';
 import { duration } from '../../../src/tools/nodectl/status.js';
-import { Cluster, Scratch, type Key } from './harness.js';
+import { clusterFixture, type Cluster } from './harness.js';
 
-const scratch = new Scratch();
-let adminKey: Key;
-let agentSock: string;
-const clusters: Cluster[] = [];
-
-test.before(async () => {
-  adminKey = scratch.keygen('admin');
-  agentSock = await scratch.agent('admin', [adminKey]);
-});
-
-test.after.always(async () => {
-  for (const c of clusters) await c.close().catch(() => {});
-  scratch.cleanup();
-});
-
-let counter = 0;
-async function seeded(): Promise<Cluster> {
-  const c = await Cluster.start(scratch, `s${++counter}`, adminKey, agentSock);
-  clusters.push(c);
-  writeFileSync(join(c.cwd, 'cluster.conf'), 'iprange 192.168.122.100/24\nnode 52:54:00:00:00:01\nnode 52:54:00:00:00:02\n');
-  await c.ok(clusterConf, ['load', 'cluster.conf']);
-  return c;
-}
+const { seeded } = clusterFixture(test, 's');
 
 /** A report as a node sends it: no credentials. */
 async function report(c: Cluster, mac: string, body: Record<string, unknown>): Promise<number> {

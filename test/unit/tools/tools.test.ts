@@ -9,39 +9,10 @@ import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';
 import { clusterctl } from '../../../src/tools/clusterctl/clusterctl.js';
 import { imgctl } from '../../../src/tools/imgctl/imgctl.js';
 import { nodectl } from '../../../src/tools/nodectl/nodectl.js';
-import { Cluster, Scratch, type Key } from './harness.js';
+import { clusterFixture, SEED_CONF } from './harness.js';
 
-const SEED_CONF = 'iprange 192.168.122.100/24\nnode 52:54:00:00:00:01\nnode 52:54:00:00:00:02\n';
-
-const scratch = new Scratch();
-let adminKey: Key;
-let agentSock: string;
-const clusters: Cluster[] = [];
-
-test.before(async () => {
-  adminKey = scratch.keygen('admin');
-  agentSock = await scratch.agent('admin', [adminKey]);
-});
-
-test.after.always(async () => {
-  for (const c of clusters) await c.close().catch(() => {});
-  scratch.cleanup();
-});
-
-let counter = 0;
-async function cluster(): Promise<Cluster> {
-  const c = await Cluster.start(scratch, `c${++counter}`, adminKey, agentSock);
-  clusters.push(c);
-  return c;
-}
-
-/** A cluster after the seed's `cw-cluster-conf load cluster.conf`. */
-async function seeded(): Promise<Cluster> {
-  const c = await cluster();
-  writeFileSync(join(c.cwd, 'cluster.conf'), SEED_CONF);
-  await c.ok(clusterConf, ['load', 'cluster.conf']);
-  return c;
-}
+const fixture = clusterFixture(test, 'c');
+const { scratch, start: cluster, seeded } = fixture;
 
 /** A minimal bzImage: "HdrS" at 0x202 and a version string the pointer at 0x20E leads to. */
 function fakeKernel(release: string): Buffer {
@@ -329,7 +300,7 @@ test('a key not registered for the admin: the 401 is one line naming user, serve
       '(authentication failed: user, key or signature not accepted); add your key with cw-containerctl add-admin',
   );
   // With the registered key added as well, the tool gets in (the agent's keys are tried in turn).
-  const both = await scratch.agent('both', [stranger, adminKey]);
+  const both = await scratch.agent('both', [stranger, fixture.adminKey]);
   t.is((await c.run(nodectl, ['ls'], { ...c.env, SSH_AUTH_SOCK: both }, new Map())).error, 'ERROR: No nodes found, nothing was done');
   // An empty agent says so.
   const empty = await scratch.agent('empty', []);
