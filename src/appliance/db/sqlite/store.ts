@@ -455,14 +455,13 @@ export class SqliteStore extends QueryStore implements StoreHandle {
     }
   }
 
-  /** As `read`, through the cache of single objects (every request looks up its caller, most then one node). */
+  /**
+   * As `read`, through the cache of single objects (every request looks up its caller, most then one node).
+   * A read that has to wait for the lock runs while a transaction may be changing things: it goes to the
+   * database, never to the cache.
+   */
   protected override readOne<T>(space: string, key: string, op: () => T, tagOf?: (value: T) => string | undefined): Promise<T> {
-    if (!this.#canReadNow()) return this.guard(op);
-    try {
-      return Promise.resolve(this.#cache.get(space, key, op, tagOf));
-    } catch (err) {
-      return Promise.reject(translateError(err));
-    }
+    return this.read(() => (this.#canReadNow() ? this.#cache.get(space, key, op, tagOf) : op()));
   }
 
   #canReadNow(): boolean {
