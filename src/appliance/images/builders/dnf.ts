@@ -25,16 +25,22 @@ export interface DnfOptions {
   basearch?: string;
 }
 
+/** The distro's release as dnf's `$releasever` (`9`), or a BuildError for anything else. */
+export function releaseVersion(distro: DistroSpec): string {
+  const releasever = distro.release.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(releasever)) {
+    throw new BuildError(`distro ${distro.name}: release "${distro.release}" is not a release version such as 9`);
+  }
+  return releasever;
+}
+
 /**
  * The dnf argument list that builds a root. Each repo URL becomes a repo `cw-<repo>-<n>`; only those
  * are enabled (`--repo`), so the host's own repos never leak into an image. Keys turn on gpgcheck.
  * `dnfArgs({name: 'Rocky', packageManager: 'dnf', release: '9', repos: [...]}, '/ws/roots/r9')`.
  */
 export function dnfArgs(distro: DistroSpec, dir: string, opts: DnfOptions = {}): string[] {
-  const releasever = distro.release.trim();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(releasever)) {
-    throw new BuildError(`distro ${distro.name}: release "${distro.release}" is not a release version such as 9`);
-  }
+  const releasever = releaseVersion(distro);
   const basearch = opts.basearch ?? rpmBaseArch();
   // skip_if_unavailable=False: a repo that cannot be read (a wrong URL or release) fails the build naming
   // its URL, instead of dnf going on without it and ending in "Unable to find a match: systemd ...".
@@ -73,9 +79,7 @@ export function dnfArgs(distro: DistroSpec, dir: string, opts: DnfOptions = {}):
 
 /** Builds a root into `dir` with the host's dnf. */
 export async function buildDnfRoot(distro: DistroSpec, dir: string, onLine?: LineSink): Promise<void> {
-  const args = dnfArgs(distro, dir);
-  await runLogged('dnf', args, onLine);
+  await runLogged('dnf', dnfArgs(distro, dir), onLine);
   // The root has no release file dnf could read the version from yet: tell it again.
-  const releasever = args[args.indexOf('--releasever') + 1] as string;
-  await runLogged('dnf', ['-y', '--installroot', dir, '--releasever', releasever, 'clean', 'all'], onLine).catch(() => {});
+  await runLogged('dnf', ['-y', '--installroot', dir, '--releasever', releaseVersion(distro), 'clean', 'all'], onLine).catch(() => {});
 }
