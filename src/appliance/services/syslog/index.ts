@@ -111,7 +111,8 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
     }
     const routed = routeSyslogMessage(message);
     if (routed) options.write(routed.source, routed.line);
-    return { source: routed?.source ?? null, muted: SYSLOG_IDENTS[message.ident] === null };
+    // routeSyslogMessage drops a message only for a sender whose lines we never want.
+    return { source: routed?.source ?? null, muted: routed === null };
   };
 
   const spec: InternalServiceSpec = {
