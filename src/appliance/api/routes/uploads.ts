@@ -62,6 +62,21 @@ interface Received {
   head: Buffer;
 }
 
+/**
+ * Records a received upload with `record` and only then moves it to `dest`; when recording fails (the
+ * object was frozen or removed meanwhile, a bad kernel...) the temporary file goes and nothing changed.
+ */
+async function keepUpload<T>(got: Received, dest: string, record: () => Promise<T>): Promise<T> {
+  try {
+    const recorded = await record();
+    await rename(got.tmp, dest);
+    return recorded;
+  } catch (err) {
+    await rm(got.tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Streams the request body into a temporary file next to `dest`, refusing more than `limit` bytes. */
 async function receive(request: FastifyRequest, dest: string, limit: number): Promise<Received> {
   const body = request.body as Readable | undefined;
@@ -176,24 +191,16 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
         await mkdir(bootFilesDir(root, current.uid), { recursive: true, mode: 0o755 });
         const dest = bootFilePath(root, current.uid, which);
         const got = await receive(request, dest, limit);
-        try {
+        const updated = await keepUpload(got, dest, (): Promise<BootConfig> => {
           const release = which === 'kernel' ? kernelRelease(got.head) : null;
           const shownRelease = release ?? current.release;
           const defaultName = which === 'kernel'
             ? shownRelease ? `vmlinuz-${shownRelease}` : 'vmlinuz'
             : shownRelease ? `initramfs-${shownRelease}.img` : 'initramfs.img';
-          const updated: BootConfig = await store.attachBootFile(
-            current.uid,
-            which,
-            { filename: filename ?? defaultName, size: got.size, checksum: got.checksum, uploaded_at: new Date(clock()).toISOString() },
-            release,
-          );
-          await rename(got.tmp, dest);
-          return ok(updated);
-        } catch (err) {
-          await rm(got.tmp, { force: true });
-          throw err;
-        }
+          const file = { filename: filename ?? defaultName, size: got.size, checksum: got.checksum, uploaded_at: new Date(clock()).toISOString() };
+          return store.attachBootFile(current.uid, which, file, release);
+        });
+        return ok(updated);
       },
     );
 
@@ -225,14 +232,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
       await mkdir(root.imagesDir, { recursive: true, mode: 0o755 });
       const dest = imageFilePath(root, current.uid);
       const got = await receive(request, dest, limit);
-      try {
-        const updated = await store.setImageContent(current.uid, { size: got.size, checksum: got.checksum });
-        await rename(got.tmp, dest);
-        return ok(updated);
-      } catch (err) {
-        await rm(got.tmp, { force: true });
-        throw err;
-      }
+      return ok(await keepUpload(got, dest, () => store.setImageContent(current.uid, { size: got.size, checksum: got.checksum })));
     },
   );
 
