@@ -4,7 +4,9 @@
 //
 // Options may come before or after the action (`cw-nodectl -i n0 ls -l` and `cw-nodectl ls -i n0 -l`).
 // Words are the action (and, for cw-clusterctl, the collection before it) followed by its arguments:
-// `key=value` assignments, attribute names or ids. `--` ends the options.
+// `key=value` assignments, attribute names or ids. `--` ends the options. Commander parses the options
+// (scanArgv); this module only maps them onto the ClusterWare conventions and their one-line errors.
+import { Command, CommanderError, Option } from 'commander';
 import { ExitError } from '../../lib/errors.js';
 
 /** One option a tool accepts besides the common ones. */
@@ -52,6 +54,57 @@ export interface ParsedArgs {
   words: string[];
 }
 
+/** The commander Option of a spec: `-i, --ids <value>`, `--dry-run`. */
+function toOption(spec: OptionSpec): Option {
+  const flags = `${spec.short ? `-${spec.short}, ` : ''}--${spec.long}${spec.value ? ' <value>' : ''}`;
+  return new Option(flags, spec.help);
+}
+
+export interface ScannedArgv {
+  /** The command holding the option values (`getOptionValue(option.attributeName())`). */
+  command: Command;
+  /** Non-option words in order; everything after `--` included. */
+  operands: string[];
+}
+
+/**
+ * Runs commander's option parser over argv, with options anywhere between the words: bundled short
+ * flags (`-al`), attached short values (`-in0`), `--name=value`, `--` ending the options, and a lone `-`
+ * or a negative number (`-5`) kept as a word. Commander's own help and error output are off: every
+ * problem is one ExitError (`unknown option --frob (see --help)`, `option -i needs a value`,
+ * `option --json takes no value`), `seeHelp` naming where the options are listed.
+ */
+export function scanArgv(argv: readonly string[], options: readonly Option[], seeHelp = 'see --help'): ScannedArgv {
+  const command = new Command()
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  for (const option of options) command.addOption(option);
+  let scanned: { operands: string[]; unknown: string[] };
+  try {
+    scanned = command.parseOptions([...argv]);
+  } catch (err) {
+    // A value option can only lack its value when it ends the line (`ls -i`, `-ai`, `--ids`).
+    if (err instanceof CommanderError && err.code === 'commander.optionMissingArgument') {
+      const last = argv[argv.length - 1] ?? '';
+      throw new ExitError(`option ${last.startsWith('--') ? last : `-${last.slice(-1)}`} needs a value`);
+    }
+    throw err;
+  }
+  // Commander keeps the first option it does not know, and everything after it, aside.
+  const first = scanned.unknown[0];
+  if (first !== undefined) {
+    if (first.startsWith('--')) {
+      const eq = first.indexOf('=');
+      const name = eq === -1 ? first : first.slice(0, eq);
+      if (eq !== -1 && options.some((o) => o.long === name)) throw new ExitError(`option ${name} takes no value`);
+      throw new ExitError(`unknown option ${clip(name)} (${seeHelp})`);
+    }
+    throw new ExitError(`unknown option ${clip(first.slice(0, 2))} (${seeHelp})`);
+  }
+  return { command, operands: scanned.operands };
+}
+
 /**
  * Splits argv into the common options, the tool's extra options and the words.
  * Throws ExitError for unknown options or a missing value.
@@ -59,83 +112,37 @@ export interface ParsedArgs {
  */
 export function parseArgs(argv: readonly string[], extra: readonly OptionSpec[] = []): ParsedArgs {
   const specs = [...COMMON_OPTIONS, ...extra];
-  const byLong = new Map(specs.map((s) => [s.long, s]));
-  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
-  const values = new Map<string, string | true>();
-  const ids: string[] = [];
-  const words: string[] = [];
-  const flags = new Set<string>();
+  const options = specs.map((spec) => {
+    const option = toOption(spec);
+    // Every -i counts: `-i n0 -i n5` is `n0,n5`.
+    if (spec.long === 'ids') option.argParser((value: string, previous: string[] = []) => [...previous, value]);
+    return option;
+  });
+  const { command, operands } = scanArgv(argv, options);
+  const value = (spec: OptionSpec): unknown => command.getOptionValue(toOption(spec).attributeName());
+  const flag = (long: string): boolean => specs.some((s) => s.long === long && value(s) === true);
 
-  const take = (spec: OptionSpec, value: string | undefined, shown: string): void => {
-    if (spec.value) {
-      if (value === undefined) throw new ExitError(`option ${shown} needs a value`);
-      if (spec.long === 'ids') ids.push(value);
-      else values.set(spec.long, value);
-    } else {
-      if (value !== undefined) throw new ExitError(`option ${shown} takes no value`);
-      flags.add(spec.long);
-      values.set(spec.long, true);
-    }
-  };
-
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') {
-      words.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg.startsWith('--') && arg.length > 2) {
-      const eq = arg.indexOf('=');
-      const name = arg.slice(2, eq === -1 ? undefined : eq);
-      const spec = byLong.get(name);
-      if (!spec) throw new ExitError(`unknown option --${clip(name)} (see --help)`);
-      let value = eq === -1 ? undefined : arg.slice(eq + 1);
-      if (spec.value && value === undefined) {
-        value = argv[i + 1];
-        if (value !== undefined) i++;
-      }
-      take(spec, value, `--${name}`);
-      continue;
-    }
-    // A lone "-" and negative-looking words such as "-5" are words, not options.
-    if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
-      // Bundled short flags: -lL, -ai n0 is not allowed, but -in0 is `-i n0`.
-      for (let j = 1; j < arg.length; j++) {
-        const ch = arg[j] as string;
-        const spec = byShort.get(ch);
-        if (!spec) throw new ExitError(`unknown option -${clip(ch)} (see --help)`);
-        if (spec.value) {
-          let value: string | undefined = arg.slice(j + 1);
-          if (value === '') {
-            value = argv[i + 1];
-            if (value !== undefined) i++;
-          }
-          take(spec, value, `-${ch}`);
-          break;
-        }
-        take(spec, undefined, `-${ch}`);
-      }
-      continue;
-    }
-    words.push(arg);
-  }
-
-  const format = flags.has('pretty') ? 'pretty' : flags.has('json') ? 'json' : 'plain';
-  const detail = flags.has('long-long') ? 2 : flags.has('long') ? 1 : 0;
+  const format = flag('pretty') ? 'pretty' : flag('json') ? 'json' : 'plain';
+  const detail = flag('long-long') ? 2 : flag('long') ? 1 : 0;
   const common: CommonOptions = {
-    all: flags.has('all'),
+    all: flag('all'),
     detail,
     format,
-    human: flags.has('human'),
-    showUids: flags.has('show-uids'),
-    help: flags.has('help'),
+    human: flag('human'),
+    showUids: flag('show-uids'),
+    help: flag('help'),
   };
-  if (ids.length > 0) common.ids = ids.join(',');
-  const baseUrl = values.get('base-url');
+  const ids = value(COMMON_OPTIONS.find((s) => s.long === 'ids') as OptionSpec) as string[] | undefined;
+  if (ids !== undefined) common.ids = ids.join(',');
+  const baseUrl = value(COMMON_OPTIONS.find((s) => s.long === 'base-url') as OptionSpec);
   if (typeof baseUrl === 'string') common.baseUrl = baseUrl;
-  for (const s of COMMON_OPTIONS) values.delete(s.long);
+  const own = new Map<string, string | true>();
+  for (const spec of extra) {
+    const v = value(spec);
+    if (typeof v === 'string' || v === true) own.set(spec.long, v);
+  }
   if (common.all && common.ids !== undefined) throw new ExitError('use either -a/--all or -i/--ids, not both');
-  return { common, options: values, words };
+  return { common, options: own, words: operands };
 }
 
 /** `key=value` words split at the first `=`; the key must be non-empty. */
