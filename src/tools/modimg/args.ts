@@ -7,9 +7,10 @@
 //   cw-modimg -i NAME --delete | --all --delete | ls
 //
 // Steps run in a fixed order whatever the order on the line: make or fetch the root, copy in, install,
-// exec, chroot, query, then pack and upload.
+// exec, chroot, query, then pack and upload. Commander parses the options (through the tools' scanArgv).
 import { ExitError } from '../../lib/errors.js';
-import { clip } from '../common/args.js';
+import { Option } from 'commander';
+import { clip, scanArgv } from '../common/args.js';
 
 export interface ModimgArgs {
   help: boolean;
@@ -64,136 +65,93 @@ Options:
 
 Runs as root. Work happens in modimg.workspace (default ~/.cw/workspace).`;
 
+/** Collects every value of an option given several times; an option given without a value adds none. */
+const collect = (value: string, previous: string[] = []): string[] => (value === NO_VALUE ? previous : [...previous, value]);
+const NO_VALUE = '';
+
+/** The options as commander declares them; `[X...]` options take the words up to the next option. */
+function modimgOptions(): Option[] {
+  const words = (flags: string, help: string) => new Option(flags, help).preset(NO_VALUE).argParser(collect);
+  return [
+    new Option('-h, --help', 'show this help'),
+    new Option('-i, --ids <name>', 'the image to work on'),
+    new Option('--image <name>', 'the image to work on').hideHelp(),
+    new Option('--set-name <name>', 'the name of a created or imported image'),
+    new Option('--create [distro]', 'build an image from a distro'),
+    new Option('--import <spec>', 'make an image from a container image'),
+    words('--copyin [paths...]', 'copy SRC to DEST inside the image'),
+    words('--install [packages...]', 'install packages'),
+    new Option('--exec <command>', 'run a command inside the image').argParser((cmd: string, previous: string[] = []) => [...previous, cmd]),
+    new Option('--chroot', 'an interactive shell inside the image'),
+    words('--query [packages...]', 'show installed package versions'),
+    new Option('--upload', 'pack and upload'),
+    new Option('--overwrite', 'replace the local image file'),
+    new Option('--no-discard', 'keep changes without asking'),
+    new Option('--freshen', 'download the head node\'s copy first'),
+    new Option('--delete', 'remove local copies'),
+    new Option('-a, --all', 'every local copy (with --delete)'),
+    new Option('--compression <kind>', 'squashfs compression'),
+    new Option('--base-url <url>', 'CW API URL'),
+  ];
+}
+
 /** Parses argv; throws ExitError naming the problem. */
 export function parseModimgArgs(argv: readonly string[]): ModimgArgs {
-  const a: ModimgArgs = {
-    help: false,
-    ls: false,
-    copyin: [],
-    install: [],
-    exec: [],
-    chroot: false,
-    upload: false,
-    overwrite: false,
-    noDiscard: false,
-    freshen: false,
-    delete: false,
-    all: false,
-  };
-  const isWord = (w: string | undefined): w is string => w !== undefined && !w.startsWith('-');
-  let i = 0;
-  const value = (opt: string, inline: string | undefined): string => {
-    if (inline !== undefined) return inline;
-    const v = argv[i + 1];
-    if (v === undefined || (v.startsWith('-') && v !== '-')) throw new ExitError(`option ${opt} needs a value`);
-    i++;
+  const { command, operands } = scanArgv(argv, modimgOptions(), 'see cw-modimg --help');
+  const o = command.opts<Record<string, unknown>>();
+  const text = (key: string, shown: string): string | undefined => {
+    const v = o[key];
+    if (typeof v !== 'string') return undefined;
+    // A value is a word: `-i --upload` lacks the image name rather than naming an image "--upload".
+    if (v.startsWith('-') && v !== '-') throw new ExitError(`option ${shown} needs a value`);
     return v;
   };
-  /** The words following an option up to the next option. */
-  const words = (): string[] => {
-    const out: string[] = [];
-    while (isWord(argv[i + 1])) out.push(argv[++i] as string);
-    return out;
+  const list = (key: string): string[] | undefined => (Array.isArray(o[key]) ? (o[key] as string[]) : undefined);
+  const a: ModimgArgs = {
+    help: o.help === true,
+    ls: false,
+    copyin: [],
+    install: list('install') ?? [],
+    exec: list('exec') ?? [],
+    chroot: o.chroot === true,
+    upload: o.upload === true,
+    overwrite: o.overwrite === true,
+    noDiscard: o.discard === false,
+    freshen: o.freshen === true,
+    delete: o.delete === true,
+    all: o.all === true,
   };
-  for (; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    const noValue = () => {
-      if (inline !== undefined) throw new ExitError(`option ${name} takes no value`);
-    };
-    switch (name) {
-      case '-h':
-      case '--help':
-        a.help = true;
-        break;
-      case '-i':
-      case '--ids':
-      case '--image':
-        a.image = value(name, inline);
-        break;
-      case '--set-name':
-        a.setName = value(name, inline);
-        break;
-      case '--create': {
-        if (inline !== undefined) a.create = { distro: inline };
-        else {
-          const next = argv[i + 1];
-          a.create = isWord(next) && next !== 'ls' ? { distro: argv[++i] as string } : {};
-        }
-        break;
-      }
-      case '--import':
-        a.importFrom = value(name, inline);
-        break;
-      case '--copyin': {
-        noValue();
-        const src = argv[i + 1];
-        const dest = argv[i + 2];
-        if (src === undefined || dest === undefined || dest.startsWith('--')) throw new ExitError('--copyin needs SRC and DEST, e.g. --copyin ./prod-install.sh /root');
-        a.copyin.push({ src, dest });
-        i += 2;
-        break;
-      }
-      case '--install': {
-        const pkgs = inline !== undefined ? [inline, ...words()] : words();
-        if (pkgs.length === 0) throw new ExitError('--install needs package names, e.g. --install hello');
-        a.install.push(...pkgs);
-        break;
-      }
-      case '--exec':
-        a.exec.push(value(name, inline));
-        break;
-      case '--chroot':
-        noValue();
-        a.chroot = true;
-        break;
-      case '--query':
-        a.query = [...(a.query ?? []), ...(inline !== undefined ? [inline] : []), ...words()];
-        break;
-      case '--upload':
-        noValue();
-        a.upload = true;
-        break;
-      case '--overwrite':
-        noValue();
-        a.overwrite = true;
-        break;
-      case '--no-discard':
-        noValue();
-        a.noDiscard = true;
-        break;
-      case '--freshen':
-        noValue();
-        a.freshen = true;
-        break;
-      case '--delete':
-        noValue();
-        a.delete = true;
-        break;
-      case '-a':
-      case '--all':
-        noValue();
-        a.all = true;
-        break;
-      case '--compression': {
-        const c = value(name, inline);
-        if (c !== 'xz' && c !== 'zstd') throw new ExitError(`--compression must be xz or zstd, not "${clip(c)}"`);
-        a.compression = c;
-        break;
-      }
-      case '--base-url':
-        a.baseUrl = value(name, inline);
-        break;
-      case 'ls':
-      case 'list':
-        a.ls = true;
-        break;
-      default:
-        if (arg.startsWith('-')) throw new ExitError(`unknown option ${clip(name)} (see cw-modimg --help)`);
-        throw new ExitError(`unexpected argument "${clip(arg)}" (see cw-modimg --help)`);
-    }
+  const image = text('image', '--image') ?? text('ids', '-i');
+  if (image !== undefined) a.image = image;
+  const setName = text('setName', '--set-name');
+  if (setName !== undefined) a.setName = setName;
+  const importFrom = text('import', '--import');
+  if (importFrom !== undefined) a.importFrom = importFrom;
+  const baseUrl = text('baseUrl', '--base-url');
+  if (baseUrl !== undefined) a.baseUrl = baseUrl;
+  for (const cmd of a.exec) if (cmd.startsWith('-') && cmd !== '-') throw new ExitError('option --exec needs a value');
+  const words = [...operands];
+  if (o.create !== undefined) {
+    // `--create ls` is the ls action after a bare --create, not a distro named "ls".
+    if (o.create === 'ls') words.unshift('ls');
+    a.create = typeof o.create === 'string' && o.create !== 'ls' ? { distro: o.create } : {};
+  }
+  if (o.install !== undefined && a.install.length === 0) throw new ExitError('--install needs package names, e.g. --install hello');
+  const query = list('query');
+  if (query) a.query = query;
+  const copyin = list('copyin');
+  if (copyin) {
+    if (copyin.length === 0 || copyin.length % 2 !== 0) throw new ExitError('--copyin needs SRC and DEST, e.g. --copyin ./prod-install.sh /root');
+    for (let i = 0; i < copyin.length; i += 2) a.copyin.push({ src: copyin[i] as string, dest: copyin[i + 1] as string });
+  }
+  const compression = text('compression', '--compression');
+  if (compression !== undefined) {
+    if (compression !== 'xz' && compression !== 'zstd') throw new ExitError(`--compression must be xz or zstd, not "${clip(compression)}"`);
+    a.compression = compression;
+  }
+  for (const word of words) {
+    if (word !== 'ls' && word !== 'list') throw new ExitError(`unexpected argument "${clip(word)}" (see cw-modimg --help)`);
+    a.ls = true;
   }
   if (!a.help) checkCombination(a);
   return a;

@@ -42,3 +42,18 @@ test('images are fetched from nginx beside the API', (t) => {
   t.is(imageUrl('http://head/api/v1', 'abc'), 'http://head/images/abc.img');
   t.is(imageUrl('https://head:8443/cw/api/v1/', 'abc'), 'https://head:8443/cw/images/abc.img');
 });
+
+test('options in any order, attached -i values, repeated steps, and words that only look like values', (t) => {
+  t.like(parseModimgArgs(['--upload', '-iimg', '--install', 'a', 'b', '--install', 'c', '--query']), { image: 'img', install: ['a', 'b', 'c'], query: [], upload: true });
+  t.deepEqual(parseModimgArgs(['-i', 'x', '--copyin', 'a', '/a', '--copyin', 'b', '/b']).copyin, [{ src: 'a', dest: '/a' }, { src: 'b', dest: '/b' }]);
+  t.deepEqual(parseModimgArgs(['-i', 'x', '--exec', '']).exec, ['']);
+  t.like(parseModimgArgs(['--create=debian12', '--set-name', 'y', '--no-discard']), { create: { distro: 'debian12' }, noDiscard: true });
+  t.like(parseModimgArgs(['--image', 'x', '--query', 'a', 'b', '--chroot']), { image: 'x', query: ['a', 'b'], chroot: true });
+  const err = (argv: string[]) => t.throws(() => parseModimgArgs(argv))?.message;
+  t.is(err(['-i', '--upload']), 'option -i needs a value');
+  t.is(err(['-i', 'x', '--exec']), 'option --exec needs a value');
+  t.is(err(['-i', 'x', '--install', '--upload']), '--install needs package names, e.g. --install hello');
+  t.is(err(['-i', 'x', '--upload=yes']), 'option --upload takes no value');
+  t.is(err(['-i', 'x', '--upload', 'extra']), 'unexpected argument "extra" (see cw-modimg --help)');
+  t.is(err(['--create', 'ls']), 'ls takes no other steps');
+});
