@@ -1,3 +1,4 @@
+import { Command, Option, type ParseOptionsResult } from 'commander';
 import { ExitError } from '../../lib/errors.js';
 import { supervisorHealthClient, type SupervisorHealth } from '../api/supervisor-client.js';
 import { StoreError } from '../db/errors.js';
@@ -20,33 +21,113 @@ export interface CliIo {
   supervisorHealth?: SupervisorHealth;
 }
 
-interface Parsed {
-  command: string;
-  positionals: string[];
-  flags: Set<string>;
-}
+/** Only option-shaped words are options: a pasted private key ("-----BEGIN ...") is an argument, refused
+ * by its own check, and never echoed back in a usage error. */
+const OPTION_SHAPE = /^--[a-z][a-z-]{0,30}$/;
 
-function parseArgs(argv: readonly string[]): Parsed {
-  const [command = '', ...rest] = argv;
-  const positionals: string[] = [];
-  const flags = new Set<string>();
-  let onlyPositionals = false;
-  for (const arg of rest) {
-    if (onlyPositionals) positionals.push(arg);
-    else if (arg === '--') onlyPositionals = true;
-    // Only option-shaped words are options: a pasted private key ("-----BEGIN ...") is an argument,
-    // refused by its own check, and never echoed back in a usage error.
-    else if (/^--[a-z][a-z-]{0,30}$/.test(arg)) flags.add(arg);
-    else positionals.push(arg);
+/**
+ * A command of cw-appliance. Commander sets aside the first word it does not know as an option, and the
+ * words after it; here they stay arguments (in their order, `--` dropped) and only the first option-shaped
+ * one before `--` is remembered, to be refused with the command's usage.
+ */
+class ApplianceCommand extends Command {
+  strayOption: string | undefined;
+
+  override parseOptions(argv: string[]): ParseOptionsResult {
+    const { operands, unknown } = super.parseOptions(argv);
+    const end = unknown.indexOf('--');
+    const options = end === -1 ? unknown : unknown.slice(0, end);
+    this.strayOption = options.find((word) => OPTION_SHAPE.test(word));
+    return { operands: [...operands, ...options, ...(end === -1 ? [] : unknown.slice(end + 1))], unknown: [] };
   }
-  return { command, positionals, flags };
 }
 
-function expect(parsed: Parsed, min: number, max: number, allowedFlags: readonly string[], usage: string): void {
-  const unknown = [...parsed.flags].find((f) => !allowedFlags.includes(f));
-  if (unknown) throw new ExitError(`unknown option ${unknown} (usage: cw-appliance ${usage})`);
-  const n = parsed.positionals.length;
-  if (n < min || n > max) throw new ExitError(`wrong number of arguments (usage: cw-appliance ${usage})`);
+/** Commander parses; every problem is an ExitError for the process boundary, nothing is printed here. */
+function quiet<T extends Command>(command: T): T {
+  command
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  return command;
+}
+
+/**
+ * One command: `usage` is its synopsis (`admin-add NAME KEY [--replace]`), its first word the command's
+ * name; `count` the least and most arguments.
+ */
+function command(
+  usage: string,
+  count: [min: number, max: number],
+  run: (args: string[], options: Record<string, unknown>) => Promise<void>,
+  options: readonly Option[] = [],
+): Command {
+  const cmd = quiet(new ApplianceCommand(usage.split(' ')[0]));
+  for (const option of options) cmd.addOption(option);
+  return cmd
+    .argument('[args...]')
+    .allowExcessArguments()
+    .action(async (args: string[]) => {
+      if (cmd.strayOption !== undefined) throw new ExitError(`unknown option ${cmd.strayOption} (usage: cw-appliance ${usage})`);
+      if (args.length < count[0] || args.length > count[1]) throw new ExitError(`wrong number of arguments (usage: cw-appliance ${usage})`);
+      await run(args, cmd.opts());
+    });
+}
+
+function buildProgram(ctx: CommandContext): Command {
+  // Options before the command belong to no command: `cw-appliance --help` and `-h` are words here.
+  const program = quiet(new Command('cw-appliance'))
+    .enablePositionalOptions()
+    .helpCommand(false)
+    .allowUnknownOption()
+    .argument('[words...]')
+    .action((words: string[]) => {
+      const [name = ''] = words;
+      if (name === 'help' || name === '--help' || name === '-h') return ctx.out(USAGE);
+      if (name === '') throw new ExitError('no command given (cw-appliance --help lists them)');
+      throw new ExitError(`unknown command "${name}" (cw-appliance --help lists them)`);
+    });
+  program.addCommand(
+    command('health', [0, 0], async () => {
+      const { health } = await import('./commands/health.js');
+      return health(ctx);
+    }),
+  );
+  program.addCommand(
+    command(
+      'admin-add NAME KEY [--replace]',
+      [2, 2],
+      async ([name, key], o) => {
+        const { adminAdd } = await import('./commands/admin-add.js');
+        return adminAdd(ctx, { name: name!, key: key!, replace: o.replace === true });
+      },
+      [new Option('--replace', "change the admin's key")],
+    ),
+  );
+  program.addCommand(
+    command('admin-ls', [0, 0], async () => {
+      const { adminLs } = await import('./commands/admin-ls.js');
+      return adminLs(ctx);
+    }),
+  );
+  program.addCommand(
+    command('root-pass (hash in env CW_ROOT_HASH)', [0, 0], async () => {
+      const { rootPass } = await import('./commands/root-pass.js');
+      return rootPass(ctx);
+    }),
+  );
+  program.addCommand(
+    command('root-status', [0, 0], async () => {
+      const { rootStatus } = await import('./commands/root-status.js');
+      return rootStatus(ctx);
+    }),
+  );
+  program.addCommand(
+    command('cluster-id [TOKEN]', [0, 1], async ([token]) => {
+      const { clusterId } = await import('./commands/cluster-id.js');
+      return clusterId(ctx, token);
+    }),
+  );
+  return program;
 }
 
 /**
@@ -61,57 +142,11 @@ export async function cwAppliance(argv: readonly string[], io: CliIo = {}): Prom
     out: io.out ?? ((line) => process.stdout.write(`${line}\n`)),
     supervisorHealth: io.supervisorHealth ?? supervisorHealthClient(runtimePaths(env).supervisorSocket),
   };
-  const parsed = parseArgs(argv);
   try {
-    await dispatch(ctx, parsed);
+    await buildProgram(ctx).parseAsync([...argv], { from: 'user' });
   } catch (err) {
     // Store rules (bad name, duplicate admin, ...) are the user's mistake, not a crash.
     if (err instanceof StoreError) throw new ExitError(err.message);
     throw err;
-  }
-}
-
-async function dispatch(ctx: CommandContext, parsed: Parsed): Promise<void> {
-  const { positionals: args, flags } = parsed;
-  switch (parsed.command) {
-    case 'health': {
-      expect(parsed, 0, 0, [], 'health');
-      const { health } = await import('./commands/health.js');
-      return health(ctx);
-    }
-    case 'admin-add': {
-      expect(parsed, 2, 2, ['--replace'], 'admin-add NAME KEY [--replace]');
-      const { adminAdd } = await import('./commands/admin-add.js');
-      return adminAdd(ctx, { name: args[0]!, key: args[1]!, replace: flags.has('--replace') });
-    }
-    case 'admin-ls': {
-      expect(parsed, 0, 0, [], 'admin-ls');
-      const { adminLs } = await import('./commands/admin-ls.js');
-      return adminLs(ctx);
-    }
-    case 'root-pass': {
-      expect(parsed, 0, 0, [], 'root-pass (hash in env CW_ROOT_HASH)');
-      const { rootPass } = await import('./commands/root-pass.js');
-      return rootPass(ctx);
-    }
-    case 'root-status': {
-      expect(parsed, 0, 0, [], 'root-status');
-      const { rootStatus } = await import('./commands/root-status.js');
-      return rootStatus(ctx);
-    }
-    case 'cluster-id': {
-      expect(parsed, 0, 1, [], 'cluster-id [TOKEN]');
-      const { clusterId } = await import('./commands/cluster-id.js');
-      return clusterId(ctx, args[0]);
-    }
-    case 'help':
-    case '--help':
-    case '-h':
-      ctx.out(USAGE);
-      return;
-    case '':
-      throw new ExitError('no command given (cw-appliance --help lists them)');
-    default:
-      throw new ExitError(`unknown command "${parsed.command}" (cw-appliance --help lists them)`);
   }
 }

@@ -228,3 +228,18 @@ test('the real command prints one ERROR line on stderr and exits 1', async (t) =
   t.deepEqual(JSON.parse(health.stdout), { status: 'unknown', services: {} });
   t.regex(health.stderr, /^ERROR: supervisor not reachable at .*none\.sock: ENOENT\n$/);
 });
+
+test('options before or after the arguments, "--" ends them, and only option-shaped words are options', async (t) => {
+  const a = appliance(t);
+  await a.run(['admin-add', 'alice', alice.publicLine]);
+  t.is(await a.run(['admin-add', '--replace', 'alice', bob.publicLine]), `Added admin alice (ssh-rsa ${bob.fingerprint})`);
+  t.is(await a.run(['cluster-id', '--', '--token-like-an-option']), 'Cluster ID set');
+  t.is(await a.run(['cluster-id']), '--token-like-an-option');
+  await t.throwsAsync(a.run(['health', '--help']), { message: 'unknown option --help (usage: cw-appliance health)' });
+  await t.throwsAsync(a.run(['--replace', 'admin-add', 'a', 'b']), { message: 'unknown command "--replace" (cw-appliance --help lists them)' });
+  // A pasted private key is an argument refused by the key check, not an option echoed back.
+  const err = await t.throwsAsync(a.run(['admin-add', 'bob', alice.privateText]), { message: /^invalid ssh public key: / });
+  t.false(err.message.includes('PRIVATE'));
+  for (const help of ['help', '-h', '--help']) t.regex(await a.run([help]), /^usage: cw-appliance COMMAND/);
+  t.regex(await a.run(['-h', 'health']), /^usage: cw-appliance COMMAND/);
+});
