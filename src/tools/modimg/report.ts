@@ -1,5 +1,6 @@
-// How cw-modimg shows long steps: a heading, progress (a line rewritten in place on a terminal, a few
+// How cw-modimg shows long steps: a heading, progress (the shared cli-progress bar on a terminal, a few
 // milestone lines in logs), the tool's own output thinned out, and the elapsed time at the end.
+import { createProgress, nextMilestone, type ProgressReporter } from '../../lib/progress.js';
 
 export interface StepHandle {
   /** Progress in percent (0-100) with optional detail (`45/120 MiB`). */
@@ -22,6 +23,8 @@ export interface ReporterOptions {
   /** Least time between output lines shown in logs (default 5 s). */
   lineIntervalMs?: number;
   now?: () => number;
+  /** Terminal width (default: stderr's). */
+  columns?: number;
 }
 
 export function formatSeconds(ms: number): string {
@@ -44,27 +47,33 @@ export function createReporter(opts: ReporterOptions): Reporter {
     async step(label, body) {
       const start = now();
       const elapsed = () => `${Math.round((now() - start) / 1000)}s`.padStart(4);
-      let lastPercent = -1;
+      let lastMilestone = -1;
       let lastLineAt = 0;
       let inPlace = false;
+      let bar: ProgressReporter | undefined;
+      const columns = opts.columns ?? process.stderr.columns ?? 100;
       opts.write(`${label} ...\n`);
       const handle: StepHandle = {
         percent(p, detail) {
           const pct = Math.max(0, Math.min(100, Math.floor(p)));
           if (opts.isTTY) {
-            opts.write(`${clear}  ${pct}%${detail ? ` ${detail}` : ''} [${elapsed().trim()}]`);
+            bar ??= createProgress({ write: opts.write, isTTY: true, columns }, '', 100, { clearOnComplete: true });
+            bar.update(pct, `${detail ? `${detail} ` : ''}[${elapsed().trim()}]`);
             inPlace = true;
-          } else if (Math.floor(pct / 10) > Math.floor(lastPercent / 10) || (pct === 100 && lastPercent !== 100)) {
-            opts.write(`  [${elapsed()}] ${pct}%${detail ? ` ${detail}` : ''}\n`);
+            return;
           }
-          lastPercent = pct;
+          const milestone = nextMilestone(pct, 100, lastMilestone, 10);
+          if (milestone === undefined) return;
+          lastMilestone = milestone;
+          opts.write(`  [${elapsed()}] ${pct}%${detail ? ` ${detail}` : ''}\n`);
         },
         line(text) {
           const t = text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trimEnd();
           if (t === '') return;
           if (opts.isTTY && !IMPORTANT.test(t)) {
-            const cols = (process.stderr.columns ?? 100) - 10;
-            opts.write(`${clear}  [${elapsed().trim()}] ${t.slice(0, Math.max(20, cols))}`);
+            // While a bar is drawn it is the line in place; other output would be drawn over.
+            if (bar) return;
+            opts.write(`${clear}  [${elapsed().trim()}] ${t.slice(0, Math.max(20, columns - 10))}`);
             inPlace = true;
             return;
           }
@@ -72,17 +81,24 @@ export function createReporter(opts: ReporterOptions): Reporter {
           if (!IMPORTANT.test(t) && at - lastLineAt < interval) return;
           lastLineAt = at;
           if (inPlace) opts.write(clear);
-          inPlace = false;
+          // The bar goes on redrawing itself on the line below.
+          inPlace = bar !== undefined;
           opts.write(`  [${elapsed()}] ${t}\n`);
         },
       };
+      const endBar = () => {
+        bar?.finish();
+        bar = undefined;
+      };
       try {
         const result = await body(handle);
+        endBar();
         const ms = now() - start;
         timings.set(label, ms / 1000);
         opts.write(`${inPlace ? clear : ''}${label}: done in ${formatSeconds(ms)}\n`);
         return result;
       } catch (err) {
+        endBar();
         opts.write(`${inPlace ? clear : ''}${label}: failed after ${formatSeconds(now() - start)}\n`);
         throw err;
       }

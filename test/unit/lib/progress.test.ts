@@ -1,8 +1,8 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import test from 'ava';
-import { ByteCounter, createProgress, nextMilestone, percentDone } from '../../../src/host/containerctl/progress.js';
-import { TextSink } from './memory-engine.js';
+import { ByteCounter, createProgress, nextMilestone, percentDone } from '../../../src/lib/progress.js';
+import { TextSink } from '../containerctl/memory-engine.js';
 
 test('percent done is whole, clamped, and 100 for an empty upload', (t) => {
   t.is(percentDone(0, 200), 0);
@@ -42,4 +42,16 @@ test('the byte counter passes data through and counts what was pulled', async (t
   t.deepEqual(seen, [100, 128]);
   t.is(counter.bytes, 128);
   t.is(Buffer.concat(chunks).length, 128);
+});
+
+test('on a terminal: a cli-progress bar with done and total beside it, left on its line when finished', (t) => {
+  let text = '';
+  const out = { write: (s: string) => void (text += s), isTTY: true, columns: 100 };
+  const progress = createProgress(out, 'Loading', 2048, { formatValue: (n) => `${n} B` });
+  progress.update(1024);
+  progress.finish();
+  progress.finish();
+  t.regex(text, /Loading {4}\[[\u2588\u2591]{30}\] 0% \| 0 B \/ 2048 B/);
+  t.regex(text, /Loading {4}\[\u2588{30}\] 100% \| 2048 B \/ 2048 B/);
+  t.true(text.endsWith('\n'));
 });
