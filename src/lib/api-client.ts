@@ -218,11 +218,12 @@ export class ApiClient {
   }
 
   /**
-   * Streams the body of `GET url` into `sink`: a file the head node serves beside the API, such as an
-   * image at `http://head/images/<uid>.img`. `url` must be on the head node's origin; no token is sent
-   * (those files are served to the nodes without one). Resolves with the number of bytes written.
+   * Streams the body of `GET url` into the stream `openSink` makes (called once the answer is a 200):
+   * a file the head node serves beside the API, such as an image at `http://head/images/<uid>.img`.
+   * `url` must be on the head node's origin; no token is sent (those files are served to the nodes
+   * without one). Resolves with the number of bytes written.
    */
-  async download(url: string, sink: Writable, opts: DownloadOptions = {}): Promise<number> {
+  async download(url: string, openSink: () => Writable, opts: DownloadOptions = {}): Promise<number> {
     const target = new URL(url);
     if (target.origin !== new URL(this.baseUrl).origin) throw new ExitError(`cannot download ${url}: not on the head node at ${this.baseUrl}`);
     this.warnAboutTls();
@@ -243,7 +244,7 @@ export class ApiClient {
       received = n;
       opts.onProgress?.(n, total);
     });
-    await pipelineAsync(res.body, counter, sink);
+    await pipelineAsync(res.body, counter, openSink());
     return received;
   }
 

@@ -230,7 +230,7 @@ test('download streams a file the head node serves into the sink, reporting byte
   t.teardown(() => api.close());
   const progress: Array<[number, number | undefined]> = [];
   const { sink, bytes } = collect();
-  t.is(await api.download(`${base}/images/u.img`, sink, { onProgress: (n, total) => progress.push([n, total]) }), content.length);
+  t.is(await api.download(`${base}/images/u.img`, () => sink, { onProgress: (n, total) => progress.push([n, total]) }), content.length);
   t.true(bytes().equals(content));
   t.deepEqual(progress.at(-1), [content.length, content.length]);
   t.true(progress.every(([, total]) => total === content.length));
@@ -241,11 +241,11 @@ test('download refuses other origins and explains HTTP errors and unreachable ho
   const { base } = await serveFile(t, Buffer.from('x'));
   const api = new ApiClient({ baseUrl: `${base}/api/v1`, user: 'alice', env: {}, tokens: new Map() });
   t.teardown(() => api.close());
-  await t.throwsAsync(api.download(`${base}/images/gone.img`, collect().sink), { message: `cannot download ${base}/images/gone.img: HTTP 404` });
-  await t.throwsAsync(api.download('http://example.invalid/images/u.img', collect().sink), {
+  await t.throwsAsync(api.download(`${base}/images/gone.img`, () => collect().sink), { message: `cannot download ${base}/images/gone.img: HTTP 404` });
+  await t.throwsAsync(api.download('http://example.invalid/images/u.img', () => collect().sink), {
     message: `cannot download http://example.invalid/images/u.img: not on the head node at ${base}/api/v1`,
   });
   const closed = new ApiClient({ baseUrl: 'http://127.0.0.1:1/api/v1', user: 'alice', env: {}, tokens: new Map() });
   t.teardown(() => closed.close());
-  await t.throwsAsync(closed.download('http://127.0.0.1:1/images/u.img', collect().sink), { message: /^cannot download http:\/\/127\.0\.0\.1:1\/images\/u\.img: .*ECONNREFUSED/ });
+  await t.throwsAsync(closed.download('http://127.0.0.1:1/images/u.img', () => collect().sink), { message: /^cannot download http:\/\/127\.0\.0\.1:1\/images\/u\.img: .*ECONNREFUSED/ });
 });
