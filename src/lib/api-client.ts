@@ -11,7 +11,8 @@
 // undici is loaded on the first request, not at import: `--help`, argument errors and local-only
 // actions start without it.
 import { createRequire } from 'node:module';
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable, type Writable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Agent, Dispatcher } from 'undici';
 import { audienceOf, challengeMessage } from './auth-challenge.js';
 import { ExitError, errorMessage } from './errors.js';
@@ -108,6 +109,13 @@ export interface UploadSource {
   /** Opens the bytes to send; called again when the request must be repeated after re-authentication. */
   open: () => Readable;
   size: number;
+  /** Called as bytes are sent: the count so far (from 0 again when the request is repeated) and `size`. */
+  onProgress?: (sent: number, size: number) => void;
+}
+
+export interface DownloadOptions {
+  /** Called as bytes arrive: the count so far and the size the head node announced (content-length), if any. */
+  onProgress?: (received: number, total: number | undefined) => void;
 }
 
 /** A refusal by the API: `message` is the server's own one-line error text. */
@@ -203,7 +211,41 @@ export class ApiClient {
       'content-type': 'application/octet-stream',
       'content-length': String(source.size),
     };
-    return this.send<T>('PUT', this.url(path, query), headers, () => source.open(), true);
+    const { onProgress } = source;
+    // pipeline(), not pipe(): a read error of the source fails the request instead of stalling it.
+    const open = onProgress ? () => pipeline(source.open(), byteCounter((n) => onProgress(n, source.size)), () => {}) : () => source.open();
+    return this.send<T>('PUT', this.url(path, query), headers, open, true);
+  }
+
+  /**
+   * Streams the body of `GET url` into the stream `openSink` makes (called once the answer is a 200):
+   * a file the head node serves beside the API, such as an image at `http://head/images/<uid>.img`.
+   * `url` must be on the head node's origin; no token is sent (those files are served to the nodes
+   * without one). Resolves with the number of bytes written.
+   */
+  async download(url: string, openSink: () => Writable, opts: DownloadOptions = {}): Promise<number> {
+    const target = new URL(url);
+    if (target.origin !== new URL(this.baseUrl).origin) throw new ExitError(`cannot download ${url}: not on the head node at ${this.baseUrl}`);
+    this.warnAboutTls();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await loadHttp().request(this.dispatcher(), target, { method: 'GET' });
+    } catch (err) {
+      throw new ExitError(`cannot download ${url}: ${describeNetworkError(err)}`);
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new ExitError(`cannot download ${url}: HTTP ${res.statusCode}`);
+    }
+    const header = res.headers['content-length'];
+    const total = typeof header === 'string' ? Number(header) : undefined;
+    let received = 0;
+    const counter = byteCounter((n) => {
+      received = n;
+      opts.onProgress?.(n, total);
+    });
+    await pipelineAsync(res.body, counter, openSink());
+    return received;
   }
 
   /** Releases the connection pool. */
@@ -387,6 +429,18 @@ function isEnvelope(v: unknown): v is { success: true; data: unknown } | { succe
   if (v === null || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
   return o.success === true || (o.success === false && typeof o.error === 'string');
+}
+
+/** A pass-through stream that reports the number of bytes through it so far after each chunk. */
+function byteCounter(onCount: (count: number) => void): Transform {
+  let count = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      count += chunk.length;
+      onCount(count);
+      done(null, chunk);
+    },
+  });
 }
 
 function oneLine(s: string): string {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { parseModimgArgs } from '../../../src/tools/modimg/args.js';
-import { imageUrl, modimg } from '../../../src/tools/modimg/modimg.js';
+import { imageUrl } from '../../../src/tools/modimg/download.js';
+import { modimg } from '../../../src/tools/modimg/modimg.js';
 
 test('the seed 003 command lines parse into steps', (t) => {
   const a = parseModimgArgs(['--create', '--set-name', 'mpiImage', '--install', 'openmpi3.1', 'hello', '--chroot', '--no-discard', '--overwrite', '--upload']);

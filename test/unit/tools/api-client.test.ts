@@ -3,6 +3,7 @@
 import test from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable, Writable } from 'node:stream';
 import { ApiClient, type KeyAgent } from '../../../src/lib/api-client.js';
 import { CHALLENGE_CONTEXT } from '../../../src/lib/auth-challenge.js';
 import { NO_AGENT_MESSAGE, identityFromBlob, wireString } from '../../../src/lib/ssh-agent.js';
@@ -168,4 +169,83 @@ test('sslverify=false warns once for https; quiet does not', async (t) => {
   await t.throwsAsync(api.get('/version', { auth: false }));
   await t.throwsAsync(quiet.get('/version', { auth: false }));
   t.deepEqual(warnings, ['WARNING: not verifying the TLS certificate of https://127.0.0.1:1 (client.sslverify = false; "quiet" hides this)']);
+});
+
+test('upload streams the source as the body and reports the bytes sent up to the size', async (t) => {
+  const valid = new Set<string>();
+  const bytes = Buffer.alloc(300_000, 7);
+  const { url } = await serve(t, (req, body) => {
+    if (req.method === 'PUT' && req.url === '/api/v1/image/u/content' && valid.has((req.headers.authorization ?? '').slice(7))) {
+      return ok({ received: Buffer.byteLength(body), checksum: req.headers['x-checksum'] });
+    }
+    return authServer(valid, { n: 0 })(req, body);
+  });
+  const api = new ApiClient({ baseUrl: url, user: 'alice', agent: fakeAgent(['good']), tokens: new Map() });
+  t.teardown(() => api.close());
+  const progress: Array<[number, number]> = [];
+  const answer = await api.upload(
+    '/image/u/content',
+    { size: bytes.length, open: () => Readable.from([bytes.subarray(0, 100_000), bytes.subarray(100_000)]), onProgress: (sent, size) => progress.push([sent, size]) },
+    undefined,
+    { 'x-checksum': 'sha256:x' },
+  );
+  t.deepEqual(answer, { received: bytes.length, checksum: 'sha256:x' });
+  t.true(progress.length >= 2);
+  t.deepEqual(progress.at(-1), [bytes.length, bytes.length]);
+  t.true(progress.every(([sent], i) => i === 0 || sent > progress[i - 1]![0]));
+});
+
+/** A plain file server beside the API: `/images/u.img` (with content-length), anything else 404. */
+async function serveFile(t: { teardown(fn: () => Promise<void> | void): void }, content: Buffer): Promise<{ base: string; auth: string[] }> {
+  const auth: string[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    auth.push(req.headers.authorization ?? '-');
+    if (req.url !== '/images/u.img') {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(content.length) });
+    res.end(content);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth };
+}
+
+function collect(): { sink: Writable; bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  return { sink, bytes: () => Buffer.concat(chunks) };
+}
+
+test('download streams a file the head node serves into the sink, reporting bytes and the announced size, without a token', async (t) => {
+  const content = Buffer.alloc(1_000_000, 3);
+  const { base, auth } = await serveFile(t, content);
+  const api = new ApiClient({ baseUrl: `${base}/api/v1`, user: 'alice', agent: fakeAgent(['good']), tokens: new Map() });
+  t.teardown(() => api.close());
+  const progress: Array<[number, number | undefined]> = [];
+  const { sink, bytes } = collect();
+  t.is(await api.download(`${base}/images/u.img`, () => sink, { onProgress: (n, total) => progress.push([n, total]) }), content.length);
+  t.true(bytes().equals(content));
+  t.deepEqual(progress.at(-1), [content.length, content.length]);
+  t.true(progress.every(([, total]) => total === content.length));
+  t.deepEqual(auth, ['-']);
+});
+
+test('download refuses other origins and explains HTTP errors and unreachable hosts in one line', async (t) => {
+  const { base } = await serveFile(t, Buffer.from('x'));
+  const api = new ApiClient({ baseUrl: `${base}/api/v1`, user: 'alice', env: {}, tokens: new Map() });
+  t.teardown(() => api.close());
+  await t.throwsAsync(api.download(`${base}/images/gone.img`, () => collect().sink), { message: `cannot download ${base}/images/gone.img: HTTP 404` });
+  await t.throwsAsync(api.download('http://example.invalid/images/u.img', () => collect().sink), {
+    message: `cannot download http://example.invalid/images/u.img: not on the head node at ${base}/api/v1`,
+  });
+  const closed = new ApiClient({ baseUrl: 'http://127.0.0.1:1/api/v1', user: 'alice', env: {}, tokens: new Map() });
+  t.teardown(() => closed.close());
+  await t.throwsAsync(closed.download('http://127.0.0.1:1/images/u.img', () => collect().sink), { message: /^cannot download http:\/\/127\.0\.0\.1:1\/images\/u\.img: .*ECONNREFUSED/ });
 });

@@ -4,7 +4,7 @@ import type { Net } from '../collections.js';
 import { ConflictError } from '../errors.js';
 import { nodeName, type NodeInput } from '../nodes.js';
 import type { ClusterConfNodeChange, ClusterConfResult } from '../store.js';
-import type { ClusterModel } from './model.js';
+import type { ClusterModel } from './store.js';
 
 const MAX_REPORTED = 5;
 

@@ -4,9 +4,21 @@ import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensurePrivateDir } from '../../storage.js';
 import type { ClusterConf } from '../../../lib/clusterconf.js';
-import type { BootConfig, BootFile, CollectionInputs, CollectionName, CollectionTypes, Image } from '../collections.js';
+import { ipToInt } from '../../../lib/validate.js';
+import {
+  COLLECTIONS,
+  type BootConfig,
+  type BootFile,
+  type CollectionInputs,
+  type CollectionName,
+  type CollectionSpec,
+  type CollectionTypes,
+  type Image,
+  type RecordContext,
+  type StoredRecord,
+} from '../collections.js';
 import { BusyError, ConflictError, ValidationError } from '../errors.js';
-import { parseRelease } from '../fields.js';
+import { parseRelease, quote, type RefKind } from '../fields.js';
 import { MIGRATIONS, type Migration } from '../migrations/index.js';
 import { validateAdminName } from '../model.js';
 import { NODE_SPEC, type Node, type NodeInput, type ResolvedAttributes } from '../nodes.js';
@@ -21,10 +33,12 @@ import type {
   StoreHandle,
 } from '../store.js';
 import { applyClusterConf, currentClusterConf } from './clusterconf.js';
+import { SqlCollection } from './crud.js';
 import { applyMigrations } from './migrate.js';
-import { ClusterModel } from './model.js';
 import { Mutex } from './mutex.js';
+import { SqlNodes, type NetRange } from './nodes.js';
 import { ReadCache } from './read-cache.js';
+import { SqlContext, SqlRefs, resolveNodeAttributes } from './refs.js';
 
 type Db = Database.Database;
 
@@ -546,5 +560,102 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   } catch (err) {
     db?.close();
     throw new Error(`cannot open database ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The cluster model of one connection, composed of the collection tables (crud.ts), the nodes (nodes.ts)
+ * and reference resolution (refs.ts); it also notes whether DHCP-relevant data changed.
+ */
+export class ClusterModel {
+  /** Set by every write that changes what dhcpd.conf is rendered from; the store reports and clears it. */
+  dhcpTouched = false;
+  readonly nodes: SqlNodes;
+  readonly #db: Db;
+  readonly #collections: Record<CollectionName, SqlCollection>;
+  readonly #getSetting;
+  readonly #refs: SqlRefs;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#collections = Object.fromEntries(
+      Object.entries(COLLECTIONS).map(([kind, spec]) => [kind, new SqlCollection(db, this, spec)]),
+    ) as Record<CollectionName, SqlCollection>;
+    this.nodes = new SqlNodes(db, this);
+    this.#refs = new SqlRefs(db);
+    this.#getSetting = db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck();
+  }
+
+  collection(kind: CollectionName): SqlCollection {
+    const c = this.#collections[kind];
+    if (!c) throw new ValidationError(`unknown collection ${quote(kind)}`);
+    return c;
+  }
+
+  context(spec: CollectionSpec, exclude?: string): RecordContext {
+    return new SqlContext(this, spec, exclude);
+  }
+
+  /** Runs `fn` atomically: a transaction of its own, or a savepoint inside the caller's. */
+  atomic<T>(fn: () => T): T {
+    // IMMEDIATE: take the write lock up front, so another process's writer makes us wait, not fail.
+    return this.#db.transaction(fn).immediate();
+  }
+
+  /** Runs `fn` and rolls everything back, returning its result (dry runs). */
+  rehearse<T>(fn: () => T): T {
+    const dhcp = this.dhcpTouched;
+    const rollback = Symbol('rollback');
+    let result: T | undefined;
+    try {
+      this.#db
+        .transaction(() => {
+          result = fn();
+          throw rollback;
+        })
+        .immediate();
+    } catch (err) {
+      if (err !== rollback) throw err;
+    } finally {
+      this.dhcpTouched = dhcp;
+    }
+    return result as T;
+  }
+
+  setting(key: string): string | undefined {
+    return this.#getSetting.get(key);
+  }
+
+  nameMap(kind: RefKind): Map<string, string> {
+    return this.#refs.nameMap(kind);
+  }
+
+  netRanges(): NetRange[] {
+    return this.collection('nets')
+      .all()
+      .map((r) => ({
+        name: r.name as string,
+        first: ipToInt(r.first as string),
+        last: ipToInt(r.last as string),
+        text: `${r.first as string}-${r.last as string}`,
+      }));
+  }
+
+  /** ConflictError while any object (or node) still refers to `record` of `spec`. */
+  checkUnreferenced(spec: CollectionSpec, record: StoredRecord): void {
+    this.#refs.checkUnreferenced(spec, record);
+  }
+
+  resolveAttributes(id: string): ResolvedAttributes {
+    return resolveNodeAttributes(this, id);
+  }
+
+  /** Creates nodes atomically and shows them. */
+  createNodes(inputs: readonly NodeInput[]): Node[] {
+    return this.atomic(() => {
+      const records = this.nodes.create(inputs);
+      const ctx = this.context(NODE_SPEC);
+      return records.map((r) => this.nodes.show(r, ctx));
+    });
   }
 }
