@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the image build, and the slow suites on real engines.
 # CW_SKIP_SLOW=1 runs only the unit tests; CW_SKIP_IMAGE_BUILD=1 reuses the tarball in build/.
+# Tests whose tools are missing are skipped and counted; under CI=true nothing may be skipped, so a
+# skip counts as a failure there (requireTools already fails such tests; this also catches test.skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +10,9 @@ logdir=${CW_TEST_LOGS:-build/test-logs}
 mkdir -p "$logdir"
 passed=0
 failed=0
+skipped=0
 status=0
+case "${CI:-}" in '' | false | 0) ci=0 ;; *) ci=1 ;; esac
 
 step() { printf '==> %s\n' "$*"; }
 
@@ -19,21 +23,28 @@ run_ava() {
   local log="$logdir/$name.tap"
   npx ava --tap "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
-  local p f
+  local p f s
   p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log" | tail -n1)
   f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log" | tail -n1)
+  s=$(sed -n 's/^# skip \([0-9]*\)/\1/p' "$log" | tail -n1)
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0}))
+  skipped=$((skipped + ${s:-0}))
   if [ "$rc" -ne 0 ]; then
     status=1
     [ "${f:-0}" -gt 0 ] || failed=$((failed + 1))
+  fi
+  if [ "$ci" = 1 ] && [ "${s:-0}" -gt 0 ]; then
+    echo "ERROR: $name: ${s} skipped under CI=true; every test must run in CI:"
+    grep '# SKIP' "$log" | sed 's/^ok [0-9]* - /  /'
+    status=1
   fi
 }
 
 step "typecheck and build"
 if ! npm run -s typecheck || ! npm run -s build; then
   echo "ERROR: TypeScript build failed"
-  echo "Total: 0 passed, 1 failed"
+  echo "Total: 0 passed, 1 failed, 0 skipped"
   exit 1
 fi
 
@@ -55,5 +66,7 @@ if [ "${CW_SKIP_SLOW:-0}" != 1 ]; then
   fi
 fi
 
-echo "Total: $passed passed, $failed failed"
+# Under CI a skipped test is a failed one.
+[ "$ci" = 0 ] || failed=$((failed + skipped))
+echo "Total: $passed passed, $failed failed, $skipped skipped"
 exit $status

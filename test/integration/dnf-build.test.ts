@@ -3,13 +3,14 @@
 // (rpmbuild), signed with a throwaway key (rpmsign + gpg), indexed with createrepo_c, laid out as
 // REPO/<release>/<arch>/ so the distro's URL needs $releasever and $basearch filled in. What is under
 // test is our side: the repo and key options, the substitution, and the errors an admin sees.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDnfRoot, NODE_PACKAGES_DNF, rpmBaseArch } from '../../src/appliance/images/builders/dnf.js';
 import type { DistroSpec } from '../../src/appliance/images/builders/common.js';
+import { requireTools } from '../helpers/tools.js';
 
 const work = mkdtempSync(join(tmpdir(), 'cw-dnf-it-'));
 const gnupg = join(work, 'gnupg');
@@ -17,14 +18,8 @@ const unsigned = join(work, 'repo-unsigned');
 const signed = join(work, 'repo-signed');
 const repoKey = join(work, 'repo-key.asc');
 const otherKey = join(work, 'other-key.asc');
-const TOOLS: Array<[string, string]> = [
-  ['dnf', 'dnf'],
-  ['rpmbuild', 'rpm'],
-  ['rpmsign', 'rpm'],
-  ['createrepo_c', 'createrepo-c'],
-  ['gpg', 'gnupg'],
-];
-let missing = '';
+// CI installs them (scripts/ci-setup.sh).
+const dnfTest = requireTools('dnf', 'rpm', 'rpmbuild', 'rpmsign', 'createrepo_c', 'gpg');
 
 const run = (cmd: string, args: string[]) => execa(cmd, args, { env: { GNUPGHOME: gnupg }, stdin: 'ignore' });
 
@@ -66,11 +61,7 @@ async function repo(root: string, from: string): Promise<void> {
   return void (await run('createrepo_c', ['-q', dir]));
 }
 
-test.before(async () => {
-  for (const [bin, pkg] of TOOLS) {
-    if ((await execa('sh', ['-c', 'command -v "$1"', 'sh', bin], { reject: false })).exitCode !== 0) missing += `${bin} (apt-get install ${pkg}) `;
-  }
-  if (missing) return;
+dnfTest.before(async () => {
   mkdirSync(gnupg, { mode: 0o700 });
   const top = join(work, 'rpmbuild');
   for (const d of ['SPECS', 'BUILD', 'RPMS', 'SOURCES', 'SRPMS']) mkdirSync(join(top, d), { recursive: true });
@@ -89,18 +80,6 @@ test.before(async () => {
 
 test.after.always(() => rmSync(work, { recursive: true, force: true }));
 
-function needTools(t: ExecutionContext): boolean {
-  if (!missing) return true;
-  // CI installs them (scripts/ci-setup.sh); elsewhere the suite says what is missing and steps aside.
-  if (process.env.CI) {
-    t.fail(`missing: ${missing}`);
-  } else {
-    t.log(`skipped, missing: ${missing}`);
-    t.pass();
-  }
-  return false;
-}
-
 const distro = (url: string, keys: string[] = [], release = '9'): DistroSpec =>
   ({ name: 'Stub', packageManager: 'dnf', release, repos: [{ name: 'base', urls: [url], keys }] }) as unknown as DistroSpec;
 
@@ -110,8 +89,7 @@ async function installed(root: string): Promise<string[]> {
   return r.stdout.split('\n').filter((n) => n !== '' && n !== 'gpg-pubkey').sort();
 }
 
-test('a root from an unsigned repo: every node package installed, $releasever/$basearch filled in', async (t) => {
-  if (!needTools(t)) return;
+dnfTest('a root from an unsigned repo: every node package installed, $releasever/$basearch filled in', async (t) => {
   const root = join(work, 'root-unsigned');
   const lines: string[] = [];
   await buildDnfRoot(distro(`file://${unsigned}/$releasever/$basearch/`), root, (l) => lines.push(l));
@@ -120,8 +98,7 @@ test('a root from an unsigned repo: every node package installed, $releasever/$b
   t.false(lines.some((l) => /Unable to detect release version/.test(l)), 'every dnf call is told the release');
 });
 
-test('a signed repo with its key: the signatures are checked and pass', async (t) => {
-  if (!needTools(t)) return;
+dnfTest('a signed repo with its key: the signatures are checked and pass', async (t) => {
   const root = join(work, 'root-signed');
   const lines: string[] = [];
   await buildDnfRoot(distro(`file://${signed}/$releasever/$basearch/`, [`file://${repoKey}`]), root, (l) => lines.push(l));
@@ -129,8 +106,7 @@ test('a signed repo with its key: the signatures are checked and pass', async (t
   t.true(lines.some((l) => /Importing GPG key|imported successfully/i.test(l)), 'the key was imported to check the packages');
 });
 
-test('a signed repo with the wrong key: refused, and the error says GPG and names the key', async (t) => {
-  if (!needTools(t)) return;
+dnfTest('a signed repo with the wrong key: refused, and the error says GPG and names the key', async (t) => {
   const root = join(work, 'root-wrong-key');
   const err = await t.throwsAsync(buildDnfRoot(distro(`file://${signed}/$releasever/$basearch/`, [`file://${otherKey}`]), root));
   t.regex(err?.message ?? '', /GPG check FAILED|Public key .* is not installed/);
@@ -138,8 +114,7 @@ test('a signed repo with the wrong key: refused, and the error says GPG and name
   t.deepEqual(await installed(root).catch(() => []), []);
 });
 
-test('a release the repo does not have: the error names the URL dnf really fetched', async (t) => {
-  if (!needTools(t)) return;
+dnfTest('a release the repo does not have: the error names the URL dnf really fetched', async (t) => {
   const root = join(work, 'root-release-8');
   const err = await t.throwsAsync(buildDnfRoot(distro(`file://${unsigned}/$releasever/$basearch/`, [], '8'), root));
   t.true((err?.message ?? '').includes(`${unsigned}/8/${rpmBaseArch()}/repodata/repomd.xml`), err?.message);

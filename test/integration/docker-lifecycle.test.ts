@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { storagePaths } from '../../src/appliance/storage.js';
 import {
   TestHost,
   containerLogs,
@@ -30,6 +31,8 @@ const FATAL_NAME = 'cwit-fatal';
 const CLIENT_MAC = '52:54:00:7a:00:01';
 const client = new TestHost('cwitc', NET, '10.213.7.50/24', CLIENT_MAC);
 const storage = join(tempDir('cwit'), 'cw_container_storage');
+/** The host storage directory's layout, as the appliance defines it. */
+const layout = storagePaths(storage);
 const fatalStorage = join(tempDir('cwit-fatal'), 'storage');
 const keyDir = tempDir('cwit-key');
 let imageRef = '';
@@ -75,7 +78,7 @@ test('start brings the appliance up healthy and status shows it', async (t) => {
   const st = await ctl(['status']);
   t.is(st.exitCode, 0, st.all);
   t.regex(st.stdout, new RegExp(`${NAME}.*healthy`));
-  t.true(statSync(join(storage, 'secrets')).isDirectory());
+  t.true(statSync(layout.secretsDir).isDirectory());
 });
 
 test('a second start while running is refused with one ERROR line and changes nothing', async (t) => {
@@ -115,7 +118,7 @@ test('docker logs shows prefixed lines from every daemon', async (t) => {
   for (const prefix of ['[supervisor]', '[dhcpd]', '[tftpd]', '[httpd]', '[sshd]', '[api]']) {
     t.true(logs.split('\n').some((l) => l.startsWith(prefix)), `no line starting with ${prefix}`);
   }
-  t.true(existsSync(join(storage, 'logs')), 'rotated logs live in the storage dir');
+  t.true(existsSync(layout.logsDir), 'rotated logs live in the storage dir');
 });
 
 test('add-admin, root-pass, cluster-id and tool-config configure the appliance', async (t) => {
@@ -185,7 +188,7 @@ test('kill -9 of each daemon: the supervisor has it back and ready within 2 s', 
 });
 
 test('stop is quick and prints the command that restarts with every byte of state', async (t) => {
-  writeFileSync(join(storage, 'images', 'marker.txt'), 'still here\n');
+  writeFileSync(join(layout.imagesDir, 'marker.txt'), 'still here\n');
   const t0 = Date.now();
   const stop = await ctl(['stop', '--name', NAME]);
   const stopMs = Date.now() - t0;
@@ -204,12 +207,12 @@ test('stop is quick and prints the command that restarts with every byte of stat
   const root = JSON.parse((await engineExec(DOCKER, NAME, ['cw-appliance', 'root-status'])).stdout) as { set: boolean; scheme: string };
   t.deepEqual(root, { set: true, scheme: 'scrypt' });
   t.is((await engineExec(DOCKER, NAME, ['cw-appliance', 'cluster-id'])).stdout.trim(), 'tok_0123456789abcdef');
-  t.is(readFileSync(join(storage, 'images', 'marker.txt'), 'utf8'), 'still here\n');
+  t.is(readFileSync(join(layout.imagesDir, 'marker.txt'), 'utf8'), 'still here\n');
   // The password is stored hashed: the clear text appears nowhere in the database.
-  const db = readFileSync(join(storage, 'db', 'cw.sqlite'));
+  const db = readFileSync(layout.dbFile);
   t.false(db.includes('c0rrect horse'));
-  t.is(statSync(join(storage, 'secrets', 'db-password')).mode & 0o777, 0o600);
-  t.is(statSync(join(storage, 'db', 'cw.sqlite')).mode & 0o077, 0);
+  t.is(statSync(layout.dbPasswordFile).mode & 0o777, 0o600);
+  t.is(statSync(layout.dbFile).mode & 0o077, 0);
 });
 
 test('a daemon that always fails ends FATAL and the appliance reports unhealthy', async (t) => {

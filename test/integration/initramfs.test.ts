@@ -4,42 +4,29 @@
 // "cw-init: ERROR" line (and a reboot) — no traffic leaves the VM.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitramfs, type InitramfsResult } from '../../src/appliance/boot/initramfs/build.js';
+import { requireTools } from '../helpers/tools.js';
 
 const QEMU = 'qemu-system-x86_64';
 const MAC = '52:54:00:c1:00:01';
 const work = mkdtempSync(join(tmpdir(), 'cw-initramfs-it-'));
 let built: InitramfsResult | undefined;
-let skipReason = '';
+const vmTest = requireTools('qemu-system-x86_64', 'busybox', 'depmod', 'apt-cache', 'apt-get', 'dpkg-deb');
 
-async function have(cmd: string, args: string[]): Promise<boolean> {
-  return (await execa(cmd, args, { reject: false })).exitCode === 0;
-}
-
-test.before(async () => {
-  if (!(await have(QEMU, ['--version']))) skipReason = 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
-  else if (!existsSync('/bin/busybox')) skipReason = '/bin/busybox is missing (apt-get install busybox-static)';
-  else if (!(await have('depmod', ['--version']))) skipReason = 'depmod is missing (apt-get install kmod)';
-  if (skipReason) return;
+vmTest.before(async () => {
   // The kernel package linux-image-cloud-amd64 points at, e.g. linux-image-6.1.0-56-cloud-amd64.
   const debDir = join(work, 'deb');
   rmSync(debDir, { recursive: true, force: true });
   await execa('mkdir', ['-p', debDir]);
   const deps = await execa('apt-cache', ['depends', 'linux-image-cloud-amd64'], { reject: false });
   const pkg = /Depends: (linux-image-[0-9][^\s]*)/.exec(deps.stdout)?.[1];
-  if (!pkg) {
-    skipReason = 'apt-cache does not know linux-image-cloud-amd64 (apt-get update?)';
-    return;
-  }
+  if (!pkg) throw new Error('apt-cache does not know linux-image-cloud-amd64 (run apt-get update)');
   const dl = await execa('apt-get', ['download', pkg], { cwd: debDir, reject: false });
   const deb = readdirSync(debDir).find((f) => f.endsWith('.deb'));
-  if (dl.exitCode !== 0 || !deb) {
-    skipReason = `apt-get download ${pkg} failed: ${dl.stderr.split('\n').slice(-1)[0]}`;
-    return;
-  }
+  if (dl.exitCode !== 0 || !deb) throw new Error(`apt-get download ${pkg} failed: ${dl.stderr.split('\n').slice(-1)[0]}`);
   const root = join(work, 'root');
   await execa('dpkg-deb', ['-x', join(debDir, deb), root]);
   built = await buildInitramfs({ rootDir: root, out: join(work, 'initramfs.img') });
@@ -98,8 +85,7 @@ async function boot(cmdline: string, until: RegExp, markers: Record<string, RegE
   return result;
 }
 
-test('the initramfs holds /init, busybox and the boot modules with their dependencies', (t) => {
-  if (skipReason) return t.log(`skipped: ${skipReason}`) ?? t.pass();
+vmTest('the initramfs holds /init, busybox and the boot modules with their dependencies', (t) => {
   const b = built as InitramfsResult;
   for (const m of ['loop', 'squashfs', 'overlay', 'virtio_net', 'virtio_pci', 'virtio', 'virtio_ring', 'failover', 'net_failover']) t.true(b.modules.includes(m), m);
   t.true(b.modules.indexOf('virtio_ring') < b.modules.indexOf('virtio_net'));
@@ -107,8 +93,7 @@ test('the initramfs holds /init, busybox and the boot modules with their depende
   t.log(`initramfs ${b.size} bytes for ${b.kver}; modules: ${b.modules.join(' ')}`);
 });
 
-test('qemu: /init loads the modules, finds the NIC, and fails the DHCP step cleanly', async (t) => {
-  if (skipReason) return t.log(`skipped: ${skipReason}`) ?? t.pass();
+vmTest('qemu: /init loads the modules, finds the NIC, and fails the DHCP step cleanly', async (t) => {
   const cmdline = `cw.node=n0 cw.uid=0123abcd cw.head=http://192.0.2.1 cw.image=/images/0123abcd.img cw.style=rwram cw.rw=overlayfs cw.mac=${MAC}`;
   const r = await boot(cmdline, /cw-init: ERROR/, {
     init: /^cw-init: starting/,
@@ -126,8 +111,7 @@ test('qemu: /init loads the modules, finds the NIC, and fails the DHCP step clea
   t.notRegex(log, /Kernel panic/);
 });
 
-test('qemu: _boot_rw_layer=rwtab is refused with a clear message', async (t) => {
-  if (skipReason) return t.log(`skipped: ${skipReason}`) ?? t.pass();
+vmTest('qemu: _boot_rw_layer=rwtab is refused with a clear message', async (t) => {
   const r = await boot(`cw.node=n0 cw.head=http://192.0.2.1 cw.image=/images/x.img cw.style=roram cw.rw=rwtab cw.mac=${MAC}`, /cw-init: (ERROR|rebooting)/, {});
   t.regex(r.lines.join('\n'), /cw-init: ERROR: _boot_rw_layer=rwtab is not yet supported/);
 });

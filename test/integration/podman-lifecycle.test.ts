@@ -4,6 +4,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { storagePaths } from '../../src/appliance/storage.js';
 import { ctl, engineExec, imageTarball, restartCommand, sh, tempDir } from './helpers.js';
 
 const SOCKET = process.env.CW_PODMAN_SOCKET ?? '/run/podman/podman.sock';
@@ -45,7 +46,7 @@ test('start (host networking), status, add-admin', async (t) => {
 });
 
 test('stop then the printed start command: state survives', async (t) => {
-  writeFileSync(join(storage, 'images', 'marker.txt'), 'podman marker\n');
+  writeFileSync(join(storagePaths(storage).imagesDir, 'marker.txt'), 'podman marker\n');
   const t0 = Date.now();
   const stop = await ctl(['stop', '--name', NAME], { env });
   const ms = Date.now() - t0;
@@ -56,7 +57,7 @@ test('stop then the printed start command: state survives', async (t) => {
   t.is(again.exitCode, 0, again.all);
   const admins = JSON.parse((await engineExec('podman', NAME, ['cw-appliance', 'admin-ls'])).stdout) as Array<{ name: string }>;
   t.deepEqual(admins.map((a) => a.name), ['carol']);
-  t.is(readFileSync(join(storage, 'images', 'marker.txt'), 'utf8'), 'podman marker\n');
+  t.is(readFileSync(join(storagePaths(storage).imagesDir, 'marker.txt'), 'utf8'), 'podman marker\n');
   const final = await ctl(['stop', '--name', NAME], { env });
   t.is(final.exitCode, 0, final.all);
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cwAppliance, type CliIo } from '../../../src/appliance/admin/cli.js';
 import type { SupervisorHealth } from '../../../src/appliance/api/supervisor-client.js';
+import { storagePaths, type StoragePaths } from '../../../src/appliance/storage.js';
 import { hashPassword } from '../../../src/lib/password.js';
 import { ExitError } from '../../../src/lib/errors.js';
 import { fatalReport, healthyReport } from '../api/helpers.js';
@@ -15,6 +16,8 @@ const bob = generateKey('rsa', { bits: 2048, comment: 'bob@desk' });
 
 interface Appliance {
   storage: string;
+  /** The storage layout under `storage`, as the appliance defines it. */
+  paths: StoragePaths;
   /** Runs cw-appliance in-process; resolves with stdout, rejects with the ExitError. */
   run(argv: string[], extra?: Partial<CliIo> & { env?: NodeJS.ProcessEnv }): Promise<string>;
   authorizedKeys(): string;
@@ -24,8 +27,10 @@ function appliance(t: { teardown(fn: () => void): void }): Appliance {
   const { dir, cleanup } = tempDir('cw-appliance-');
   t.teardown(cleanup);
   const storage = join(dir, 'storage');
+  const paths = storagePaths(storage);
   return {
     storage,
+    paths,
     async run(argv, extra = {}) {
       const lines: string[] = [];
       await cwAppliance(argv, {
@@ -36,7 +41,7 @@ function appliance(t: { teardown(fn: () => void): void }): Appliance {
       });
       return lines.join('\n');
     },
-    authorizedKeys: () => readFileSync(join(storage, 'admins', 'authorized_keys'), 'utf8'),
+    authorizedKeys: () => readFileSync(paths.authorizedKeysFile, 'utf8'),
   };
 }
 
@@ -47,9 +52,9 @@ test('admin-add stores the admin and renders authorized_keys 0600', async (t) =>
   const out = await a.run(['admin-add', 'alice', alice.publicLine]);
   t.is(out, `Added admin alice (ssh-ed25519 ${alice.fingerprint})`);
   t.is(a.authorizedKeys(), `# cw admin alice\n${alice.publicLine}\n`);
-  t.is(modeOf(join(a.storage, 'admins', 'authorized_keys')), 0o600);
-  t.is(modeOf(join(a.storage, 'admins')), 0o700);
-  t.deepEqual(readdirSync(join(a.storage, 'admins')), ['authorized_keys']);
+  t.is(modeOf(a.paths.authorizedKeysFile), 0o600);
+  t.is(modeOf(a.paths.adminsDir), 0o700);
+  t.deepEqual(readdirSync(a.paths.adminsDir), ['authorized_keys']);
 });
 
 test('authorized_keys lists every admin, by name, with normalized key lines', async (t) => {
@@ -108,7 +113,7 @@ test('a duplicate admin is refused unless --replace, and authorized_keys follows
 test('when authorized_keys cannot be written the admin is not added either', async (t) => {
   const a = appliance(t);
   await a.run(['admin-add', 'alice', alice.publicLine]);
-  const file = join(a.storage, 'admins', 'authorized_keys');
+  const file = a.paths.authorizedKeysFile;
   rmSync(file);
   mkdirSync(join(file, 'blocker'), { recursive: true });
   await t.throwsAsync(a.run(['admin-add', 'bob', bob.publicLine]));
@@ -116,7 +121,7 @@ test('when authorized_keys cannot be written the admin is not added either', asy
     (JSON.parse(await a.run(['admin-ls'])) as Array<{ name: string }>).map((x) => x.name),
     ['alice'],
   );
-  t.deepEqual(readdirSync(join(a.storage, 'admins')), ['authorized_keys'], 'no temporary file is left');
+  t.deepEqual(readdirSync(a.paths.adminsDir), ['authorized_keys'], 'no temporary file is left');
 });
 
 test('a key already registered for another admin is refused', async (t) => {
@@ -134,10 +139,10 @@ test('root-pass stores a hash from CW_ROOT_HASH and prints the database password
   t.deepEqual(JSON.parse(await a.run(['root-status'])), { set: false, scheme: 'scrypt' });
   const hash = await hashPassword('a good root password');
   const out = await a.run(['root-pass'], { env: { CW_ROOT_HASH: hash } });
-  const secret = readFileSync(join(a.storage, 'secrets', 'db-password'), 'utf8').trim();
+  const secret = readFileSync(a.paths.dbPasswordFile, 'utf8').trim();
   t.is(out, `Database password: ${secret}`);
-  t.is(modeOf(join(a.storage, 'secrets', 'db-password')), 0o600);
-  t.is(modeOf(join(a.storage, 'secrets')), 0o700);
+  t.is(modeOf(a.paths.dbPasswordFile), 0o600);
+  t.is(modeOf(a.paths.secretsDir), 0o700);
   const status = await a.run(['root-status']);
   t.deepEqual(JSON.parse(status), { set: true, scheme: 'scrypt' });
   t.false(status.includes('$scrypt$'), 'the hash is never shown');

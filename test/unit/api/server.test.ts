@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { listenOnSocket } from '../../../src/appliance/api/server.js';
+import { storagePaths } from '../../../src/appliance/storage.js';
 import { tempDir } from '../lib/keys.js';
 import { apiWithTempStore, healthyReport } from './helpers.js';
 
@@ -74,10 +75,11 @@ test('api/main.ts serves on CW_API_SOCKET and stops on SIGTERM', async (t) => {
   const { dir, cleanup } = tempDir('cw-api-main-');
   t.teardown(cleanup);
   const socketPath = join(dir, 'api.sock');
+  const storage = storagePaths(join(dir, 'storage'));
   const child = spawn(process.execPath, ['--import', 'tsx', new URL('../../../src/appliance/api/main.ts', import.meta.url).pathname], {
     env: {
       ...process.env,
-      CW_STORAGE: join(dir, 'storage'),
+      CW_STORAGE: storage.root,
       CW_API_SOCKET: socketPath,
       CW_SUPERVISOR_SOCKET: join(dir, 'no-supervisor.sock'),
     },
@@ -98,8 +100,8 @@ test('api/main.ts serves on CW_API_SOCKET and stops on SIGTERM', async (t) => {
   const health = await getJson(socketPath, '/api/v1/health');
   t.is(health.status, 503);
   t.is(health.body.data.status, 'unknown');
-  t.is(statSync(join(dir, 'storage', 'db', 'cw.sqlite')).mode & 0o777, 0o600);
-  t.is(statSync(join(dir, 'storage', 'secrets', 'db-password')).mode & 0o777, 0o600);
+  t.is(statSync(storage.dbFile).mode & 0o777, 0o600);
+  t.is(statSync(storage.dbPasswordFile).mode & 0o777, 0o600);
 
   const started = Date.now();
   child.kill('SIGTERM');

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { storagePaths } from '../../../src/appliance/storage.js';
 import { APPLIANCE_CAPABILITIES, buildContainerSpec } from '../../../src/host/containerctl/start/container-spec.js';
 import { start } from '../../../src/host/containerctl/start/start.js';
 import { ensureStorageLayout } from '../../../src/host/containerctl/start/storage.js';
@@ -50,8 +51,8 @@ test('defaults: ./cw_container_storage made absolute, newest image, host network
       'io.cw-headnode.storage': storage,
     });
     t.is(spec.stopTimeout, 10);
-    t.true(statSync(join(storage, 'etc/generated')).isDirectory());
-    t.is(statSync(join(storage, 'secrets')).mode & 0o777, 0o700);
+    t.true(statSync(storagePaths(storage).generatedDir).isDirectory());
+    t.is(statSync(storagePaths(storage).secretsDir).mode & 0o777, 0o700);
     t.regex(ctx.out.text, new RegExp(`cw-headnode is running: container cw-headnode, image cw-headnode:0.2.0, storage ${storage}\\n`));
     t.regex(ctx.out.text, /Ports: http 80\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp \(interfaces: auto\)/);
   } finally {
@@ -195,11 +196,12 @@ test('invalid options are refused before anything is touched', async (t) => {
 test('storage layout keeps existing content and tightens secrets/', async (t) => {
   const dir = tempDir();
   try {
+    const layout = storagePaths(dir);
     await ensureStorageLayout(dir);
-    writeFileSync(join(dir, 'db', 'marker'), 'x');
+    writeFileSync(join(layout.dbDir, 'marker'), 'x');
     await ensureStorageLayout(dir);
-    t.true(existsSync(join(dir, 'db', 'marker')));
-    t.is(statSync(join(dir, 'secrets')).mode & 0o777, 0o700);
+    t.true(existsSync(join(layout.dbDir, 'marker')));
+    t.is(statSync(layout.secretsDir).mode & 0o777, 0o700);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

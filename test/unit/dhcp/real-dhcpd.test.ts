@@ -1,10 +1,9 @@
 // The real ISC dhcpd, run by the supervisor's dhcpd service inside a network namespace, answering a real
 // DHCP client (busybox udhcpc) in a second namespace over a bridge in a third. Everything lives in
 // namespaces this test creates (10.214.x.x addresses only there) and is removed afterwards, also on failure.
-// Needs root, `ip netns`, isc-dhcp-server and busybox; without them the tests pass with a log line saying so.
-import test, { type ExecutionContext } from 'ava';
+// Needs root, `ip netns`, isc-dhcp-server and busybox (requireTools: skipped without them, failed under CI).
+import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -17,34 +16,19 @@ import { runCommandLine } from '../../../src/appliance/services/run.js';
 import { parseProcNetSockets } from '../../../src/appliance/supervisor/probes.js';
 import { realClock, realSpawner } from '../../../src/appliance/supervisor/spawner.js';
 import { Supervisor } from '../../../src/appliance/supervisor/supervisor.js';
+import { storagePaths } from '../../../src/appliance/storage.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
 import { MemorySink } from '../supervisor/fakes.js';
 import { testContext } from '../services/context.js';
 
 const run = promisify(execFile);
-const DHCPD = '/usr/sbin/dhcpd';
-const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? null;
-const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? null;
-
-function missing(): string[] {
-  const out: string[] = [];
-  if (process.getuid?.() !== 0) out.push('root');
-  if (!IP) out.push('ip (iproute2)');
-  if (!existsSync(DHCPD)) out.push(`${DHCPD} (isc-dhcp-server)`);
-  if (!BUSYBOX) out.push('busybox (udhcpc)');
-  return out;
-}
-
-/** Skips with a clear message when the machine cannot run the test; returns false then. */
-function canRun(t: ExecutionContext): boolean {
-  const lacking = missing();
-  if (lacking.length === 0) return true;
-  t.log(`SKIPPED real dhcpd test: needs ${lacking.join(', ')}`);
-  t.pass();
-  return false;
-}
+const DHCPD = toolPath('dhcpd');
+const BUSYBOX = toolPath('busybox');
+const IP = toolPath('ip');
+const labTest = requireTools('root', 'ip', 'dhcpd', 'busybox');
 
 async function ip(...args: string[]): Promise<string> {
-  const { stdout } = await run(IP as string, args, { timeout: 10_000 });
+  const { stdout } = await run(IP, args, { timeout: 10_000 });
   return stdout;
 }
 
@@ -118,7 +102,7 @@ class Lab {
     await ip('-n', this.cli, 'link', 'set', 'eth0', 'up');
     const script = path.join(this.dir, 'udhcpc-event');
     const started = performance.now();
-    const result = await run(IP as string, ['netns', 'exec', this.cli, BUSYBOX as string, 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-s', script, ...extra], {
+    const result = await run(IP, ['netns', 'exec', this.cli, BUSYBOX, 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-s', script, ...extra], {
       timeout: (tries + 5) * 1000,
     }).then(
       ({ stdout, stderr }) => `${stdout}${stderr}`,
@@ -172,7 +156,7 @@ async function runDhcpd(t: ExecutionContext, lab: Lab, model: DhcpModel): Promis
     sink,
     logs,
     paths: ctx.paths,
-    leasesFile: path.join(ctx.paths.dhcpDir, 'dhcpd.leases'),
+    leasesFile: storagePaths(ctx.paths.storage).dhcpLeasesFile,
     serverLog,
     async change(next) {
       const started = performance.now();
@@ -192,17 +176,11 @@ async function until(what: string, check: () => boolean, ms: number, context: ()
   }
 }
 
-/** Sets up the lab (skipping when impossible), removing it at the end whatever happens. */
-async function lab(t: ExecutionContext, serverAddress: string, prefix: number): Promise<Lab | null> {
-  if (!canRun(t)) return null;
+/** Sets up the lab, removing it at the end whatever happens. */
+async function lab(t: ExecutionContext, serverAddress: string, prefix: number): Promise<Lab> {
   const created = new Lab(serverAddress, prefix);
   t.teardown(() => created.destroy());
-  try {
-    await created.create();
-  } catch (err) {
-    t.log(`SKIPPED real dhcpd test: cannot create network namespaces (${(err as Error).message.split('\n')[0]})`);
-    return null;
-  }
+  await created.create();
   return created;
 }
 
@@ -210,9 +188,8 @@ const mac = (n: number, prefix = '52:54:00'): string => `${prefix}:${[16, 8, 0].
 
 const SMALL_NET = { name: 'cluster', network: '10.214.7.0', prefix: 24, netmask: '255.255.255.0', first: '10.214.7.10', last: '10.214.7.200', gateway: '10.214.7.1' };
 
-test.serial('real dhcpd: a known MAC gets exactly its IP, an unknown one nothing, a new node within 1 s, a removed one no more', async (t) => {
+labTest.serial('real dhcpd: a known MAC gets exactly its IP, an unknown one nothing, a new node within 1 s, a removed one no more', async (t) => {
   const net = await lab(t, '10.214.7.1', 24);
-  if (!net) return t.pass();
   const n0: DhcpHost = { name: 'n0', mac: mac(1), ip: '10.214.7.10' };
   const n1: DhcpHost = { name: 'n1', mac: mac(2), ip: '10.214.7.11' };
   const dhcpd = await runDhcpd(t, net, { version: 1, nets: [SMALL_NET], hosts: [n0, n1] });
@@ -252,9 +229,8 @@ test.serial('real dhcpd: a known MAC gets exactly its IP, an unknown one nothing
   t.regex(await readFile(dhcpd.leasesFile, 'utf8'), /dhcpd/, 'leases persist in STORAGE/dhcp');
 });
 
-test.serial('real dhcpd with 10,000 hosts: every added node is answered after its reload (timings logged)', async (t) => {
+labTest.serial('real dhcpd with 10,000 hosts: every added node is answered after its reload (timings logged)', async (t) => {
   const net = await lab(t, '10.214.64.1', 18);
-  if (!net) return t.pass();
   const bigNet = { name: 'big', network: '10.214.64.0', prefix: 18, netmask: '255.255.192.0', first: '10.214.65.0', last: '10.214.127.254' };
   const hostAt = (i: number): DhcpHost => ({ name: `n${i}`, mac: mac(i, '52:54:01'), ip: `10.214.${65 + (i >> 8)}.${i & 255}` });
   const hosts = Array.from({ length: 10_000 }, (_, i) => hostAt(i));
@@ -281,9 +257,8 @@ test.serial('real dhcpd with 10,000 hosts: every added node is answered after it
   t.log(`10,000 hosts, change to lease: median ${sorted[2]!.toFixed(0)} ms, max ${sorted[4]!.toFixed(0)} ms`);
 });
 
-test.serial('real dhcpd: BIOS gets undionly.kpxe, UEFI (option 93 = 7 or 9) ipxe.efi, iPXE the bootstrap URL, all from the head address', async (t) => {
+labTest.serial('real dhcpd: BIOS gets undionly.kpxe, UEFI (option 93 = 7 or 9) ipxe.efi, iPXE the bootstrap URL, all from the head address', async (t) => {
   const net = await lab(t, '10.214.7.1', 24);
-  if (!net) return t.pass();
   const n0: DhcpHost = { name: 'n0', mac: mac(1), ip: '10.214.7.10' };
   const dhcpd = await runDhcpd(t, net, { version: 1, nets: [SMALL_NET], hosts: [n0] });
   // The test context's CW_HTTP_PORT is 18080.

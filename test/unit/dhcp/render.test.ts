@@ -1,12 +1,15 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DhcpModelError, type DhcpHost, type DhcpNet } from '../../../src/appliance/dhcp/model.js';
 import { declaresArchOption, freeRanges, hostLabels, renderDhcpConfig, renderDhcpSections } from '../../../src/appliance/dhcp/render.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
+
+const dhcpdTest = requireTools('dhcpd');
+const DHCPD = toolPath('dhcpd');
 
 const NET: DhcpNet = {
   name: 'cluster',
@@ -246,12 +249,7 @@ test('10,000 hosts render in one pass of string building', (t) => {
   t.is(lines.at(-2), 'host n9999 { hardware ethernet 52:54:00:00:27:0f; fixed-address 10.1.39.16; option host-name "n9999"; }');
 });
 
-test('the real dhcpd -t accepts what the renderer produces, odd names included', async (t) => {
-  if (!existsSync('/usr/sbin/dhcpd')) {
-    t.log('/usr/sbin/dhcpd not installed (Debian package isc-dhcp-server): real syntax check skipped');
-    t.pass();
-    return;
-  }
+dhcpdTest('the real dhcpd -t accepts what the renderer produces, odd names included', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-dhcp-render-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const names = ['a..b', 'n0.', '_'.padStart(2, 'x'), '9-', 'x.-y', 'subnet', 'host', 'a'.repeat(63), 'A.b_c-d', '0x1f', '123'];
@@ -261,7 +259,7 @@ test('the real dhcpd -t accepts what the renderer produces, odd names included',
   ]);
   const file = path.join(dir, 'dhcpd.conf');
   await writeFile(file, renderDhcpConfig({ nets: [{ ...NET, gateway: '10.10.24.1', dynamic: true }], hosts, options: { listenOnly: [{ network: '192.168.7.0', prefix: 24, note: 'eth9' }] } }));
-  const check = await promisify(execFile)('/usr/sbin/dhcpd', ['-t', '-4', '-cf', file]).then(
+  const check = await promisify(execFile)(DHCPD, ['-t', '-4', '-cf', file]).then(
     () => 'ok',
     (err: { stderr?: string }) => err.stderr ?? 'failed',
   );
@@ -320,12 +318,7 @@ test('network boot options are checked like the model', (t) => {
   }
 });
 
-test('the real dhcpd -t accepts the network boot statements with the built-in template', async (t) => {
-  if (!existsSync('/usr/sbin/dhcpd')) {
-    t.log('/usr/sbin/dhcpd not installed (Debian package isc-dhcp-server): real syntax check skipped');
-    t.pass();
-    return;
-  }
+dhcpdTest('the real dhcpd -t accepts the network boot statements with the built-in template', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-dhcp-boot-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const template = await readFile(new URL('../../../rootfs/etc/cw/templates/dhcpd.conf.template', import.meta.url), 'utf8');
@@ -333,7 +326,7 @@ test('the real dhcpd -t accepts the network boot statements with the built-in te
   const sections = renderDhcpSections({ nets: [{ ...NET, dynamic: true }], hosts: [N0, N1], options: { boot: { headAddresses: ['10.10.24.2'], httpPort: 8080 } } });
   const file = path.join(dir, 'dhcpd.conf');
   await writeFile(file, template.replace('{{subnets}}', sections.subnets.text).replace('{{hosts}}', sections.hosts.text));
-  const check = await promisify(execFile)('/usr/sbin/dhcpd', ['-t', '-4', '-cf', file]).then(
+  const check = await promisify(execFile)(DHCPD, ['-t', '-4', '-cf', file]).then(
     () => 'ok',
     (err: { stderr?: string }) => err.stderr ?? 'failed',
   );

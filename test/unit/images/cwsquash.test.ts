@@ -13,11 +13,13 @@ import {
   parseMbr,
   readCwsquashLayout,
   sha256File,
+  type CwsquashLayout,
 } from '../../../src/appliance/images/cwsquash/index.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
 
-const hasTools = (await execa('mksquashfs', ['-version'], { reject: false })).exitCode === 0;
-const hasSfdisk = (await execa('sfdisk', ['--version'], { reject: false })).exitCode === 0;
-const isRoot = process.getuid?.() === 0;
+const squashTest = requireTools('mksquashfs', 'unsquashfs');
+const sfdiskTest = requireTools('mksquashfs', 'unsquashfs', 'sfdisk');
+const loopMountTest = requireTools('mksquashfs', 'mount', 'root');
 
 function tmp(t: { teardown: (f: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cwsq-'));
@@ -75,8 +77,7 @@ test('parseMbr explains what is wrong with files that are not cwsquash', (t) => 
   t.throws(() => parseMbr(good, size - 512), { message: /truncated: the partition ends at byte 1052672 but the file has 1052160 bytes/ });
 });
 
-test('createCwsquash: sfdisk sees one Linux partition at 1 MiB; unsquashfs -o lists the files; extract round-trips', async (t) => {
-  if (!hasTools) return t.pass('squashfs-tools not installed: skipped');
+sfdiskTest('createCwsquash: sfdisk sees one Linux partition at 1 MiB; unsquashfs -o lists the files; extract round-trips', async (t) => {
   const dir = tmp(t);
   const src = join(dir, 'root');
   sampleTree(src);
@@ -95,15 +96,11 @@ test('createCwsquash: sfdisk sees one Linux partition at 1 MiB; unsquashfs -o li
   closeSync(fd);
   t.is(head.toString('latin1'), 'hsqs');
 
-  if (hasSfdisk) {
-    const sf = await execa('sfdisk', ['-l', file]);
-    const line = sf.stdout.split('\n').find((l) => l.startsWith(`${file}1`)) ?? '';
-    t.regex(line, new RegExp(`^${file}1\\s+2048\\s+${2047 + layout.sectors}\\s+${layout.sectors}\\s.*\\b83\\s+Linux`), sf.stdout);
-    const dump = await execa('sfdisk', ['--dump', file]);
-    t.regex(dump.stdout, /start=\s*2048, size=\s*\d+, type=83/);
-  } else {
-    t.log('sfdisk not installed: partition table not checked with it');
-  }
+  const sf = await execa(toolPath('sfdisk'), ['-l', file]);
+  const line = sf.stdout.split('\n').find((l) => l.startsWith(`${file}1`)) ?? '';
+  t.regex(line, new RegExp(`^${file}1\\s+2048\\s+${2047 + layout.sectors}\\s+${layout.sectors}\\s.*\\b83\\s+Linux`), sf.stdout);
+  const dump = await execa(toolPath('sfdisk'), ['--dump', file]);
+  t.regex(dump.stdout, /start=\s*2048, size=\s*\d+, type=83/);
 
   const ls = await execa('unsquashfs', ['-o', String(layout.offset), '-l', file]);
   t.regex(ls.stdout, /squashfs-root\/etc\/hostname/);
@@ -116,8 +113,8 @@ test('createCwsquash: sfdisk sees one Linux partition at 1 MiB; unsquashfs -o li
   await t.throwsAsync(extractCwsquash(file, out), { message: /not empty/ });
 });
 
-test('createCwsquash: zstd, excludes, and the loop mount at the partition offset (root only)', async (t) => {
-  if (!hasTools) return t.pass('squashfs-tools not installed: skipped');
+/** A zstd cwsquash of the sample tree with a `tmp/` whose contents are excluded. */
+async function zstdImage(t: { teardown: (f: () => void) => void }): Promise<{ file: string; layout: CwsquashLayout; dir: string }> {
   const dir = tmp(t);
   const src = join(dir, 'root');
   sampleTree(src);
@@ -125,20 +122,23 @@ test('createCwsquash: zstd, excludes, and the loop mount at the partition offset
   writeFileSync(join(src, 'tmp/scratch'), 'x');
   const file = join(dir, 'z.img');
   const layout = await createCwsquash(src, file, { compression: 'zstd', exclude: ['tmp/*'] });
+  return { file, layout, dir };
+}
+
+squashTest('createCwsquash: zstd and excludes', async (t) => {
+  const { file } = await zstdImage(t);
   const names = await listCwsquash(file);
   t.true(names.includes('tmp'), 'the directory stays');
   t.false(names.includes('tmp/scratch'), 'its contents do not');
-  if (!isRoot) {
-    t.log('not root: loop mount skipped');
-    return;
-  }
+});
+
+loopMountTest('createCwsquash: the image loop-mounts at the partition offset', async (t) => {
+  const { file, layout, dir } = await zstdImage(t);
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
-  const m = await execa('mount', ['-o', `loop,ro,offset=${layout.offset}`, file, mnt], { reject: false, all: true });
-  if (m.exitCode !== 0) {
-    t.log(`loop mount not possible here: ${m.all}`);
-    return;
-  }
+  const m = await execa(toolPath('mount'), ['-o', `loop,ro,offset=${layout.offset}`, file, mnt], { reject: false, all: true });
+  t.is(m.exitCode, 0, `loop mount: ${m.all}`);
+  if (m.exitCode !== 0) return;
   try {
     t.is(readFileSync(join(mnt, 'etc/hostname'), 'utf8'), 'node\n');
   } finally {
@@ -146,7 +146,7 @@ test('createCwsquash: zstd, excludes, and the loop mount at the partition offset
   }
 });
 
-test('readCwsquashLayout: clear errors for missing files, bare squashfs and partitions without squashfs', async (t) => {
+test('readCwsquashLayout: clear errors for missing files and partitions without squashfs', async (t) => {
   const dir = tmp(t);
   await t.throwsAsync(readCwsquashLayout(join(dir, 'nope.img')), { message: /no such file/ });
   const junk = join(dir, 'junk.img');
@@ -154,7 +154,10 @@ test('readCwsquashLayout: clear errors for missing files, bare squashfs and part
   buildMbr(8).copy(buf, 0);
   writeFileSync(junk, buf);
   await t.throwsAsync(readCwsquashLayout(junk), { message: /holds no squashfs/ });
-  if (!hasTools) return;
+});
+
+squashTest('readCwsquashLayout: a bare squashfs is named as such', async (t) => {
+  const dir = tmp(t);
   const src = join(dir, 'r');
   sampleTree(src);
   const bare = join(dir, 'bare.sqfs');

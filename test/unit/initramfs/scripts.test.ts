@@ -1,26 +1,19 @@
 // The node's shell scripts: syntax under busybox sh, and the helpers /init relies on, run for real.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE_SCRIPTS_DIR } from '../../../src/appliance/boot/initramfs/build.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
 
-const BUSYBOX = '/bin/busybox';
-const haveBusybox = existsSync(BUSYBOX);
+const BUSYBOX = toolPath('busybox');
 const FUNCTIONS = join(NODE_SCRIPTS_DIR, 'init-functions.sh');
-const bbTest = haveBusybox ? test : test.skip;
+const bbTest = requireTools('busybox');
 
 /** Runs a snippet in busybox sh with init-functions.sh sourced. */
 async function run(snippet: string, args: string[] = []) {
   return execa(BUSYBOX, ['sh', '-c', `. "${FUNCTIONS}"; ${snippet}`, 'sh', ...args], { reject: false });
-}
-
-if (!haveBusybox) {
-  test('busybox checks', (t) => {
-    t.log('busybox is not installed (apt-get install busybox-static): script checks skipped');
-    t.pass();
-  });
 }
 
 for (const name of ['init', 'init-functions.sh', 'udhcpc.script', 'cw-node-agent']) {

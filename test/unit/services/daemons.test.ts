@@ -8,9 +8,12 @@ import { buildServiceTable } from '../../../src/appliance/services/index.js';
 import { runCommandLine } from '../../../src/appliance/services/run.js';
 import { renderSshdConfig, sshdFiles, strictModesProblems } from '../../../src/appliance/services/sshd/index.js';
 import { installIpxeFiles, IPXE_FILES, tftpdService, tftpUser } from '../../../src/appliance/services/tftpd/index.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
 import { testContext } from './context.js';
 
 const has = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
+const nginxTest = requireTools('nginx');
+const sshdTest = requireTools('sshd', 'ssh-keygen', 'root');
 
 test('nginx.conf serves boot files and images, proxies /api/ to the API socket', async (t) => {
   const { ctx, cleanup } = await testContext();
@@ -37,9 +40,9 @@ test('a storage path nginx could misread is refused instead of rendered', async 
   await t.throwsAsync(renderNginxConf({ ...ctx, paths: { ...ctx.paths, bootDir: '/tmp/cw storage; evil/boot' } }, null), { message: /unsafe path/ });
 });
 
-test('nginx -t accepts the rendered config', async (t) => {
-  if (!(await has('/usr/sbin/nginx'))) return t.pass('nginx not installed here');
+nginxTest('nginx -t accepts the rendered config', async (t) => {
   const { ctx, cleanup } = await testContext({ run: runCommandLine });
+  ctx.bins.nginx = toolPath('nginx');
   t.teardown(cleanup);
   await t.notThrowsAsync(httpdService(ctx, () => 41514).prepare?.() as Promise<void>);
   t.true(await has(nginxConfPath(ctx)));
@@ -60,9 +63,10 @@ test('sshd_config: key-only root login, host keys and authorized_keys in storage
   t.regex(await renderSshdConfig(ctx, false), /^StrictModes no$/m);
 });
 
-test('sshd prepare generates host keys (0600) and an empty authorized_keys, and sshd -t accepts the config', async (t) => {
-  if (!(await has('/usr/sbin/sshd')) || process.getuid?.() !== 0) return t.pass('needs sshd and root');
+sshdTest('sshd prepare generates host keys (0600) and an empty authorized_keys, and sshd -t accepts the config', async (t) => {
   const { ctx, logs, cleanup } = await testContext({ run: runCommandLine });
+  ctx.bins.sshd = toolPath('sshd');
+  ctx.bins.sshKeygen = toolPath('ssh-keygen');
   t.teardown(cleanup);
   const { sshdService } = await import('../../../src/appliance/services/sshd/index.js');
   await mkdir(ctx.paths.storage, { recursive: true, mode: 0o775 });

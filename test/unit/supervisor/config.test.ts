@@ -2,6 +2,7 @@ import test from 'ava';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { storagePaths } from '../../../src/appliance/storage.js';
 import { loadSupervisorConfig } from '../../../src/appliance/supervisor/config.js';
 import { ensureStorageLayout, STORAGE_DIRS } from '../../../src/appliance/supervisor/storage.js';
 
@@ -32,13 +33,14 @@ test('the storage layout is created with its modes, and tightened when it exists
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-storage-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const storage = path.join(dir, 'storage');
+  const layout = storagePaths(storage);
   const created = await ensureStorageLayout(storage);
   t.deepEqual(created, STORAGE_DIRS.map((d) => d.dir));
-  t.is((await stat(path.join(storage, 'secrets'))).mode & 0o777, 0o700);
-  t.is((await stat(path.join(storage, 'boot'))).mode & 0o777, 0o755);
-  await chmod(path.join(storage, 'secrets'), 0o777);
+  t.is((await stat(layout.secretsDir)).mode & 0o777, 0o700);
+  t.is((await stat(layout.bootDir)).mode & 0o777, 0o755);
+  await chmod(layout.secretsDir, 0o777);
   t.deepEqual(await ensureStorageLayout(storage), []);
-  t.is((await stat(path.join(storage, 'secrets'))).mode & 0o777, 0o700);
+  t.is((await stat(layout.secretsDir)).mode & 0o777, 0o700);
   const file = path.join(dir, 'file');
   await writeFile(file, '');
   await t.throwsAsync(ensureStorageLayout(file), { message: `storage ${file} is not a directory` });
