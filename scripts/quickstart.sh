@@ -227,5 +227,5 @@ Next steps (from this directory; after \`npm install -g .\` drop the \`npx\`):
   3. Load your key into ssh-agent and talk to the head node:
        eval \`ssh-agent\` ; ssh-add
        npx cw-nodectl ls        # "ERROR: No nodes found, nothing was done" means it works
-Engine: $choice. Check it with \`$kind ps\`; stop with \`npx cw-containerctl stop\`.
+${choice^}. Check it with \`$kind ps\`; stop with \`npx cw-containerctl stop\`.
 EOF
