@@ -4,7 +4,8 @@
 #
 #   scripts/build-image.sh [--engine docker|podman] [--ca FILE] [--out DIR] [--quiet]
 #
-#   --engine  engine that receives the image (default: docker if its daemon answers, else podman)
+#   --engine  engine that receives the image (default: the one cw-containerctl uses — CW_ENGINE,
+#             else DOCKER_HOST, else Docker's socket, then Podman's; see `cw-containerctl engine`)
 #   --ca      extra CA bundle (PEM) for HTTPS during the build, e.g. a TLS-intercepting proxy's
 #             CA; defaults to $NODE_EXTRA_CA_CERTS when that names a file. Passed as a build
 #             secret: trusted while building, never stored in the image.
@@ -58,11 +59,26 @@ image="$IMAGE_NAME:$version"
 tarball="$out/$IMAGE_NAME-$version.tar"
 
 # --- engine that receives the image ------------------------------------------------------------
-if [ -z "$engine" ]; then
-  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker
-  elif command -v podman >/dev/null && podman info >/dev/null 2>&1; then engine=podman
-  else die "no working container engine: start dockerd, or install podman"
+# The same choice cw-containerctl makes (src/host/containerctl/engine/endpoint.ts), asked from it so
+# that the image lands where `cw-containerctl start` looks: from the sources when tsx is installed,
+# else the built CLI. Without Node, the same order by hand: DOCKER_HOST's engine, Docker, Podman.
+engine_choice() {
+  if command -v node >/dev/null; then
+    if [ -e "$repo/node_modules/tsx/package.json" ]; then
+      node --import tsx "$repo/src/host/containerctl/main.ts" engine --kind && return 0
+      return 1
+    elif [ -e "$repo/dist/host/containerctl/main.js" ]; then
+      node "$repo/dist/host/containerctl/main.js" engine --kind && return 0
+      return 1
+    fi
   fi
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo docker
+  elif command -v podman >/dev/null && podman info >/dev/null 2>&1; then echo podman
+  else echo "ERROR: no working container engine: start dockerd, or install podman" >&2; return 1
+  fi
+}
+if [ -z "$engine" ]; then
+  engine=$(engine_choice) || die "cannot tell which container engine to build into (see above)"
 fi
 case $engine in
   docker|podman) ;;
@@ -137,7 +153,7 @@ target_cli=$([ "$engine" = docker ] && echo "$docker_cli" || echo podman)
 previous=$("$target_cli" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
 
 log="$out/build-image.log"
-say "building $image with $builder${ca:+ (extra CA: $ca)}"
+say "building $image with $builder for $engine${ca:+ (extra CA: $ca)}"
 start=$SECONDS
 if [ "$quiet" = 1 ]; then
   if ! DOCKER_BUILDKIT=1 "$builder" "${args[@]}" >"$log" 2>&1; then

@@ -82,6 +82,11 @@ export interface ApiClientOptions {
   baseUrl: string;
   /** The admin name to authenticate as (settings' `client.authuser`). */
   user: string;
+  /**
+   * Where that name was set, for the refusal's advice, e.g. `client.authuser in /root/.cw/settings.ini`
+   * or `CW_AUTHUSER`.
+   */
+  userSetting?: string;
   /** `true` verifies TLS certificates; `false` does not and warns once; `quiet` does not, silently. */
   sslVerify?: SslVerify;
   /** Key agent for the proof; default: the one at `env.SSH_AUTH_SOCK`, connected on first need. */
@@ -140,6 +145,7 @@ const EXPIRY_MARGIN_MS = 30_000;
 export class ApiClient {
   readonly baseUrl: string;
   readonly user: string;
+  private readonly userSetting: string | undefined;
   readonly sslVerify: SslVerify;
   private readonly env: NodeJS.ProcessEnv;
   private readonly warn: (line: string) => void;
@@ -154,6 +160,7 @@ export class ApiClient {
   constructor(opts: ApiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.user = opts.user;
+    this.userSetting = opts.userSetting;
     this.sslVerify = opts.sslVerify ?? 'true';
     this.env = opts.env ?? process.env;
     this.warn = opts.warn ?? ((line) => process.stderr.write(`${line}\n`));
@@ -414,7 +421,8 @@ export class ApiClient {
     throw new ApiError(
       401,
       `authentication as "${this.user}" failed: the head node at ${this.baseUrl} did not accept ${count}` +
-        `${lastRefusal ? ` (${lastRefusal})` : ''}; add your key with cw-containerctl add-admin`,
+        `${lastRefusal ? ` (${lastRefusal})` : ''}; add your key with cw-containerctl add-admin` +
+        `${this.userSetting ? `, or set ${this.userSetting} to the admin name your key was added under` : ''}`,
     );
   }
 

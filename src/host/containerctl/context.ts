@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectEngine } from './engine/connect.js';
+import { connectEngine, otherEngines } from './engine/connect.js';
+import { wantedEngineKind } from './engine/endpoint.js';
 import type { Engine } from './engine/engine.js';
 
 /** A text sink; `isTTY` decides between progress bars and plain lines. */
@@ -18,6 +19,8 @@ export interface Clock {
 export interface CommandContext {
   /** Connects lazily, so input errors are reported before any engine is needed. */
   engine: () => Promise<Engine>;
+  /** The host's other engine(s), asked only to explain a missing image; none when not given. */
+  otherEngines?: () => Promise<Engine[]>;
   stdout: Output;
   stderr: Output;
   env: NodeJS.ProcessEnv;
@@ -29,11 +32,16 @@ export const systemClock: Clock = {
   sleep: (ms) => sleep(ms),
 };
 
-/** The real process: engine found by the strategy list, process streams and environment. */
-export function processContext(): CommandContext {
+/**
+ * The real process: engine found by the strategy list (limited to `--engine`, read when first needed,
+ * or CW_ENGINE), process streams and environment.
+ */
+export function processContext(engineOption: () => string | undefined = () => undefined): CommandContext {
   let engine: Promise<Engine> | undefined;
+  const connect = () => (engine ??= connectEngine({ env: process.env, kind: wantedEngineKind(engineOption(), process.env) }));
   return {
-    engine: () => (engine ??= connectEngine({ env: process.env })),
+    engine: connect,
+    otherEngines: async () => otherEngines(await connect(), { env: process.env }),
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,

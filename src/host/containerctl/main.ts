@@ -24,10 +24,17 @@ const toNumber = (value: string): number => {
 const nameOption = () => new Option('--name <container>', 'the cw-headnode container (default: the running one)');
 
 export function buildProgram(): Command {
-  const ctx = processContext();
-  const program = new Command('cw-containerctl')
+  let program: Command;
+  const ctx = processContext(() => program.opts<{ engine?: string }>().engine);
+  program = new Command('cw-containerctl')
     .description('Run a cw-headnode appliance (a whole cluster head node in one container) under Docker or Podman.')
     .version(packageVersion())
+    .addOption(
+      new Option('--engine <kind>', 'use this engine (default: $CW_ENGINE, else DOCKER_HOST, else Docker\'s socket, then Podman\'s)').choices([
+        'docker',
+        'podman',
+      ]),
+    )
     .exitOverride()
     // Usage errors follow the one-line `ERROR: ...` convention too (commander's hint joins the line).
     .configureOutput({
@@ -158,6 +165,17 @@ export function buildProgram(): Command {
       runCommand(async () => {
         const { toolConfig } = await import('./tool-config/tool-config.js');
         await toolConfig({ name: o.name }, ctx);
+      }),
+    );
+
+  program
+    .command('engine')
+    .description('print the engine every command uses (and why); --kind prints only docker or podman')
+    .option('--kind', 'print only the engine kind (for scripts)')
+    .action((o: { kind?: boolean }) =>
+      runCommand(async () => {
+        const { engineCommand } = await import('./engine-command/engine-command.js');
+        await engineCommand({ kind: o.kind }, ctx);
       }),
     );
 

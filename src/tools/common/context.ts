@@ -66,6 +66,8 @@ export function makeContext(tool: string, args: ParsedArgs, io: ToolIo = {}): To
       client = new ApiClient({
         baseUrl,
         user: settings.authUser,
+        // The same precedence as loadSettings: CW_AUTHUSER replaces the file's client.authuser.
+        userSetting: env.CW_AUTHUSER?.trim() ? 'CW_AUTHUSER' : `client.authuser in ${settings.path}`,
         sslVerify: settings.sslVerify,
         env,
         warn: (line) => err(`${line}\n`),

@@ -8,9 +8,9 @@ import {
 } from '../../../src/host/containerctl/engine/endpoint.js';
 import { connectEngine } from '../../../src/host/containerctl/engine/connect.js';
 
-test('without variables, rootful Podman is tried before Docker, then the user\'s rootless sockets', (t) => {
+test('without variables, rootful Docker is tried before Podman, then the user\'s rootless sockets', (t) => {
   const paths = candidateEndpoints({ env: {}, uid: 1000 }).map((e) => (e.transport === 'unix' ? e.socketPath : e.host));
-  t.deepEqual(paths.slice(0, 2), [ROOTFUL_PODMAN_SOCKET, ROOTFUL_DOCKER_SOCKET]);
+  t.deepEqual(paths.slice(0, 2), [ROOTFUL_DOCKER_SOCKET, ROOTFUL_PODMAN_SOCKET]);
   t.true(paths.includes('/run/user/1000/podman/podman.sock'));
   t.true(paths.includes('/run/user/1000/docker.sock'));
   t.true(paths.indexOf('/run/user/1000/podman/podman.sock') > 1);
@@ -18,7 +18,7 @@ test('without variables, rootful Podman is tried before Docker, then the user\'s
 
 test('root gets only the rootful sockets', (t) => {
   const paths = candidateEndpoints({ env: {}, uid: 0 }).map((e) => e.display);
-  t.deepEqual(paths, [`unix://${ROOTFUL_PODMAN_SOCKET}`, `unix://${ROOTFUL_DOCKER_SOCKET}`]);
+  t.deepEqual(paths, [`unix://${ROOTFUL_DOCKER_SOCKET}`, `unix://${ROOTFUL_PODMAN_SOCKET}`]);
 });
 
 test('DOCKER_HOST is the only candidate when set, and wins over CONTAINER_HOST', (t) => {
@@ -55,7 +55,7 @@ test('a socket under /run/user/UID (not root) is rootless', (t) => {
 
 test('no engine anywhere: a clear error naming what to start', async (t) => {
   await t.throwsAsync(connectEngine({ env: {}, uid: 0, exists: async () => false }), {
-    message: /^no container engine found: start rootful Podman .* or Docker, or set DOCKER_HOST$/,
+    message: /^no container engine found: start Docker .* or rootful Podman .*, or set DOCKER_HOST$/,
   });
 });
 

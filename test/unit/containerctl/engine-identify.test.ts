@@ -77,7 +77,7 @@ test('the default strategy skips missing sockets and ends with the user\'s rootl
     await t.throwsAsync(connectEngine({ env: { XDG_RUNTIME_DIR: runtimeDir }, uid: 1000, exists }), {
       message: /^rootless Docker at unix:\/\/.*docker\.sock cannot run cw-headnode/,
     });
-    t.deepEqual(seen.slice(0, 3), ['/run/podman/podman.sock', '/var/run/docker.sock', join(runtimeDir, 'podman/podman.sock')]);
+    t.deepEqual(seen.slice(0, 3), ['/var/run/docker.sock', '/run/podman/podman.sock', join(runtimeDir, 'docker.sock')]);
   } finally {
     await fake.close();
     rmSync(runtimeDir, { recursive: true, force: true });

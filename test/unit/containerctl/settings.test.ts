@@ -1,6 +1,9 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import test from 'ava';
+import { toolConfig } from '../../../src/host/containerctl/tool-config/tool-config.js';
 import {
+  AUTHUSER_PLACEHOLDER,
+  chooseAuthUser,
   invokingUser,
   isPrivateIPv4,
   networkAddress,
@@ -8,6 +11,7 @@ import {
   renderSettings,
   renderToolConfig,
 } from '../../../src/host/containerctl/tool-config/settings.js';
+import { MemoryEngine, testContext } from './memory-engine.js';
 
 function v4(address: string, internal = false): NetworkInterfaceInfo {
   return { address, netmask: '255.255.255.0', family: 'IPv4', mac: '52:54:00:00:00:01', internal, cidr: `${address}/24` };
@@ -65,4 +69,23 @@ test('authuser: the sudo caller, else the user, else root', (t) => {
   t.is(invokingUser({ SUDO_USER: 'alice', USER: 'root' }), 'alice');
   t.is(invokingUser({ USER: 'bob' }), 'bob');
   t.is(invokingUser({}), 'root');
+});
+
+test('authuser proposal: an admin added with add-admin, never a guess like root', (t) => {
+  t.deepEqual(chooseAuthUser(['admin1'], 'root'), { user: 'admin1' });
+  t.deepEqual(chooseAuthUser(['admin1', 'alice'], 'alice'), { user: 'alice' });
+  const none = chooseAuthUser([], 'root');
+  t.is(none.user, AUTHUSER_PLACEHOLDER);
+  t.regex(none.note ?? '', /^No admin has been added yet: run cw-containerctl add-admin/);
+  t.like(chooseAuthUser(['a', 'b'], 'root'), { user: AUTHUSER_PLACEHOLDER, note: 'Admins: a, b. Put yours in client.authuser.' });
+  t.deepEqual(chooseAuthUser(undefined, 'root'), { user: 'root' }, 'an image without admin-ls: the old proposal');
+});
+
+test('tool-config proposes the admin the appliance knows', async (t) => {
+  const engine = new MemoryEngine();
+  engine.addContainer({ name: 'cw-headnode', networkMode: 'cwnet', networks: { cwnet: '10.10.24.2' } });
+  engine.onExec = (cmd) => ({ exitCode: 0, stdout: cmd[1] === 'admin-ls' ? '[{"name":"admin1"}]' : '{}', stderr: '' });
+  const ctx = testContext(engine, { USER: 'root' });
+  await toolConfig({}, ctx);
+  t.true(ctx.out.text.includes('client.authuser = admin1\n'));
 });

@@ -106,6 +106,21 @@ test('no accepted key: one line naming the user and the server, and what to do',
   });
 });
 
+test('the refusal names the setting and file to edit when the client knows them', async (t) => {
+  const { url } = await serve(t, authServer(new Set(), { n: 0 }));
+  const api = new ApiClient({
+    baseUrl: url,
+    user: 'root',
+    userSetting: 'client.authuser in /root/.cw/settings.ini',
+    agent: fakeAgent(['stranger']),
+    tokens: new Map(),
+  });
+  t.teardown(() => api.close());
+  await t.throwsAsync(api.get('/nodes'), {
+    message: /^authentication as "root" failed: .*; add your key with cw-containerctl add-admin, or set client\.authuser in \/root\/\.cw\/settings\.ini to the admin name your key was added under$/,
+  });
+});
+
 test('the server\'s error text becomes the error; non-API answers and unreachable hosts are explained', async (t) => {
   const valid = new Set<string>();
   const { url } = await serve(t, (req, body) => {

@@ -297,7 +297,8 @@ test('a key not registered for the admin: the 401 is one line naming user, serve
   t.is(
     r.error,
     `ERROR: authentication as "admin" failed: the head node at ${c.baseUrl} did not accept the ssh-agent key ` +
-      '(authentication failed: user, key or signature not accepted); add your key with cw-containerctl add-admin',
+      '(authentication failed: user, key or signature not accepted); add your key with cw-containerctl add-admin, ' +
+      'or set CW_AUTHUSER to the admin name your key was added under',
   );
   // With the registered key added as well, the tool gets in (the agent's keys are tried in turn).
   const both = await scratch.agent('both', [stranger, fixture.adminKey]);

@@ -3,9 +3,17 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ExitError, errorMessage } from '../../../lib/errors.js';
 import { DockerodeEngine } from './dockerode-engine.js';
-import { candidateEndpoints, type EngineEndpoint } from './endpoint.js';
+import { candidateEndpoints, ROOTFUL_DOCKER_SOCKET, ROOTFUL_PODMAN_SOCKET, type EngineEndpoint } from './endpoint.js';
 import type { Engine } from './engine.js';
-import { identifyEngine, rootlessRefusal, type InfoReply, type VersionReply } from './identify.js';
+import {
+  endpointText,
+  engineName,
+  identifyEngine,
+  rootlessRefusal,
+  type EngineKind,
+  type InfoReply,
+  type VersionReply,
+} from './identify.js';
 
 export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
@@ -14,6 +22,10 @@ export interface ConnectOptions {
   exists?: (path: string) => Promise<boolean>;
   /** Per-probe timeout for `/_ping`, `/version` and `/info`. */
   probeTimeoutMs?: number;
+  /** Only this engine (`--engine`; `wantedEngineKind` also reads CW_ENGINE). */
+  kind?: EngineKind | undefined;
+  /** Probes one endpoint (injected so the choice can be tested without sockets). */
+  probe?: (endpoint: EngineEndpoint, env: NodeJS.ProcessEnv, timeoutMs: number) => Promise<ProbeResult>;
 }
 
 function pathExists(path: string): Promise<boolean> {
@@ -70,22 +82,43 @@ export async function probeEndpoint(endpoint: EngineEndpoint, env: NodeJS.Proces
   return { ok: true, engine: new DockerodeEngine(docker, identity) };
 }
 
+/** What to run to get an engine of this kind going (systemd hosts; scripts/quickstart.sh does it for you). */
+function startHint(kind: EngineKind | undefined): string {
+  if (kind === 'docker') return 'start Docker (sudo systemctl enable --now docker)';
+  if (kind === 'podman') return 'start rootful Podman (sudo systemctl enable --now podman.socket)';
+  return 'start Docker (sudo systemctl enable --now docker) or rootful Podman (sudo systemctl enable --now podman.socket)';
+}
+
 /**
  * Finds the container engine by the strategy list (see candidateEndpoints): an explicit DOCKER_HOST or
- * CONTAINER_HOST must answer; otherwise the first well-known socket that exists and answers wins.
+ * CONTAINER_HOST must answer; otherwise the first well-known socket that exists and answers wins
+ * (Docker's before Podman's). With a wanted kind, an engine of the other kind is passed over, or refused
+ * when a variable names it.
  */
 export async function connectEngine(options: ConnectOptions = {}): Promise<Engine> {
   const env = options.env ?? process.env;
   const uid = options.uid ?? process.getuid?.() ?? 0;
   const exists = options.exists ?? pathExists;
+  const probe = options.probe ?? probeEndpoint;
   const timeoutMs = options.probeTimeoutMs ?? 5000;
-  const candidates = candidateEndpoints({ env, uid });
+  const kind = options.kind;
+  const candidates = candidateEndpoints({ env, uid, kind });
   const denied: string[] = [];
+  const otherKind: string[] = [];
   for (const endpoint of candidates) {
     const explicit = endpoint.source === 'DOCKER_HOST' || endpoint.source === 'CONTAINER_HOST';
     if (!explicit && endpoint.transport === 'unix' && !(await exists(endpoint.socketPath))) continue;
-    const result = await probeEndpoint(endpoint, env, timeoutMs);
-    if (result.ok) return result.engine;
+    const result = await probe(endpoint, env, timeoutMs);
+    if (result.ok) {
+      const found = result.engine.identity;
+      if (!kind || found.kind === kind) return result.engine;
+      const what = `${endpointText(endpoint)} is ${engineName(found.kind)} ${found.version}`;
+      if (explicit) {
+        throw new ExitError(`${what}, but ${engineName(kind)} was asked for (--engine or CW_ENGINE): unset ${endpoint.source} or use --engine ${found.kind}`);
+      }
+      otherKind.push(what);
+      continue;
+    }
     if (explicit) {
       const hint = result.reason === 'permission' ? ' (permission denied: run cw-containerctl as root, e.g. with sudo)' : '';
       throw new ExitError(`cannot reach the container engine at ${endpoint.display} (${endpoint.source}): ${result.detail}${hint}`);
@@ -95,7 +128,38 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Engin
   if (denied.length > 0) {
     throw new ExitError(`permission denied on ${denied.join(' and ')}: run cw-containerctl as root (e.g. with sudo)`);
   }
-  throw new ExitError(
-    'no container engine found: start rootful Podman (sudo systemctl enable --now podman.socket) or Docker, or set DOCKER_HOST',
-  );
+  if (kind) {
+    const seen = otherKind.length > 0 ? ` (${otherKind.join('; ')})` : '';
+    throw new ExitError(`no ${engineName(kind)} engine found${seen}: ${startHint(kind)}, or choose the other engine with --engine`);
+  }
+  throw new ExitError(`no container engine found: ${startHint(undefined)}, or set DOCKER_HOST`);
+}
+
+/**
+ * The engines on this host's other well-known rootful socket (the kind not in use), for hints such as
+ * "the image is in Podman, not Docker". Never throws: an engine that does not answer is left out.
+ */
+export async function otherEngines(current: Engine, options: Omit<ConnectOptions, 'kind'> = {}): Promise<Engine[]> {
+  const env = options.env ?? process.env;
+  const exists = options.exists ?? pathExists;
+  const probe = options.probe ?? probeEndpoint;
+  const timeoutMs = options.probeTimeoutMs ?? 2000;
+  const found: Engine[] = [];
+  const sockets: [string, EngineKind][] = [
+    [ROOTFUL_DOCKER_SOCKET, 'docker'],
+    [ROOTFUL_PODMAN_SOCKET, 'podman'],
+  ];
+  for (const [socketPath, kind] of sockets) {
+    const here = current.identity.endpoint;
+    if (kind === current.identity.kind || (here.transport === 'unix' && here.socketPath === socketPath)) continue;
+    if (!(await exists(socketPath))) continue;
+    const endpoint: EngineEndpoint = { transport: 'unix', socketPath, source: `${kind}-rootful`, display: `unix://${socketPath}` };
+    try {
+      const result = await probe(endpoint, env, timeoutMs);
+      if (result.ok && result.engine.identity.kind !== current.identity.kind) found.push(result.engine);
+    } catch {
+      // A rootless or odd engine there is no help for a hint.
+    }
+  }
+  return found;
 }

@@ -61,9 +61,25 @@ export function identifyEngine(version: VersionReply, info: InfoReply, endpoint:
   };
 }
 
+/** `Docker` or `Podman`. */
+export function engineName(kind: EngineKind): string {
+  return kind === 'podman' ? 'Podman' : 'Docker';
+}
+
+/** Where the engine listens, as users write it: a socket path, or the tcp:// address. */
+export function endpointText(endpoint: EngineEndpoint): string {
+  const where = endpoint.transport === 'unix' ? endpoint.socketPath : endpoint.display;
+  return endpoint.source === 'DOCKER_HOST' || endpoint.source === 'CONTAINER_HOST' ? `${where} (${endpoint.source})` : where;
+}
+
+/** The line `start` and `status` print: `engine: Docker 20.10.24 at /var/run/docker.sock`. */
+export function describeEngine(identity: EngineIdentity): string {
+  return `engine: ${engineName(identity.kind)} ${identity.version} at ${endpointText(identity.endpoint)}`;
+}
+
 /** The one-line refusal for rootless engines (see the README's troubleshooting and seed 000's Known Issues). */
 export function rootlessRefusal(identity: EngineIdentity): ExitError {
-  const name = identity.kind === 'podman' ? 'Podman' : 'Docker';
+  const name = engineName(identity.kind);
   const rootfulHint =
     identity.kind === 'podman'
       ? 'use the rootful socket (e.g. sudo systemctl enable --now podman.socket, then run cw-containerctl with sudo)'

@@ -1,13 +1,14 @@
 import type { CommandContext } from '../context.js';
 import type { ImageInfo } from '../engine/engine.js';
 import { humanSize, relativeTime, renderTable, shortId } from '../format.js';
+import { newestFirst } from '../images.js';
 
 // No options yet; the object keeps every command's signature the same.
 export type ImgLsOptions = Record<string, never>;
 
-/** Rows of the image table: one per tag (untagged images once), newest first. */
+/** Rows of the image table: one per tag (untagged images once, last), newest version first. */
 export function imageRows(images: ImageInfo[], nowMs: number): string[][] {
-  const sorted = [...images].sort((a, b) => b.created - a.created);
+  const sorted = newestFirst(images);
   return sorted.flatMap((image) =>
     (image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>']).map((tag) => [
       tag,

@@ -5,7 +5,9 @@ import { ExitError } from '../../../lib/errors.js';
 import { isActive, isAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails, Engine, ImageInfo } from '../engine/engine.js';
-import { withNewline } from '../format.js';
+import { describeEngine, engineName } from '../engine/identify.js';
+import { shortId, withNewline } from '../format.js';
+import { newestTagged } from '../images.js';
 import { DEFAULT_CONTAINER_NAME } from '../labels.js';
 import { STOP_TIMEOUT_SECONDS, buildContainerSpec, parseEnvPairs } from './container-spec.js';
 import { waitUntilHealthy } from './health.js';
@@ -111,18 +113,48 @@ function imageGivenAlone(options: StartOptions, cwd: string): StartOptions {
   return { ...options, storageDir: undefined, image: lone };
 }
 
-/** The image to run: the one asked for (must be loaded and ours), else the newest loaded one. */
-async function chooseImage(engine: Engine, ref: string | undefined): Promise<{ ref: string; image: ImageInfo }> {
+/**
+ * When the image is missing here but another engine on this host has it (built or loaded into the other
+ * one), the error says so instead of only "not loaded".
+ */
+async function missingImageError(engine: Engine, ctx: CommandContext, ref: string | undefined, fallback: string): Promise<ExitError> {
+  const others = await (ctx.otherEngines?.() ?? Promise.resolve([])).catch(() => []);
+  for (const other of others) {
+    let found: string | undefined;
+    if (ref) {
+      const image = await other.inspectImage(ref).catch(() => undefined);
+      if (image && isAppliance(image.labels)) found = ref;
+    } else {
+      found = newestTagged(await other.listApplianceImages().catch(() => []))?.ref;
+    }
+    if (found) {
+      const here = engineName(engine.identity.kind);
+      return new ExitError(
+        `image ${found} is in ${engineName(other.identity.kind)}, not ${here}: use --engine ${other.identity.kind} or img-load it into ${here}`,
+      );
+    }
+  }
+  return new ExitError(fallback);
+}
+
+/** The image to run: the one asked for (must be loaded and ours), else the newest tagged one by version. */
+async function chooseImage(engine: Engine, ctx: CommandContext, ref: string | undefined): Promise<{ ref: string; image: ImageInfo }> {
   if (ref) {
     const image = await engine.inspectImage(ref);
-    if (!image) throw new ExitError(`image ${ref} is not loaded (see cw-containerctl img-ls)`);
+    if (!image) throw await missingImageError(engine, ctx, ref, `image ${ref} is not loaded (see cw-containerctl img-ls)`);
     if (!isAppliance(image.labels)) throw new ExitError(`image ${ref} is not a cw-headnode image`);
     return { ref, image };
   }
   const images = await engine.listApplianceImages();
-  const newest = images.sort((a, b) => b.created - a.created)[0];
-  if (!newest) throw new ExitError('no cw-headnode image is loaded (load one with cw-containerctl img-load FILE)');
-  return { ref: newest.repoTags[0] ?? newest.id, image: newest };
+  const newest = newestTagged(images);
+  if (newest) return newest;
+  const leftovers = images.length > 0 ? ` (only untagged leftovers: ${images.map((i) => shortId(i.id)).join(', ')})` : '';
+  throw await missingImageError(
+    engine,
+    ctx,
+    undefined,
+    `no ${leftovers ? 'tagged ' : ''}cw-headnode image is loaded${leftovers} (load one with cw-containerctl img-load FILE)`,
+  );
 }
 
 /**
@@ -135,8 +167,9 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   const wanted = resolveStartOptions(options, cwd);
   const storageExists = await checkStorageDir(wanted.storageDir);
   const engine = await ctx.engine();
+  ctx.stderr.write(`${describeEngine(engine.identity)}\n`);
   const previous = await refuseIfRunning(engine, wanted);
-  const { ref: imageRef } = await chooseImage(engine, options.image);
+  const { ref: imageRef } = await chooseImage(engine, ctx, options.image);
   if (wanted.network === 'host') {
     const busy = await (deps.findPortInUse ?? findPortInUse)(
       appliancePorts({ http: wanted.httpPort, ssh: wanted.sshPort, tftp: wanted.tftpPort }),

@@ -1,6 +1,7 @@
 import { applianceHealth, networkOf, storageOf, type HealthSummary } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails } from '../engine/engine.js';
+import { describeEngine } from '../engine/identify.js';
 import { renderTable } from '../format.js';
 
 export interface StatusOptions {
@@ -28,6 +29,8 @@ export function healthColumn(container: ContainerDetails, report: HealthSummary 
 /** `cw-containerctl status`: every cw-headnode container (any state) with health and per-service states. */
 export async function status(options: StatusOptions, ctx: CommandContext): Promise<void> {
   const engine = await ctx.engine();
+  // On stderr, so the table on stdout stays the same for scripts.
+  ctx.stderr.write(`${describeEngine(engine.identity)}\n`);
   const summaries = (await engine.listApplianceContainers()).filter((c) => !options.name || c.name === options.name);
   if (summaries.length === 0) {
     ctx.stdout.write('No cw-headnode containers.\n');

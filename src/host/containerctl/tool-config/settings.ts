@@ -68,8 +68,35 @@ export function invokingUser(env: NodeJS.ProcessEnv): string {
   return env.SUDO_USER || env.USER || env.LOGNAME || 'root';
 }
 
+/** What `client.authuser` cannot be guessed as: the user must put their admin name there. */
+export const AUTHUSER_PLACEHOLDER = '<admin name given to add-admin>';
+
+/** The proposed admin name, and a line explaining it when it is not certain. */
+export interface AuthUserChoice {
+  user: string;
+  note?: string;
+}
+
+/**
+ * The name the tools should authenticate as: the invoking user if they are an admin, else the only admin;
+ * with no admin yet, or several others, a placeholder the user must fill. `admins` undefined means the
+ * list could not be read (an older image): then the invoking user, as before.
+ * Example: `chooseAuthUser(['admin1'], 'root')` → `{ user: 'admin1' }`.
+ */
+export function chooseAuthUser(admins: string[] | undefined, invoking: string): AuthUserChoice {
+  if (admins === undefined || admins.includes(invoking)) return { user: invoking };
+  if (admins.length === 1) return { user: admins[0]! };
+  if (admins.length === 0) {
+    return {
+      user: AUTHUSER_PLACEHOLDER,
+      note: 'No admin has been added yet: run cw-containerctl add-admin NAME @~/.ssh/id_ed25519.pub, then put NAME in client.authuser.',
+    };
+  }
+  return { user: AUTHUSER_PLACEHOLDER, note: `Admins: ${admins.join(', ')}. Put yours in client.authuser.` };
+}
+
 /** The advice and settings block `tool-config` prints (after seed 000's walk-through). */
-export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = []): string {
+export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = [], note?: string): string {
   const lines = [
     'ClusterWare tools will attempt to contact ssh-agent to get the',
     "user's authentication key. It may be worthwhile for users to run:",
@@ -79,6 +106,7 @@ export function renderToolConfig(settings: ToolSettings, alternatives: AddressCh
     '',
     renderSettings(settings),
   ];
+  if (note) lines.push(note, '');
   if (alternatives.length > 0) {
     lines.push(`Other addresses of this host: ${alternatives.map((a) => `${a.address} (${a.via})`).join(', ')}`);
     lines.push('If the nodes reach the head node on one of those, change client.base_url accordingly.');

@@ -1,8 +1,9 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { ExitError } from '../../../lib/errors.js';
-import { findRunningAppliance, networkOf } from '../appliance.js';
+import { findRunningAppliance, networkOf, runAppliance } from '../appliance.js';
 import type { CommandContext } from '../context.js';
-import { invokingUser, networkAddress, rankHostAddresses, renderToolConfig } from './settings.js';
+import type { ContainerDetails, Engine } from '../engine/engine.js';
+import { chooseAuthUser, invokingUser, networkAddress, rankHostAddresses, renderToolConfig } from './settings.js';
 
 export interface ToolConfigOptions {
   name?: string | undefined;
@@ -10,6 +11,17 @@ export interface ToolConfigOptions {
 
 export interface ToolConfigDeps {
   interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
+}
+
+/** The admins' names from `cw-appliance admin-ls`; undefined when they cannot be read. */
+async function adminNames(engine: Engine, container: ContainerDetails): Promise<string[] | undefined> {
+  try {
+    const listing = JSON.parse((await runAppliance(engine, container, ['admin-ls'])).stdout) as unknown;
+    if (!Array.isArray(listing)) return undefined;
+    return listing.map((a) => (a as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string');
+  } catch {
+    return undefined;
+  }
 }
 
 /** `cw-containerctl tool-config`: prints ssh-agent advice and a proposed `~/.cw/settings.ini`. */
@@ -31,5 +43,6 @@ export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext
   if (!chosen) {
     throw new ExitError(hostNetwork ? 'no usable IPv4 address on this host\'s interfaces' : `container ${container.name} has no IPv4 address on network ${network}`);
   }
-  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpPort, user: invokingUser(ctx.env) }, alternatives));
+  const { user, note } = chooseAuthUser(await adminNames(engine, container), invokingUser(ctx.env));
+  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpPort, user }, alternatives, note));
 }
