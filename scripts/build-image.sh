@@ -19,7 +19,10 @@
 # Environment: BASE (base image, default docker.io/library/debian:bookworm-slim; created with
 # scripts/build-base.sh when missing), NPM_REGISTRY (npm registry or mirror for the build),
 # IMAGE_NAME (default cw-headnode), CW_ENGINE (as --engine), BUILD_NETWORK (network of the build's
-# RUN steps, default host; e.g. `default` for the engine's NAT).
+# RUN steps, default host; e.g. `default` for the engine's NAT), CW_NODE_VERSION and
+# CW_NODE_INTEGRITY (the image's Node, e.g. 24.22.3 and its sha512-... or empty for the registry's;
+# default: the newest 24.x the registry serves, asked with scripts/fetch-node.sh --resolve, or the
+# Containerfile's defaults with a note when the registry cannot be asked).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -128,6 +131,25 @@ docker_cli=$([ "$engine" = docker ] && [ "$builder" != podman ] && echo "$builde
 # --- base image --------------------------------------------------------------------------------
 BASE=$BASE bash "$repo/scripts/build-base.sh" --engine "$build_engine"
 
+# --- Node for the image ------------------------------------------------------------------------
+node_version=${CW_NODE_VERSION:-}
+node_integrity=${CW_NODE_INTEGRITY:-}
+if [ -n "$node_version" ]; then
+  say "node $node_version (CW_NODE_VERSION)"
+else
+  resolve_err=$(mktemp)
+  if resolved=$(bash "$repo/scripts/fetch-node.sh" --resolve 2>"$resolve_err"); then
+    read -r node_version node_integrity <<<"$resolved"
+    say "node $node_version (the newest 24.x on the registry)"
+  else
+    node_version=""
+    node_integrity=""
+    say "note: could not ask the registry for the newest Node 24 ($(tail -n 1 "$resolve_err"));" \
+      "building with the Containerfile's default"
+  fi
+  rm -f "$resolve_err"
+fi
+
 # --- build -------------------------------------------------------------------------------------
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
@@ -141,6 +163,8 @@ args=(build --network "${BUILD_NETWORK:-host}" -f "$repo/Containerfile" -t "$ima
   --label "org.opencontainers.image.revision=$revision"
   --label "org.opencontainers.image.source=$source_url")
 [ -z "${NPM_REGISTRY:-}" ] || args+=(--build-arg "NPM_REGISTRY=$NPM_REGISTRY")
+# An empty NODE_INTEGRITY next to a given version makes the build take the registry's value.
+[ -z "$node_version" ] || args+=(--build-arg "NODE_VERSION=$node_version" --build-arg "NODE_INTEGRITY=$node_integrity")
 [ -z "$ca" ] || args+=(--secret "id=ca,src=$ca")
 if [ "$builder" = podman ]; then
   args+=(--format docker --layers)

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 build/CI machine (root, no systemd) for the full test run:
-# OS packages, a running dockerd, Podman with its Docker-compatible API socket, npm dependencies.
+# OS packages, a running dockerd, Podman with its Docker-compatible API socket, the newest Node 24
+# LTS, npm dependencies.
 #
 #   scripts/ci-setup.sh
+#
+# Node 24 comes from the npm registry (scripts/fetch-node.sh) into $CW_NODE_DIR (default
+# /opt/cw-ci/node24); the machine's own node is left alone. `npm ci` and the tests run under it:
+#   export PATH=$CW_NODE_DIR/bin:$PATH npm_config_nodedir=$CW_NODE_DIR   (what .ci/run does)
 #
 # Idempotent: each step checks first and skips what is already in place. Quiet: one line per step
 # with its duration; the details go to log files under $CI_LOG_DIR (default /var/log/cw-ci), and a
@@ -14,6 +19,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CI_LOG_DIR=${CI_LOG_DIR:-/var/log/cw-ci}
+CW_NODE_DIR=${CW_NODE_DIR:-/opt/cw-ci/node24}
 mkdir -p "$CI_LOG_DIR"
 export DEBIAN_FRONTEND=noninteractive
 
@@ -119,16 +125,29 @@ else
   done_step "started on $sock"
 fi
 
+# --- Node 24 ------------------------------------------------------------------------------------
+step "node 24"
+log=$CI_LOG_DIR/node.log
+command -v npm >/dev/null || fail "npm is not installed (it asks the registry for the newest Node 24)"
+node_version=$(bash "$repo/scripts/fetch-node.sh" "$CW_NODE_DIR" 2>>"$log" | tail -n 1) ||
+  fail "could not install Node 24 from the npm registry into $CW_NODE_DIR" "$log"
+export PATH=$CW_NODE_DIR/bin:$PATH npm_config_nodedir=$CW_NODE_DIR
+[ "$(node --version)" = "$node_version" ] || fail "node on PATH is $(node --version), not $node_version"
+done_step "node $node_version in $CW_NODE_DIR"
+
 # --- npm dependencies ----------------------------------------------------------------------------
 step "npm ci"
 cd "$repo"
-command -v node >/dev/null || fail "node is not installed (Node >= 20 is required)"
+# A tree installed under another Node ABI (native addons) is installed again.
 stamp=node_modules/.package-lock.json
+abi_stamp=node_modules/.cw-node-abi
+abi=$(node -p 'process.versions.modules')
 if [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] && [ "$stamp" -nt package.json ] &&
-  [ "${CI_FORCE_NPM_CI:-0}" != 1 ]; then
+  [ "$(cat "$abi_stamp" 2>/dev/null)" = "$abi" ] && [ "${CI_FORCE_NPM_CI:-0}" != 1 ]; then
   done_step "up to date (node $(node --version))"
 else
   log=$CI_LOG_DIR/npm-ci.log
   npm ci --no-audit --no-fund >>"$log" 2>&1 || fail "npm ci failed" "$log"
+  printf '%s\n' "$abi" >"$abi_stamp"
   done_step "installed (node $(node --version))"
 fi

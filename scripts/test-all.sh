@@ -3,8 +3,23 @@
 # CW_SKIP_SLOW=1 runs only the unit tests; CW_SKIP_IMAGE_BUILD=1 reuses the tarball in build/.
 # Tests whose tools are missing are skipped and counted; under CI=true nothing may be skipped, so a
 # skip counts as a failure there (requireTools already fails such tests; this also catches test.skip).
+# CW_NODE_DIR=DIR runs everything under the Node in DIR (scripts/fetch-node.sh, what CI uses);
+# otherwise the node on PATH, which must be Node 24 or later (package.json's engines).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${CW_NODE_DIR:-}" ]; then
+  [ -x "$CW_NODE_DIR/bin/node" ] || { echo "ERROR: no node in CW_NODE_DIR=$CW_NODE_DIR (run scripts/fetch-node.sh $CW_NODE_DIR)"; exit 1; }
+  export PATH=$CW_NODE_DIR/bin:$PATH npm_config_nodedir=$CW_NODE_DIR
+fi
+node_version=$(node --version 2>/dev/null) || { echo "ERROR: node is not on PATH"; exit 1; }
+node_major=${node_version#v}
+node_major=${node_major%%.*}
+if [ "$node_major" -lt 24 ]; then
+  echo "ERROR: the tests need Node 24 or later, $(command -v node) is $node_version" \
+    "(scripts/fetch-node.sh DIR installs it; then CW_NODE_DIR=DIR npm test)"
+  exit 1
+fi
 
 logdir=${CW_TEST_LOGS:-build/test-logs}
 mkdir -p "$logdir"
@@ -41,7 +56,7 @@ run_ava() {
   fi
 }
 
-step "typecheck and build"
+step "typecheck and build (node $node_version)"
 if ! npm run -s typecheck || ! npm run -s build; then
   echo "ERROR: TypeScript build failed"
   echo "Total: 0 passed, 1 failed, 0 skipped"

@@ -9,12 +9,22 @@ dir=${1:?usage: trim-node-modules.sh NODE_MODULES_DIR}
 [ -d "$dir" ] || { echo "ERROR: $dir is not a directory" >&2; exit 1; }
 before=$(du -sk "$dir" | cut -f 1)
 
-# better-sqlite3 is compiled from source: keep only the addon that `bindings` loads.
+# better-sqlite3 loads build/Release/better_sqlite3.node when one was compiled on purpose, else its
+# prebuilt addon for this platform (glibc Linux here): keep only the one it loads, without the
+# SQLite and addon sources.
 bs3="$dir/better-sqlite3"
+case $(uname -m) in
+  x86_64) arch=x64 ;;
+  aarch64) arch=arm64 ;;
+  *) arch=$(uname -m) ;;
+esac
 if [ -f "$bs3/build/Release/better_sqlite3.node" ]; then
   find "$bs3/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
   find "$bs3/build/Release" -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} +
-  rm -rf "$bs3/deps" "$bs3/src" "$bs3/binding.gyp"
+  rm -rf "$bs3/prebuilds" "$bs3/deps" "$bs3/src" "$bs3/binding.gyp"
+elif [ -f "$bs3/prebuilds/linux-$arch.node" ]; then
+  find "$bs3/prebuilds" -mindepth 1 -maxdepth 1 ! -name "linux-$arch.node" -exec rm -rf {} +
+  rm -rf "$bs3/build" "$bs3/deps" "$bs3/src" "$bs3/binding.gyp"
 fi
 
 find "$dir" -depth -type d \( \

