@@ -148,7 +148,7 @@ test('the DEB installs into a Debian root without Node; cw-containerctl and cw-n
   t.is(load.exitCode, 0, load.all);
   const ls = await inBox(['cw-nodectl', 'ls']);
   t.is(ls.exitCode, 0, ls.all);
-  t.deepEqual(ls.stdout.split('\n').map((l) => l.trim()).filter(Boolean), ['n0', 'n1']);
+  t.deepEqual(ls.stdout.split('\n').map((l) => l.trim()).filter(Boolean), ['Nodes', 'n0', 'n1']);
   const lsl = await inBox(['cw-nodectl', 'ls', '-l']);
   t.is(lsl.exitCode, 0, lsl.all);
   t.regex(lsl.stdout, /n1[\s\S]*10\.213\.20\.101/);
