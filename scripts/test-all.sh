@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the image build, and the slow suites on real engines.
+# Runs every test: unit tests, the image and cw-tools package builds, and the slow suites on real engines.
 # CW_SKIP_SLOW=1 runs only the unit tests; CW_SKIP_IMAGE_BUILD=1 reuses the tarball in build/.
 # Tests whose tools are missing are skipped and counted; under CI=true nothing may be skipped, so a
 # skip counts as a failure there (requireTools already fails such tests; this also catches test.skip).
@@ -74,6 +74,13 @@ if [ "${CW_SKIP_SLOW:-0}" != 1 ]; then
       failed=$((failed + 1))
       status=1
     fi
+  fi
+  # The cw-tools packages (DEB, RPM, tarball) for hosts without Node; the integration suite installs them.
+  step "cw-tools packages"
+  if ! bash scripts/build-tools-packages.sh --out build; then
+    echo "ERROR: cw-tools package build failed"
+    failed=$((failed + 1))
+    status=1
   fi
   if [ -n "$(ls build/cw-headnode-*.tar 2>/dev/null)" ]; then
     step "integration tests (Docker, Podman, network namespaces)"
