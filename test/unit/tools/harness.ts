@@ -1,6 +1,6 @@
 // A real CW API on 127.0.0.1 (SQLite store in a temporary storage directory) and a real OpenSSH
 // ssh-agent holding a key registered for the admin, for running the tools' command functions in-process.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { TestFn } from 'ava';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +40,11 @@ export class Scratch {
     this.agents.push(child);
     for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
     if (!existsSync(sock)) throw new Error('ssh-agent did not create its socket');
+    // The socket file appears at bind(), a moment before listen(): wait until the agent answers
+    // (`ssh-add -l` exits 2 only when it cannot reach the agent), or an empty agent looks stale.
+    for (let i = 0; i < 300 && spawnSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status === 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     for (const key of keys) {
       execFileSync('ssh-add', ['-q', key.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
     }
