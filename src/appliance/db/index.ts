@@ -1,4 +1,4 @@
-import { storagePaths, type StoragePaths } from '../storage.js';
+import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { StoreHandle } from './store.js';
 

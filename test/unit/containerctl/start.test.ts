@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { APPLIANCE_CAPABILITIES, buildContainerSpec } from '../../../src/host/containerctl/start/container-spec.js';
 import { start } from '../../../src/host/containerctl/start/start.js';
-import { ensureStorageLayout } from '../../../src/host/containerctl/start/storage.js';
+import { prepareStorage } from '../../../src/lib/storage-layout.js';
 import { MemoryEngine, testContext } from './memory-engine.js';
 
 const noPortsBusy = async () => undefined;
@@ -195,9 +195,9 @@ test('invalid options are refused before anything is touched', async (t) => {
 test('storage layout keeps existing content and tightens secrets/', async (t) => {
   const dir = tempDir();
   try {
-    await ensureStorageLayout(dir);
+    await prepareStorage(dir);
     writeFileSync(join(dir, 'db', 'marker'), 'x');
-    await ensureStorageLayout(dir);
+    await prepareStorage(dir);
     t.true(existsSync(join(dir, 'db', 'marker')));
     t.is(statSync(join(dir, 'secrets')).mode & 0o777, 0o700);
   } finally {

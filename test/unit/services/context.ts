@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandRunner, ServiceContext } from '../../../src/appliance/services/context.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 
 export const BUILTIN_TEMPLATES = fileURLToPath(new URL('../../../rootfs/etc/cw/templates', import.meta.url));
 
@@ -19,18 +20,20 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
   const storage = options.storage ?? path.join(root, 'storage');
   const logs: string[] = [];
   const runs: Array<{ command: string; args: readonly string[] }> = [];
-  const s = (...parts: string[]): string => path.join(storage, ...parts);
+  const layout = storagePaths(storage);
   const ctx: ServiceContext = {
     paths: {
       storage,
       runDir: path.join(root, 'run'),
-      templates: { overrideDir: s('etc', 'templates'), builtinDir: BUILTIN_TEMPLATES },
-      generatedDir: s('etc', 'generated'),
-      bootDir: s('boot'),
-      imagesDir: s('images'),
-      dhcpDir: s('dhcp'),
-      sshDir: s('ssh'),
-      adminsDir: s('admins'),
+      templates: { overrideDir: layout.templatesDir, builtinDir: BUILTIN_TEMPLATES },
+      generatedDir: layout.generatedDir,
+      bootDir: layout.bootDir,
+      imagesDir: layout.imagesDir,
+      dhcpDir: layout.dhcpDir,
+      dhcpLeasesFile: layout.dhcpLeasesFile,
+      sshDir: layout.sshDir,
+      adminsDir: layout.adminsDir,
+      authorizedKeysFile: layout.authorizedKeysFile,
       apiSocket: path.join(root, 'run', 'api.sock'),
       controlSocket: path.join(root, 'run', 'supervisor.sock'),
       syslogSocket: path.join(root, 'log.sock'),

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ensurePrivateDir } from '../../storage.js';
+import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import type { ClusterConf } from '../../../lib/clusterconf.js';
 import type { BootConfig, BootFile, CollectionInputs, CollectionName, CollectionTypes, Image } from '../collections.js';
 import { BusyError, ConflictError, ValidationError } from '../errors.js';
