@@ -7,16 +7,8 @@
 // Nodes get indexes in file order (from 0, or `startIndex`) and addresses from the iprange above them,
 // continuing into the next iprange when one is full. Parsing collects every problem, with its line
 // number, before refusing the file.
-import {
-  broadcastOf,
-  intToIp,
-  ipToInt,
-  isValidIPv4,
-  isValidMac,
-  looksLikeMac,
-  networkOf,
-  prefixToNetmask,
-} from './validate.js';
+import { isValidMac, looksLikeMac } from './validate.js';
+import { broadcastOf, intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from './ipv4.js';
 
 export interface ClusterConfRange {
   first: string;

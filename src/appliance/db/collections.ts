@@ -1,6 +1,7 @@
 // The collections of the cluster model and the backend-independent rules for writing them: building a
 // stored record from a create/replace body, merging a PATCH, freezing, and showing a record.
-import { isSafeCmdline, broadcastOf, intToIp, ipToInt, networkOf, prefixToNetmask } from '../../lib/validate.js';
+import { isSafeCmdline } from '../../lib/validate.js';
+import { broadcastOf, intToIp, ipToInt, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 import { ConflictError, ForbiddenError, ValidationError } from './errors.js';
 import {
   BOOT_STYLES,

@@ -4,7 +4,8 @@
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { compressNames, classifyId, expandIds, needsNodeList } from '../../../lib/noderange.js';
-import { intToIp, ipToInt, isSafeAttrKey, normalizeMac } from '../../../lib/validate.js';
+import { isSafeAttrKey, normalizeMac } from '../../../lib/validate.js';
+import { intToIp, ipToInt } from '../../../lib/ipv4.js';
 import {
   COLLECTIONS,
   DEFAULT_ATTRIBS,

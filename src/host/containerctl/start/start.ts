@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import { ExitError } from '../../../lib/errors.js';
+import { isIPv4 } from '../../../lib/ipv4.js';
 import { prepareStorage } from '../../../lib/storage-layout.js';
 import { isActive, isAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
