@@ -40,6 +40,16 @@ export function normalizeMac(s: string): string | null {
 // ---------------------------------------------------------------------------------------------------
 // Names, attributes, command lines
 
+const ADMIN_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/**
+ * Admin names (the API's users, `client.authuser`): they become Unix-style login names and comment lines
+ * in authorized_keys, so `^[a-z_][a-z0-9_-]{0,31}$`.
+ */
+export function isValidAdminName(s: string): Check {
+  return ADMIN_NAME_RE.test(s) ? true : 'use 1-32 of a-z 0-9 _ -, starting with a letter or _';
+}
+
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** Node, group, boot config and image names: `^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`. */

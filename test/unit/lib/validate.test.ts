@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ensure, isSafeAttrKey, isSafeAttrValue, isSafeCmdline, isSafeName, isValidMac, normalizeMac } from '../../../src/lib/validate.js';
+import { ensure, isSafeAttrKey, isSafeAttrValue, isSafeCmdline, isSafeName, isValidAdminName, isValidMac, normalizeMac } from '../../../src/lib/validate.js';
 
 test('MACs in colon or dash form, any case, are valid and normalize to lowercase colons', (t) => {
   t.is(isValidMac('52:54:00:00:00:01'), true);
@@ -77,4 +77,11 @@ test('kernel command lines: printable ASCII without quotes, ; {} backslash or ne
 test('ensure throws the reason with a label, and passes valid values', (t) => {
   t.notThrows(() => ensure(isSafeName('n0'), 'node name'));
   t.throws(() => ensure(isSafeName('n0;x'), 'node name'), { message: /^node name: name contains ";"/ });
+});
+
+test('admin names: 1-32 of a-z 0-9 _ -, starting with a letter or _', (t) => {
+  for (const ok of ['alice', '_svc', 'a-b_c9', 'a'.repeat(32)]) t.is(isValidAdminName(ok), true, ok);
+  for (const bad of ['', 'Alice', '9lives', '-x', 'a'.repeat(33), 'root;', 'al ice', 'alice\n']) {
+    t.is(isValidAdminName(bad), 'use 1-32 of a-z 0-9 _ -, starting with a letter or _', bad);
+  }
 });
