@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Output } from './context.js';
-import { humanSize } from './format.js';
+import { formatBytesLikeEngines } from '../../lib/bytes.js';
 
 /** Reports progress of a byte count towards a known total. */
 export interface ProgressReporter {
@@ -40,11 +40,11 @@ export function createProgress(out: Output, label: string, total: number): Progr
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { doneText: humanSize(0), totalText: humanSize(total) });
+    bar.start(total, 0, { doneText: formatBytesLikeEngines(0), totalText: formatBytesLikeEngines(total) });
     return {
-      update: (done) => bar.update(Math.min(done, total), { doneText: humanSize(done) }),
+      update: (done) => bar.update(Math.min(done, total), { doneText: formatBytesLikeEngines(done) }),
       finish: () => {
-        bar.update(total, { doneText: humanSize(total) });
+        bar.update(total, { doneText: formatBytesLikeEngines(total) });
         bar.stop();
       },
     };

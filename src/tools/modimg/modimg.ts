@@ -31,7 +31,8 @@ import { loadSettings, type SslVerify } from '../../lib/settings.js';
 import { clip, type ParsedArgs } from '../common/args.js';
 import { makeContext, type ToolContext, type ToolIo } from '../common/context.js';
 import { MODIMG_USAGE, parseModimgArgs, type ModimgArgs } from './args.js';
-import { createReporter, formatSeconds, humanBytes, type Reporter, type StepHandle } from './report.js';
+import { formatBytes } from '../../lib/bytes.js';
+import { createReporter, formatSeconds, type Reporter, type StepHandle } from './report.js';
 
 /** The API's upload limit (PUT /image/:id/content). */
 const UPLOAD_LIMIT = 512 * 1024 * 1024;
@@ -203,7 +204,7 @@ class ModimgRun {
     if (names.length === 0) lines.push('  (none)');
     for (const n of names) {
       const e = manifest.images[n] as ManifestEntry;
-      const size = e.file ? await stat(this.workspace.abs(e.file)).then((s) => humanBytes(s.size), () => 'file missing') : 'not packed';
+      const size = e.file ? await stat(this.workspace.abs(e.file)).then((s) => formatBytes(s.size), () => 'file missing') : 'not packed';
       const notes = [e.uid ? `uid ${e.uid}` : 'not uploaded', size, `updated ${e.updated}`];
       if (e.root) notes.push('unpacked');
       if (e.modified) notes.push('changed since packing');
@@ -214,7 +215,7 @@ class ModimgRun {
     const rlines = ['Head node images'];
     if (remote.length === 0) rlines.push('  (none)');
     for (const img of remote) {
-      const content = img.checksum ? `${humanBytes(img.size ?? 0)}, ${img.checksum.slice(0, 19)}…` : 'no content';
+      const content = img.checksum ? `${formatBytes(img.size ?? 0)}, ${img.checksum.slice(0, 19)}…` : 'no content';
       rlines.push(`  ${img.name}  (${content})`);
     }
     this.ctx.out(`${rlines.join('\n')}\n`);
@@ -283,7 +284,7 @@ class ModimgRun {
         const meter = new Transform({
           transform(chunk: Buffer, _e, cb) {
             done += chunk.length;
-            if (total > 0) s.percent((done / total) * 100, `${humanBytes(done)} of ${humanBytes(total)}`);
+            if (total > 0) s.percent((done / total) * 100, `${formatBytes(done)} of ${formatBytes(total)}`);
             cb(null, chunk);
           },
         });
@@ -524,7 +525,7 @@ class ModimgRun {
     const checksum = await sha256File(file);
     if (entry.file && entry.file !== fileRel) await rm(this.workspace.abs(entry.file), { force: true });
     const size = (await stat(file)).size;
-    this.say(`local image ${name}: ${humanBytes(size)}, ${checksum}`);
+    this.say(`local image ${name}: ${formatBytes(size)}, ${checksum}`);
     const { modified: _m, ...rest } = entry;
     return this.workspace.put(name, { ...rest, file: fileRel, checksum });
   }
@@ -545,7 +546,7 @@ class ModimgRun {
     }
     const file = this.workspace.abs(entry.file);
     const size = (await stat(file)).size;
-    if (size > UPLOAD_LIMIT) throw new ExitError(`image ${name} is ${humanBytes(size)}, more than the head node's ${humanBytes(UPLOAD_LIMIT)} upload limit`);
+    if (size > UPLOAD_LIMIT) throw new ExitError(`image ${name} is ${formatBytes(size)}, more than the head node's ${formatBytes(UPLOAD_LIMIT)} upload limit`);
     let target = remote;
     let created = false;
     if (!target) {
@@ -556,7 +557,7 @@ class ModimgRun {
     let answer: RemoteImage;
     const started = Date.now();
     try {
-      answer = await this.r.step(`Uploading ${name} (${humanBytes(size)})`, (s) =>
+      answer = await this.r.step(`Uploading ${name} (${formatBytes(size)})`, (s) =>
         api.upload<RemoteImage>(
           `/image/${id}/content`,
           {
@@ -566,7 +567,7 @@ class ModimgRun {
               const meter = new Transform({
                 transform(chunk: Buffer, _e, cb) {
                   done += chunk.length;
-                  s.percent((done / size) * 100, `${humanBytes(done)} of ${humanBytes(size)}`);
+                  s.percent((done / size) * 100, `${formatBytes(done)} of ${formatBytes(size)}`);
                   cb(null, chunk);
                 },
               });
@@ -590,7 +591,7 @@ class ModimgRun {
     }
     await this.workspace.put(name, { ...entry, uid: target.uid, file: fileRel });
     const secs = (Date.now() - started) / 1000;
-    this.say(`uploaded ${name} (uid ${target.uid}, ${humanBytes(size)} in ${formatSeconds(secs * 1000)}, ${humanBytes(size / Math.max(secs, 0.001))}/s)`);
+    this.say(`uploaded ${name} (uid ${target.uid}, ${formatBytes(size)} in ${formatSeconds(secs * 1000)}, ${formatBytes(size / Math.max(secs, 0.001))}/s)`);
   }
 }
 
