@@ -52,16 +52,8 @@ export class DhcpModelError extends Error {
 
 const MAX_PROBLEMS_SHOWN = 10;
 
-/** A network after checking, with its addresses as unsigned integers. */
-export interface CheckedNet {
-  name: string;
-  network: string;
-  prefix: number;
-  netmask: string;
-  first: string;
-  last: string;
-  gateway: string | null;
-  dynamic: boolean;
+/** A network after checking (every field present), with its addresses as unsigned integers. */
+export interface CheckedNet extends Required<DhcpNet> {
   networkInt: number;
   broadcastInt: number;
   firstInt: number;
