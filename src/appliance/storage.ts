@@ -5,7 +5,6 @@ import {
   fchmodSync,
   fsyncSync,
   linkSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -14,30 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-
-/** Every path of the storage directory (ARCHITECTURE.md, "Storage directory"). */
-export interface StoragePaths {
-  root: string;
-  /** `db/` and the SQLite database inside it. */
-  dbDir: string;
-  dbFile: string;
-  secretsDir: string;
-  dbPasswordFile: string;
-  /** sshd host keys. */
-  sshDir: string;
-  adminsDir: string;
-  authorizedKeysFile: string;
-  /** Admin overrides of the built-in templates. */
-  templatesDir: string;
-  /** Rendered daemon configs. */
-  generatedDir: string;
-  bootDir: string;
-  imagesDir: string;
-  clientPkgsDir: string;
-  dhcpDir: string;
-  dhcpLeasesFile: string;
-  logsDir: string;
-}
+import { ensurePrivateDir, type StoragePaths } from '../lib/storage-layout.js';
 
 /** Runtime sockets under `/run/cw` (not persistent). */
 export interface RuntimePaths {
@@ -46,31 +22,7 @@ export interface RuntimePaths {
   supervisorSocket: string;
 }
 
-export const DEFAULT_STORAGE = '/var/lib/cw';
 export const DEFAULT_RUN_DIR = '/run/cw';
-
-/** The storage layout under `root`, e.g. `storagePaths('/var/lib/cw').dbFile` is `/var/lib/cw/db/cw.sqlite`. */
-export function storagePaths(root: string = process.env.CW_STORAGE || DEFAULT_STORAGE): StoragePaths {
-  const at = (...parts: string[]): string => join(root, ...parts);
-  return {
-    root,
-    dbDir: at('db'),
-    dbFile: at('db', 'cw.sqlite'),
-    secretsDir: at('secrets'),
-    dbPasswordFile: at('secrets', 'db-password'),
-    sshDir: at('ssh'),
-    adminsDir: at('admins'),
-    authorizedKeysFile: at('admins', 'authorized_keys'),
-    templatesDir: at('etc', 'templates'),
-    generatedDir: at('etc', 'generated'),
-    bootDir: at('boot'),
-    imagesDir: at('images'),
-    clientPkgsDir: at('clientpkgs'),
-    dhcpDir: at('dhcp'),
-    dhcpLeasesFile: at('dhcp', 'dhcpd.leases'),
-    logsDir: at('logs'),
-  };
-}
 
 /** Socket paths; `CW_API_SOCKET` and `CW_SUPERVISOR_SOCKET` override the defaults under `/run/cw`. */
 export function runtimePaths(env: NodeJS.ProcessEnv = process.env): RuntimePaths {
@@ -79,29 +31,6 @@ export function runtimePaths(env: NodeJS.ProcessEnv = process.env): RuntimePaths
     apiSocket: env.CW_API_SOCKET || join(DEFAULT_RUN_DIR, 'api.sock'),
     supervisorSocket: env.CW_SUPERVISOR_SOCKET || join(DEFAULT_RUN_DIR, 'supervisor.sock'),
   };
-}
-
-/** Creates every directory of the layout that is missing (private ones 0700); existing ones are left as they are. */
-export function ensureStorageDirs(paths: StoragePaths): void {
-  const privateDirs = [paths.dbDir, paths.secretsDir, paths.sshDir, paths.adminsDir];
-  const publicDirs = [
-    paths.templatesDir,
-    paths.generatedDir,
-    paths.bootDir,
-    paths.imagesDir,
-    paths.clientPkgsDir,
-    paths.dhcpDir,
-    paths.logsDir,
-  ];
-  mkdirSync(paths.root, { recursive: true, mode: 0o755 });
-  for (const dir of privateDirs) ensurePrivateDir(dir);
-  for (const dir of publicDirs) mkdirSync(dir, { recursive: true, mode: 0o755 });
-}
-
-/** Creates `dir` (and parents) if missing and makes it 0700 whether or not it existed. */
-export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if ((statSync(dir).mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
 }
 
 /**

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type sshpk from 'sshpk';
 import { WireReader } from './ssh-agent.js';
-import type { Check } from './validate.js';
+import { isValidAdminName, type Check } from './validate.js';
 
 // sshpk is only needed to verify (the API); the admin tools sign through the agent and start without it.
 const requireCjs = createRequire(import.meta.url);
@@ -21,7 +21,6 @@ const loadSshpk = (): typeof sshpk => (sshpkModule ??= requireCjs('sshpk') as ty
 export const CHALLENGE_CONTEXT = 'cw-headnode-auth-v1';
 export const NONCE_BYTES = 32;
 const NONCE_RE = /^[A-Za-z0-9_-]{43}$/;
-const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export interface Challenge {
   /** 32 random bytes, base64url without padding (43 characters). */
@@ -56,7 +55,7 @@ export function audienceOf(baseUrl: string): string {
  * newline). Throws if a part could smuggle a newline or is malformed.
  */
 export function challengeMessage(user: string, nonce: string, audience: string): Buffer {
-  if (!USER_RE.test(user)) throw new Error(`invalid admin name "${user}"`);
+  if (isValidAdminName(user) !== true) throw new Error(`invalid admin name "${user}"`);
   if (!isNonce(nonce)) throw new Error('invalid nonce');
   if (audienceOf(audience) !== audience) throw new Error(`audience must be an origin like https://head, not "${audience}"`);
   return Buffer.from(`${CHALLENGE_CONTEXT}\n${user}\n${nonce}\n${audience}`, 'utf8');

@@ -7,16 +7,9 @@
 // Nodes get indexes in file order (from 0, or `startIndex`) and addresses from the iprange above them,
 // continuing into the next iprange when one is full. Parsing collects every problem, with its line
 // number, before refusing the file.
-import {
-  broadcastOf,
-  intToIp,
-  ipToInt,
-  isValidIPv4,
-  isValidMac,
-  looksLikeMac,
-  networkOf,
-  prefixToNetmask,
-} from './validate.js';
+import { formatByteLimit } from './bytes.js';
+import { isValidMac, looksLikeMac } from './validate.js';
+import { broadcastOf, intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from './ipv4.js';
 
 export interface ClusterConfRange {
   first: string;
@@ -319,13 +312,13 @@ function reservedReason(ip: number): string | null {
 function decodeText(input: string | Uint8Array, file: string): string {
   if (typeof input === 'string') {
     const bytes = Buffer.byteLength(input, 'utf8');
-    if (bytes > MAX_CLUSTERCONF_BYTES) throw new ClusterConfError([`${file}: file is ${bytes} bytes, larger than the 4 MiB limit`]);
+    if (bytes > MAX_CLUSTERCONF_BYTES) throw new ClusterConfError([`${file}: file is ${bytes} bytes, larger than the ${formatByteLimit(MAX_CLUSTERCONF_BYTES)} limit`]);
     const nul = input.indexOf('\0');
     if (nul !== -1) throw new ClusterConfError([`${file}: binary content (NUL at character ${nul}), not a text file`]);
     return input.startsWith('\uFEFF') ? input.slice(1) : input;
   }
   if (input.length > MAX_CLUSTERCONF_BYTES) {
-    throw new ClusterConfError([`${file}: file is ${input.length} bytes, larger than the 4 MiB limit`]);
+    throw new ClusterConfError([`${file}: file is ${input.length} bytes, larger than the ${formatByteLimit(MAX_CLUSTERCONF_BYTES)} limit`]);
   }
   const nul = input.indexOf(0);
   if (nul !== -1) throw new ClusterConfError([`${file}: binary content (NUL at byte ${nul}), not a text file`]);

@@ -6,7 +6,8 @@
 //   10.0.0.5            IPv4 addresses
 //   all  @group  /re    every node, an attribute group's nodes, names fully matching a regex
 //   -n5  -n[0-3]        removes what follows from the ids collected so far (`all,-n5`)
-import { isSafeName, isValidIPv4, isValidMac, looksLikeMac } from './validate.js';
+import { isSafeName, isValidMac, looksLikeMac } from './validate.js';
+import { isValidIPv4, looksLikeIPv4 } from './ipv4.js';
 
 export type IdKind = 'name' | 'mac' | 'uid' | 'ip';
 
@@ -25,13 +26,12 @@ const MAX_SPEC_CHARS = 4 * 1024 * 1024;
 const MAX_REGEX_CHARS = 256;
 
 const UID_RE = /^[0-9a-f]{32}$/i;
-const DOTTED_QUAD_RE = /^\d+\.\d+\.\d+\.\d+$/;
 
 /** What kind of id `s` is, or null when it is none of them. MACs and UIDs win over names. */
 export function classifyId(s: string): IdKind | null {
   if (looksLikeMac(s)) return isValidMac(s) === true ? 'mac' : null;
   if (UID_RE.test(s)) return 'uid';
-  if (DOTTED_QUAD_RE.test(s)) return isValidIPv4(s) === true ? 'ip' : null;
+  if (looksLikeIPv4(s)) return isValidIPv4(s) === true ? 'ip' : null;
   return isSafeName(s) === true ? 'name' : null;
 }
 
@@ -120,7 +120,7 @@ function normalizeId(id: string, source: string): string {
     return id.toLowerCase().replaceAll('-', ':');
   }
   if (UID_RE.test(id)) return id.toLowerCase();
-  if (DOTTED_QUAD_RE.test(id)) {
+  if (looksLikeIPv4(id)) {
     const check = isValidIPv4(id);
     if (check !== true) throw new Error(`invalid IP address "${id}"${where}: ${check}`);
     return id;

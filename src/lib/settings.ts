@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import ini from 'ini';
+import { isValidAdminName } from './validate.js';
 
 /** `true` verifies TLS certificates, `false` skips verification, `quiet` skips it without a warning. */
 export type SslVerify = 'true' | 'false' | 'quiet';
@@ -47,7 +48,6 @@ export interface LoadSettingsOptions {
 export const SECTION = 'ClusterWare';
 export const DEFAULT_BASE_URL = 'http://localhost/api/v1';
 const KNOWN_KEYS = new Set(['client.base_url', 'client.authuser', 'client.sslverify', 'modimg.workspace']);
-const AUTHUSER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const MAX_SETTINGS_BYTES = 64 * 1024;
 
 /** `HOME/.cw/settings.ini`. */
@@ -130,7 +130,7 @@ export function parseSettings(
 
   const authUser = values.get('client.authuser') ?? defaultUser(env);
   if (!authUser) problems.push('client.authuser is not set and USER is empty');
-  else if (!AUTHUSER_RE.test(authUser)) problems.push(`${name('client.authuser')} "${authUser}" is not a valid admin name`);
+  else if (isValidAdminName(authUser) !== true) problems.push(`${name('client.authuser')} "${authUser}" is not a valid admin name`);
 
   let sslVerify: SslVerify = 'true';
   const rawSsl = values.get('client.sslverify');

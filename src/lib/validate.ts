@@ -38,63 +38,17 @@ export function normalizeMac(s: string): string | null {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// IPv4
-
-const IPV4_RE = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
-
-/** Dotted quad, each part 0-255 without leading zeros (`010` is octal to some parsers, so refused). */
-export function isValidIPv4(s: string): Check {
-  const m = IPV4_RE.exec(s);
-  if (!m) return 'expected a dotted IPv4 address like 10.0.0.1';
-  for (let i = 1; i <= 4; i++) if (Number(m[i]) > 255) return `part ${m[i]} is larger than 255`;
-  return true;
-}
-
-/** `10.0.0.1` -> 167772161 (unsigned). Throws on anything `isValidIPv4` refuses. */
-export function ipToInt(s: string): number {
-  const m = IPV4_RE.exec(s);
-  if (m) {
-    const a = Number(m[1]), b = Number(m[2]), c = Number(m[3]), d = Number(m[4]);
-    if (a <= 255 && b <= 255 && c <= 255 && d <= 255) return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
-  }
-  throw new Error(`invalid IPv4 address "${s}"`);
-}
-
-/** 167772161 -> `10.0.0.1`. Throws for values outside 0..2^32-1. */
-export function intToIp(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`not an IPv4 address value: ${n}`);
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-/** The netmask of a prefix length as an unsigned integer (`24` -> 0xffffff00). */
-export function prefixMask(prefix: number): number {
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`invalid prefix length ${prefix}`);
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
-/** `24` -> `255.255.255.0`. */
-export function prefixToNetmask(prefix: number): string {
-  return intToIp(prefixMask(prefix));
-}
-
-/** Network address (as integer) of `ip/prefix`. */
-export function networkOf(ip: string | number, prefix: number): number {
-  const n = typeof ip === 'number' ? ip : ipToInt(ip);
-  return (n & prefixMask(prefix)) >>> 0;
-}
-
-/** Broadcast address (as integer) of `ip/prefix`. */
-export function broadcastOf(ip: string | number, prefix: number): number {
-  return (networkOf(ip, prefix) | (~prefixMask(prefix) >>> 0)) >>> 0;
-}
-
-/** Whether `ip` lies in `network/prefix` (`inSubnet('10.0.0.7', '10.0.0.0', 24)` -> true). */
-export function inSubnet(ip: string | number, network: string | number, prefix: number): boolean {
-  return networkOf(ip, prefix) === networkOf(network, prefix);
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Names, attributes, command lines
+
+const ADMIN_NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/**
+ * Admin names (the API's users, `client.authuser`): they become Unix-style login names and comment lines
+ * in authorized_keys, so `^[a-z_][a-z0-9_-]{0,31}$`.
+ */
+export function isValidAdminName(s: string): Check {
+  return ADMIN_NAME_RE.test(s) ? true : 'use 1-32 of a-z 0-9 _ -, starting with a letter or _';
+}
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

@@ -5,7 +5,7 @@ import { execa, execaSync } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { storagePaths } from '../../src/appliance/storage.js';
+import { storagePaths } from '../../src/lib/storage-layout.js';
 import {
   TestHost,
   containerLogs,

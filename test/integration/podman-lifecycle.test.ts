@@ -4,7 +4,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { storagePaths } from '../../src/appliance/storage.js';
+import { storagePaths } from '../../src/lib/storage-layout.js';
 import { ctl, engineExec, imageTarball, restartCommand, sh, tempDir } from './helpers.js';
 
 const SOCKET = process.env.CW_PODMAN_SOCKET ?? '/run/podman/podman.sock';

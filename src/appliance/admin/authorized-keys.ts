@@ -1,5 +1,6 @@
 import type { Admin } from '../db/store.js';
-import { ensurePrivateDir, writeFileAtomic, type StoragePaths } from '../storage.js';
+import { ensurePrivateDir, type StoragePaths } from '../../lib/storage-layout.js';
+import { writeFileAtomic } from '../storage.js';
 
 /** The authorized_keys text for sshd: per admin a `# cw admin NAME` line, then its normalized key line. */
 export function renderAuthorizedKeys(admins: readonly Admin[]): string {

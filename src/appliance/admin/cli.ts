@@ -2,7 +2,8 @@ import { Command, Option, type ParseOptionsResult } from 'commander';
 import { ExitError } from '../../lib/errors.js';
 import { supervisorHealthClient, type SupervisorHealth } from '../api/supervisor-client.js';
 import { StoreError } from '../db/errors.js';
-import { DEFAULT_STORAGE, runtimePaths, storagePaths } from '../storage.js';
+import { CONTAINER_STORAGE, storagePaths } from '../../lib/storage-layout.js';
+import { runtimePaths } from '../storage.js';
 import type { CommandContext } from './context.js';
 
 export const USAGE = `usage: cw-appliance COMMAND [ARGS]
@@ -137,7 +138,7 @@ function buildProgram(ctx: CommandContext): Command {
 export async function cwAppliance(argv: readonly string[], io: CliIo = {}): Promise<void> {
   const env = io.env ?? process.env;
   const ctx: CommandContext = {
-    paths: storagePaths(env.CW_STORAGE || DEFAULT_STORAGE),
+    paths: storagePaths(env.CW_STORAGE || CONTAINER_STORAGE),
     env,
     out: io.out ?? ((line) => process.stdout.write(`${line}\n`)),
     supervisorHealth: io.supervisorHealth ?? supervisorHealthClient(runtimePaths(env).supervisorSocket),

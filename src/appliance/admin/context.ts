@@ -1,6 +1,6 @@
 import type { SupervisorHealth } from '../api/supervisor-client.js';
 import { openStore, type StoreHandle } from '../db/index.js';
-import type { StoragePaths } from '../storage.js';
+import type { StoragePaths } from '../../lib/storage-layout.js';
 
 /** What a cw-appliance command may touch; tests pass a temporary storage dir and collect the output. */
 export interface CommandContext {

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifySchemaValidationError } from 'fastify';
 import { hostname } from 'node:os';
 import type { Store } from '../db/store.js';
-import type { StoragePaths } from '../storage.js';
+import type { StoragePaths } from '../../lib/storage-layout.js';
 import { AuthState, authRoutes, installAuthHook, type AuthOptions } from './auth/index.js';
 import { failure } from './envelope.js';
 import { HttpError, httpErrorOf } from './errors.js';

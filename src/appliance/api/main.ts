@@ -1,6 +1,7 @@
 import { errorMessage, runCommand } from '../../lib/errors.js';
 import { openStore } from '../db/index.js';
-import { ensureSecrets, runtimePaths, storagePaths } from '../storage.js';
+import { storagePaths } from '../../lib/storage-layout.js';
+import { ensureSecrets, runtimePaths } from '../storage.js';
 import { buildApi } from './app.js';
 import { listenOnSocket, shutdownSignal } from './server.js';
 import { DEFAULT_TOKEN_TTL_MS } from './auth/index.js';

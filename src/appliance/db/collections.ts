@@ -1,6 +1,8 @@
 // The collections of the cluster model and the backend-independent rules for writing them: building a
 // stored record from a create/replace body, merging a PATCH, freezing, and showing a record.
-import { isSafeCmdline, broadcastOf, intToIp, ipToInt, networkOf, prefixToNetmask } from '../../lib/validate.js';
+import { isSafeCmdline } from '../../lib/validate.js';
+import { broadcastOf, intToIp, ipToInt, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
+import { COLLECTION_FIELDS } from '../../lib/collections.js';
 import { ConflictError, ForbiddenError, ValidationError } from './errors.js';
 import {
   BOOT_STYLES,
@@ -183,7 +185,7 @@ const ipSchema: JsonSchema = { type: 'string', maxLength: 15, description: 'IPv4
 
 const attribsSpec: CollectionSpec = {
   kind: 'attribs',
-  singular: 'attrib',
+  singular: COLLECTION_FIELDS.attribs.singular,
   table: 'attribs',
   fields: {
     name: nameField('group name; DefaultAttribs is the global default'),
@@ -198,7 +200,7 @@ const attribsSpec: CollectionSpec = {
 
 const netsSpec: CollectionSpec = {
   kind: 'nets',
-  singular: 'net',
+  singular: COLLECTION_FIELDS.nets.singular,
   table: 'nets',
   fields: {
     name: nameField(),
@@ -244,7 +246,7 @@ const bootFileSchema: JsonSchema = {
 
 const bootconfigsSpec: CollectionSpec = {
   kind: 'bootconfigs',
-  singular: 'bootconfig',
+  singular: COLLECTION_FIELDS.bootconfigs.singular,
   table: 'bootconfigs',
   fields: {
     name: nameField(),
@@ -272,7 +274,7 @@ const bootconfigsSpec: CollectionSpec = {
 
 const imagesSpec: CollectionSpec = {
   kind: 'images',
-  singular: 'image',
+  singular: COLLECTION_FIELDS.images.singular,
   table: 'images',
   fields: {
     name: nameField(),
@@ -288,7 +290,7 @@ const imagesSpec: CollectionSpec = {
 
 const distrosSpec: CollectionSpec = {
   kind: 'distros',
-  singular: 'distro',
+  singular: COLLECTION_FIELDS.distros.singular,
   table: 'distros',
   fields: {
     name: nameField(),
@@ -312,7 +314,7 @@ const ISO_FORBIDDEN = /["'`;{}\\<>|$]/;
 
 const reposSpec: CollectionSpec = {
   kind: 'repos',
-  singular: 'repo',
+  singular: COLLECTION_FIELDS.repos.singular,
   table: 'repos',
   fields: {
     name: nameField(),

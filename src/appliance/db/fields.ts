@@ -2,15 +2,8 @@
 // is stored, whether clients may write it, how a written value is checked and normalized, how the stored
 // value is shown, and its JSON schema. The store (validation), every backend (encoding) and the API
 // (request schemas, OpenAPI) all read the same descriptors, so the field lists exist once.
-import {
-  isSafeAttrKey,
-  isSafeAttrValue,
-  isSafeName,
-  isValidIPv4,
-  isValidMac,
-  normalizeMac,
-  type Check,
-} from '../../lib/validate.js';
+import { isSafeAttrKey, isSafeAttrValue, isSafeName, isValidMac, normalizeMac, type Check } from '../../lib/validate.js';
+import { isValidIPv4 } from '../../lib/ipv4.js';
 import { ValidationError } from './errors.js';
 
 export type JsonSchema = Record<string, unknown>;

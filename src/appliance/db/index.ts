@@ -1,4 +1,4 @@
-import { storagePaths, type StoragePaths } from '../storage.js';
+import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { StoreHandle } from './store.js';
 
@@ -32,7 +32,7 @@ export {
 } from './collections.js';
 export { BOOT_STYLES, type BootStyle } from './fields.js';
 export { NODE_TYPES, type AttributeOrigin, type Node, type NodeInput, type ResolvedAttributes } from './nodes.js';
-export { ADMIN_NAME_RE, CLUSTER_ID_RE, validateAdminName, validateClusterId } from './model.js';
+export { CLUSTER_ID_RE, validateAdminName, validateClusterId } from './model.js';
 
 export type StoreBackend = 'sqlite';
 

@@ -1,7 +1,7 @@
 // What booting and running nodes report (docs/BOOT.md, steps 3-7), and the state shown for a node.
 // The store keeps the last report (`status`) and its time (`last_seen`); the state is derived from both
 // whenever a node is read, so it is never stale in the database.
-import { isValidIPv4 } from '../../lib/validate.js';
+import { isValidIPv4 } from '../../lib/ipv4.js';
 import { ValidationError } from './errors.js';
 import type { Node } from './nodes.js';
 

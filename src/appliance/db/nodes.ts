@@ -1,4 +1,5 @@
 // Compute nodes: fields, input checks and attribute inheritance, independent of the backend.
+import { COLLECTION_FIELDS } from '../../lib/collections.js';
 import type { CollectionSpec, StoredRecord } from './collections.js';
 import { DEFAULT_ATTRIBS } from './collections.js';
 import {
@@ -59,7 +60,7 @@ const macSchema: JsonSchema = { type: 'string', maxLength: 17, description: 'MAC
 
 export const NODE_SPEC: CollectionSpec = {
   kind: 'nodes',
-  singular: 'node',
+  singular: COLLECTION_FIELDS.nodes.singular,
   table: 'nodes',
   fields: {
     index: {

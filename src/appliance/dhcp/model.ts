@@ -1,17 +1,8 @@
 // What dhcpd needs to know about the cluster: its networks and, per node MAC, the node's name and IP.
 // Everything here may end up verbatim in dhcpd.conf, so every value is re-checked with the shared edge
 // validators even though the API checked it already; a bad value throws and never reaches a file.
-import {
-  broadcastOf,
-  intToIp,
-  ipToInt,
-  isSafeName,
-  isValidIPv4,
-  isValidMac,
-  networkOf,
-  prefixToNetmask,
-  type Check,
-} from '../../lib/validate.js';
+import { isSafeName, isValidMac, type Check } from '../../lib/validate.js';
+import { broadcastOf, intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 
 /** A cluster network (an iprange of cluster.conf). */
 export interface DhcpNet {
@@ -61,16 +52,8 @@ export class DhcpModelError extends Error {
 
 const MAX_PROBLEMS_SHOWN = 10;
 
-/** A network after checking, with its addresses as unsigned integers. */
-export interface CheckedNet {
-  name: string;
-  network: string;
-  prefix: number;
-  netmask: string;
-  first: string;
-  last: string;
-  gateway: string | null;
-  dynamic: boolean;
+/** A network after checking (every field present), with its addresses as unsigned integers. */
+export interface CheckedNet extends Required<DhcpNet> {
   networkInt: number;
   broadcastInt: number;
   firstInt: number;

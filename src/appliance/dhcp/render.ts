@@ -1,7 +1,7 @@
 // The generated part of dhcpd.conf: subnet declarations and one host entry per node MAC.
 // Values are checked by checkDhcpInput (shared edge validators) and then pass through the template
 // module's validators, so the text is SafeText end to end: nothing reaches the file unchecked.
-import { intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/validate.js';
+import { intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 import { absPath, comment, conf, ipv4, lines, port, word, type SafeText } from '../services/template.js';
 import { checkDhcpInput, DhcpModelError, type CheckedHost, type CheckedNet, type DhcpHost, type DhcpNet } from './model.js';
 

@@ -1,18 +1,14 @@
+import type { StoragePaths } from '../../lib/storage-layout.js';
 import type { RestartPolicy } from '../supervisor/types.js';
 import type { TemplateDirs } from './template.js';
 
-/** Where things live; all absolute. */
-export interface ServicePaths {
+/** Where things live; all absolute (the storage ones from `storagePaths`). */
+export interface ServicePaths
+  extends Pick<StoragePaths, 'generatedDir' | 'bootDir' | 'imagesDir' | 'dhcpDir' | 'dhcpLeasesFile' | 'sshDir' | 'adminsDir' | 'authorizedKeysFile'> {
   storage: string;
   /** Runtime sockets and pid files (`/run/cw`). */
   runDir: string;
   templates: TemplateDirs;
-  generatedDir: string;
-  bootDir: string;
-  imagesDir: string;
-  dhcpDir: string;
-  sshDir: string;
-  adminsDir: string;
   /** The CW API's unix socket, proxied by nginx at `/api/`. */
   apiSocket: string;
   /** The supervisor's control socket (the API asks it for health and reloads). */

@@ -1,5 +1,6 @@
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { isIPv4 } from '../../lib/ipv4.js';
 
 const TOKEN = Symbol('SafeText');
 
@@ -47,7 +48,7 @@ export function absPath(value: string): SafeText {
 
 /** A dotted-quad IPv4 address. */
 export function ipv4(value: string): SafeText {
-  if (typeof value !== 'string' || !isIpv4(value)) refuse('IPv4 address', value);
+  if (!isIPv4(value)) refuse('IPv4 address', value);
   return safe(value);
 }
 
@@ -69,10 +70,6 @@ export function comment(value: string): SafeText {
   return safe(value);
 }
 
-export function isIpv4(value: string): boolean {
-  const parts = value.split('.');
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
 
 /**
  * Builds a config fragment from literal text and already-safe values only.

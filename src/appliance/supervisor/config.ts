@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitError } from '../../lib/errors.js';
+import { CONTAINER_STORAGE, storagePaths } from '../../lib/storage-layout.js';
 import type { ServiceContext } from '../services/context.js';
 import { parseInterfaceList } from '../services/dhcpd/networks.js';
 import { runCommandLine } from '../services/run.js';
@@ -52,7 +53,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
   const runDir = absolute('CW_RUN_DIR', '/run/cw');
   const config: SupervisorConfig = {
-    storage: absolute('CW_STORAGE', '/var/lib/cw'),
+    storage: absolute('CW_STORAGE', CONTAINER_STORAGE),
     runDir,
     controlSocket: absolute('CW_SUPERVISOR_SOCKET', supervisorSocketPath({ CW_RUN_DIR: runDir })),
     ports: {
@@ -83,18 +84,20 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
 
 /** The context the service definitions run in, derived from the configuration. */
 export function serviceContext(config: SupervisorConfig, log: ServiceContext['log'], baseEnv: NodeJS.ProcessEnv = process.env): ServiceContext {
-  const s = (...parts: string[]): string => path.join(config.storage, ...parts);
+  const layout = storagePaths(config.storage);
   return {
     paths: {
       storage: config.storage,
       runDir: config.runDir,
-      templates: { overrideDir: s('etc', 'templates'), builtinDir: config.templatesDir },
-      generatedDir: s('etc', 'generated'),
-      bootDir: s('boot'),
-      imagesDir: s('images'),
-      dhcpDir: s('dhcp'),
-      sshDir: s('ssh'),
-      adminsDir: s('admins'),
+      templates: { overrideDir: layout.templatesDir, builtinDir: config.templatesDir },
+      generatedDir: layout.generatedDir,
+      bootDir: layout.bootDir,
+      imagesDir: layout.imagesDir,
+      dhcpDir: layout.dhcpDir,
+      dhcpLeasesFile: layout.dhcpLeasesFile,
+      sshDir: layout.sshDir,
+      adminsDir: layout.adminsDir,
+      authorizedKeysFile: layout.authorizedKeysFile,
       apiSocket: path.join(config.runDir, 'api.sock'),
       controlSocket: config.controlSocket,
       syslogSocket: config.syslogSocket,

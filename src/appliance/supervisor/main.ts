@@ -1,13 +1,12 @@
 import { mkdir } from 'node:fs/promises';
-import * as path from 'node:path';
 import { errorMessage, runCommand } from '../../lib/errors.js';
 import { openLogFiles } from '../../lib/log.js';
+import { prepareStorage, storagePaths } from '../../lib/storage-layout.js';
 import { buildServiceTable } from '../services/index.js';
 import { loadSupervisorConfig, serviceContext } from './config.js';
 import { closeControl, serveControl } from './control.js';
 import { logFanOut } from './fanout.js';
 import { realClock, realSpawner } from './spawner.js';
-import { ensureStorageLayout } from './storage.js';
 import { Supervisor } from './supervisor.js';
 
 /** The appliance's PID-1 child (under tini): prepares storage, runs the services, serves /run/cw/supervisor.sock. */
@@ -15,9 +14,9 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
   const config = loadSupervisorConfig(env);
   // A closed stdout (log driver gone) must not take the daemons down; the files still get every line.
   process.stdout.on('error', () => undefined);
-  const created = await ensureStorageLayout(config.storage);
+  const created = await prepareStorage(config.storage);
   await mkdir(config.runDir, { recursive: true, mode: 0o755 });
-  const files = openLogFiles(path.join(config.storage, 'logs'));
+  const files = openLogFiles(storagePaths(config.storage).logsDir);
   const sink = logFanOut(files);
   // Lines still collected when the process ends (an error below) go out with it; stdout is a pipe, written synchronously.
   process.on('exit', () => sink.flush());

@@ -1,6 +1,7 @@
 import { ExitError } from '../../lib/errors.js';
 import type { ContainerDetails, Engine, ExecResult } from './engine/engine.js';
-import { APPLIANCE_LABEL, CONTAINER_STORAGE, STORAGE_LABEL } from './labels.js';
+import { CONTAINER_STORAGE } from '../../lib/storage-layout.js';
+import { APPLIANCE_LABEL, STORAGE_LABEL } from './labels.js';
 
 /** The in-container admin command (see ARCHITECTURE.md, "cw-appliance"). */
 export const APPLIANCE_COMMAND = 'cw-appliance';

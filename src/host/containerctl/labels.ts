@@ -10,7 +10,5 @@ export const STORAGE_LABEL = 'io.cw-headnode.storage';
 export const FIXED_IP_LABEL = 'io.cw-headnode.ip';
 
 export const APPLIANCE_TITLE = 'cw-headnode';
-/** Where the storage directory is mounted inside the container. */
-export const CONTAINER_STORAGE = '/var/lib/cw';
 /** The container name `start` uses unless told otherwise. */
 export const DEFAULT_CONTAINER_NAME = 'cw-headnode';

@@ -1,17 +1,18 @@
 // What a tool knows about the collection it manages: a small table per tool instead of code per tool.
+import { COLLECTION_FIELDS, type CollectionFields, type FieldKind } from '../../lib/collections.js';
 import { ExitError } from '../../lib/errors.js';
 import { compareNames } from '../../lib/noderange.js';
 import { clip, type Assignment } from './args.js';
 import type { Json, JsonObject } from './format.js';
 
 /**
- * How a `key=value` argument becomes a JSON field:
+ * How a `key=value` argument becomes a JSON field (the kinds the API declares in lib/collections.ts):
  * `string` as given; `nullable` as given, empty means none (`power_uri=`); `int` a whole number; `bool`
  * true/false (yes/no, on/off, 1/0); `list` split at commas (`repos=a,b`); `map` a JSON object
  * (`attributes=@attrs.json`); `upload` a local file sent through the API's upload route
  * (`kernel=@/boot/vmlinuz-...`).
  */
-export type FieldType = 'string' | 'nullable' | 'int' | 'bool' | 'list' | 'map' | 'upload';
+export type FieldType = FieldKind | 'upload';
 
 export interface CollectionSpec {
   /** API collection path, e.g. `bootconfigs` (`GET /bootconfigs`). */
@@ -23,7 +24,7 @@ export interface CollectionSpec {
   /** In messages: `boot config`, `boot configs`. */
   noun: string;
   nouns: string;
-  /** Fields with a known type; other keys are sent as strings and the API judges them. */
+  /** Fields with a known type (from the API's table); other keys are sent as strings and the API judges them. */
   fields: Readonly<Record<string, FieldType>>;
   /** Fields shown by `ls -l` (`-L` shows all). */
   long: readonly string[];
@@ -126,80 +127,73 @@ export function bodyOf(spec: CollectionSpec, assignments: readonly Assignment[])
 // ---------------------------------------------------------------------------------------------------
 // The collections
 
+/** Paths and field types of a collection from the API's table; uploads become `upload` fields. */
+function fromApi(api: CollectionFields): Pick<CollectionSpec, 'plural' | 'singular' | 'fields'> {
+  const fields: Record<string, FieldType> = { ...api.writable };
+  for (const name of api.uploads) fields[name] = 'upload';
+  return { plural: api.plural, singular: api.singular, fields };
+}
+
 export const NODES: CollectionSpec = {
-  plural: 'nodes',
-  singular: 'node',
+  ...fromApi(COLLECTION_FIELDS.nodes),
   title: 'Nodes',
   noun: 'node',
   nouns: 'nodes',
-  fields: { index: 'int', mac: 'nullable', macs: 'list', ip: 'nullable', groups: 'list', attributes: 'map', power_uri: 'nullable' },
   long: ['attributes', 'groups', 'index', 'ip', 'mac', 'name', 'power_uri', 'type'],
   nodeRange: true,
   order: 'index',
 };
 
 export const ATTRIBS: CollectionSpec = {
-  plural: 'attribs',
-  singular: 'attrib',
+  ...fromApi(COLLECTION_FIELDS.attribs),
   title: 'Attribute Groups',
   noun: 'attribute group',
   nouns: 'attribute groups',
-  fields: { priority: 'int', attributes: 'map' },
   long: ['attributes', 'description', 'name', 'priority'],
   order: 'name',
 };
 
 export const BOOTCONFIGS: CollectionSpec = {
-  plural: 'bootconfigs',
-  singular: 'bootconfig',
+  ...fromApi(COLLECTION_FIELDS.bootconfigs),
   title: 'Boot Configs',
   noun: 'boot config',
   nouns: 'boot configs',
-  fields: { frozen: 'bool', kernel: 'upload', initramfs: 'upload', image: 'nullable', release: 'nullable' },
   long: ['boot_style', 'cmdline', 'description', 'frozen', 'image', 'initramfs', 'kernel', 'name', 'release'],
   order: 'name',
 };
 
 export const IMAGES: CollectionSpec = {
-  plural: 'images',
-  singular: 'image',
+  ...fromApi(COLLECTION_FIELDS.images),
   title: 'Images',
   noun: 'image',
   nouns: 'images',
-  fields: { frozen: 'bool', content: 'upload' },
   long: ['checksum', 'description', 'frozen', 'name', 'size'],
   order: 'name',
 };
 
 export const DISTROS: CollectionSpec = {
-  plural: 'distros',
-  singular: 'distro',
+  ...fromApi(COLLECTION_FIELDS.distros),
   title: 'Distros',
   noun: 'distro',
   nouns: 'distros',
-  fields: { repos: 'list', package_manager: 'nullable', release: 'nullable' },
   long: ['name', 'package_manager', 'release', 'repos'],
   order: 'name',
 };
 
 export const REPOS: CollectionSpec = {
-  plural: 'repos',
-  singular: 'repo',
+  ...fromApi(COLLECTION_FIELDS.repos),
   title: 'Repos',
   noun: 'repo',
   nouns: 'repos',
-  fields: { urls: 'list', keys: 'list', iso: 'nullable' },
   long: ['description', 'iso', 'keys', 'name', 'urls'],
   order: 'name',
 };
 
 export const NETS: CollectionSpec = {
-  plural: 'nets',
-  singular: 'net',
+  ...fromApi(COLLECTION_FIELDS.nets),
   title: 'Networks',
   noun: 'network',
   nouns: 'networks',
-  fields: { prefix: 'int', last: 'nullable', gateway: 'nullable', dynamic: 'map' },
   long: ['dynamic', 'first', 'gateway', 'last', 'name', 'netmask', 'network', 'prefix'],
   order: 'name',
 };

@@ -8,6 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { formatByteLimit } from '../../lib/bytes.js';
 import { ExitError } from '../../lib/errors.js';
 import { clip } from './args.js';
 
@@ -64,7 +65,7 @@ export async function openLocalFile(raw: string, ctx: PathContext, opts: { maxBy
     if (st.isDirectory()) throw new ExitError(`${label}: is a directory, not a file`);
     if (!st.isFile()) throw new ExitError(`${label}: is not a regular file (${kindOf(st)})`);
     if (st.size > maxBytes) {
-      throw new ExitError(`${label}: file is ${st.size} bytes, larger than the ${formatLimit(maxBytes)} limit`);
+      throw new ExitError(`${label}: file is ${st.size} bytes, larger than the ${formatByteLimit(maxBytes)} limit`);
     }
   } catch (err) {
     await handle.close().catch(() => {});
@@ -147,10 +148,4 @@ function describeFsError(err: unknown): string {
     default:
       return code ?? (err instanceof Error ? err.message : String(err));
   }
-}
-
-function formatLimit(bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes}-byte`;
 }

@@ -10,6 +10,8 @@
 // ClusterWare tools do. Text from the server is shown with control characters escaped, so a stored
 // value cannot move the cursor or rewrite the terminal.
 
+import { formatBytes } from '../../lib/bytes.js';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
@@ -116,19 +118,6 @@ function compareKeys(a: string, b: string): number {
 const SIZE_KEYS = /^(size|bytes|.*_size|.*_bytes)$/;
 const TIME_KEYS = /^(last_seen|.*_at|.*At|last_modified|date_.*|.*_time)$/;
 
-/** `1536` -> `1.5 KiB`. */
-export function humanSize(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
-}
-
 /** `2025-01-01T12:00:00Z` -> `2025-01-01 12:00:00 UTC (3 min ago)`. */
 export function humanTime(iso: string, now: number): string {
   const t = Date.parse(iso);
@@ -153,7 +142,7 @@ export function humanAge(ms: number): string {
 export function humanize(obj: JsonObject, now: number = Date.now()): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(obj)) {
-    if (typeof value === 'number' && SIZE_KEYS.test(key)) out[key] = humanSize(value);
+    if (typeof value === 'number' && SIZE_KEYS.test(key)) out[key] = formatBytes(value);
     else if (typeof value === 'string' && TIME_KEYS.test(key)) out[key] = humanTime(value, now);
     else if (value !== null && typeof value === 'object' && !Array.isArray(value)) out[key] = humanize(value, now);
     else out[key] = value;

@@ -5,7 +5,7 @@ import { rename, rm } from 'node:fs/promises';
 import { sha256File } from '../../appliance/images/cwsquash/index.js';
 import type { ManifestEntry } from '../../appliance/images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
-import { humanBytes } from './report.js';
+import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';
 
 /** Downloads the head node's image `name` (nginx serves it at /images/<uid>.img) and checks it. */
@@ -25,7 +25,7 @@ export async function downloadImage(session: ModimgSession, name: string): Promi
       api.download(url, () => createWriteStream(part, { mode: 0o600 }), {
         onProgress: (done, announced) => {
           const total = Number(announced ?? remote.size ?? 0);
-          if (total > 0) s.percent((done / total) * 100, `${humanBytes(done)} of ${humanBytes(total)}`);
+          if (total > 0) s.percent((done / total) * 100, `${formatBytes(done)} of ${formatBytes(total)}`);
         },
       }),
     );

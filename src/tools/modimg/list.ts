@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { staleEntries, type ManifestEntry, type RemoteImage } from '../../appliance/images/workspace.js';
 import { errorMessage } from '../../lib/errors.js';
-import { humanBytes } from './report.js';
+import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';
 
 /** Drops clean local copies older than an hour that equal the head node's (seed 003). */
@@ -31,7 +31,7 @@ export async function listImages(session: ModimgSession): Promise<void> {
   if (names.length === 0) lines.push('  (none)');
   for (const n of names) {
     const e = manifest.images[n] as ManifestEntry;
-    const size = e.file ? await stat(session.workspace.abs(e.file)).then((s) => humanBytes(s.size), () => 'file missing') : 'not packed';
+    const size = e.file ? await stat(session.workspace.abs(e.file)).then((s) => formatBytes(s.size), () => 'file missing') : 'not packed';
     const notes = [e.uid ? `uid ${e.uid}` : 'not uploaded', size, `updated ${e.updated}`];
     if (e.root) notes.push('unpacked');
     if (e.modified) notes.push('changed since packing');
@@ -42,7 +42,7 @@ export async function listImages(session: ModimgSession): Promise<void> {
   const rlines = ['Head node images'];
   if (remote.length === 0) rlines.push('  (none)');
   for (const img of remote) {
-    const content = img.checksum ? `${humanBytes(img.size ?? 0)}, ${img.checksum.slice(0, 19)}…` : 'no content';
+    const content = img.checksum ? `${formatBytes(img.size ?? 0)}, ${img.checksum.slice(0, 19)}…` : 'no content';
     rlines.push(`  ${img.name}  (${content})`);
   }
   session.ctx.out(`${rlines.join('\n')}\n`);

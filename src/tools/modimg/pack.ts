@@ -2,7 +2,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { createCwsquash, sha256File, type Compression } from '../../appliance/images/cwsquash/index.js';
 import type { ManifestEntry } from '../../appliance/images/workspace.js';
-import { humanBytes } from './report.js';
+import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';
 
 /** Left out of packed images (seed 003: temporary and package-cache directories are not repacked). */
@@ -29,7 +29,7 @@ export async function packIfWanted(session: ModimgSession, name: string, entry: 
   const checksum = await sha256File(file);
   if (entry.file && entry.file !== fileRel) await rm(session.workspace.abs(entry.file), { force: true });
   const size = (await stat(file)).size;
-  session.say(`local image ${name}: ${humanBytes(size)}, ${checksum}`);
+  session.say(`local image ${name}: ${formatBytes(size)}, ${checksum}`);
   const { modified: _m, ...rest } = entry;
   return session.workspace.put(name, { ...rest, file: fileRel, checksum });
 }

@@ -105,15 +105,3 @@ export function createReporter(opts: ReporterOptions): Reporter {
     },
   };
 }
-
-/** `1.5 GiB`, `340 MiB`, `12 KiB`. */
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
-}

@@ -3,7 +3,8 @@ import { createReadStream } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
 import { checkUploadTarget, type ManifestEntry, type RemoteImage } from '../../appliance/images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
-import { formatSeconds, humanBytes } from './report.js';
+import { formatBytes } from '../../lib/bytes.js';
+import { formatSeconds } from './report.js';
 import type { ModimgSession } from './session.js';
 
 /** The API's upload limit (PUT /image/:id/content). */
@@ -26,7 +27,7 @@ export async function uploadImage(session: ModimgSession, name: string, entry: M
   }
   const file = session.workspace.abs(entry.file);
   const size = (await stat(file)).size;
-  if (size > UPLOAD_LIMIT) throw new ExitError(`image ${name} is ${humanBytes(size)}, more than the head node's ${humanBytes(UPLOAD_LIMIT)} upload limit`);
+  if (size > UPLOAD_LIMIT) throw new ExitError(`image ${name} is ${formatBytes(size)}, more than the head node's ${formatBytes(UPLOAD_LIMIT)} upload limit`);
   let target = remote;
   let created = false;
   if (!target) {
@@ -37,13 +38,13 @@ export async function uploadImage(session: ModimgSession, name: string, entry: M
   let answer: RemoteImage;
   const started = Date.now();
   try {
-    answer = await session.reporter.step(`Uploading ${name} (${humanBytes(size)})`, (s) =>
+    answer = await session.reporter.step(`Uploading ${name} (${formatBytes(size)})`, (s) =>
       api.upload<RemoteImage>(
         `/image/${id}/content`,
         {
           size,
           open: () => createReadStream(file),
-          onProgress: (done) => s.percent((done / size) * 100, `${humanBytes(done)} of ${humanBytes(size)}`),
+          onProgress: (done) => s.percent((done / size) * 100, `${formatBytes(done)} of ${formatBytes(size)}`),
         },
         undefined,
         { 'x-checksum': entry.checksum as string },
@@ -62,5 +63,5 @@ export async function uploadImage(session: ModimgSession, name: string, entry: M
   }
   await session.workspace.put(name, { ...entry, uid: target.uid, file: fileRel });
   const secs = (Date.now() - started) / 1000;
-  session.say(`uploaded ${name} (uid ${target.uid}, ${humanBytes(size)} in ${formatSeconds(secs * 1000)}, ${humanBytes(size / Math.max(secs, 0.001))}/s)`);
+  session.say(`uploaded ${name} (uid ${target.uid}, ${formatBytes(size)} in ${formatSeconds(secs * 1000)}, ${formatBytes(size / Math.max(secs, 0.001))}/s)`);
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cwAppliance, type CliIo } from '../../../src/appliance/admin/cli.js';
 import type { SupervisorHealth } from '../../../src/appliance/api/supervisor-client.js';
-import { storagePaths, type StoragePaths } from '../../../src/appliance/storage.js';
+import { storagePaths, type StoragePaths } from '../../../src/lib/storage-layout.js';
 import { hashPassword } from '../../../src/lib/password.js';
 import { ExitError } from '../../../src/lib/errors.js';
 import { fatalReport, healthyReport } from '../api/helpers.js';

@@ -3,7 +3,7 @@ import { buildApi, type ApiOptions } from '../../../src/appliance/api/app.js';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
 import type { StoreHandle } from '../../../src/appliance/db/store.js';
 import type { SupervisorHealthReport } from '../../../src/appliance/api/supervisor-client.js';
-import { storagePaths, type StoragePaths } from '../../../src/appliance/storage.js';
+import { storagePaths, type StoragePaths } from '../../../src/lib/storage-layout.js';
 import sshpk from 'sshpk';
 import { challengeMessage } from '../../../src/lib/auth-challenge.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';

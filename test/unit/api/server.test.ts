@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { listenOnSocket } from '../../../src/appliance/api/server.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { tempDir } from '../lib/keys.js';
 import { apiWithTempStore, healthyReport } from './helpers.js';
 

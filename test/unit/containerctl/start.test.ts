@@ -2,10 +2,10 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { APPLIANCE_CAPABILITIES, buildContainerSpec } from '../../../src/host/containerctl/start/container-spec.js';
 import { start } from '../../../src/host/containerctl/start/start.js';
-import { ensureStorageLayout } from '../../../src/host/containerctl/start/storage.js';
+import { prepareStorage } from '../../../src/lib/storage-layout.js';
 import { MemoryEngine, testContext } from './memory-engine.js';
 
 const noPortsBusy = async () => undefined;
@@ -197,9 +197,9 @@ test('storage layout keeps existing content and tightens secrets/', async (t) =>
   const dir = tempDir();
   try {
     const layout = storagePaths(dir);
-    await ensureStorageLayout(dir);
+    await prepareStorage(dir);
     writeFileSync(join(layout.dbDir, 'marker'), 'x');
-    await ensureStorageLayout(dir);
+    await prepareStorage(dir);
     t.true(existsSync(join(layout.dbDir, 'marker')));
     t.is(statSync(layout.secretsDir).mode & 0o777, 0o700);
   } finally {

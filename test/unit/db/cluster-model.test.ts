@@ -5,7 +5,7 @@ import { COLLECTIONS } from '../../../src/appliance/db/collections.js';
 import { MIGRATIONS } from '../../../src/appliance/db/migrations/index.js';
 import { NODE_SPEC } from '../../../src/appliance/db/nodes.js';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { parseClusterConf } from '../../../src/lib/clusterconf.js';
 import { tempDir } from '../lib/keys.js';
 

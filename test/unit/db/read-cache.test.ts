@@ -2,7 +2,7 @@ import test from 'ava';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
 import { ReadCache } from '../../../src/appliance/db/sqlite/read-cache.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { tempDir } from '../lib/keys.js';
 
 function fakeCache(maxEntries = 10) {

@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import {
   ensureSecrets,
-  ensureStorageDirs,
   runtimePaths,
-  storagePaths,
   writeFileAtomic,
 } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { tempDir } from '../lib/keys.js';
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
@@ -20,17 +19,6 @@ function setup(t: { teardown(fn: () => void): void }) {
   t.teardown(cleanup);
   return { dir, paths: storagePaths(dir) };
 }
-
-test('storagePaths follows the documented layout', (t) => {
-  const p = storagePaths('/var/lib/cw');
-  t.is(p.dbFile, '/var/lib/cw/db/cw.sqlite');
-  t.is(p.dbPasswordFile, '/var/lib/cw/secrets/db-password');
-  t.is(p.authorizedKeysFile, '/var/lib/cw/admins/authorized_keys');
-  t.is(p.templatesDir, '/var/lib/cw/etc/templates');
-  t.is(p.generatedDir, '/var/lib/cw/etc/generated');
-  t.is(p.dhcpLeasesFile, '/var/lib/cw/dhcp/dhcpd.leases');
-  for (const dir of [p.sshDir, p.bootDir, p.imagesDir, p.clientPkgsDir, p.logsDir]) t.true(dir.startsWith('/var/lib/cw/'));
-});
 
 test('runtimePaths honours the socket overrides', (t) => {
   t.is(runtimePaths({}).apiSocket, '/run/cw/api.sock');
@@ -97,19 +85,12 @@ test('writeFileAtomic fails cleanly when the directory is missing', (t) => {
   t.throws(() => writeFileAtomic(join(dir, 'missing', 'f'), 'x'), { code: 'ENOENT' });
 });
 
-test('ensureStorageDirs creates the layout with private directories 0700', (t) => {
-  const { paths } = setup(t);
-  ensureStorageDirs(paths);
-  for (const d of [paths.dbDir, paths.secretsDir, paths.sshDir, paths.adminsDir]) t.is(modeOf(d), 0o700, d);
-  for (const d of [paths.templatesDir, paths.generatedDir, paths.bootDir, paths.imagesDir, paths.clientPkgsDir, paths.dhcpDir, paths.logsDir]) {
-    t.true(statSync(d).isDirectory(), d);
-  }
-});
-
 test('processes racing on first start all get the one password that was written', async (t) => {
   const { paths } = setup(t);
   const storage = new URL('../../../src/appliance/storage.ts', import.meta.url).href;
-  const script = `import { ensureSecrets, storagePaths } from ${JSON.stringify(storage)};
+  const layout = new URL('../../../src/lib/storage-layout.ts', import.meta.url).href;
+  const script = `import { ensureSecrets } from ${JSON.stringify(storage)};
+import { storagePaths } from ${JSON.stringify(layout)};
 process.stdout.write(ensureSecrets(storagePaths(${JSON.stringify(paths.root)})).dbPassword);`;
   const run = () => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
   const results = await Promise.all([run(), run(), run(), run()]);

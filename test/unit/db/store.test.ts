@@ -6,7 +6,7 @@ import { BusyError, ConflictError, openStore, ValidationError, type NewAdmin } f
 import { MIGRATIONS, type Migration } from '../../../src/appliance/db/migrations/index.js';
 import { checkMigrationOrder } from '../../../src/appliance/db/sqlite/migrate.js';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { tempDir } from '../lib/keys.js';
 
 const fixedNow = () => new Date('2025-01-02T03:04:05.000Z');

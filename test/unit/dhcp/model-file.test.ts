@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DhcpModelError, validateDhcpModel, type DhcpModel } from '../../../src/appliance/dhcp/model.js';
 import { dhcpModelPath, readDhcpModel, writeDhcpModel } from '../../../src/appliance/dhcp/model-file.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 
 const MODEL: DhcpModel = {
   version: 12,

@@ -16,7 +16,7 @@ import { runCommandLine } from '../../../src/appliance/services/run.js';
 import { parseProcNetSockets } from '../../../src/appliance/supervisor/probes.js';
 import { realClock, realSpawner } from '../../../src/appliance/supervisor/spawner.js';
 import { Supervisor } from '../../../src/appliance/supervisor/supervisor.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { requireTools, toolPath } from '../../helpers/tools.js';
 import { MemorySink } from '../supervisor/fakes.js';
 import { testContext } from '../services/context.js';

@@ -5,7 +5,7 @@ import {
   renderClusterConf,
   type ClusterConf,
 } from '../../../src/lib/clusterconf.js';
-import { intToIp, ipToInt } from '../../../src/lib/validate.js';
+import { intToIp, ipToInt } from '../../../src/lib/ipv4.js';
 
 /** The problems a refused file reports (fails the test when the file is accepted). */
 function problems(t: { fail: (m: string) => void }, text: string | Uint8Array, fileName?: string): string[] {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandRunner, ServiceContext } from '../../../src/appliance/services/context.js';
-import { storagePaths } from '../../../src/appliance/storage.js';
+import { storagePaths } from '../../../src/lib/storage-layout.js';
 
 export const BUILTIN_TEMPLATES = fileURLToPath(new URL('../../../rootfs/etc/cw/templates', import.meta.url));
 
@@ -30,8 +30,10 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       bootDir: layout.bootDir,
       imagesDir: layout.imagesDir,
       dhcpDir: layout.dhcpDir,
+      dhcpLeasesFile: layout.dhcpLeasesFile,
       sshDir: layout.sshDir,
       adminsDir: layout.adminsDir,
+      authorizedKeysFile: layout.authorizedKeysFile,
       apiSocket: path.join(root, 'run', 'api.sock'),
       controlSocket: path.join(root, 'run', 'supervisor.sock'),
       syslogSocket: path.join(root, 'log.sock'),

@@ -6,7 +6,6 @@ import type { DhcpModel } from '../../../src/appliance/dhcp/model.js';
 import { writeDhcpModel } from '../../../src/appliance/dhcp/model-file.js';
 import { dhcpdCheckReason, dhcpdFiles, dhcpdService, renderDhcpdConf } from '../../../src/appliance/services/dhcpd/index.js';
 import {
-  isPrivateIpv4,
   parseInterfaceList,
   planListening,
   selectDhcpNetworks,
@@ -55,14 +54,6 @@ test('CW_DHCP_INTERFACES names the interfaces; missing ones are noted', (t) => {
   const { networks, notes } = selectDhcpNetworks(HOST, ['eth0', 'eth3', 'ib0']);
   t.deepEqual(networks.map((n) => [n.iface, n.network]), [['eth0', '203.0.113.0']]);
   t.deepEqual(notes, ['eth3: no IPv4 address', 'ib0: no such interface']);
-});
-
-test('private ranges', (t) => {
-  t.true(isPrivateIpv4('10.1.2.3'));
-  t.true(isPrivateIpv4('172.31.255.1'));
-  t.false(isPrivateIpv4('172.32.0.1'));
-  t.true(isPrivateIpv4('192.168.0.1'));
-  t.false(isPrivateIpv4('192.169.0.1'));
 });
 
 const CLUSTER: DhcpModel = {

@@ -1,10 +1,5 @@
 import test from 'ava';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { storagePaths } from '../../../src/appliance/storage.js';
 import { loadSupervisorConfig } from '../../../src/appliance/supervisor/config.js';
-import { ensureStorageLayout, STORAGE_DIRS } from '../../../src/appliance/supervisor/storage.js';
 
 test('defaults follow ARCHITECTURE.md', (t) => {
   const config = loadSupervisorConfig({});
@@ -27,21 +22,4 @@ test('environment overrides are validated, every problem reported at once', (t) 
     'CW_DHCP_INTERFACES: invalid interface name "eth0;x"; CW_STORAGE must be an absolute path (got "relative"); CW_HTTP_PORT must be a port number 1-65535 (got "80x"); CW_SSH_PORT must be a port number 1-65535 (got "99999")',
   );
   t.throws(() => loadSupervisorConfig({ CW_HTTP_PORT: '2200' }), { message: 'CW_HTTP_PORT and CW_SSH_PORT are both 2200' });
-});
-
-test('the storage layout is created with its modes, and tightened when it exists', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'cw-storage-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const storage = path.join(dir, 'storage');
-  const layout = storagePaths(storage);
-  const created = await ensureStorageLayout(storage);
-  t.deepEqual(created, STORAGE_DIRS.map((d) => d.dir));
-  t.is((await stat(layout.secretsDir)).mode & 0o777, 0o700);
-  t.is((await stat(layout.bootDir)).mode & 0o777, 0o755);
-  await chmod(layout.secretsDir, 0o777);
-  t.deepEqual(await ensureStorageLayout(storage), []);
-  t.is((await stat(layout.secretsDir)).mode & 0o777, 0o700);
-  const file = path.join(dir, 'file');
-  await writeFile(file, '');
-  await t.throwsAsync(ensureStorageLayout(file), { message: `storage ${file} is not a directory` });
 });

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { humanAge, humanSize, humanize, renderJson, renderListing, safeText } from '../../../src/tools/common/format.js';
+import { formatBytes } from '../../../src/lib/bytes.js';
+import { humanAge, humanize, renderJson, renderListing, safeText } from '../../../src/tools/common/format.js';
 import { describeResult } from '../../../src/tools/cluster-conf/cluster-conf.js';
 
 test('plain listing: the title, then names indented by two', (t) => {
@@ -45,9 +46,9 @@ test('control characters from the server are escaped in plain output', (t) => {
 });
 
 test('--human: sizes and times', (t) => {
-  t.is(humanSize(512), '512 B');
-  t.is(humanSize(1536), '1.5 KiB');
-  t.is(humanSize(3 * 1024 ** 3), '3.0 GiB');
+  t.is(formatBytes(512), '512 B');
+  t.is(formatBytes(1536), '1.5 KiB');
+  t.is(formatBytes(3 * 1024 ** 3), '3.0 GiB');
   t.is(humanAge(12_000), '12 s ago');
   t.is(humanAge(5 * 60_000), '5 min ago');
   t.is(humanAge(-120 * 60_000), 'in 2 h');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApi } from '../../../src/appliance/api/app.js';
 import { openStore, type StoreHandle } from '../../../src/appliance/db/index.js';
-import { ensureStorageDirs, storagePaths } from '../../../src/appliance/storage.js';
+import { prepareStorage, storagePaths } from '../../../src/lib/storage-layout.js';
 import { ApiClient, type TokenCache } from '../../../src/lib/api-client.js';
 import { ExitError } from '../../../src/lib/errors.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
@@ -92,7 +92,7 @@ export class Cluster {
     const storage = scratch.sub(`storage-${name}`);
     const home = scratch.sub(`home-${name}`);
     const paths = storagePaths(storage);
-    ensureStorageDirs(paths);
+    await prepareStorage(paths.root);
     const store = await openStore({ paths });
     const info = parsePublicKey(key.publicLine);
     await store.addAdmin({ name: ADMIN, keyType: info.type, keyLine: info.line, fingerprint: info.fingerprint, comment: info.comment });

@@ -6,7 +6,7 @@ import { normalizeMac } from '../../../lib/validate.js';
 import { planNodeScript, type BootFiles } from '../../boot/ipxe/plan.js';
 import { headUrlOf, renderBootstrapScript } from '../../boot/ipxe/script.js';
 import { nodeState, parseStatusReport, statusOfReport } from '../../db/node-status.js';
-import type { StoragePaths } from '../../storage.js';
+import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 

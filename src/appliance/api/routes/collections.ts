@@ -13,7 +13,7 @@ import {
   type CollectionName,
   type Image,
 } from '../../db/collections.js';
-import type { StoragePaths } from '../../storage.js';
+import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { arrayOf, idParams } from '../schemas.js';

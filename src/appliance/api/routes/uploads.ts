@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections.js';
-import type { StoragePaths } from '../../storage.js';
+import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { idParams } from '../schemas.js';

@@ -1,5 +1,5 @@
 import type { ClusterConf } from '../../../lib/clusterconf.js';
-import { intToIp, ipToInt, networkOf } from '../../../lib/validate.js';
+import { intToIp, ipToInt, networkOf } from '../../../lib/ipv4.js';
 import type { Net } from '../collections.js';
 import { ConflictError } from '../errors.js';
 import { nodeName, type NodeInput } from '../nodes.js';

@@ -3,7 +3,8 @@
 // Everything here is synchronous; the store wraps it in its lock and transactions.
 import { randomBytes } from 'node:crypto';
 import { compressNames, classifyId, expandIds, needsNodeList } from '../../../lib/noderange.js';
-import { intToIp, ipToInt, isSafeAttrKey, normalizeMac } from '../../../lib/validate.js';
+import { isSafeAttrKey, normalizeMac } from '../../../lib/validate.js';
+import { intToIp, ipToInt } from '../../../lib/ipv4.js';
 import { buildRecord, listNames, mergeRecord, showRecord, type RecordContext, type StoredRecord } from '../collections.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { invalid, parseAttributes, quote } from '../fields.js';

@@ -2,9 +2,9 @@ import Database from 'better-sqlite3';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ensurePrivateDir } from '../../storage.js';
+import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import type { ClusterConf } from '../../../lib/clusterconf.js';
-import { ipToInt } from '../../../lib/validate.js';
+import { ipToInt } from '../../../lib/ipv4.js';
 import {
   COLLECTIONS,
   type BootConfig,

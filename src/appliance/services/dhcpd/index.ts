@@ -27,7 +27,7 @@ export function dhcpdFiles(ctx: ServiceContext): DhcpdFiles {
   return {
     config,
     rejected: `${config}.rejected`,
-    leases: path.join(ctx.paths.dhcpDir, 'dhcpd.leases'),
+    leases: ctx.paths.dhcpLeasesFile,
     pidFile: path.join(ctx.paths.runDir, 'dhcpd.pid'),
   };
 }

@@ -1,5 +1,5 @@
 import type { NetworkInterfaceInfo } from 'node:os';
-import { inSubnet } from '../../../lib/validate.js';
+import { inSubnet, intToIp, isPrivateIPv4, netmaskToPrefix, networkOf } from '../../../lib/ipv4.js';
 import type { DhcpNet } from '../../dhcp/model.js';
 import type { ListenOnlyNet } from '../../dhcp/render.js';
 
@@ -34,30 +34,9 @@ export function parseInterfaceList(value: string | undefined): string[] | null {
   return [...new Set(names)];
 }
 
-/** RFC 1918 private IPv4 (10/8, 172.16/12, 192.168/16). */
-export function isPrivateIpv4(address: string): boolean {
-  const o = address.split('.').map(Number);
-  const [a = -1, b = -1] = o;
-  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
-}
-
-function toInt(address: string): number {
-  return address.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
-}
-
-function fromInt(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
-
+/** The network address of an interface address (`10.1.2.3` and `255.255.0.0` -> `10.1.0.0`). */
 export function networkAddress(address: string, netmask: string): string {
-  const a = toInt(address);
-  const m = toInt(netmask);
-  // Bitwise ops are signed 32-bit in JS; go through >>> 0 to stay unsigned.
-  return fromInt((a & m) >>> 0);
-}
-
-function prefixLength(netmask: string): number {
-  return toInt(netmask).toString(2).replace(/0+$/, '').length;
+  return intToIp(networkOf(address, netmaskToPrefix(netmask)));
 }
 
 /**
@@ -75,7 +54,7 @@ export function selectDhcpNetworks(table: InterfaceTable, explicit: readonly str
       continue;
     }
     const v4 = addresses.filter((a) => a.family === 'IPv4' && !a.internal);
-    const pick = explicit ? v4[0] : v4.find((a) => isPrivateIpv4(a.address));
+    const pick = explicit ? v4[0] : v4.find((a) => isPrivateIPv4(a.address));
     if (!pick) {
       if (explicit) notes.push(`${iface}: no IPv4 address`);
       continue;
@@ -85,7 +64,7 @@ export function selectDhcpNetworks(table: InterfaceTable, explicit: readonly str
       address: pick.address,
       netmask: pick.netmask,
       network: networkAddress(pick.address, pick.netmask),
-      prefix: prefixLength(pick.netmask),
+      prefix: netmaskToPrefix(pick.netmask),
     });
   }
   return { networks, notes };
@@ -126,7 +105,7 @@ export function planListening(table: InterfaceTable, nets: readonly DhcpNet[], e
       ownAddresses.push(a.address);
       if (picked) continue;
       picked = true;
-      listen.push({ iface, address: a.address, netmask: a.netmask, network: networkAddress(a.address, a.netmask), prefix: prefixLength(a.netmask) });
+      listen.push({ iface, address: a.address, netmask: a.netmask, network: networkAddress(a.address, a.netmask), prefix: netmaskToPrefix(a.netmask) });
     }
   }
   const extra = (explicit ?? []).filter((name) => !listen.some((l) => l.iface === name));

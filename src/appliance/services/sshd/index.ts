@@ -1,5 +1,6 @@
 import { chmod, chown, mkdir, open, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
+import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import { tcpListeningProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
@@ -21,7 +22,7 @@ export interface SshdFiles {
 export function sshdFiles(ctx: ServiceContext): SshdFiles {
   return {
     config: path.join(ctx.paths.generatedDir, 'sshd_config'),
-    authorizedKeys: path.join(ctx.paths.adminsDir, 'authorized_keys'),
+    authorizedKeys: ctx.paths.authorizedKeysFile,
     pidFile: path.join(ctx.paths.runDir, 'sshd.pid'),
     hostKeys: HOST_KEY_TYPES.map((type) => path.join(ctx.paths.sshDir, `ssh_host_${type}_key`)),
   };
@@ -41,8 +42,7 @@ export async function renderSshdConfig(ctx: ServiceContext, strictModes: boolean
 
 /** Generates the missing host keys (first start); existing keys are kept and tightened to 0600. */
 export async function ensureHostKeys(ctx: ServiceContext): Promise<string[]> {
-  await mkdir(ctx.paths.sshDir, { recursive: true, mode: 0o700 });
-  await chmod(ctx.paths.sshDir, 0o700);
+  ensurePrivateDir(ctx.paths.sshDir);
   const generated: string[] = [];
   for (const [i, type] of HOST_KEY_TYPES.entries()) {
     const key = sshdFiles(ctx).hostKeys[i] as string;
@@ -81,7 +81,7 @@ export async function strictModesProblems(file: string): Promise<Array<{ path: s
  */
 export async function prepareAuthorizedKeys(ctx: ServiceContext): Promise<string[]> {
   const { authorizedKeys } = sshdFiles(ctx);
-  await mkdir(ctx.paths.adminsDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(ctx.paths.adminsDir);
   if (!(await pathExists(authorizedKeys))) await (await open(authorizedKeys, 'a', 0o600)).close();
   await chmod(authorizedKeys, 0o600);
   const storage = await realpath(ctx.paths.storage);

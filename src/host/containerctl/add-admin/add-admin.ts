@@ -3,12 +3,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ExitError, errorMessage } from '../../../lib/errors.js';
 import { parsePublicKey, type PublicKeyInfo } from '../../../lib/sshkey.js';
+import { isValidAdminName } from '../../../lib/validate.js';
 import { findRunningAppliance, runAppliance } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import { withNewline } from '../format.js';
 
 export interface AddAdminOptions {
-  /** Admin user name (`^[a-z_][a-z0-9_-]{0,31}$`). */
+  /** Admin user name (`isValidAdminName`). */
   admin: string;
   /** An OpenSSH public key line, or `@FILE` (`~` expanded). */
   key: string;
@@ -18,8 +19,6 @@ export interface AddAdminOptions {
 export interface AddAdminDeps {
   homeDir?: string;
 }
-
-const ADMIN_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 /** `~` and `~/x` to the home directory. */
 export function expandHome(path: string, home: string): string {
@@ -47,9 +46,8 @@ export async function readKeyArgument(arg: string, home: string): Promise<string
 
 /** Validates NAME and KEY on the host; nothing is sent to the container when either is wrong. */
 export async function validateAdmin(admin: string, keyArg: string, home: string): Promise<PublicKeyInfo> {
-  if (!ADMIN_NAME.test(admin)) {
-    throw new ExitError(`invalid admin name "${admin}" (lowercase letters, digits, _ and -, starting with a letter or _, at most 32)`);
-  }
+  const check = isValidAdminName(admin);
+  if (check !== true) throw new ExitError(`invalid admin name "${admin}": ${check}`);
   const text = await readKeyArgument(keyArg, home);
   try {
     return parsePublicKey(text);

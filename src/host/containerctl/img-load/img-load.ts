@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { ExitError, errorMessage } from '../../../lib/errors.js';
 import type { CommandContext } from '../context.js';
 import { APPLIANCE_LABEL } from '../labels.js';
-import { humanSize } from '../format.js';
+import { formatBytesLikeEngines } from '../../../lib/bytes.js';
 import { ByteCounter, createProgress } from '../../../lib/progress.js';
 import { ArchiveProblem, inspectArchive } from './archive.js';
 import { parseChecksumFile, sha256File } from './checksum.js';
@@ -42,7 +42,7 @@ async function verifyChecksum(file: string, size: number, ctx: CommandContext): 
   const expected = parseChecksumFile(text, file);
   if (!expected.ok) throw new ExitError(`${sumFile}: ${expected.problem}`);
   // A bar on a terminal; in logs only the verdict line (the load's own progress follows).
-  const progress = ctx.stdout.isTTY ? createProgress(ctx.stdout, 'Verifying', size, { formatValue: humanSize }) : undefined;
+  const progress = ctx.stdout.isTTY ? createProgress(ctx.stdout, 'Verifying', size, { formatValue: formatBytesLikeEngines }) : undefined;
   const actual = await sha256File(file, (bytes) => progress?.update(bytes));
   progress?.finish();
   if (actual !== expected.hex) throw new ExitError(`checksum mismatch for ${file} (expected ${expected.hex}, got ${actual})`);
@@ -82,7 +82,7 @@ export async function imgLoad(options: ImgLoadOptions, ctx: CommandContext): Pro
     throw new ExitError(`${file} is ${archive.format}-compressed, which Podman cannot load through its API; decompress it first (e.g. ${archive.format === 'zstd' ? 'zstd' : archive.format} -dk ${file})`);
   }
   const before = await engine.listImageIds();
-  const progress = createProgress(ctx.stdout, 'Loading', size, { formatValue: humanSize });
+  const progress = createProgress(ctx.stdout, 'Loading', size, { formatValue: formatBytesLikeEngines });
   const counter = new ByteCounter((bytes) => progress.update(bytes));
   counter.once('end', () => {
     progress.finish();

@@ -1,6 +1,7 @@
 import type { CommandContext } from '../context.js';
 import type { ImageInfo } from '../engine/engine.js';
-import { humanSize, relativeTime, renderTable, shortId } from '../format.js';
+import { formatBytesLikeEngines } from '../../../lib/bytes.js';
+import { relativeTime, renderTable, shortId } from '../format.js';
 import { newestFirst } from '../images.js';
 
 // No options yet; the object keeps every command's signature the same.
@@ -14,7 +15,7 @@ export function imageRows(images: ImageInfo[], nowMs: number): string[][] {
       tag,
       shortId(image.id),
       relativeTime(image.created, nowMs),
-      humanSize(image.size),
+      formatBytesLikeEngines(image.size),
     ]),
   );
 }

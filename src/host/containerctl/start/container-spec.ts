@@ -1,7 +1,8 @@
 import { ExitError } from '../../../lib/errors.js';
 import type { ContainerSpec } from '../engine/engine.js';
 import type { EngineKind } from '../engine/identify.js';
-import { APPLIANCE_LABEL, APPLIANCE_TITLE, CONTAINER_STORAGE, FIXED_IP_LABEL, STORAGE_LABEL, TITLE_LABEL } from '../labels.js';
+import { CONTAINER_STORAGE } from '../../../lib/storage-layout.js';
+import { APPLIANCE_LABEL, APPLIANCE_TITLE, FIXED_IP_LABEL, STORAGE_LABEL, TITLE_LABEL } from '../labels.js';
 
 /**
  * Every capability is dropped, then only these are added back — no `--privileged`:

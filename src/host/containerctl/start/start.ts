@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
 import { ExitError } from '../../../lib/errors.js';
+import { isIPv4 } from '../../../lib/ipv4.js';
+import { prepareStorage } from '../../../lib/storage-layout.js';
 import { isActive, isAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails, Engine, ImageInfo } from '../engine/engine.js';
@@ -12,7 +13,7 @@ import { DEFAULT_CONTAINER_NAME } from '../labels.js';
 import { STOP_TIMEOUT_SECONDS, buildContainerSpec, parseEnvPairs } from './container-spec.js';
 import { waitUntilHealthy } from './health.js';
 import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
-import { checkStorageDir, ensureStorageLayout, resolveStorageDir } from './storage.js';
+import { checkStorageDir, resolveStorageDir } from './storage.js';
 
 export interface StartOptions {
   /** Default `./cw_container_storage`. */
@@ -191,7 +192,8 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     extraEnv: wanted.env,
   });
 
-  await ensureStorageLayout(wanted.storageDir);
+  // The same layout and modes the appliance prepares; an older version's 0755 private directories are tightened.
+  await prepareStorage(wanted.storageDir);
   if (!storageExists) ctx.stdout.write(`Created storage directory ${wanted.storageDir}\n`);
   // The storage directory holds all state, so a stopped container is simply replaced.
   if (previous) await engine.removeContainer(previous.id);

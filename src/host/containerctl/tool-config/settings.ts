@@ -1,4 +1,5 @@
 import type { NetworkInterfaceInfo } from 'node:os';
+import { inSubnet, isPrivateIPv4 } from '../../../lib/ipv4.js';
 
 export interface AddressChoice {
   address: string;
@@ -9,21 +10,11 @@ export interface AddressChoice {
 /** Interfaces that never face the cluster: loopback and the engines' and hypervisors' own bridges. */
 const VIRTUAL_INTERFACE = /^(lo|docker\d*|podman\d*|cni-?\w*|veth\w*|virbr\w*|br-\w+|vnet\w*|flannel\S*|cali\w*|vxlan\S*|tun\d*|tap\d*|lxcbr\d*|lxdbr\d*|zt\w*|tailscale\d*|wg\d*)$/;
 
-function octets(ip: string): number[] {
-  return ip.split('.').map(Number);
-}
-
-/** 10/8, 172.16/12, 192.168/16. */
-export function isPrivateIPv4(ip: string): boolean {
-  const [a, b] = octets(ip);
-  return a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168);
-}
 
 function rank(ip: string): number {
-  const [a, b] = octets(ip);
   if (isPrivateIPv4(ip)) return 0;
-  if (a === 100 && b! >= 64 && b! <= 127) return 1; // carrier-grade NAT space
-  if (a === 169 && b === 254) return 3; // link-local: only if nothing else
+  if (inSubnet(ip, '100.64.0.0', 10)) return 1; // carrier-grade NAT space
+  if (inSubnet(ip, '169.254.0.0', 16)) return 3; // link-local: only if nothing else
   return 2;
 }
 
