@@ -9,13 +9,13 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { Agent, request } from 'undici';
-import { buildDebootstrapRoot, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_RELEASE, cleanAptCaches } from '../../appliance/images/builders/debootstrap.js';
-import { buildDnfRoot } from '../../appliance/images/builders/dnf.js';
-import { importDockerArchive, parseImportSource, saveEngineImage } from '../../appliance/images/builders/oci.js';
-import type { DistroSpec } from '../../appliance/images/builders/common.js';
-import { withChroot, type ChrootSession } from '../../appliance/images/chroot.js';
-import { createCwsquash, extractCwsquash, sha256File, type Compression } from '../../appliance/images/cwsquash/index.js';
-import { installNodeFilesInto } from '../../appliance/images/node-hook.js';
+import { buildDebootstrapRoot, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_RELEASE, cleanAptCaches } from '../../images/builders/debootstrap.js';
+import { buildDnfRoot } from '../../images/builders/dnf.js';
+import { importDockerArchive, parseImportSource, saveEngineImage } from '../../images/builders/oci.js';
+import type { DistroSpec } from '../../images/builders/common.js';
+import { withChroot, type ChrootSession } from '../../images/chroot.js';
+import { createCwsquash, extractCwsquash, sha256File, type Compression } from '../../images/cwsquash/index.js';
+import { installNodeFilesInto } from '../../images/node-hook.js';
 import {
   Workspace,
   checkImageName,
@@ -24,7 +24,7 @@ import {
   staleEntries,
   type ManifestEntry,
   type RemoteImage,
-} from '../../appliance/images/workspace.js';
+} from '../../images/workspace.js';
 import { ApiError, describeNetworkError } from '../../lib/api-client.js';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { loadSettings, type SslVerify } from '../../lib/settings.js';

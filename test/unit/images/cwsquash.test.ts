@@ -13,7 +13,7 @@ import {
   parseMbr,
   readCwsquashLayout,
   sha256File,
-} from '../../../src/appliance/images/cwsquash/index.js';
+} from '../../../src/images/cwsquash/index.js';
 
 const hasTools = (await execa('mksquashfs', ['-version'], { reject: false })).exitCode === 0;
 const hasSfdisk = (await execa('sfdisk', ['--version'], { reject: false })).exitCode === 0;

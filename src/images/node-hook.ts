@@ -6,7 +6,7 @@ type InstallNodeFiles = (rootDir: string) => Promise<unknown> | unknown;
 
 /** Installs the node agent files into `rootDir`; returns false (after `warn`) when there is no installer. */
 export async function installNodeFilesInto(rootDir: string, warn: (line: string) => void): Promise<boolean> {
-  const spec = '../boot/node-files.js';
+  const spec = '../appliance/boot/node-files.js';
   let mod: { installNodeFiles?: InstallNodeFiles };
   try {
     mod = (await import(spec)) as { installNodeFiles?: InstallNodeFiles };

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExitError } from '../../lib/errors.js';
-import { isSafeName } from '../../lib/validate.js';
+import { ExitError } from '../lib/errors.js';
+import { isSafeName } from '../lib/validate.js';
 
 /** Clean local copies older than this, identical to the head node's, are evicted. */
 export const EVICT_AFTER_MS = 60 * 60 * 1000;
