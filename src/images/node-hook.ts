@@ -1,12 +1,12 @@
 // The node side's files (agent, its systemd unit) go into every image built or imported here. They are
-// owned by src/appliance/boot/node-files.ts; when that module is absent (a partial build) the image
+// owned by src/images/node-files.ts; when that module is absent (a partial build) the image
 // is still made and the caller is told.
 
 type InstallNodeFiles = (rootDir: string) => Promise<unknown> | unknown;
 
 /** Installs the node agent files into `rootDir`; returns false (after `warn`) when there is no installer. */
 export async function installNodeFilesInto(rootDir: string, warn: (line: string) => void): Promise<boolean> {
-  const spec = '../appliance/boot/node-files.js';
+  const spec = './node-files.js';
   let mod: { installNodeFiles?: InstallNodeFiles };
   try {
     mod = (await import(spec)) as { installNodeFiles?: InstallNodeFiles };

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildInitramfs, InitramfsError, type InitramfsResult } from '../../appliance/boot/initramfs/build.js';
+import { buildInitramfs, InitramfsError, type InitramfsResult } from '../../images/initramfs/build.js';
 import { readCwsquashLayout } from '../../images/cwsquash/index.js';
 import { Workspace, exists } from '../../images/workspace.js';
 import { ApiError } from '../../lib/api-client.js';

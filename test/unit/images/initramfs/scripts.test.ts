@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NODE_SCRIPTS_DIR } from '../../../src/appliance/boot/initramfs/build.js';
+import { NODE_SCRIPTS_DIR } from '../../../../src/images/initramfs/build.js';
 
 const BUSYBOX = '/bin/busybox';
 const haveBusybox = existsSync(BUSYBOX);

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpioArchive, normalizePath } from '../../../src/appliance/boot/initramfs/cpio.js';
+import { CpioArchive, normalizePath } from '../../../../src/images/initramfs/cpio.js';
 
 async function haveCpio(): Promise<boolean> {
   return (await execa('cpio', ['--version'], { reject: false })).exitCode === 0;
