@@ -15,7 +15,7 @@ import { importDockerArchive, parseImportSource, saveEngineImage } from '../../i
 import type { DistroSpec } from '../../images/builders/common.js';
 import { withChroot, type ChrootSession } from '../../images/chroot.js';
 import { createCwsquash, extractCwsquash, sha256File, type Compression } from '../../images/cwsquash/index.js';
-import { installNodeFilesInto } from '../../images/node-hook.js';
+import { installNodeFiles } from '../../images/node-files.js';
 import {
   Workspace,
   checkImageName,
@@ -343,8 +343,8 @@ class ModimgRun {
     await mkdir(partial, { recursive: true, mode: 0o755 });
     try {
       await this.r.step(label, (s) => build(partial, s));
-      const installed = await installNodeFilesInto(partial, (l) => this.ctx.err(`${l}\n`));
-      if (installed) this.say(`installed the node agent into ${name}`);
+      await installNodeFiles(partial);
+      this.say(`installed the node agent into ${name}`);
       await rm(root, { recursive: true, force: true });
       await rename(partial, root);
     } catch (err) {
