@@ -5,7 +5,7 @@
 //
 //   cw-add-boot-config --image Prod202404 --boot-config ProdBoot
 //   cw-add-boot-config --make-defaults
-import { DEFAULT_ATTRIBS } from '../../appliance/db/collections.js';
+import { DEFAULT_ATTRIBS } from '../../lib/attribs.js';
 import { ExitError } from '../../lib/errors.js';
 import { idOf, isObject, type ApiObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
