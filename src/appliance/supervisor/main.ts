@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { errorMessage, runCommand } from '../../lib/errors.js';
-import { openLogFiles } from '../../lib/log.js';
+import { openLogFiles } from './log-files.js';
 import { buildServiceTable } from '../services/index.js';
 import { loadSupervisorConfig, serviceContext } from './config.js';
 import { closeControl, serveControl } from './control.js';
