@@ -25,9 +25,9 @@ import {
   type ManifestEntry,
   type RemoteImage,
 } from '../../images/workspace.js';
-import { ApiError, describeNetworkError } from '../../lib/api-client.js';
+import { ApiError, describeNetworkError } from '../common/client/api-client.js';
 import { ExitError, errorMessage } from '../../lib/errors.js';
-import { loadSettings, type SslVerify } from '../../lib/settings.js';
+import { loadSettings, type SslVerify } from '../common/client/settings.js';
 import { clip, type ParsedArgs } from '../common/args.js';
 import { makeContext, type ToolContext, type ToolIo } from '../common/context.js';
 import { MODIMG_USAGE, parseModimgArgs, type ModimgArgs } from './args.js';

@@ -12,8 +12,8 @@
 // actions start without it.
 import type { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
-import { audienceOf, challengeMessage } from './auth-challenge.js';
-import { ExitError, errorMessage } from './errors.js';
+import { audienceOf, challengeMessage } from '../../../lib/auth-challenge.js';
+import { ExitError, errorMessage } from '../../../lib/errors.js';
 import type { SslVerify } from './settings.js';
 import { NO_AGENT_MESSAGE, SshAgentClient, type AgentIdentity } from './ssh-agent.js';
 

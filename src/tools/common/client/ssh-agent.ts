@@ -3,7 +3,7 @@
 // (uint32 length, byte type, payload) and reads one framed answer.
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { WireReader, wireString, wireUint32 } from './ssh-wire.js';
+import { WireReader, wireString, wireUint32 } from '../../../lib/ssh-wire.js';
 
 const SSH_AGENT_FAILURE = 5;
 const SSH2_AGENTC_REQUEST_IDENTITIES = 11;
