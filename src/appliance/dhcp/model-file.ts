@@ -2,7 +2,7 @@
 // after a commit that affects DHCP the API writes the model here, then asks for `POST /reload/dhcpd`.
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../services/files.js';
+import { writeFileAtomic } from '../config/files.js';
 import { DhcpModelError, validateDhcpModel, type DhcpModel } from './model.js';
 
 export const DHCP_MODEL_FILE = 'dhcp-model.json';

@@ -1,5 +1,5 @@
 import type { RestartPolicy } from '../supervisor/types.js';
-import type { TemplateDirs } from './template.js';
+import type { TemplateDirs } from '../config/template.js';
 
 /** Where things live; all absolute. */
 export interface ServicePaths {

@@ -8,8 +8,8 @@ import { declaresArchOption, renderDhcpSections } from '../../dhcp/render.js';
 import { udpBoundProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec, Unchanged, WaitFor } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { writeFileAtomic } from '../files.js';
-import { loadTemplate, renderTemplate } from '../template.js';
+import { writeFileAtomic } from '../../config/files.js';
+import { loadTemplate, renderTemplate } from '../../config/template.js';
 import { planListening, type InterfaceTable, type ListenPlan } from './networks.js';
 
 export const DHCP_SERVER_PORT = 67;
