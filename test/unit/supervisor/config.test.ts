@@ -2,7 +2,7 @@ import test from 'ava';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { loadSupervisorConfig } from '../../../src/appliance/supervisor/config.js';
+import { loadSupervisorConfig } from '../../../src/appliance/environment.js';
 import { ensureStorageLayout, STORAGE_DIRS } from '../../../src/appliance/supervisor/storage.js';
 
 test('defaults follow ARCHITECTURE.md', (t) => {
