@@ -13,7 +13,8 @@ function setup(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-/** Runs `fn` under umask 077 where the umask can be changed (not in a worker thread). */
+/** Runs `fn` under umask 077 where the umask can be changed (not in a worker thread); the umask is the
+ * whole process's, so the tests that change it run serially. */
 async function underUmask077(fn: () => unknown): Promise<void> {
   const old = isMainThread ? process.umask(0o077) : undefined;
   try {
@@ -23,7 +24,7 @@ async function underUmask077(fn: () => unknown): Promise<void> {
   }
 }
 
-test('writeFileAtomic sets the mode whatever the umask and leaves no temporary file', async (t) => {
+test.serial('writeFileAtomic sets the mode whatever the umask and leaves no temporary file', async (t) => {
   const dir = setup(t);
   const file = join(dir, 'conf');
   // process.umask cannot be changed from a worker thread; the mode is still checked there.
@@ -41,7 +42,7 @@ test('writeFileAtomic fails cleanly when the directory is missing', async (t) =>
   await t.throwsAsync(writeFileAtomic(join(dir, 'missing', 'f'), 'x'), { code: 'ENOENT' });
 });
 
-test('the asynchronous writeFileAtomic replaces the content with the exact mode and leaves nothing else', async (t) => {
+test.serial('the asynchronous writeFileAtomic replaces the content with the exact mode and leaves nothing else', async (t) => {
   const dir = setup(t);
   const file = join(dir, 'model.json');
   await underUmask077(() => writeFileAtomic(file, 'one\n'));
@@ -52,7 +53,7 @@ test('the asynchronous writeFileAtomic replaces the content with the exact mode 
   t.deepEqual(readdirSync(dir), ['model.json']);
 });
 
-test('with umask: true the umask reduces the mode, as for a plain writeFile', async (t) => {
+test.serial('with umask: true the umask reduces the mode, as for a plain writeFile', async (t) => {
   const dir = setup(t);
   const file = join(dir, 'cluster.conf');
   await underUmask077(() => writeFileAtomic(file, 'nodes 1\n', { mode: 0o644, umask: true }));
