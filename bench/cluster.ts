@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { ApiClient, type TokenCache } from '../src/lib/api-client.js';
+import { ApiClient, type TokenCache } from '../src/tools/common/client/api-client.js';
 import { AdminSession } from '../test/integration/helpers.js';
 
 const repo = resolve(import.meta.dirname, '..');

@@ -1,18 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  fchmodSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, linkSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { syncDirectorySync, writeNewFileSync } from '../lib/atomic-write.js';
 import { ensurePrivateDir, type StoragePaths } from '../lib/storage-layout.js';
 
 /** Runtime sockets under `/run/cw` (not persistent). */
@@ -31,22 +20,6 @@ export function runtimePaths(env: NodeJS.ProcessEnv = process.env): RuntimePaths
     apiSocket: env.CW_API_SOCKET || join(DEFAULT_RUN_DIR, 'api.sock'),
     supervisorSocket: env.CW_SUPERVISOR_SOCKET || join(DEFAULT_RUN_DIR, 'supervisor.sock'),
   };
-}
-
-/**
- * Replaces `file` with `data` so readers see either the old or the new content, never a mix:
- * a temporary file in the same directory gets the data and `mode`, is flushed, then renamed over `file`.
- */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  writePrivateThenFlush(tmp, data, mode);
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    unlinkSync(tmp);
-    throw err;
-  }
-  syncDir(dirname(file));
 }
 
 export interface Secrets {
@@ -68,10 +41,10 @@ function ensureSecretFile(file: string, generate: () => string): string {
   const existing = readSecret(file);
   if (existing !== undefined) return existing;
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  writePrivateThenFlush(tmp, `${generate()}\n`, 0o600);
+  writeNewFileSync(tmp, `${generate()}\n`, { mode: 0o600 });
   try {
     linkSync(tmp, file);
-    syncDir(dirname(file));
+    syncDirectorySync(dirname(file));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   } finally {
@@ -94,33 +67,4 @@ function readSecret(file: string): string | undefined {
   if (!/^[A-Za-z0-9_-]{16,}$/.test(value)) throw new Error(`${file} is corrupt; remove it to generate a new secret`);
   if ((statSync(file).mode & 0o777) !== 0o600) chmodSync(file, 0o600);
   return value;
-}
-
-function writePrivateThenFlush(file: string, data: string | Uint8Array, mode: number): void {
-  // Created 0600 so the content is never readable by others, then set to the wanted mode (umask ignored).
-  const fd = openSync(file, 'wx', 0o600);
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let offset = 0;
-    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    fchmodSync(fd, mode);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(file);
-    throw err;
-  }
-  closeSync(fd);
-}
-
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Directory fsync is best effort (not supported on every filesystem).
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }

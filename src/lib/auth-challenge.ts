@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type sshpk from 'sshpk';
-import { WireReader } from './ssh-agent.js';
+import { WireReader } from './ssh-wire.js';
 import { isValidAdminName, type Check } from './validate.js';
 
 // sshpk is only needed to verify (the API); the admin tools sign through the agent and start without it.

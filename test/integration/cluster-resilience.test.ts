@@ -4,7 +4,7 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient } from '../../src/lib/api-client.js';
+import { ApiClient } from '../../src/tools/common/client/api-client.js';
 import { AdminSession, TestHost, ctl, dhcpLease, health, restartCommand, sh, tempDir, waitFor, writeLeaseScript } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';

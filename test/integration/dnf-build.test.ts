@@ -8,8 +8,8 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDnfRoot, NODE_PACKAGES_DNF, rpmBaseArch } from '../../src/appliance/images/builders/dnf.js';
-import type { DistroSpec } from '../../src/appliance/images/builders/common.js';
+import { buildDnfRoot, NODE_PACKAGES_DNF, rpmBaseArch } from '../../src/images/builders/dnf.js';
+import type { DistroSpec } from '../../src/images/builders/common.js';
 import { requireTools } from '../helpers/tools.js';
 
 const work = mkdtempSync(join(tmpdir(), 'cw-dnf-it-'));

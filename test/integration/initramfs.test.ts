@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildInitramfs, type InitramfsResult } from '../../src/appliance/boot/initramfs/build.js';
+import { buildInitramfs, type InitramfsResult } from '../../src/images/initramfs/build.js';
 import { requireTools } from '../helpers/tools.js';
 
 const QEMU = 'qemu-system-x86_64';

@@ -1,6 +1,7 @@
+import { writeFileAtomicSync } from '../../lib/atomic-write.js';
 import type { Admin } from '../db/store.js';
 import { ensurePrivateDir, type StoragePaths } from '../../lib/storage-layout.js';
-import { writeFileAtomic } from '../storage.js';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 
 /** The authorized_keys text for sshd: per admin a `# cw admin NAME` line, then its normalized key line. */
 export function renderAuthorizedKeys(admins: readonly Admin[]): string {
@@ -10,5 +11,5 @@ export function renderAuthorizedKeys(admins: readonly Admin[]): string {
 /** Replaces `admins/authorized_keys` (0600) atomically with the keys of `admins`. */
 export function writeAuthorizedKeys(paths: StoragePaths, admins: readonly Admin[]): void {
   ensurePrivateDir(paths.adminsDir);
-  writeFileAtomic(paths.authorizedKeysFile, renderAuthorizedKeys(admins), 0o600);
+  writeFileAtomicSync(paths.authorizedKeysFile, renderAuthorizedKeys(admins), { mode: 0o600 });
 }

@@ -343,8 +343,8 @@ export const COLLECTIONS: Readonly<Record<CollectionName, CollectionSpec>> = {
 
 export const COLLECTION_NAMES = Object.keys(COLLECTIONS) as CollectionName[];
 
-/** The name of the global default attribute group. */
-export const DEFAULT_ATTRIBS = 'DefaultAttribs';
+// The global default attribute group's name is shared with the admin tools.
+export { DEFAULT_ATTRIBS } from '../../lib/attribs.js';
 
 // -----------------------------------------------------------------------------------------------------
 // Nets.

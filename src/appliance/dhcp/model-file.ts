@@ -1,8 +1,8 @@
 // The hand-over between the API (which owns the cluster model) and the supervisor's dhcpd service:
 // after a commit that affects DHCP the API writes the model here, then asks for `POST /reload/dhcpd`.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../services/files.js';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { DhcpModelError, validateDhcpModel, type DhcpModel } from './model.js';
 
 export const DHCP_MODEL_FILE = 'dhcp-model.json';
@@ -30,7 +30,8 @@ export async function writeDhcpModel(paths: DhcpModelPaths, model: DhcpModel): P
     `"hosts":${jsonLines(checked.hosts)}}`,
     '',
   ].join('\n');
-  await writeFileAtomic(dhcpModelPath(paths), body, 0o644);
+  await mkdir(paths.generatedDir, { recursive: true });
+  await writeFileAtomic(dhcpModelPath(paths), body, { mode: 0o644 });
 }
 
 /** Reads and validates the model; null when the API has not written one yet. Throws DhcpModelError when it is unusable. */

@@ -2,7 +2,7 @@
 // Values are checked by checkDhcpInput (shared edge validators) and then pass through the template
 // module's validators, so the text is SafeText end to end: nothing reaches the file unchecked.
 import { intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
-import { absPath, comment, conf, ipv4, lines, port, word, type SafeText } from '../services/template.js';
+import { absPath, comment, conf, ipv4, lines, port, word, type SafeText } from '../config/template.js';
 import { checkDhcpInput, DhcpModelError, type CheckedHost, type CheckedNet, type DhcpHost, type DhcpNet } from './model.js';
 
 /** A network dhcpd listens on that is not a cluster network: declared without a pool (nothing is handed out). */

@@ -1,6 +1,6 @@
 import type { StoragePaths } from '../../lib/storage-layout.js';
 import type { RestartPolicy } from '../supervisor/types.js';
-import type { TemplateDirs } from './template.js';
+import type { TemplateDirs } from '../config/template.js';
 
 /** Where things live; all absolute (the storage ones from `storagePaths`). */
 export interface ServicePaths

@@ -3,7 +3,7 @@
 // (and one block per file): a busy dhcpd prints four lines per lease exchange, each with a write(2) of
 // its own, and a write per line cost the supervisor, and the engine's log driver reading the pipe, more
 // CPU than dhcpd itself. What waits for a stdout reader that stopped reading is bounded (boundedWriter).
-import type { LogFiles } from '../../lib/log.js';
+import type { LogFiles } from './log-files.js';
 import { prefixLine } from './lines.js';
 import type { LogSink } from './types.js';
 

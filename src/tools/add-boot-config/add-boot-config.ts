@@ -5,7 +5,7 @@
 //
 //   cw-add-boot-config --image Prod202404 --boot-config ProdBoot
 //   cw-add-boot-config --make-defaults
-import { DEFAULT_ATTRIBS } from '../../appliance/db/collections.js';
+import { DEFAULT_ATTRIBS } from '../../lib/attribs.js';
 import { ExitError } from '../../lib/errors.js';
 import { idOf, isObject, type ApiObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
@@ -23,9 +23,6 @@ export interface AddBootConfigOptions {
   root?: string;
   busybox?: string;
 }
-
-/** The image builder's command, called for `--make-defaults` when DefaultImage is missing. */
-type ModimgCommand = (argv: readonly string[], io?: ToolIo) => Promise<void>;
 
 export const ADD_BOOT_CONFIG: ToolSpec = {
   name: 'cw-add-boot-config',
@@ -76,7 +73,7 @@ export async function addBootConfig(ctx: ToolContext, opts: AddBootConfigOptions
     ctx.out(`Image ${image} exists\n`);
   } else if (opts.makeDefaults && image === DEFAULT_IMAGE) {
     ctx.out(`Creating image ${image} (Debian bookworm)\n`);
-    const modimg = await loadModimg();
+    const { modimg } = await import('../modimg/modimg.js');
     await modimg(['--create', '--set-name', image, '--upload'], { env: ctx.env, cwd: ctx.cwd, out: ctx.out, err: ctx.err });
     imageObj = await findObject(ctx, 'image', image);
     if (!imageObj) throw new ExitError(`cw-modimg finished but the head node has no image ${image}`);
@@ -142,20 +139,3 @@ export async function addBootConfig(ctx: ToolContext, opts: AddBootConfigOptions
   }
 }
 
-/** The cw-modimg command, when this build has it. */
-async function loadModimg(): Promise<ModimgCommand> {
-  // Resolved at run time: the image tool is built alongside and may be absent from a partial build.
-  const spec = '../modimg/modimg.js';
-  let mod: { modimg?: ModimgCommand };
-  try {
-    mod = (await import(spec)) as { modimg?: ModimgCommand };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') {
-      throw new ExitError('cw-modimg is not part of this installation; create the image with cw-modimg --create --set-name DefaultImage --upload, then run this again');
-    }
-    throw err;
-  }
-  if (typeof mod.modimg !== 'function') throw new ExitError('cw-modimg cannot be called from here (no modimg export)');
-  return mod.modimg;
-}

@@ -1,9 +1,8 @@
 // cw-cluster-conf: load a cluster.conf (ipranges and node MACs) into the head node, or save the
 // current one. The file is parsed here first, so every bad line is reported with its number before
 // anything is sent; the head node parses it again and applies it in one transaction.
-import { randomBytes } from 'node:crypto';
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { ClusterConfError, MAX_CLUSTERCONF_BYTES, parseClusterConf } from '../../lib/clusterconf.js';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { clip } from '../common/args.js';
@@ -90,12 +89,9 @@ async function save(ctx: ToolContext, words: string[]): Promise<void> {
   const path = resolveLocalPath(target, ctx);
   const existing = await stat(path).catch(() => undefined);
   if (existing && !existing.isFile()) throw new ExitError(`${target}: exists and is not a regular file`);
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeFile(tmp, text, { mode: 0o644, flag: 'wx' });
-    await rename(tmp, path);
+    await writeFileAtomic(path, text, { mode: 0o644, umask: true });
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => {});
     throw new ExitError(`cannot write ${clip(target)}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
   const nodes = text.split('\n').filter((l) => /^\s*node\s/.test(l)).length;

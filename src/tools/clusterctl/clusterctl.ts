@@ -7,7 +7,7 @@
 //   cw-clusterctl --set-distro CentOS ; cw-clusterctl --get-distro
 import { basename } from 'node:path';
 import { ExitError, errorMessage } from '../../lib/errors.js';
-import { ApiError } from '../../lib/api-client.js';
+import { ApiError } from '../common/client/api-client.js';
 import {
   cloneAction,
   createAction,

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
-import { ApiClient, type KeyAgent, type TokenCache } from '../../lib/api-client.js';
+import { ApiClient, type KeyAgent, type TokenCache } from './client/api-client.js';
 import { ExitError, errorMessage } from '../../lib/errors.js';
-import { loadSettings, normalizeBaseUrl } from '../../lib/settings.js';
+import { loadSettings, normalizeBaseUrl } from './client/settings.js';
 import type { ParsedArgs } from './args.js';
 
 /** Everything a tool takes from its process; tests pass their own. */

@@ -2,7 +2,7 @@
 // Every id is resolved before anything is changed, so a typo in a list changes nothing.
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { expandIds, needsNodeList } from '../../lib/noderange.js';
-import { ApiError } from '../../lib/api-client.js';
+import { ApiError } from './client/api-client.js';
 import { clip } from './args.js';
 import { asObjectList, isObject, labelOf, sortObjects, type ApiObject, type CollectionSpec } from './collection.js';
 import type { ToolContext } from './context.js';

@@ -1,11 +1,11 @@
 // cw-modimg --create: a new root built from a distro (debootstrap or dnf) in the workspace, with the
 // node files added; buildRoot is shared with --import.
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { buildDebootstrapRoot, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_RELEASE } from '../../appliance/images/builders/debootstrap.js';
-import { buildDnfRoot } from '../../appliance/images/builders/dnf.js';
-import type { DistroSpec } from '../../appliance/images/builders/common.js';
-import { installNodeFilesInto } from '../../appliance/images/node-hook.js';
-import { ApiError } from '../../lib/api-client.js';
+import { buildDebootstrapRoot, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_RELEASE } from '../../images/builders/debootstrap.js';
+import { buildDnfRoot } from '../../images/builders/dnf.js';
+import type { DistroSpec } from '../../images/builders/common.js';
+import { installNodeFiles } from '../../images/node-files.js';
+import { ApiError } from '../common/client/api-client.js';
 import { ExitError } from '../../lib/errors.js';
 import type { StepHandle } from './report.js';
 import type { ModimgSession } from './session.js';
@@ -40,8 +40,8 @@ export async function buildRoot(
   await mkdir(partial, { recursive: true, mode: 0o755 });
   try {
     await session.reporter.step(label, (s) => build(partial, s));
-    const installed = await installNodeFilesInto(partial, (l) => session.ctx.err(`${l}\n`));
-    if (installed) session.say(`installed the node agent into ${name}`);
+    await installNodeFiles(partial);
+    session.say(`installed the node agent into ${name}`);
     await rm(root, { recursive: true, force: true });
     await rename(partial, root);
   } catch (err) {

@@ -1,5 +1,5 @@
 // cw-modimg --delete: drops local copies from the workspace (never the head node's images).
-import { checkImageName } from '../../appliance/images/workspace.js';
+import { checkImageName } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import type { ModimgSession } from './session.js';
 

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { sha256File } from '../../appliance/images/cwsquash/index.js';
-import type { ManifestEntry } from '../../appliance/images/workspace.js';
+import { sha256File } from '../../images/cwsquash/index.js';
+import type { ManifestEntry } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';

@@ -1,7 +1,7 @@
 // cw-modimg --import: a new root from a docker-archive tarball or an image in the local engine.
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { importDockerArchive, parseImportSource, saveEngineImage } from '../../appliance/images/builders/oci.js';
+import { importDockerArchive, parseImportSource, saveEngineImage } from '../../images/builders/oci.js';
 import { buildRoot, refuseExisting } from './create.js';
 import type { ModimgSession } from './session.js';
 

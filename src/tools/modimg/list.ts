@@ -1,7 +1,7 @@
 // cw-modimg --ls: the local images in the workspace and the head node's; stale local copies are
 // evicted first.
 import { stat } from 'node:fs/promises';
-import { staleEntries, type ManifestEntry, type RemoteImage } from '../../appliance/images/workspace.js';
+import { staleEntries, type ManifestEntry, type RemoteImage } from '../../images/workspace.js';
 import { errorMessage } from '../../lib/errors.js';
 import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';

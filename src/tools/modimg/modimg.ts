@@ -3,9 +3,9 @@
 // This module reads the command line and runs the steps, one module each: list, delete, create,
 // import, open (download and unpack), modify, query, pack, upload.
 import { createInterface } from 'node:readline/promises';
-import { Workspace, checkImageName } from '../../appliance/images/workspace.js';
+import { Workspace, checkImageName } from '../../images/workspace.js';
 import { ExitError, errorMessage } from '../../lib/errors.js';
-import { loadSettings } from '../../lib/settings.js';
+import { loadSettings } from '../common/client/settings.js';
 import type { ParsedArgs } from '../common/args.js';
 import { makeContext, type ToolIo } from '../common/context.js';
 import { MODIMG_USAGE, parseModimgArgs } from './args.js';

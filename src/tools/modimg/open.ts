@@ -1,8 +1,8 @@
 // Opening an image to work on: the local copy, downloaded from the head node when there is none, and
 // unpacked into `roots/NAME` when its files are needed.
 import { rename, rm } from 'node:fs/promises';
-import { extractCwsquash } from '../../appliance/images/cwsquash/index.js';
-import { exists, type ManifestEntry } from '../../appliance/images/workspace.js';
+import { extractCwsquash } from '../../images/cwsquash/index.js';
+import { exists, type ManifestEntry } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import { downloadImage } from './download.js';
 import type { ModimgSession } from './session.js';

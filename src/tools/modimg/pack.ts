@@ -1,7 +1,7 @@
 // Packing an unpacked root into the workspace's image file (squashfs with the cw header).
 import { rm, stat } from 'node:fs/promises';
-import { createCwsquash, sha256File, type Compression } from '../../appliance/images/cwsquash/index.js';
-import type { ManifestEntry } from '../../appliance/images/workspace.js';
+import { createCwsquash, sha256File, type Compression } from '../../images/cwsquash/index.js';
+import type { ManifestEntry } from '../../images/workspace.js';
 import { formatBytes } from '../../lib/bytes.js';
 import type { ModimgSession } from './session.js';
 

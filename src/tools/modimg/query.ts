@@ -1,7 +1,7 @@
 // cw-modimg --query: which packages an image holds, asked of its own dpkg or rpm in a chroot.
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { exists, type ManifestEntry } from '../../appliance/images/workspace.js';
+import { exists, type ManifestEntry } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import type { ModimgSession } from './session.js';
 

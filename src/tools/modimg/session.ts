@@ -1,7 +1,7 @@
 // What every cw-modimg step shares: the tool context, the workspace, the arguments, how to ask and
 // report, and the head node's image list (fetched once per invocation).
-import type { RemoteImage, Workspace } from '../../appliance/images/workspace.js';
-import { ApiError } from '../../lib/api-client.js';
+import type { RemoteImage, Workspace } from '../../images/workspace.js';
+import { ApiError } from '../common/client/api-client.js';
 import type { ToolContext } from '../common/context.js';
 import type { ModimgArgs } from './args.js';
 import type { Reporter } from './report.js';

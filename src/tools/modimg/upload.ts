@@ -1,7 +1,7 @@
 // cw-modimg --upload: the packed image file to the head node through the API client.
 import { createReadStream } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
-import { checkUploadTarget, type ManifestEntry, type RemoteImage } from '../../appliance/images/workspace.js';
+import { checkUploadTarget, type ManifestEntry, type RemoteImage } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import { formatBytes } from '../../lib/bytes.js';
 import { formatSeconds } from './report.js';

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { challengeMessage } from '../../../src/lib/auth-challenge.js';
 import { hashPassword } from '../../../src/lib/password.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
-import { SshAgentClient } from '../../../src/lib/ssh-agent.js';
+import { SshAgentClient } from '../../../src/tools/common/client/ssh-agent.js';
 import type { ApiOptions } from '../../../src/appliance/api/app.js';
 import type { StoreHandle } from '../../../src/appliance/db/store.js';
 import { apiWithTempStore, healthyReport } from './helpers.js';

@@ -3,11 +3,9 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 import {
   ensureSecrets,
   runtimePaths,
-  writeFileAtomic,
 } from '../../../src/appliance/storage.js';
 import { storagePaths } from '../../../src/lib/storage-layout.js';
 import { tempDir } from '../lib/keys.js';
@@ -61,28 +59,6 @@ test('ensureSecrets refuses a corrupt password file rather than replacing it', (
   writeFileSync(paths.dbPasswordFile, 'bad value with spaces\n');
   t.throws(() => ensureSecrets(paths), { message: /db-password is corrupt/ });
   t.is(readFileSync(paths.dbPasswordFile, 'utf8'), 'bad value with spaces\n');
-});
-
-test('writeFileAtomic sets the mode whatever the umask and leaves no temporary file', (t) => {
-  const { dir } = setup(t);
-  const file = join(dir, 'conf');
-  // process.umask cannot be changed from a worker thread; the mode is still checked there.
-  const old = isMainThread ? process.umask(0o077) : undefined;
-  try {
-    writeFileAtomic(file, 'one\n', 0o644);
-  } finally {
-    if (old !== undefined) process.umask(old);
-  }
-  t.is(modeOf(file), 0o644);
-  writeFileAtomic(file, 'two\n', 0o600);
-  t.is(readFileSync(file, 'utf8'), 'two\n');
-  t.is(modeOf(file), 0o600);
-  t.deepEqual(readdirSync(dir), ['conf']);
-});
-
-test('writeFileAtomic fails cleanly when the directory is missing', (t) => {
-  const { dir } = setup(t);
-  t.throws(() => writeFileAtomic(join(dir, 'missing', 'f'), 'x'), { code: 'ENOENT' });
 });
 
 test('processes racing on first start all get the one password that was written', async (t) => {

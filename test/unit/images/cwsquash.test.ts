@@ -14,7 +14,7 @@ import {
   readCwsquashLayout,
   sha256File,
   type CwsquashLayout,
-} from '../../../src/appliance/images/cwsquash/index.js';
+} from '../../../src/images/cwsquash/index.js';
 import { requireTools, toolPath } from '../../helpers/tools.js';
 
 const squashTest = requireTools('mksquashfs', 'unsquashfs');

@@ -10,7 +10,7 @@ import {
   staleEntries,
   type Manifest,
   type ManifestEntry,
-} from '../../../src/appliance/images/workspace.js';
+} from '../../../src/images/workspace.js';
 
 function tmp(t: { teardown: (f: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cwws-'));

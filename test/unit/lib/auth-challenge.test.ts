@@ -14,7 +14,7 @@ import {
   parseSshSignature,
   verifyChallengeSignature,
 } from '../../../src/lib/auth-challenge.js';
-import { wireString } from '../../../src/lib/ssh-agent.js';
+import { wireString } from '../../../src/lib/ssh-wire.js';
 
 /** A real key pair from ssh-keygen: the public line and an sshpk private key to sign with. */
 function keyPair(type: string, bits?: number): { publicLine: string; priv: sshpk.PrivateKey } {

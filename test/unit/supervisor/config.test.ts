@@ -1,5 +1,5 @@
 import test from 'ava';
-import { loadSupervisorConfig } from '../../../src/appliance/supervisor/config.js';
+import { loadSupervisorConfig } from '../../../src/appliance/environment.js';
 
 test('defaults follow ARCHITECTURE.md', (t) => {
   const config = loadSupervisorConfig({});

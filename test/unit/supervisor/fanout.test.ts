@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { lstat, mkdtemp, open, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { openLogFiles, type LogFiles } from '../../../src/lib/log.js';
+import { openLogFiles, type LogFiles } from '../../../src/appliance/supervisor/log-files.js';
 import { boundedWriter, FLUSH_BYTES, FLUSH_INTERVAL_MS, logFanOut } from '../../../src/appliance/supervisor/fanout.js';
 
 const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

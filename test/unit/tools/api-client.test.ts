@@ -4,9 +4,10 @@ import test from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { ApiClient, type KeyAgent } from '../../../src/lib/api-client.js';
+import { ApiClient, type KeyAgent } from '../../../src/tools/common/client/api-client.js';
 import { CHALLENGE_CONTEXT } from '../../../src/lib/auth-challenge.js';
-import { NO_AGENT_MESSAGE, identityFromBlob, wireString } from '../../../src/lib/ssh-agent.js';
+import { NO_AGENT_MESSAGE, identityFromBlob } from '../../../src/tools/common/client/ssh-agent.js';
+import { wireString } from '../../../src/lib/ssh-wire.js';
 
 type Handler = (req: IncomingMessage, body: string) => { status: number; json?: unknown; text?: string };
 

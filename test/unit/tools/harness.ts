@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildApi } from '../../../src/appliance/api/app.js';
 import { openStore, type StoreHandle } from '../../../src/appliance/db/index.js';
 import { prepareStorage, storagePaths } from '../../../src/lib/storage-layout.js';
-import { ApiClient, type TokenCache } from '../../../src/lib/api-client.js';
+import { ApiClient, type TokenCache } from '../../../src/tools/common/client/api-client.js';
 import { ExitError } from '../../../src/lib/errors.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
 import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';

@@ -1,15 +1,15 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../../../lib/atomic-write.js';
 import { errorMessage } from '../../../lib/errors.js';
 import type { DhcpModel } from '../../dhcp/model.js';
 import { readDhcpModel } from '../../dhcp/model-file.js';
 import { declaresArchOption, renderDhcpSections } from '../../dhcp/render.js';
 import { udpBoundProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec, Unchanged, WaitFor } from '../../supervisor/types.js';
+import { loadTemplate, renderTemplate } from '../../config/template.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { writeFileAtomic } from '../files.js';
-import { loadTemplate, renderTemplate } from '../template.js';
 import { planListening, type InterfaceTable, type ListenPlan } from './networks.js';
 
 export const DHCP_SERVER_PORT = 67;
@@ -145,7 +145,8 @@ export function dhcpdService(ctx: ServiceContext, interfaces: () => InterfaceTab
 
     if (rendered.text !== working) {
       const candidate = `${files.config}.new`;
-      await writeFileAtomic(candidate, rendered.text, 0o644);
+      await mkdir(path.dirname(candidate), { recursive: true });
+      await writeFileAtomic(candidate, rendered.text, { mode: 0o644 });
       const checkStart = performance.now();
       const check = await ctx.run(ctx.bins.dhcpd, ['-t', '-4', '-cf', candidate]);
       if (check.exitCode !== 0) {

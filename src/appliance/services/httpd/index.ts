@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import { tcpProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { installConfig } from '../files.js';
+import { installConfig } from '../../config/files.js';
 import { tail } from '../run.js';
-import { absPath, conf, integer, oneOf, port, renderTemplateFile } from '../template.js';
+import { absPath, conf, integer, oneOf, port, renderTemplateFile } from '../../config/template.js';
 
 export function nginxConfPath(ctx: ServiceContext): string {
   return path.join(ctx.paths.generatedDir, 'nginx.conf');

@@ -4,9 +4,9 @@ import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import { tcpListeningProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { installConfig, pathExists } from '../files.js';
+import { installConfig, pathExists } from '../../config/files.js';
 import { tail } from '../run.js';
-import { absPath, conf, lines, oneOf, port, renderTemplateFile } from '../template.js';
+import { absPath, conf, lines, oneOf, port, renderTemplateFile } from '../../config/template.js';
 
 export const HOST_KEY_TYPES = ['ed25519', 'rsa'] as const;
 /** sshd's privilege-separation directory; it must exist, root-owned and not writable by others. */

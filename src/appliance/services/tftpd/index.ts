@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { udpBoundProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { copyIfChanged, pathExists } from '../files.js';
+import { copyIfChanged, pathExists } from '../../config/files.js';
 
 /** iPXE binaries served over TFTP: BIOS (UNDI chain-load), UEFI, and UEFI using the firmware's network driver. */
 export const IPXE_FILES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'] as const;

@@ -4,8 +4,8 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NODE_SCRIPTS_DIR } from '../../../src/appliance/boot/initramfs/build.js';
-import { requireTools, toolPath } from '../../helpers/tools.js';
+import { NODE_SCRIPTS_DIR } from '../../../../src/images/initramfs/build.js';
+import { requireTools, toolPath } from '../../../helpers/tools.js';
 
 const BUSYBOX = toolPath('busybox');
 const FUNCTIONS = join(NODE_SCRIPTS_DIR, 'init-functions.sh');

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tar from 'tar';
-import { entryPath, importDockerArchive, parseImportSource, readWhiteouts } from '../../../src/appliance/images/builders/oci.js';
+import { entryPath, importDockerArchive, parseImportSource, readWhiteouts } from '../../../../src/images/builders/oci.js';
 
 function tmp(t: { teardown: (f: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'cwoci-'));

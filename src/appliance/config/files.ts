@@ -1,20 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-
-/** Writes a file so readers see either the old or the new content: temp file in the same directory, then rename. */
-export async function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, content, { mode });
-    await chmod(tmp, mode);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 
 export interface InstallResult {
   /** True when the file now holds the new content. */
@@ -37,7 +24,8 @@ export async function installConfig(
   const current = await readFile(target, 'utf8').catch(() => null);
   if (current === content) return { installed: true };
   const candidate = `${target}.new`;
-  await writeFileAtomic(candidate, content, mode);
+  await mkdir(path.dirname(candidate), { recursive: true });
+  await writeFileAtomic(candidate, content, { mode });
   if (validate) {
     try {
       await validate(candidate);
@@ -53,17 +41,15 @@ export async function installConfig(
 
 /** Copies `from` to `to` when `to` is missing or differs (by SHA-256); returns whether it copied. */
 export async function copyIfChanged(from: string, to: string, mode = 0o644): Promise<boolean> {
-  const [src, dst] = await Promise.all([digest(from), digest(to).catch(() => null)]);
-  if (src === dst) return false;
-  const tmp = `${to}.tmp-${process.pid}`;
-  await copyFile(from, tmp);
-  await chmod(tmp, mode);
-  await rename(tmp, to);
+  const content = await readFile(from);
+  const dst = await readFile(to).then(digest, () => null);
+  if (digest(content) === dst) return false;
+  await writeFileAtomic(to, content, { mode });
   return true;
 }
 
-async function digest(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+function digest(content: Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
 }
 
 /** True when `file` exists (any type). */

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
 import { NonceBook, audienceOf, challengeMessage, checkChallengeSignature, parseSshSignature, verifyChallengeSignature } from '../../../src/lib/auth-challenge.js';
-import { NO_AGENT_MESSAGE, SshAgentClient, agentSocketPath, fingerprintOf, wireString } from '../../../src/lib/ssh-agent.js';
+import { NO_AGENT_MESSAGE, SshAgentClient, agentSocketPath, fingerprintOf } from '../../../src/tools/common/client/ssh-agent.js';
+import { wireString } from '../../../src/lib/ssh-wire.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cw-agent-'));
 const agents: ChildProcess[] = [];

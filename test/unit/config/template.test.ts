@@ -14,8 +14,8 @@ import {
   renderTemplateFile,
   word,
   type SafeText,
-} from '../../../src/appliance/services/template.js';
-import { testContext } from './context.js';
+} from '../../../src/appliance/config/template.js';
+import { testContext } from '../services/context.js';
 
 test('placeholders are replaced by validated values', (t) => {
   const out = renderTemplate('listen {{port}};\nroot {{ dir }};\n', { port: port(8080), dir: absPath('/var/lib/cw/boot') });

@@ -4,11 +4,12 @@
 //   client.authuser = root
 //   client.sslverify = quiet
 //   modimg.workspace = ~/.cw/workspace
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import ini from 'ini';
-import { isValidAdminName } from './validate.js';
+import { isValidAdminName } from '../../../lib/validate.js';
+import { writeFileAtomicSync } from '../../../lib/atomic-write.js';
 
 /** `true` verifies TLS certificates, `false` skips verification, `quiet` skips it without a warning. */
 export type SslVerify = 'true' | 'false' | 'quiet';
@@ -194,9 +195,7 @@ export function renderSettings(s: SettingsFields): string {
 export function writeSettings(path: string, s: SettingsFields): void {
   const text = renderSettings(s);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, text, { mode: 0o600 });
 }
 
 function oneLine(value: string, key: string): string {

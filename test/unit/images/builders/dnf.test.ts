@@ -1,7 +1,7 @@
 import test from 'ava';
-import { dnfArgs, rpmBaseArch, substituteRepoVars } from '../../../src/appliance/images/builders/dnf.js';
-import { debootstrapPlan } from '../../../src/appliance/images/builders/debootstrap.js';
-import type { DistroSpec } from '../../../src/appliance/images/builders/common.js';
+import { dnfArgs, rpmBaseArch, substituteRepoVars } from '../../../../src/images/builders/dnf.js';
+import { debootstrapPlan } from '../../../../src/images/builders/debootstrap.js';
+import type { DistroSpec } from '../../../../src/images/builders/common.js';
 
 const rocky: DistroSpec = {
   name: 'Rocky9',

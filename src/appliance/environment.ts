@@ -1,14 +1,14 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitError } from '../../lib/errors.js';
-import { CONTAINER_STORAGE, storagePaths } from '../../lib/storage-layout.js';
-import type { ServiceContext } from '../services/context.js';
-import { parseInterfaceList } from '../services/dhcpd/networks.js';
-import { runCommandLine } from '../services/run.js';
-import { supervisorSocketPath } from './client.js';
+import { ExitError } from '../lib/errors.js';
+import { CONTAINER_STORAGE, storagePaths } from '../lib/storage-layout.js';
+import type { ServiceContext } from './services/context.js';
+import { parseInterfaceList } from './services/dhcpd/networks.js';
+import { runCommandLine } from './services/run.js';
+import { supervisorSocketPath } from './supervisor/client.js';
 
-/** Package root: `/opt/cw` in the image (this file is `dist/appliance/supervisor/config.js`). */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Package root: `/opt/cw` in the image (this file is `dist/appliance/environment.js`). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface SupervisorConfig {
   storage: string;

@@ -1,13 +1,15 @@
+// The container's main process (under tini) and the one composition root: reads the environment, builds
+// the service context and the service table, and runs them under the supervisor.
 import { mkdir } from 'node:fs/promises';
-import { errorMessage, runCommand } from '../../lib/errors.js';
-import { openLogFiles } from '../../lib/log.js';
-import { prepareStorage, storagePaths } from '../../lib/storage-layout.js';
-import { buildServiceTable } from '../services/index.js';
-import { loadSupervisorConfig, serviceContext } from './config.js';
-import { closeControl, serveControl } from './control.js';
-import { logFanOut } from './fanout.js';
-import { realClock, realSpawner } from './spawner.js';
-import { Supervisor } from './supervisor.js';
+import { errorMessage, runCommand } from '../lib/errors.js';
+import { prepareStorage, storagePaths } from '../lib/storage-layout.js';
+import { loadSupervisorConfig, serviceContext } from './environment.js';
+import { buildServiceTable } from './services/index.js';
+import { closeControl, serveControl } from './supervisor/control.js';
+import { logFanOut } from './supervisor/fanout.js';
+import { openLogFiles } from './supervisor/log-files.js';
+import { realClock, realSpawner } from './supervisor/spawner.js';
+import { Supervisor } from './supervisor/supervisor.js';
 
 /** The appliance's PID-1 child (under tini): prepares storage, runs the services, serves /run/cw/supervisor.sock. */
 export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promise<void> {

@@ -10,49 +10,17 @@
 //
 // undici is loaded on the first request, not at import: `--help`, argument errors and local-only
 // actions start without it.
-import { createRequire } from 'node:module';
 import { Transform, pipeline, type Readable, type Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Agent, Dispatcher } from 'undici';
-import { audienceOf, challengeMessage } from './auth-challenge.js';
-import { ExitError, errorMessage } from './errors.js';
+import { audienceOf, challengeMessage } from '../../../lib/auth-challenge.js';
+import { ExitError, errorMessage } from '../../../lib/errors.js';
 import type { SslVerify } from './settings.js';
 import { NO_AGENT_MESSAGE, SshAgentClient, type AgentIdentity } from './ssh-agent.js';
 
-/** undici's part this client uses: a connection pool and one request over it. */
-interface Http {
-  Agent: typeof Agent;
-  request(dispatcher: Dispatcher, url: URL, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>): Promise<Dispatcher.ResponseData>;
-}
-
-let http: Http | undefined;
-
-/**
- * undici's index loads every feature it has (fetch, WebSocket, mocks, caches, ...) in ~90 ms; the Agent
- * and the request API, all this client needs, load in ~30 ms, which is a good part of a command's time.
- * The package has no exports map, so those two files can be required directly; should a release move
- * them, the index is used.
- */
-function loadHttp(): Http {
-  if (http) return http;
-  const require = createRequire(import.meta.url);
-  try {
-    const AgentClass = require('undici/lib/dispatcher/agent.js') as unknown;
-    const apiRequest = require('undici/lib/api/api-request.js') as unknown;
-    if (typeof AgentClass === 'function' && typeof apiRequest === 'function') {
-      type RequestApi = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-      const request = apiRequest as RequestApi;
-      return (http = {
-        Agent: AgentClass as typeof Agent,
-        request: (dispatcher, url, options) => request.call(dispatcher, { ...options, origin: url.origin, path: `${url.pathname}${url.search}` }),
-      });
-    }
-  } catch {
-    // Moved: the whole package below.
-  }
-  const undici = require('undici') as typeof import('undici');
-  return (http = { Agent: undici.Agent, request: (dispatcher, url, options) => undici.request(url, { ...options, dispatcher }) });
-}
+/** undici through its public entry point, imported on the first request and kept for the process. */
+let undiciModule: Promise<typeof import('undici')> | undefined;
+const loadUndici = (): Promise<typeof import('undici')> => (undiciModule ??= import('undici'));
 
 /** What the client needs from an ssh-agent (SshAgentClient fits). */
 export interface KeyAgent {
@@ -170,10 +138,10 @@ export class ApiClient {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
-  private dispatcher(): Dispatcher {
+  private dispatcher(AgentClass: typeof Agent): Dispatcher {
     if (!this.pool) {
       const timeout = this.timeoutMs;
-      this.pool = new (loadHttp().Agent)({
+      this.pool = new AgentClass({
         connect: { timeout, rejectUnauthorized: this.sslVerify === 'true' },
         headersTimeout: timeout,
         // Large listings and uploads may take a while once started; a stalled body still fails.
@@ -234,9 +202,10 @@ export class ApiClient {
     const target = new URL(url);
     if (target.origin !== new URL(this.baseUrl).origin) throw new ExitError(`cannot download ${url}: not on the head node at ${this.baseUrl}`);
     this.warnAboutTls();
+    const { Agent: AgentClass, request } = await loadUndici();
     let res: Dispatcher.ResponseData;
     try {
-      res = await loadHttp().request(this.dispatcher(), target, { method: 'GET' });
+      res = await request(target, { method: 'GET', dispatcher: this.dispatcher(AgentClass) });
     } catch (err) {
       throw new ExitError(`cannot download ${url}: ${describeNetworkError(err)}`);
     }
@@ -297,11 +266,11 @@ export class ApiClient {
     retryable: boolean,
   ): Promise<{ status: number; data: unknown }> {
     this.warnAboutTls();
-    const { request } = loadHttp();
-    const dispatcher = this.dispatcher();
+    const { Agent: AgentClass, request } = await loadUndici();
+    const dispatcher = this.dispatcher(AgentClass);
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(dispatcher, new URL(url), { method, headers, body });
+      res = await request(url, { method, headers, body, dispatcher });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
@@ -369,6 +338,8 @@ export class ApiClient {
       throw new ExitError(errorMessage(err));
     }
     const askChallenge = () => this.request<{ nonce?: unknown }>('POST', '/auth/challenge', { body: { user: this.user }, auth: false });
+    // undici first, so that the challenge leaves at once instead of after the module has loaded.
+    await loadUndici();
     // The first nonce is asked for while the agent lists its keys: the two round trips overlap.
     const firstChallenge = askChallenge();
     firstChallenge.catch(() => undefined); // the agent's error, if any, is the one reported

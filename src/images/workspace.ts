@@ -8,12 +8,12 @@
 // uploading in between. So it can go stale (the remote image deleted and re-made under the same name),
 // which is why a uid mismatch is refused at upload, and why clean copies that equal the remote ones
 // are dropped after an hour.
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExitError } from '../../lib/errors.js';
-import { isSafeName } from '../../lib/validate.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+import { ExitError } from '../lib/errors.js';
+import { isSafeName } from '../lib/validate.js';
 
 /** Clean local copies older than this, identical to the head node's, are evicted. */
 export const EVICT_AFTER_MS = 60 * 60 * 1000;
@@ -152,23 +152,10 @@ export class Workspace {
     return parseManifest(text, this.manifestPath);
   }
 
-  /** Writes the manifest atomically: a temporary file, fsync, rename. */
+  /** Writes the manifest atomically (0600). */
   async save(manifest: Manifest): Promise<void> {
     const sorted: Manifest = { images: Object.fromEntries(Object.entries(manifest.images).sort(([a], [b]) => a.localeCompare(b))) };
-    const tmp = `${this.manifestPath}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify(sorted, null, 2)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, this.manifestPath);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(this.manifestPath, `${JSON.stringify(sorted, null, 2)}\n`, { mode: 0o600 });
   }
 
   /** Applies `change` to the current manifest and saves it, under the workspace lock. */

@@ -10,7 +10,7 @@ import {
   renderSettings,
   settingsPath,
   writeSettings,
-} from '../../../src/lib/settings.js';
+} from '../../../src/tools/common/client/settings.js';
 
 function tempHome(t: { teardown: (fn: () => void) => void }): string {
   const home = mkdtempSync(join(tmpdir(), 'cw-settings-'));

@@ -4,7 +4,7 @@
 import { copyFile, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type Options } from 'execa';
-import { ExitError } from '../../lib/errors.js';
+import { ExitError } from '../lib/errors.js';
 
 interface Mount {
   target: string;

@@ -19,7 +19,7 @@ const gunzipAsync = promisify(gunzip);
 export const DEFAULT_BUSYBOX = '/bin/busybox';
 
 /** The node scripts shipped in the package (`rootfs/node/`), same depth from src/ and dist/. */
-export const NODE_SCRIPTS_DIR = fileURLToPath(new URL('../../../../rootfs/node/', import.meta.url));
+export const NODE_SCRIPTS_DIR = fileURLToPath(new URL('../../../rootfs/node/', import.meta.url));
 
 export interface BuildInitramfsOptions {
   /** An unpacked image root holding `lib/modules/KVER` (or `usr/lib/modules/KVER`). */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { moduleClosure, moduleNameOf, parseModulesBuiltin, parseModulesDep } from '../../../src/appliance/boot/initramfs/modules.js';
+import { moduleClosure, moduleNameOf, parseModulesBuiltin, parseModulesDep } from '../../../../src/images/initramfs/modules.js';
 
 // A slice of a real Debian 6.1 cloud kernel's modules.dep.
 const DEP = `kernel/fs/squashfs/squashfs.ko:

@@ -3,6 +3,7 @@
 // (uint32 length, byte type, payload) and reads one framed answer.
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
+import { WireReader, wireString, wireUint32 } from '../../../lib/ssh-wire.js';
 
 const SSH_AGENT_FAILURE = 5;
 const SSH2_AGENTC_REQUEST_IDENTITIES = 11;
@@ -101,7 +102,7 @@ export class SshAgentClient {
       ? opts.rsaHash === 'sha512' ? SSH_AGENT_RSA_SHA2_512 : SSH_AGENT_RSA_SHA2_256
       : 0;
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const msg = Buffer.concat([Buffer.from([SSH2_AGENTC_SIGN_REQUEST]), wireString(blob), wireString(payload), uint32(flags)]);
+    const msg = Buffer.concat([Buffer.from([SSH2_AGENTC_SIGN_REQUEST]), wireString(blob), wireString(payload), wireUint32(flags)]);
     const reply = await this.request(msg);
     const type = reply[0];
     if (type === SSH_AGENT_FAILURE || type === SSH2_AGENT_FAILURE || type === SSH_COM_AGENT2_FAILURE) {
@@ -140,7 +141,7 @@ export class SshAgentClient {
         () => finish(new Error(`ssh-agent at ${this.socketPath} did not answer within ${this.timeoutMs} ms`)),
         this.timeoutMs,
       );
-      sock.on('connect', () => sock.write(Buffer.concat([uint32(body.length), body])));
+      sock.on('connect', () => sock.write(Buffer.concat([wireUint32(body.length), body])));
       sock.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         received += chunk.length;
@@ -191,44 +192,4 @@ function readKeyType(blob: Buffer): string {
   const type = new WireReader(blob, 0).string().toString('latin1');
   if (!/^[a-z0-9@.-]{1,64}$/.test(type)) throw new Error('malformed ssh public key blob');
   return type;
-}
-
-function uint32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0, 0);
-  return b;
-}
-
-/** SSH `string`: uint32 length then the bytes. */
-export function wireString(data: Buffer | string): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  return Buffer.concat([uint32(bytes.length), bytes]);
-}
-
-/** Sequential reader for SSH wire data; throws on truncation. */
-export class WireReader {
-  private pos: number;
-  constructor(private readonly buf: Buffer, offset = 0) {
-    this.pos = offset;
-  }
-  uint32(): number {
-    if (this.pos + 4 > this.buf.length) throw new Error('truncated ssh message');
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  string(): Buffer {
-    const len = this.uint32();
-    if (this.pos + len > this.buf.length) throw new Error('truncated ssh message');
-    const v = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return v;
-  }
-  /** Throws unless every byte was read. */
-  end(): void {
-    if (this.pos !== this.buf.length) throw new Error('trailing bytes in ssh message');
-  }
-  get atEnd(): boolean {
-    return this.pos === this.buf.length;
-  }
 }

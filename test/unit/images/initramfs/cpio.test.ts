@@ -3,8 +3,8 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpioArchive, normalizePath } from '../../../src/appliance/boot/initramfs/cpio.js';
-import { requireTools } from '../../helpers/tools.js';
+import { CpioArchive, normalizePath } from '../../../../src/images/initramfs/cpio.js';
+import { requireTools } from '../../../helpers/tools.js';
 
 const cpioTest = requireTools('cpio');
 

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { session } from '../api/helpers.js';
+import { session } from './helpers.js';
 
 const octet = { 'content-type': 'application/octet-stream' };
 const sum = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
