@@ -2,7 +2,7 @@
 // the DHCP model file (nets and one host per node MAC) and asks the supervisor to reload dhcpd.
 // Bursts coalesce: at most one write+reload in flight and one queued, each from the latest state.
 import { writeDhcpModel, type DhcpModelPaths } from '../dhcp/model-file.js';
-import type { DhcpHost, DhcpModel, DhcpNet } from '../dhcp/model.js';
+import { dhcpNetOf, type DhcpHost, type DhcpModel } from '../dhcp/model.js';
 import type { Store } from '../db/store.js';
 import { coalesce } from './supervisor-client.js';
 
@@ -10,16 +10,7 @@ import { coalesce } from './supervisor-client.js';
 export async function dhcpModelOf(store: Store, version: number): Promise<DhcpModel> {
   // One transaction, so nets and nodes are read from the same state.
   const [nets, nodes] = await store.transaction(async (tx) => [await tx.list('nets'), await tx.listNodes()] as const);
-  const dhcpNets: DhcpNet[] = nets.map((n) => ({
-    name: n.name,
-    network: n.network,
-    prefix: n.prefix,
-    netmask: n.netmask,
-    first: n.first,
-    last: n.last,
-    gateway: n.gateway,
-    dynamic: n.dynamic,
-  }));
+  const dhcpNets = nets.map(dhcpNetOf);
   const hosts: DhcpHost[] = [];
   for (const node of nodes) {
     if (node.ip === null) continue;

@@ -23,6 +23,20 @@ export interface DhcpNet {
   dynamic?: boolean;
 }
 
+/** The DhcpNet fields of a network (a stored net or a checked one), without a null gateway. */
+export function dhcpNetOf(n: DhcpNet): DhcpNet {
+  return {
+    name: n.name,
+    network: n.network,
+    prefix: n.prefix,
+    netmask: n.netmask,
+    first: n.first,
+    last: n.last,
+    ...(n.gateway != null ? { gateway: n.gateway } : {}),
+    ...(n.dynamic !== undefined ? { dynamic: n.dynamic } : {}),
+  };
+}
+
 /** One node NIC: a node with several MACs appears once per MAC, with the same name and IP. */
 export interface DhcpHost {
   name: string;
@@ -104,16 +118,7 @@ export function validateDhcpModel(value: unknown): DhcpModel {
   if (problems.length > 0 || !checked) throw new DhcpModelError(problems);
   return {
     version: version as number,
-    nets: checked.nets.map((n) => ({
-      name: n.name,
-      network: n.network,
-      prefix: n.prefix,
-      netmask: n.netmask,
-      first: n.first,
-      last: n.last,
-      ...(n.gateway !== null ? { gateway: n.gateway } : {}),
-      dynamic: n.dynamic,
-    })),
+    nets: checked.nets.map(dhcpNetOf),
     hosts: checked.hosts.map((h) => ({ name: h.name, mac: h.mac, ip: h.ip })),
   };
 }
