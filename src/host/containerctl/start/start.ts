@@ -168,7 +168,6 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   const wanted = resolveStartOptions(options, cwd);
   const storageExists = await checkStorageDir(wanted.storageDir);
   const engine = await ctx.engine();
-  ctx.stderr.write(`${describeEngine(engine.identity)}\n`);
   const previous = await refuseIfRunning(engine, wanted);
   const { ref: imageRef } = await chooseImage(engine, ctx, options.image);
   if (wanted.network === 'host') {
@@ -192,6 +191,8 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     extraEnv: wanted.env,
   });
 
+  // Said once every refusal is behind (a refusal stays one ERROR line; those that concern the engine name it).
+  ctx.stderr.write(`${describeEngine(engine.identity)}\n`);
   // The same layout and modes the appliance prepares; an older version's 0755 private directories are tightened.
   await prepareStorage(wanted.storageDir);
   if (!storageExists) ctx.stdout.write(`Created storage directory ${wanted.storageDir}\n`);
