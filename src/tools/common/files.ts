@@ -32,6 +32,8 @@ export interface LocalFile {
   /** A fresh stream of exactly `size` bytes from the start; may be called more than once. */
   stream(): Readable;
   readAll(): Promise<Buffer>;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file). */
+  readAt(offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,11 @@ export async function openLocalFile(raw: string, ctx: PathContext, opts: { maxBy
         off += bytesRead;
       }
       return off === size ? buf : buf.subarray(0, off);
+    },
+    readAt: async (offset, length) => {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+      return buf.subarray(0, bytesRead);
     },
     close: () => handle.close(),
   };
