@@ -439,3 +439,37 @@ test('clone copies a frozen boot config unfrozen, with its files; overrides appl
   t.is((await s.call('POST', '/bootconfig/gold/clone', {})).status, 400);
   t.is((await s.call('POST', '/attrib/DefaultAttribs/clone', { name: 'copy' })).status, 201);
 });
+
+test('what cannot boot is refused when written: cmdlines and _cmdline attributes with characters iPXE would interpret', async (t) => {
+  const s = await session(t);
+  await s.call('POST', '/bootconfigs', { name: 'boot', cmdline: 'quiet' });
+  await s.call('POST', '/attribs', { name: 'gpu' });
+  await s.call('POST', '/nodes', { mac: '52:54:00:00:00:01' });
+  const cases: Array<[string, string]> = [
+    ['quiet # note', '"#" (hash), which iPXE would interpret'],
+    ['quiet loglevel=$level', '"$" (dollar), which iPXE would interpret'],
+    ['quiet && rescue', '"&" (ampersand), which iPXE would interpret'],
+    ['quiet || shell', '"|" (pipe), which iPXE would interpret'],
+    ['quiet > x', '">" (greater-than), which iPXE would interpret'],
+    ['quiet `reboot`', '"`" (backquote)'],
+    ['quiet\u0007bell', '\\x07'],
+    ['quiet\tx', '\\x09 (tab)'],
+  ];
+  for (const [cmdline, reason] of cases) {
+    const boot = await s.call('PATCH', '/bootconfig/boot', { cmdline });
+    t.is(boot.status, 400, cmdline);
+    t.is(boot.body.error, `cmdline: invalid command line: command line contains ${reason}`);
+    for (const [url, field] of [['/attrib/gpu', 'attributes._cmdline'], ['/node/n0', 'attributes._cmdline']] as const) {
+      const res = await s.call('PATCH', url, { attributes: { _cmdline: cmdline } });
+      t.is(res.status, 400, `${url} ${cmdline}`);
+      // Attribute values refuse control characters themselves; the cmdline check names the rest.
+      if (!/[\x00-\x1f]/.test(cmdline)) t.regex(res.body.error, new RegExp(`^${field.replace('.', '\\.')}: invalid value .*: command line contains ${reason.replace(/[$|()\\]/g, '\\$&')}$`));
+    }
+    const bulk = await s.call('PATCH', '/nodes', { ids: 'n0', set: { _cmdline: cmdline } });
+    t.is(bulk.status, 400);
+  }
+  t.is((await s.call('GET', '/bootconfig/boot')).body.data.cmdline, 'quiet', 'nothing written');
+  t.deepEqual((await s.call('GET', '/attrib/gpu')).body.data.attributes, {});
+  t.deepEqual((await s.call('GET', '/node/n0')).body.data.attributes, {});
+  t.is((await s.call('PATCH', '/node/n0', { attributes: { _cmdline: 'console=ttyS1,115200n8 quiet rd.break=pre-mount' } })).status, 200);
+});
