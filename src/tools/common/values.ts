@@ -6,7 +6,7 @@ import { ExitError } from '../../lib/errors.js';
 import { clip, parseAssignments, type Assignment } from './args.js';
 import { bodyOf, isObject, type CollectionSpec } from './collection.js';
 import type { ToolContext } from './context.js';
-import { MAX_CONTENT_BYTES, openLocalFile, readLocalText, type LocalFile } from './files.js';
+import { MAX_CONTENT_BYTES, openLocalFile, readLocalText, type LocalFile } from '../../lib/local-files.js';
 import type { JsonObject } from './format.js';
 
 export interface Upload {
