@@ -23,7 +23,9 @@ export interface ExpandOptions {
 /** Refuse specs producing more ids than this: a typo like n[0-1000000] should not hang a tool. */
 export const MAX_IDS = 100_000;
 const MAX_SPEC_CHARS = 4 * 1024 * 1024;
-const MAX_REGEX_CHARS = 256;
+const MAX_REGEX_CHARS = 200;
+/** Quantifiers and alternations one regex may hold: each multiplies the backtracking per name. */
+const MAX_REGEX_CHOICES = 3;
 
 const UID_RE = /^[0-9a-f]{32}$/i;
 
@@ -134,6 +136,9 @@ function matchRegex(body: string, opts: ExpandOptions): string[] {
   if (!opts.all) throw new Error('"/regex" cannot be used here');
   if (body === '') throw new Error('empty regular expression after "/"');
   if (body.length > MAX_REGEX_CHARS) throw new Error(`regular expression is longer than ${MAX_REGEX_CHARS} characters`);
+  const unsafe = backtrackingHazard(body);
+  if (unsafe) throw new Error(`regular expression "/${shorten(body)}" ${unsafe}`);
+  if (opts.all.length > MAX_IDS) throw new Error(`"/regex" can search at most ${MAX_IDS} names`);
   let re: RegExp;
   try {
     re = new RegExp(`^(?:${body})$`);
@@ -141,6 +146,72 @@ function matchRegex(body: string, opts: ExpandOptions): string[] {
     throw new Error(`invalid regular expression "/${body}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
   }
   return opts.all.filter((name) => re.test(name));
+}
+
+/**
+ * Why a regex could backtrack for long (the API matches on its only thread), or null. JavaScript's engine
+ * backtracks, and no linear-time engine is at hand without a native addon, so the risky constructs are
+ * refused: backreferences, lookarounds, a repeated group holding a quantifier or `|` (`(a+)+`), and more
+ * than MAX_REGEX_CHOICES quantifiers and alternations in all (names are at most 63 characters, so the
+ * work per name stays polynomial of a small degree).
+ */
+function backtrackingHazard(body: string): string | null {
+  // For each open group: whether it holds a quantifier or an alternation.
+  const groups: boolean[] = [];
+  let choices = 0;
+  let lastGroupChoosy = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    const next = body[i + 1];
+    const quantifier = c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d+(,\d*)?\}/.test(body.slice(i)));
+    if (c === '\\') {
+      if (next !== undefined && /[1-9k]/.test(next)) return 'uses a backreference; not allowed here';
+      i++;
+      lastGroupChoosy = false;
+      continue;
+    }
+    if (c === '[') {
+      // A character class is one atom: skip to its closing bracket.
+      let j = i + 1;
+      if (body[j] === '^') j++;
+      if (body[j] === ']') j++;
+      while (j < body.length && body[j] !== ']') j += body[j] === '\\' ? 2 : 1;
+      i = j;
+      lastGroupChoosy = false;
+      continue;
+    }
+    if (c === '(') {
+      if (next === '?' && /^\(\?(=|!|<=|<!)/.test(body.slice(i))) return 'uses a lookaround; not allowed here';
+      groups.push(false);
+      // `(?:` and `(?<name>` open groups too; their `?` is no quantifier.
+      const opener = /^\(\?(?::|<[A-Za-z_$][\w$]*>)/.exec(body.slice(i));
+      if (opener) i += opener[0].length - 1;
+      lastGroupChoosy = false;
+      continue;
+    }
+    if (c === ')') {
+      lastGroupChoosy = groups.pop() ?? false;
+      if (lastGroupChoosy && groups.length > 0) groups[groups.length - 1] = true;
+      continue;
+    }
+    if (quantifier) {
+      // A lazy or possessive marker after a quantifier is part of it.
+      if (c === '?' && i > 0 && /[*+?}]/.test(body[i - 1]!)) continue;
+      if (lastGroupChoosy) return 'repeats a group that holds a quantifier or "|" (nested quantifiers backtrack exponentially); not allowed here';
+      choices++;
+      if (groups.length > 0) groups[groups.length - 1] = true;
+      if (c === '{') i = body.indexOf('}', i);
+      lastGroupChoosy = false;
+      continue;
+    }
+    if (c === '|') {
+      choices++;
+      if (groups.length > 0) groups[groups.length - 1] = true;
+    }
+    lastGroupChoosy = false;
+  }
+  if (choices > MAX_REGEX_CHOICES) return `holds ${choices} quantifiers and alternations (limit ${MAX_REGEX_CHOICES}); not allowed here`;
+  return null;
 }
 
 /** One bracket group: the numbers it lists and the width to pad them to (0 = no padding). */

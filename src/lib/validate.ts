@@ -89,14 +89,42 @@ export function isSafeAttrValue(s: string): Check {
 
 const CMDLINE_OK_RE = /^[\x20-\x7e]*$/;
 const CMDLINE_FORBIDDEN = /["'`;{}\\]/;
+/** iPXE expands `${...}`, splits at `||` and `&&`, treats `#` as a comment and `<>` as redirections. */
+const CMDLINE_IPXE = /[$|&#<>]/;
+const CMDLINE_CHAR_NAMES: Record<string, string> = {
+  '"': 'double quote', "'": 'single quote', '`': 'backquote', ';': 'semicolon', '{': 'brace', '}': 'brace',
+  '\\': 'backslash', $: 'dollar', '|': 'pipe', '&': 'ampersand', '#': 'hash', '<': 'less-than', '>': 'greater-than',
+};
 
-/** Kernel command lines: printable ASCII without quotes, backquote, `;`, `{}`, backslash; at most 2048. */
+/**
+ * Kernel command lines as they go into an iPXE script (the boot path applies this same check): printable
+ * ASCII without quotes, backquote, `;`, `{}`, backslash or iPXE's `$ | & # < >`; at most 2048 characters.
+ * The reason names the character, also where `echo` would blank it: `command line contains "#" (hash), which iPXE would interpret`.
+ */
 export function isSafeCmdline(s: string): Check {
   if (s.length > 2048) return `command line is ${s.length} characters long (limit 2048)`;
   const bad = CMDLINE_FORBIDDEN.exec(s);
-  if (bad) return `command line contains ${describeChar(bad[0])}`;
-  if (!CMDLINE_OK_RE.test(s)) return `command line contains ${describeChar(firstBad(s, /[\x20-\x7e]/))}`;
+  if (bad) return `command line contains ${describeCmdlineChar(bad[0])}`;
+  const unprintable = firstBad(s, /[\x20-\x7e]/);
+  if (!CMDLINE_OK_RE.test(s)) return `command line contains ${describeCmdlineChar(unprintable)}`;
+  const special = CMDLINE_IPXE.exec(s);
+  if (special) return `command line contains ${describeCmdlineChar(special[0])}, which iPXE would interpret`;
   return true;
+}
+
+/** `"#" (hash)`; control characters as `\x0a (newline)`, the rest as `U+00E9`. */
+function describeCmdlineChar(ch: string | undefined): string {
+  if (ch === undefined) return 'an invalid character';
+  const cp = ch.codePointAt(0) ?? 0;
+  if (cp < 0x20 || cp === 0x7f) {
+    const named: Record<number, string> = { 0: 'NUL', 9: 'tab', 10: 'newline', 13: 'carriage return' };
+    const hex = `\\x${cp.toString(16).padStart(2, '0')}`;
+    return named[cp] ? `${hex} (${named[cp]})` : hex;
+  }
+  if (cp > 0x7e) return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  const shown = ch === '"' ? `'"'` : `"${ch}"`;
+  const name = CMDLINE_CHAR_NAMES[ch];
+  return name ? `${shown} (${name})` : shown;
 }
 
 function firstBad(s: string, allowed: RegExp): string | undefined {

@@ -2,7 +2,7 @@
 // is stored, whether clients may write it, how a written value is checked and normalized, how the stored
 // value is shown, and its JSON schema. The store (validation), every backend (encoding) and the API
 // (request schemas, OpenAPI) all read the same descriptors, so the field lists exist once.
-import { isSafeAttrKey, isSafeAttrValue, isSafeName, isValidMac, normalizeMac, type Check } from '../../lib/validate.js';
+import { isSafeAttrKey, isSafeAttrValue, isSafeCmdline, isSafeName, isValidMac, normalizeMac, type Check } from '../../lib/validate.js';
 import { isValidIPv4 } from '../../lib/ipv4.js';
 import { ValidationError } from './errors.js';
 
@@ -147,6 +147,8 @@ const RESERVED_ATTRIBUTES: Record<string, (v: string) => Check> = {
   _boot_config: isSafeName,
   _boot_style: oneOf(BOOT_STYLES),
   _boot_rw_layer: oneOf(BOOT_RW_LAYERS),
+  // Appended to the kernel line of the node's iPXE script: the boot path's own check, at write time.
+  _cmdline: isSafeCmdline,
 };
 
 // URLs of repos and keys end up in yum/apt configs inside images: no whitespace, quotes or shell syntax.

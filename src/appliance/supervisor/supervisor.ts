@@ -63,6 +63,8 @@ interface Runtime {
   blockedOnDependencies: boolean;
   /** Last precondition reported, so a waiting service logs once rather than every recheck. */
   waitReason: string | null;
+  /** Last readiness-probe error logged, so a failing probe logs once per start, not every poll. */
+  probeError: string | null;
   /** Serialises reloads of one service. */
   queue: Promise<unknown>;
   /** A reload queued behind the one in flight; later requests join it instead of queueing more. */
@@ -114,6 +116,7 @@ export class Supervisor {
         exitWaiters: [],
         blockedOnDependencies: false,
         waitReason: null,
+        probeError: null,
         queue: Promise.resolve(),
         pendingReload: null,
       });
@@ -371,6 +374,7 @@ export class Supervisor {
     svc.startedAt = this.clock.now();
     if (svc.spawned) svc.restarts += 1;
     svc.spawned = true;
+    svc.probeError = null;
     this.setState(svc, 'starting', null);
     child.onExit((exit) => this.onExit(svc, child, exit));
     if (child.pid !== null) this.log(`${spec.name} started (pid ${child.pid}): ${[command.command, ...command.args].join(' ')}`);
@@ -392,7 +396,13 @@ export class Supervisor {
     const pid = child.pid;
     readiness
       .probe({ pid })
-      .catch(() => false)
+      .catch((err: unknown) => {
+        // A probe that can tell why the service is not ready says so, once per start.
+        const why = `${svc.spec.name} not ready: ${err instanceof Error ? err.message : String(err)}`;
+        if (svc.probeError !== why) this.log(why);
+        svc.probeError = why;
+        return false;
+      })
       .then((ok) => {
         if (generation !== svc.generation || svc.state !== 'starting' || svc.child !== child) return;
         if (ok) {

@@ -8,7 +8,7 @@ import { ExitError, errorMessage } from '../../lib/errors.js';
 import { clip } from '../common/args.js';
 import { isObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
-import { resolveLocalPath, readLocalText } from '../common/files.js';
+import { resolveLocalPath, readLocalText } from '../../lib/local-files.js';
 import { renderJson, safeText, type Json } from '../common/format.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 

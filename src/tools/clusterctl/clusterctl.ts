@@ -19,7 +19,7 @@ import {
 import { clip } from '../common/args.js';
 import { DISTROS, isObject, NETS, REPOS, type ApiObject, type CollectionSpec } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
-import { readLocalText } from '../common/files.js';
+import { readLocalText } from '../../lib/local-files.js';
 import { renderJson, safeText } from '../common/format.js';
 import { runTool, type Action, type ToolSpec } from '../common/run.js';
 import { parseYumRepo, YumRepoError, type YumRepo } from './yum-repo.js';

@@ -1,11 +1,12 @@
 // `key=value` arguments to request bodies. A value beginning with `@` names a local file: its text is
 // sent in place of the value, except for upload fields (kernel, initramfs), whose bytes go to the
 // API's upload route. Only the bytes travel; the local path never reaches the head node.
+import { BootFileSniffer, type BootFileKind } from '../../lib/boot-files.js';
 import { ExitError } from '../../lib/errors.js';
 import { clip, parseAssignments, type Assignment } from './args.js';
 import { bodyOf, isObject, type CollectionSpec } from './collection.js';
 import type { ToolContext } from './context.js';
-import { MAX_CONTENT_BYTES, openLocalFile, readLocalText, type LocalFile } from './files.js';
+import { MAX_CONTENT_BYTES, openLocalFile, readLocalText, type LocalFile } from '../../lib/local-files.js';
 import type { JsonObject } from './format.js';
 
 export interface Upload {
@@ -40,6 +41,7 @@ export async function resolveValues(ctx: ToolContext, spec: CollectionSpec, word
         const file = await openLocalFile(a.value.slice(1), ctx, { label: `${a.key}=${clip(a.value)}` });
         uploads.push({ field: a.key, file });
         if (file.size === 0) throw new ExitError(`${a.key}=${clip(a.value)}: file is empty`);
+        if (a.key === 'kernel' || a.key === 'initramfs') await checkBootFile(file, a.key, `${a.key}=${clip(a.value)}`);
         continue;
       }
       const value = isFile ? await readLocalText(a.value.slice(1), ctx, { label: `${a.key}=${clip(a.value)}` }) : a.value;
@@ -53,6 +55,25 @@ export async function resolveValues(ctx: ToolContext, spec: CollectionSpec, word
     await close();
     throw err;
   }
+}
+
+/**
+ * The head node refuses a kernel or initramfs that is not one; checking first gives the same answer
+ * before a large upload. Reads only as much as the check needs.
+ */
+const READ_CHUNK = 1024 * 1024;
+
+async function checkBootFile(file: LocalFile, kind: BootFileKind, label: string): Promise<void> {
+  const sniffer = new BootFileSniffer(kind);
+  try {
+    for (let offset = 0; offset < file.size && sniffer.wantsMore; offset += READ_CHUNK) {
+      sniffer.push(await file.readAt(offset, READ_CHUNK));
+    }
+  } catch (err) {
+    throw new ExitError(`${label}: ${(err as Error).message}`);
+  }
+  const check = sniffer.check();
+  if (check !== true) throw new ExitError(`${label}: ${check}`);
 }
 
 /** Attribute assignments for `set`: text values, `@file` read inline. */

@@ -15,7 +15,7 @@ import { ExitError, errorMessage } from '../../lib/errors.js';
 import { loadSettings } from '../common/client/settings.js';
 import { isObject, type ApiObject } from '../common/collection.js';
 import type { ToolContext, ToolIo } from '../common/context.js';
-import { openLocalFile, resolveLocalPath } from '../common/files.js';
+import { openLocalFile, resolveLocalPath } from '../../lib/local-files.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 
 export interface MakeRamfsOptions {

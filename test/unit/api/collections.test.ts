@@ -1,5 +1,7 @@
 import test from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fakeBzImage, fakeCpio, fakeInitramfs, fakeVmlinux } from '../lib/boot-file-fixtures.js';
 import { session, type Session } from './helpers.js';
 
 interface Case {
@@ -311,22 +313,12 @@ test('one net per subnet, and a net holding node addresses cannot go or shrink p
   t.is((await s.call('PATCH', '/net/a', { last: '10.0.0.160' })).status, 200);
 });
 
-/** A minimal bzImage: "HdrS" at 0x202 and a version string the header points to. */
-function fakeKernel(version: string, size = 8192): Buffer {
-  const buf = Buffer.alloc(size, 0x90);
-  buf.write('HdrS', 0x202, 'latin1');
-  const at = 0x1000;
-  buf.writeUInt16LE(at - 0x200, 0x20e);
-  buf.write(`${version}\0`, at, 'latin1');
-  return buf;
-}
-
 const octet = { 'content-type': 'application/octet-stream' };
 
 test('kernel upload: stored under boot/<uid>/, release from the bzImage header, downloadable', async (t) => {
   const s = await session(t);
   const boot = (await s.call('POST', '/bootconfigs', { name: 'boot' })).body.data;
-  const kernel = fakeKernel('6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC');
+  const kernel = fakeBzImage('6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC');
   const res = await s.call('PUT', '/bootconfig/boot/kernel', kernel, octet);
   t.is(res.status, 200, JSON.stringify(res.body));
   t.is(res.body.data.release, '6.1.0-18-amd64');
@@ -335,7 +327,7 @@ test('kernel upload: stored under boot/<uid>/, release from the bzImage header, 
   const file = `${s.store.paths.bootDir}/${boot.uid}/kernel`;
   t.deepEqual(readFileSync(file), kernel);
 
-  const initrd = Buffer.from('initramfs contents');
+  const initrd = fakeCpio();
   const ir = await s.call('PUT', '/bootconfig/boot/initramfs?filename=initramfs-custom.img', initrd, octet);
   t.is(ir.status, 200);
   t.like(ir.body.data.initramfs, { filename: 'initramfs-custom.img', size: initrd.length });
@@ -345,12 +337,58 @@ test('kernel upload: stored under boot/<uid>/, release from the bzImage header, 
   t.is(down.statusCode, 200);
   t.deepEqual(down.rawPayload, kernel);
 
-  // A kernel without a bzImage header keeps the release that was set.
-  const plain = await s.call('PUT', '/bootconfig/boot/kernel', Buffer.from('not a bzImage'), octet);
+  // A kernel without a bzImage header (an ELF vmlinux) keeps the release that was set.
+  const plain = await s.call('PUT', '/bootconfig/boot/kernel', fakeVmlinux('6.9.9-other'), octet);
+  t.is(plain.status, 200, JSON.stringify(plain.body));
   t.is(plain.body.data.release, '6.1.0-18-amd64');
 
   t.is((await s.call('DELETE', '/bootconfig/boot')).status, 200);
   t.false(existsSync(`${s.store.paths.bootDir}/${boot.uid}`));
+});
+
+test('uploads must be what they claim: a kernel is a bzImage or an ELF vmlinux, an initramfs a cpio archive', async (t) => {
+  const s = await session(t);
+  const boot = (await s.call('POST', '/bootconfigs', { name: 'boot', release: '1.0' })).body.data;
+  const dir = `${s.store.paths.bootDir}/${boot.uid}`;
+  const refusedKernels: Array<[Buffer, RegExp]> = [
+    [Buffer.from('#!/bin/sh\necho this is not a kernel\n'), /^kernel: not a Linux kernel \(no bzImage header, not an ELF vmlinux\); nothing was stored$/],
+    [Buffer.alloc(100_000, 0x41), /^kernel: not a Linux kernel/],
+    [fakeCpio(), /^kernel: not a Linux kernel/],
+    [(() => { const k = fakeBzImage('6.1.0'); k.writeUInt16LE(0, 0x20e); return k; })(), /^kernel: a bzImage header without a kernel version string/],
+    [Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(70_000)]), /^kernel: an ELF file without a "Linux version " string, not a vmlinux/],
+  ];
+  for (const [bytes, error] of refusedKernels) {
+    const res = await s.call('PUT', '/bootconfig/boot/kernel', bytes, octet);
+    t.is(res.status, 400, bytes.subarray(0, 16).toString('hex'));
+    t.regex(res.body.error, error);
+  }
+  const refusedInitramfs: Array<[Buffer, RegExp]> = [
+    [Buffer.from('initramfs contents'), /^initramfs: not a cpio archive \("070701" newc\), nor gzip, xz, zstd or lz4 compressed; nothing was stored$/],
+    [fakeBzImage('6.1.0'), /^initramfs: not a cpio archive/],
+    [gzipSync(Buffer.from('plain text, gzipped')), /^initramfs: gzip data that is not a cpio archive/],
+  ];
+  for (const [bytes, error] of refusedInitramfs) {
+    const res = await s.call('PUT', '/bootconfig/boot/initramfs', bytes, octet);
+    t.is(res.status, 400);
+    t.regex(res.body.error, error);
+  }
+  const after = (await s.call('GET', '/bootconfig/boot')).body.data;
+  t.like(after, { kernel: null, initramfs: null, release: '1.0' }, 'the boot config is unchanged');
+  t.deepEqual(existsSync(dir) ? readdirSync(dir) : [], [], 'no file, no temporary file');
+
+  t.is((await s.call('PUT', '/bootconfig/boot/kernel', fakeVmlinux('6.1.0-elf'), octet)).status, 200, 'an ELF vmlinux');
+  for (const initramfs of [
+    fakeCpio(),
+    fakeInitramfs(),
+    Buffer.concat([fakeCpio('kernel/x86/microcode/GenuineIntel.bin', 'ucode'), fakeInitramfs()]),
+    Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(64)]),
+    Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64)]),
+    Buffer.concat([Buffer.from([0x02, 0x21, 0x4c, 0x18]), Buffer.alloc(64)]),
+    Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), Buffer.alloc(64)]),
+  ]) {
+    t.is((await s.call('PUT', '/bootconfig/boot/initramfs', initramfs, octet)).status, 200, initramfs.subarray(0, 6).toString('hex'));
+  }
+  t.deepEqual(readdirSync(dir).sort(), ['initramfs', 'kernel']);
 });
 
 test('uploads: too large is 413, empty is 400, unknown target 404, bad filename 400; nothing is left behind', async (t) => {
@@ -383,7 +421,7 @@ test('clone copies a frozen boot config unfrozen, with its files; overrides appl
   const s = await session(t);
   await s.call('POST', '/images', { name: 'img' });
   await s.call('POST', '/bootconfigs', { name: 'gold', image: 'img', cmdline: 'quiet' });
-  const kernel = fakeKernel('5.14.0-362.24.1.el9_3.x86_64 (mockbuild@x) #1 SMP');
+  const kernel = fakeBzImage('5.14.0-362.24.1.el9_3.x86_64 (mockbuild@x) #1 SMP');
   await s.call('PUT', '/bootconfig/gold/kernel', kernel, octet);
   await s.call('PATCH', '/bootconfig/gold', { frozen: true });
   const clone = await s.call('POST', '/bootconfig/gold/clone', { name: 'copy', cmdline: 'quiet console=ttyS1,115200' });
@@ -400,4 +438,38 @@ test('clone copies a frozen boot config unfrozen, with its files; overrides appl
   t.is((await s.call('POST', '/bootconfig/gold/clone', { name: 'copy' })).status, 409);
   t.is((await s.call('POST', '/bootconfig/gold/clone', {})).status, 400);
   t.is((await s.call('POST', '/attrib/DefaultAttribs/clone', { name: 'copy' })).status, 201);
+});
+
+test('what cannot boot is refused when written: cmdlines and _cmdline attributes with characters iPXE would interpret', async (t) => {
+  const s = await session(t);
+  await s.call('POST', '/bootconfigs', { name: 'boot', cmdline: 'quiet' });
+  await s.call('POST', '/attribs', { name: 'gpu' });
+  await s.call('POST', '/nodes', { mac: '52:54:00:00:00:01' });
+  const cases: Array<[string, string]> = [
+    ['quiet # note', '"#" (hash), which iPXE would interpret'],
+    ['quiet loglevel=$level', '"$" (dollar), which iPXE would interpret'],
+    ['quiet && rescue', '"&" (ampersand), which iPXE would interpret'],
+    ['quiet || shell', '"|" (pipe), which iPXE would interpret'],
+    ['quiet > x', '">" (greater-than), which iPXE would interpret'],
+    ['quiet `reboot`', '"`" (backquote)'],
+    ['quiet\u0007bell', '\\x07'],
+    ['quiet\tx', '\\x09 (tab)'],
+  ];
+  for (const [cmdline, reason] of cases) {
+    const boot = await s.call('PATCH', '/bootconfig/boot', { cmdline });
+    t.is(boot.status, 400, cmdline);
+    t.is(boot.body.error, `cmdline: invalid command line: command line contains ${reason}`);
+    for (const [url, field] of [['/attrib/gpu', 'attributes._cmdline'], ['/node/n0', 'attributes._cmdline']] as const) {
+      const res = await s.call('PATCH', url, { attributes: { _cmdline: cmdline } });
+      t.is(res.status, 400, `${url} ${cmdline}`);
+      // Attribute values refuse control characters themselves; the cmdline check names the rest.
+      if (!/[\x00-\x1f]/.test(cmdline)) t.regex(res.body.error, new RegExp(`^${field.replace('.', '\\.')}: invalid value .*: command line contains ${reason.replace(/[$|()\\]/g, '\\$&')}$`));
+    }
+    const bulk = await s.call('PATCH', '/nodes', { ids: 'n0', set: { _cmdline: cmdline } });
+    t.is(bulk.status, 400);
+  }
+  t.is((await s.call('GET', '/bootconfig/boot')).body.data.cmdline, 'quiet', 'nothing written');
+  t.deepEqual((await s.call('GET', '/attrib/gpu')).body.data.attributes, {});
+  t.deepEqual((await s.call('GET', '/node/n0')).body.data.attributes, {});
+  t.is((await s.call('PATCH', '/node/n0', { attributes: { _cmdline: 'console=ttyS1,115200n8 quiet rd.break=pre-mount' } })).status, 200);
 });

@@ -363,3 +363,14 @@ test('10,000 nodes in one bulk request, in one transaction', async (t) => {
   t.is(all.body.data[9999].name, 'n9999');
   t.is((await s.call('GET', `/node/${mac(4242)}`)).body.data.name, 'n4242');
 });
+
+test('a node-range regex that would backtrack for long is a fast 400, not a stalled API', async (t) => {
+  const s = await session(t);
+  await s.call('POST', '/nodes', [{ mac: '52:54:00:00:00:01' }, { mac: '52:54:00:00:00:02' }]);
+  const started = Date.now();
+  const res = await s.call('GET', `/nodes?ids=${encodeURIComponent('/(a+)+$')}`);
+  t.is(res.status, 400);
+  t.regex(res.body.error, /repeats a group that holds a quantifier or "\|" \(nested quantifiers backtrack exponentially\); not allowed here/);
+  t.true(Date.now() - started < 1000);
+  t.deepEqual((await s.call('GET', `/nodes?ids=${encodeURIComponent('/n[0-9]+')}`)).body.data.map((n: { name: string }) => n.name), ['n0', 'n1']);
+});

@@ -182,3 +182,9 @@ test('bootstrap and retry scripts', (t) => {
     t.throws(() => renderRetryScript('x', url), { instanceOf: IpxeValueError }, url);
   }
 });
+
+test('a refused command line is named on the console too, although echo cannot show the character', (t) => {
+  const script = renderNodeScript(input({ bootConfig: { uid: BOOT_UID, name: 'B', cmdline: 'quiet # note', boot_style: 'rwram' } }));
+  t.is(script.refused, 'n0 cannot boot: boot config B cmdline: command line contains "#" (hash), which iPXE would interpret');
+  t.true(script.text.includes('echo cw-headnode: n0 cannot boot: boot config B cmdline: command line contains ? (hash), which iPXE would interpret\n'), script.text);
+});

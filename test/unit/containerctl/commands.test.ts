@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -98,6 +98,27 @@ test('add-admin: @FILE with ~ is read, validated and passed as one normalized li
     await t.throwsAsync(addAdmin({ admin: 'admin1', key: '@~/missing.pub' }, ctx, { homeDir: home }), {
       message: `ssh key file ${join(home, 'missing.pub')} not found`,
     });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('add-admin: @FILE is checked before it is read: devices, FIFOs and oversized files are refused', async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'cw-home-'));
+  try {
+    const big = join(home, 'big.pub');
+    writeFileSync(big, '');
+    truncateSync(big, 1024 * 1024);
+    const engine = new MemoryEngine();
+    engine.addContainer({ name: 'cw-headnode' });
+    const ctx = testContext(engine);
+    await t.throwsAsync(addAdmin({ admin: 'x', key: '@~/big.pub' }, ctx, { homeDir: home }), {
+      message: `ssh key file ${big}: file is 1048576 bytes, larger than the 64 KiB limit`,
+    });
+    await t.throwsAsync(addAdmin({ admin: 'x', key: '@/dev/zero' }, ctx, { homeDir: home }), {
+      message: 'ssh key file /dev/zero: is not a regular file (a character device)',
+    });
+    t.deepEqual(engine.execs, [], 'nothing reached the container');
   } finally {
     rmSync(home, { recursive: true, force: true });
   }

@@ -145,3 +145,25 @@ test('expandIds(compressNames(x)) gives back the same names', (t) => {
 test('compareNames orders numbers by value', (t) => {
   t.deepEqual(['n10', 'n2', 'n1', 'login', 'n02'].sort(compareNames), ['login', 'n1', 'n2', 'n02', 'n10']);
 });
+
+test('a /regex that could backtrack for long is refused, fast, before any name is tried', (t) => {
+  const all = ['n0', 'n1', 'n2', `${'a'.repeat(60)}!`];
+  const started = Date.now();
+  for (const [spec, message] of [
+    ['/(a+)+$', /repeats a group that holds a quantifier or "\|"/],
+    ['/(a|aa)*b', /repeats a group that holds a quantifier or "\|"/],
+    ['/((a)*)*', /repeats a group/],
+    ['/(?:a+){2}', /repeats a group/],
+    ['/(a)\\1', /backreference/],
+    ['/(?=n)n0', /lookaround/],
+    ['/a?a?a?a?aaaa', /holds 4 quantifiers and alternations \(limit 3\)/],
+    [`/${'x'.repeat(201)}`, /longer than 200 characters/],
+  ] as const) {
+    t.throws(() => expandIds(spec, { all }), { message }, spec);
+  }
+  t.throws(() => expandIds('/n.*', { all: Array.from({ length: 100_001 }, (_, i) => `n${i}`) }), { message: /at most 100000 names/ });
+  t.true(Date.now() - started < 1000);
+  t.deepEqual(expandIds('/(?:n|m)[0-1]+', { all }), ['n0', 'n1']);
+  t.deepEqual(expandIds('/n(?<d>[12])', { all }), ['n1', 'n2']);
+  t.deepEqual(expandIds('/n[+*?]?\\d{1}', { all }), ['n0', 'n1', 'n2'], 'a class and a count are one quantifier each');
+});

@@ -2,7 +2,7 @@ import test from 'ava';
 import { access, chmod, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { apiService } from '../../../src/appliance/services/api/index.js';
+import { apiReadyProbe, apiService } from '../../../src/appliance/services/api/index.js';
 import { httpdService, nginxConfPath, renderNginxConf } from '../../../src/appliance/services/httpd/index.js';
 import { buildServiceTable } from '../../../src/appliance/services/index.js';
 import { runCommandLine } from '../../../src/appliance/services/run.js';
@@ -155,4 +155,25 @@ test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one servi
   t.is(failing.prepare, undefined);
   t.is((await failing.command()).command, '/bin/false');
   t.true(logs.includes('[supervisor] test hook CW_FAIL_SERVICE: dhcpd will always fail'));
+});
+
+test('api readiness: without the proxy group the socket is never opened to everyone, and the probe says why', async (t) => {
+  const { createServer } = await import('node:http');
+  const dir = await mkdtemp(path.join(tmpdir(), 'cw-api-probe-'));
+  const socketPath = path.join(dir, 'api.sock');
+  const groupFile = path.join(dir, 'group');
+  await writeFile(groupFile, 'root:x:0:\n');
+  const server = createServer((_req, res) => res.end('{}'));
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  t.teardown(() => server.close());
+  await chmod(socketPath, 0o600);
+  const probe = apiReadyProbe(socketPath, 'www-data', groupFile);
+  await t.throwsAsync(probe({ pid: process.pid }), { message: `group www-data is missing from ${groupFile}: nginx cannot reach the API socket ${socketPath}, which stays closed to other users` });
+  t.is((await stat(socketPath)).mode & 0o777, 0o600, 'not 0666');
+  await writeFile(groupFile, 'root:x:0:\nwww-data:x:33:\n');
+  if (process.getuid?.() === 0) {
+    t.true(await probe({ pid: process.pid }));
+    t.is((await stat(socketPath)).mode & 0o777, 0o660);
+    t.is((await stat(socketPath)).gid, 33);
+  }
 });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_FILE_BYTES, openLocalFile, readLocalText, resolveLocalPath } from '../../../src/tools/common/files.js';
+import { MAX_FILE_BYTES, openLocalFile, readLocalText, resolveLocalPath } from '../../../src/lib/local-files.js';
 import { parseYumRepo, YumRepoError } from '../../../src/tools/clusterctl/yum-repo.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {

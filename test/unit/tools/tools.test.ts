@@ -9,19 +9,14 @@ import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';
 import { clusterctl } from '../../../src/tools/clusterctl/clusterctl.js';
 import { imgctl } from '../../../src/tools/imgctl/imgctl.js';
 import { nodectl } from '../../../src/tools/nodectl/nodectl.js';
+import { fakeBzImage, fakeCpio } from '../lib/boot-file-fixtures.js';
 import { clusterFixture, SEED_CONF } from './harness.js';
 
 const fixture = clusterFixture(test, 'c');
 const { scratch, start: cluster, seeded } = fixture;
 
-/** A minimal bzImage: "HdrS" at 0x202 and a version string the pointer at 0x20E leads to. */
-function fakeKernel(release: string): Buffer {
-  const buf = Buffer.alloc(0x1000);
-  buf.writeUInt32LE(0x53726448, 0x202);
-  buf.writeUInt16LE(0x100, 0x20e);
-  buf.write(`${release} (builder@example) #1 SMP\0`, 0x300, 'latin1');
-  return buf;
-}
+/** A minimal bzImage whose header names `release`. */
+const fakeKernel = (release: string): Buffer => fakeBzImage(`${release} (builder@example) #1 SMP`);
 
 // ---------------------------------------------------------------------------------------------------
 // Seed 000: "With ssh-agent running ... scyld-nodectl ls -l"
@@ -165,7 +160,7 @@ test('nodectl create, update, status, rm; ids by name, MAC and IP', async (t) =>
 test('bootctl: create with a kernel upload, clone, update, freeze blocks changes and rm, unfreeze', async (t) => {
   const c = await cluster();
   writeFileSync(join(c.cwd, 'vmlinuz-6.1.0-test'), fakeKernel('6.1.0-test'));
-  writeFileSync(join(c.cwd, 'initrd.img'), Buffer.from('initramfs-bytes'));
+  writeFileSync(join(c.cwd, 'initrd.img'), fakeCpio());
   t.is(
     await c.ok(bootctl, ['create', 'name=DefaultBoot', 'kernel=@vmlinuz-6.1.0-test', 'initramfs=@initrd.img', 'cmdline=console=ttyS0 quiet']),
     'Created boot config DefaultBoot\n',
@@ -236,6 +231,13 @@ test('@file: directories, devices, missing files and oversized text are refused 
     t.is((await c.run(bootctl, ['-i', 'B', 'update', ...words])).error, error, words.join(' '));
   }
   t.is((await c.run(bootctl, ['create', 'name=C', 'kernel=@adir'])).error, 'ERROR: kernel=@adir: is a directory, not a file');
+  t.is(await c.ok(bootctl, ['-i', 'B', 'ls', '-L']), before);
+  t.is(await c.ok(bootctl, ['ls']), 'Boot Configs\n  B\n');
+
+  // A kernel or initramfs that is not one is refused before anything is sent.
+  writeFileSync(join(c.cwd, 'notes.txt'), 'just some text\n');
+  t.is((await c.run(bootctl, ['-i', 'B', 'update', 'kernel=@notes.txt'])).error, 'ERROR: kernel=@notes.txt: not a Linux kernel (no bzImage header, not an ELF vmlinux)');
+  t.is((await c.run(bootctl, ['create', 'name=C', 'initramfs=@notes.txt'])).error, 'ERROR: initramfs=@notes.txt: not a cpio archive ("070701" newc), nor gzip, xz, zstd or lz4 compressed');
   t.is(await c.ok(bootctl, ['-i', 'B', 'ls', '-L']), before);
   t.is(await c.ok(bootctl, ['ls']), 'Boot Configs\n  B\n');
 

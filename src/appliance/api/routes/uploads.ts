@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections.js';
+import { BootFileSniffer, type BootFileKind } from '../../../lib/boot-files.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
@@ -17,7 +18,7 @@ import { idParams } from '../schemas.js';
 /** Largest upload accepted (a kernel, an initramfs or an image). */
 export const UPLOAD_LIMIT = 512 * 1024 * 1024;
 
-export type BootFileKind = 'kernel' | 'initramfs';
+export type { BootFileKind };
 
 /** `STORAGE/boot/<uid>/`: the files of one boot config. */
 export function bootFilesDir(paths: StoragePaths, uid: string): string {
@@ -34,32 +35,10 @@ export function imageFilePath(paths: StoragePaths, uid: string): string {
   return join(paths.imagesDir, `${uid}.img`);
 }
 
-// The bzImage boot protocol: "HdrS" at 0x202, and at 0x20E a pointer (minus 0x200) to the
-// NUL-terminated version string, e.g. "6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP ...".
-const HDRS_OFFSET = 0x202;
-const HDRS_MAGIC = 0x53726448;
-const VERSION_POINTER_OFFSET = 0x20e;
-/** Enough of the file to reach any version string the 16-bit pointer can name. */
-export const KERNEL_HEAD_BYTES = 0x200 + 0x10000 + 256;
-
-/** The kernel release from a bzImage's header (`6.1.0-18-amd64`), or null when it has none. */
-export function kernelRelease(head: Buffer): string | null {
-  if (head.length < VERSION_POINTER_OFFSET + 2 || head.readUInt32LE(HDRS_OFFSET) !== HDRS_MAGIC) return null;
-  const pointer = head.readUInt16LE(VERSION_POINTER_OFFSET);
-  if (pointer === 0) return null;
-  const start = pointer + 0x200;
-  if (start >= head.length) return null;
-  const end = head.indexOf(0, start);
-  const text = head.subarray(start, end === -1 ? Math.min(head.length, start + 256) : Math.min(end, start + 256)).toString('latin1');
-  const release = text.split(/\s/)[0] ?? '';
-  return /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/.test(release) ? release : null;
-}
-
 interface Received {
   tmp: string;
   size: number;
   checksum: string;
-  head: Buffer;
 }
 
 /**
@@ -77,8 +56,11 @@ async function keepUpload<T>(got: Received, dest: string, record: () => Promise<
   }
 }
 
-/** Streams the request body into a temporary file next to `dest`, refusing more than `limit` bytes. */
-async function receive(request: FastifyRequest, dest: string, limit: number): Promise<Received> {
+/**
+ * Streams the request body into a temporary file next to `dest`, refusing more than `limit` bytes;
+ * `sniffer` (a boot file's) sees every byte on the way.
+ */
+async function receive(request: FastifyRequest, dest: string, limit: number, sniffer?: BootFileSniffer): Promise<Received> {
   const body = request.body as Readable | undefined;
   if (typeof body?.pipe !== 'function') throw new HttpError(415, 'uploads take the raw bytes with content-type: application/octet-stream');
   const declared = Number(request.headers['content-length']);
@@ -86,8 +68,6 @@ async function receive(request: FastifyRequest, dest: string, limit: number): Pr
   const declaredChecksum = declaredChecksumOf(request);
   const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
   const hash = createHash('sha256');
-  const headChunks: Buffer[] = [];
-  let headSize = 0;
   let size = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -97,10 +77,7 @@ async function receive(request: FastifyRequest, dest: string, limit: number): Pr
         return;
       }
       hash.update(chunk);
-      if (headSize < KERNEL_HEAD_BYTES) {
-        headChunks.push(chunk.subarray(0, KERNEL_HEAD_BYTES - headSize));
-        headSize += Math.min(chunk.length, KERNEL_HEAD_BYTES - headSize);
-      }
+      sniffer?.push(chunk);
       done(null, chunk);
     },
   });
@@ -120,7 +97,7 @@ async function receive(request: FastifyRequest, dest: string, limit: number): Pr
     await rm(tmp, { force: true });
     throw HttpError.badRequest(`checksum mismatch: received ${size} bytes with ${checksum} but X-Checksum says ${declaredChecksum}; nothing was stored`);
   }
-  return { tmp, size, checksum, head: Buffer.concat(headChunks) };
+  return { tmp, size, checksum };
 }
 
 /**
@@ -171,8 +148,8 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
           rawBody: true,
           summary:
             which === 'kernel'
-              ? 'Upload the kernel (release is read from the bzImage header)'
-              : 'Upload the initramfs',
+              ? 'Upload the kernel: a bzImage or an ELF vmlinux (release is read from the bzImage header)'
+              : 'Upload the initramfs: a cpio archive, plain or gzip/xz/zstd/lz4 compressed',
           tags: ['bootconfigs'],
           data: bootconfig,
         },
@@ -190,9 +167,13 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
         if (current.frozen) throw HttpError.forbidden(`bootconfig ${current.name} is frozen; PATCH {"frozen": false} first`);
         await mkdir(bootFilesDir(root, current.uid), { recursive: true, mode: 0o755 });
         const dest = bootFilePath(root, current.uid, which);
-        const got = await receive(request, dest, limit);
+        const sniffer = new BootFileSniffer(which);
+        const got = await receive(request, dest, limit, sniffer);
         const updated = await keepUpload(got, dest, (): Promise<BootConfig> => {
-          const release = which === 'kernel' ? kernelRelease(got.head) : null;
+          // What arrived must be what it claims to be, or it is never kept (nor served to nodes).
+          const check = sniffer.check();
+          if (check !== true) throw HttpError.badRequest(`${which}: ${check}; nothing was stored`);
+          const release = sniffer.release();
           const shownRelease = release ?? current.release;
           const defaultName = which === 'kernel'
             ? shownRelease ? `vmlinuz-${shownRelease}` : 'vmlinuz'

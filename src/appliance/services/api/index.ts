@@ -18,15 +18,17 @@ export async function groupId(name: string, groupFile = '/etc/group'): Promise<n
 
 /**
  * Ready when `/api/v1/version` answers 200 over the socket. The API is asked (CW_API_SOCKET_GROUP) to
- * open its socket to nginx's workers; this makes sure of it (group www-data, 0660) either way.
+ * open its socket to nginx's workers; this makes sure of it (group www-data, 0660) either way. Without
+ * that group the socket is never opened to everyone: the API does not become ready, and the error says why.
  */
-export function apiReadyProbe(socketPath: string, group = PROXY_GROUP): Probe {
+export function apiReadyProbe(socketPath: string, group = PROXY_GROUP, groupFile = '/etc/group'): Probe {
   const answers = httpUnixProbe(socketPath, '/api/v1/version');
   return async (ctx) => {
     if (!(await answers(ctx))) return false;
-    const gid = await groupId(group);
-    if (gid !== null) await chown(socketPath, 0, gid).catch(() => undefined);
-    await chmod(socketPath, gid !== null ? 0o660 : 0o666).catch(() => undefined);
+    const gid = await groupId(group, groupFile);
+    if (gid === null) throw new Error(`group ${group} is missing from ${groupFile}: nginx cannot reach the API socket ${socketPath}, which stays closed to other users`);
+    await chown(socketPath, 0, gid);
+    await chmod(socketPath, 0o660);
     return true;
   };
 }

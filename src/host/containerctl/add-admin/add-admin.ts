@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { ExitError, errorMessage } from '../../../lib/errors.js';
+import { LocalFileError, readLocalText, resolveLocalPath } from '../../../lib/local-files.js';
 import { parsePublicKey, type PublicKeyInfo } from '../../../lib/sshkey.js';
 import { isValidAdminName } from '../../../lib/validate.js';
 import { findRunningAppliance, runAppliance } from '../appliance.js';
@@ -20,23 +19,23 @@ export interface AddAdminDeps {
   homeDir?: string;
 }
 
-/** `~` and `~/x` to the home directory. */
-export function expandHome(path: string, home: string): string {
-  if (path === '~') return home;
-  if (path.startsWith('~/')) return join(home, path.slice(2));
-  return path;
-}
+/** Largest key file read: an RSA-16384 public key is about 3 KiB. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
-/** The key text from the argument: itself, or the one key line of `@FILE`. */
-export async function readKeyArgument(arg: string, home: string): Promise<string> {
+/**
+ * The key text from the argument: itself, or the one key line of `@FILE` (a regular file of at most
+ * 64 KiB: `@/dev/zero` or a FIFO is refused, not read).
+ */
+export async function readKeyArgument(arg: string, home: string, cwd = process.cwd()): Promise<string> {
   if (!arg.startsWith('@')) return arg;
-  const path = expandHome(arg.slice(1), home);
+  const path = resolveLocalPath(arg.slice(1), { cwd, home });
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readLocalText(path, { cwd, home }, { maxBytes: MAX_KEY_FILE_BYTES, label: `ssh key file ${path}`, keepNewline: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ExitError(code === 'ENOENT' ? `ssh key file ${path} not found` : `cannot read ssh key file ${path}: ${errorMessage(err)}`);
+    if (err instanceof LocalFileError && err.code === 'ENOENT') throw new ExitError(`ssh key file ${path} not found`);
+    if (err instanceof ExitError) throw err;
+    throw new ExitError(`cannot read ssh key file ${path}: ${errorMessage(err)}`);
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   if (lines.length === 0) throw new ExitError(`invalid ssh key: ${path} is empty`);

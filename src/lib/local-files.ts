@@ -1,4 +1,5 @@
-// Local files named on the command line: `key=@path` values, `cw-cluster-conf load FILE`, `.repo` files.
+// Local files named on the command line: `key=@path` values, `cw-cluster-conf load FILE`, `.repo` files,
+// `cw-containerctl add-admin NAME @KEY_FILE`.
 //
 // A file is opened first and then examined through its descriptor (fstat), so what is checked is what
 // is read: a path swapped for a symlink to /dev/zero between check and read cannot slip through.
@@ -8,9 +9,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { formatByteLimit } from '../../lib/bytes.js';
-import { ExitError } from '../../lib/errors.js';
-import { clip } from './args.js';
+import { formatByteLimit } from './bytes.js';
+import { ExitError } from './errors.js';
 
 /** Largest file read or uploaded: the API's upload limit. */
 export const MAX_FILE_BYTES = 512 * 1024 * 1024;
@@ -18,6 +18,15 @@ export const MAX_FILE_BYTES = 512 * 1024 * 1024;
 export const MAX_INLINE_BYTES = 1024 * 1024;
 /** Largest `--content` JSON file (the API's JSON body limit; a 100,000-node bulk create fits). */
 export const MAX_CONTENT_BYTES = 64 * 1024 * 1024;
+
+/** A file that could not be opened; `code` is the errno name (`ENOENT`...) for callers with their own wording. */
+export class LocalFileError extends ExitError {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
 
 export interface PathContext {
   cwd: string;
@@ -32,6 +41,8 @@ export interface LocalFile {
   /** A fresh stream of exactly `size` bytes from the start; may be called more than once. */
   stream(): Readable;
   readAll(): Promise<Buffer>;
+  /** Up to `length` bytes from `offset` (fewer at the end of the file). */
+  readAt(offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -58,7 +69,7 @@ export async function openLocalFile(raw: string, ctx: PathContext, opts: { maxBy
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    throw new ExitError(`${label}: ${describeFsError(err)}`);
+    throw new LocalFileError(`${label}: ${describeFsError(err)}`, (err as NodeJS.ErrnoException).code);
   }
   try {
     const st = await handle.stat();
@@ -91,6 +102,11 @@ export async function openLocalFile(raw: string, ctx: PathContext, opts: { maxBy
       }
       return off === size ? buf : buf.subarray(0, off);
     },
+    readAt: async (offset, length) => {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+      return buf.subarray(0, bytesRead);
+    },
     close: () => handle.close(),
   };
 }
@@ -119,6 +135,12 @@ export async function readLocalText(raw: string, ctx: PathContext, opts: { maxBy
   }
   if (!opts.keepNewline) text = text.replace(/\r?\n$/, '');
   return text;
+}
+
+/** A file name for a one-line message: control characters flattened, long names clipped. */
+function clip(s: string, max = 60): string {
+  const flat = s.replace(/[\0-\x1f\x7f]/g, '?');
+  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 
 function kindOf(st: { isCharacterDevice(): boolean; isBlockDevice(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
