@@ -1,6 +1,6 @@
 import { ExitError } from '../../../lib/errors.js';
 import { validateAdminName } from '../../db/model.js';
-import { removeAdminAndKey } from '../authorized-keys.js';
+import { removeAdminAndKey } from '../../services/sshd/authorized-keys.js';
 import { withStore, type CommandContext } from '../context.js';
 
 /**

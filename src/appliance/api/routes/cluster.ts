@@ -4,7 +4,7 @@ import { COLLECTIONS, objectSchema } from '../../db/collections.js';
 import type { JsonSchema } from '../../db/fields.js';
 import { validateAdminName, validateClusterId } from '../../db/model.js';
 import type { Admin } from '../../db/store.js';
-import { removeAdminAndKey } from '../../admin/authorized-keys.js';
+import { removeAdminAndKey } from '../../services/sshd/authorized-keys.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';

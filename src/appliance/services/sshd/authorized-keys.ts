@@ -1,7 +1,7 @@
-import { writeFileAtomicSync } from '../../lib/atomic-write.js';
-import type { Admin, Store } from '../db/store.js';
-import { ensurePrivateDir, type StoragePaths } from '../../lib/storage-layout.js';
-import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { writeFileAtomicSync } from '../../../lib/atomic-write.js';
+import type { Admin, Store } from '../../db/store.js';
+import { ensurePrivateDir, type StoragePaths } from '../../../lib/storage-layout.js';
+import { writeFileAtomic } from '../../../lib/atomic-write.js';
 
 /** The authorized_keys text for sshd: per admin a `# cw admin NAME` line, then its normalized key line. */
 export function renderAuthorizedKeys(admins: readonly Admin[]): string {
