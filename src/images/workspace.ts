@@ -10,7 +10,7 @@
 // are dropped after an hour.
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import { ExitError } from '../lib/errors.js';
 import { isSafeName } from '../lib/validate.js';
@@ -43,6 +43,46 @@ export interface RemoteImage {
   name: string;
   checksum: string | null;
   size?: number;
+}
+
+/** The head node's uids: 32 lowercase hex digits (the API's uid form). */
+export const IMAGE_UID_RE = /^[0-9a-f]{32}$/;
+/** The head node's content checksums. */
+export const CHECKSUM_RE = /^sha256:[0-9a-f]{64}$/;
+
+/** A value for an error message: quoted, control characters escaped, at most 40 characters shown. */
+function shown(value: unknown): string {
+  if (typeof value !== 'string') return JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value.length > 40 ? value.slice(0, 40) : value) + (value.length > 40 ? '...' : '');
+}
+
+/**
+ * What the head node said about one image, checked before any of it names a file or is compared: the
+ * uid and checksum in the API's forms, a safe name, a size that is a count of bytes. `where` names the
+ * request, for the message. Example: `parseRemoteImage(await api.get('/image/slim'), 'GET /image/slim')`.
+ * cw-modimg runs as root: a spoofed head node must not be able to choose where it writes.
+ */
+export function parseRemoteImage(value: unknown, where: string): RemoteImage {
+  const refuse = (what: string): never => {
+    throw new ExitError(`the head node sent an image ${what} (${where})`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse('that is not an object');
+  const v = value as Record<string, unknown>;
+  if (typeof v.uid !== 'string' || !IMAGE_UID_RE.test(v.uid)) refuse(`with an invalid uid ${shown(v.uid)}: expected 32 hex digits`);
+  if (typeof v.name !== 'string' || isSafeName(v.name) !== true) refuse(`with an invalid name ${shown(v.name)}`);
+  if (v.checksum !== null && (typeof v.checksum !== 'string' || !CHECKSUM_RE.test(v.checksum))) {
+    refuse(`with an invalid checksum ${shown(v.checksum)}: expected sha256:<64 hex digits> or null`);
+  }
+  if (v.size !== undefined && (typeof v.size !== 'number' || !Number.isSafeInteger(v.size) || v.size < 0)) refuse(`with an invalid size ${shown(v.size)}`);
+  const image: RemoteImage = { uid: v.uid as string, name: v.name as string, checksum: v.checksum as string | null };
+  if (v.size !== undefined) image.size = v.size as number;
+  return image;
+}
+
+/** `parseRemoteImage` for every image of a list (`GET /images`). */
+export function parseRemoteImages(value: unknown, where: string): RemoteImage[] {
+  if (!Array.isArray(value)) throw new ExitError(`the head node sent an image list that is not a list (${where})`);
+  return value.map((v) => parseRemoteImage(v, where));
 }
 
 /** Throws a one-line ExitError unless `name` may name an image (and so a directory here). */
@@ -194,24 +234,41 @@ export class Workspace {
       await rm(this.rootPath(name), { recursive: true, force: true });
       return false;
     }
-    if (entry.file) await rm(join(this.dir, entry.file), { force: true });
-    await rm(entry.root ? join(this.dir, entry.root) : this.rootPath(name), { recursive: true, force: true });
+    if (entry.file) await rm(this.abs(entry.file), { force: true });
+    await rm(entry.root ? this.abs(entry.root) : this.rootPath(name), { recursive: true, force: true });
     return true;
   }
 
   /** Where an image's root is unpacked. */
   rootPath(name: string): string {
     checkImageName(name);
-    return join(this.dir, 'roots', name);
+    return this.inside(join('roots', name));
   }
 
   /** Where an image's local file lives: by uid once known. Relative to the workspace. */
   fileName(name: string, uid: string | null): string {
+    checkImageName(name);
+    if (uid !== null && !IMAGE_UID_RE.test(uid)) throw new ExitError(`invalid image uid ${shown(uid)}: expected 32 hex digits`);
     return uid ? `${uid}.img` : `${name}.local.img`;
   }
 
+  /**
+   * The absolute path of `rel` (relative to the workspace), refused with an ExitError when it would lead
+   * outside the workspace. Every workspace path goes through here (cw-modimg runs as root).
+   */
+  inside(rel: string): string {
+    if (rel.includes('\0')) throw new ExitError(`refusing the workspace path ${shown(rel)}: it contains NUL`);
+    const path = join(this.dir, rel);
+    const within = relative(resolve(this.dir), resolve(path));
+    if (within === '..' || within.startsWith(`..${sep}`) || isAbsolute(within)) {
+      throw new ExitError(`refusing the workspace path ${shown(rel)}: it leads outside the workspace ${this.dir}`);
+    }
+    return path;
+  }
+
+  /** The absolute path of `rel`, relative to the workspace (see `inside`). */
   abs(rel: string): string {
-    return join(this.dir, rel);
+    return this.inside(rel);
   }
 
   stamp(): string {

@@ -10,6 +10,7 @@ export const USAGE = `usage: cw-appliance COMMAND [ARGS]
 
   health                      print the supervisor's health JSON; exit 0 only when healthy
   admin-add NAME KEY          add an admin with one OpenSSH public key line (--replace to change a key)
+  admin-rm NAME               remove an admin (its ssh key and API tokens stop working at once)
   admin-ls                    list the admins as JSON
   root-pass                   store the root password hash given in env CW_ROOT_HASH
   root-status                 show whether a root password is set
@@ -103,6 +104,12 @@ function buildProgram(ctx: CommandContext): Command {
       },
       [new Option('--replace', "change the admin's key")],
     ),
+  );
+  program.addCommand(
+    command('admin-rm NAME', [1, 1], async ([name]) => {
+      const { adminRm } = await import('./commands/admin-rm.js');
+      return adminRm(ctx, name!);
+    }),
   );
   program.addCommand(
     command('admin-ls', [0, 0], async () => {

@@ -144,7 +144,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(authRoutes, { state: auth });
       await v1.register(nodeRoutes, { clock });
       await v1.register(collectionRoutes, { paths: options.paths });
-      await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname() });
+      await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname(), paths: options.paths });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
       // Anonymous: booting nodes have no credentials (docs/BOOT.md).
       await v1.register(bootRoutes, { paths: options.paths, clock, log });

@@ -135,6 +135,18 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('rm-admin')
+    .description('remove an admin: its ssh key and API tokens stop working at once')
+    .argument('<admin>', 'admin user name')
+    .addOption(nameOption())
+    .action((admin: string, o: { name?: string }) =>
+      runCommand(async () => {
+        const { rmAdmin } = await import('./rm-admin/rm-admin.js');
+        await rmAdmin({ admin, name: o.name }, ctx);
+      }),
+    );
+
+  program
     .command('root-pass')
     .description('set the root password (prompts twice; or reads it from stdin) and print the database password')
     .addOption(nameOption())

@@ -1,6 +1,6 @@
 // What every cw-modimg step shares: the tool context, the workspace, the arguments, how to ask and
 // report, and the head node's image list (fetched once per invocation).
-import type { RemoteImage, Workspace } from '../../images/workspace.js';
+import { parseRemoteImage, parseRemoteImages, type RemoteImage, type Workspace } from '../../images/workspace.js';
 import { ApiError } from '../common/client/api-client.js';
 import type { ToolContext } from '../common/context.js';
 import type { ModimgArgs } from './args.js';
@@ -39,19 +39,20 @@ export function createSession(ctx: ToolContext, workspace: Workspace, args: Modi
     reporter: opts.reporter,
     say: (text) => opts.reporter.info(`cw-modimg: ${text}`),
     async remoteImages() {
-      if (!remoteList) {
-        const list = await ctx.api().get<unknown>('/images');
-        remoteList = Array.isArray(list) ? (list as RemoteImage[]) : [];
-      }
+      // Checked here, where they arrive: uids and names become workspace file names.
+      remoteList ??= parseRemoteImages(await ctx.api().get<unknown>('/images'), 'GET /images');
       return remoteList;
     },
     async remoteImage(name) {
+      const path = `/image/${encodeURIComponent(name)}`;
+      let answer: unknown;
       try {
-        return await ctx.api().get<RemoteImage>(`/image/${encodeURIComponent(name)}`);
+        answer = await ctx.api().get<unknown>(path);
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return undefined;
         throw err;
       }
+      return parseRemoteImage(answer, `GET ${path}`);
     },
   };
 }

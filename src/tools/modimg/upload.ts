@@ -1,7 +1,7 @@
 // cw-modimg --upload: the packed image file to the head node through the API client.
 import { createReadStream } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
-import { checkUploadTarget, type ManifestEntry, type RemoteImage } from '../../images/workspace.js';
+import { checkUploadTarget, parseRemoteImage, type ManifestEntry, type RemoteImage } from '../../images/workspace.js';
 import { ExitError } from '../../lib/errors.js';
 import { formatBytes } from '../../lib/bytes.js';
 import { formatSeconds } from './report.js';
@@ -31,15 +31,15 @@ export async function uploadImage(session: ModimgSession, name: string, entry: M
   let target = remote;
   let created = false;
   if (!target) {
-    target = await api.post<RemoteImage>('/images', { name });
+    target = parseRemoteImage(await api.post<unknown>('/images', { name }), 'POST /images');
     created = true;
   }
   const id = encodeURIComponent(target.uid);
   let answer: RemoteImage;
   const started = Date.now();
   try {
-    answer = await session.reporter.step(`Uploading ${name} (${formatBytes(size)})`, (s) =>
-      api.upload<RemoteImage>(
+    const stored = await session.reporter.step(`Uploading ${name} (${formatBytes(size)})`, (s) =>
+      api.upload<unknown>(
         `/image/${id}/content`,
         {
           size,
@@ -50,11 +50,12 @@ export async function uploadImage(session: ModimgSession, name: string, entry: M
         { 'x-checksum': entry.checksum as string },
       ),
     );
+    answer = parseRemoteImage(stored, `PUT /image/${id}/content`);
   } catch (err) {
     if (created) await api.delete(`/image/${id}`).catch(() => {});
     throw err;
   }
-  if (answer?.checksum !== entry.checksum) throw new ExitError(`the head node stored checksum ${String(answer?.checksum)} for ${name}, expected ${entry.checksum}`);
+  if (answer.checksum !== entry.checksum) throw new ExitError(`the head node stored checksum ${String(answer.checksum)} for ${name}, expected ${entry.checksum}`);
   let fileRel = entry.file;
   const wanted = session.workspace.fileName(name, target.uid);
   if (fileRel !== wanted) {

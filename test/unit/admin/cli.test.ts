@@ -134,6 +134,39 @@ test('a key already registered for another admin is refused', async (t) => {
   t.is(JSON.parse(await a.run(['admin-ls'])).length, 1);
 });
 
+test('admin-rm removes the admin and its authorized_keys line; the others stay', async (t) => {
+  const a = appliance(t);
+  await a.run(['admin-add', 'alice', alice.publicLine]);
+  await a.run(['admin-add', 'bob', bob.publicLine]);
+  t.is(await a.run(['admin-rm', 'alice']), `Removed admin alice (ssh-ed25519 ${alice.fingerprint})`);
+  t.is(a.authorizedKeys(), `# cw admin bob\n${bob.publicLine}\n`);
+  t.is(modeOf(a.paths.authorizedKeysFile), 0o600);
+  t.deepEqual((JSON.parse(await a.run(['admin-ls'])) as Array<{ name: string }>).map((x) => x.name), ['bob']);
+  // The key is free again: another admin may register it.
+  await a.run(['admin-add', 'carol', alice.publicLine]);
+});
+
+test('admin-rm of an unknown or invalid name is a clear error and changes nothing', async (t) => {
+  const a = appliance(t);
+  await a.run(['admin-add', 'alice', alice.publicLine]);
+  const before = a.authorizedKeys();
+  await t.throwsAsync(a.run(['admin-rm', 'bob']), { instanceOf: ExitError, message: 'no such admin: bob (cw-appliance admin-ls lists them)' });
+  await t.throwsAsync(a.run(['admin-rm', '../alice']), { instanceOf: ExitError, message: /^invalid admin name "\.\.\/alice": / });
+  await t.throwsAsync(a.run(['admin-rm']), { instanceOf: ExitError, message: 'wrong number of arguments (usage: cw-appliance admin-rm NAME)' });
+  t.is(a.authorizedKeys(), before);
+  t.is(JSON.parse(await a.run(['admin-ls'])).length, 1);
+});
+
+test('when authorized_keys cannot be written the admin is not removed either', async (t) => {
+  const a = appliance(t);
+  await a.run(['admin-add', 'alice', alice.publicLine]);
+  const file = a.paths.authorizedKeysFile;
+  rmSync(file);
+  mkdirSync(join(file, 'blocker'), { recursive: true });
+  await t.throwsAsync(a.run(['admin-rm', 'alice']));
+  t.is(JSON.parse(await a.run(['admin-ls'])).length, 1);
+});
+
 test('root-pass stores a hash from CW_ROOT_HASH and prints the database password', async (t) => {
   const a = appliance(t);
   t.deepEqual(JSON.parse(await a.run(['root-status'])), { set: false, scheme: 'scrypt' });
@@ -223,6 +256,10 @@ test('the real command prints one ERROR line on stderr and exits 1', async (t) =
   t.is(missing.code, 1);
   t.is(missing.stderr, 'ERROR: no cluster id set\n');
   t.is(missing.stdout, '');
+
+  const rm = await run('admin-rm', 'nobody');
+  t.is(rm.code, 1);
+  t.is(rm.stderr, 'ERROR: no such admin: nobody (cw-appliance admin-ls lists them)\n');
 
   const set = await run('cluster-id', 'cluster-token-42');
   t.is(set.code, 0);

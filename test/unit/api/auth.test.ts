@@ -11,7 +11,9 @@ import { hashPassword } from '../../../src/lib/password.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
 import { SshAgentClient } from '../../../src/tools/common/client/ssh-agent.js';
 import type { ApiOptions } from '../../../src/appliance/api/app.js';
+import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
 import type { StoreHandle } from '../../../src/appliance/db/store.js';
+import type { StoragePaths } from '../../../src/lib/storage-layout.js';
 import { apiWithTempStore, healthyReport } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cw-api-auth-'));
@@ -59,7 +61,7 @@ const START = Date.parse('2025-06-01T12:00:00.000Z');
 
 interface Fixture {
   api: FastifyInstance;
-  store: StoreHandle;
+  store: StoreHandle & { paths: StoragePaths };
   clock: { now: number };
 }
 
@@ -271,6 +273,87 @@ test('removing an admin ends its sessions at once', async (t) => {
   t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(token) })).statusCode, 401);
 });
 
+const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+const rootHash = hashPassword('correct horse');
+
+/** A second connection to the fixture's database file, as `cw-appliance` (another process) opens it. */
+function otherProcess(t: { teardown(fn: () => unknown): void }, store: { paths: StoragePaths }): StoreHandle {
+  const other = openSqliteStore(store.paths.dbFile);
+  t.teardown(() => other.close());
+  return other;
+}
+
+/** Longer than the store's check for other processes' commits (PRAGMA data_version, at most every 1 ms). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+const adminOf = (name: string, key: KeyFiles) => {
+  const info = parsePublicKey(key.publicLine);
+  return { name, keyType: info.type, keyLine: info.line, fingerprint: info.fingerprint, comment: info.comment };
+};
+
+test('an admin removed by another process on the same database loses its token at once; others keep theirs', async (t) => {
+  const { api, store } = await fixture(t);
+  const aliceToken = await login(api, 'alice', alice);
+  const bobToken = await login(api, 'bob', bob);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(aliceToken) })).statusCode, 200);
+  t.true(await otherProcess(t, store).removeAdmin('alice'));
+  await settle();
+  const refused = await api.inject({ url: '/api/v1/nodes', headers: bearer(aliceToken) });
+  t.is(refused.statusCode, 401);
+  t.is(refused.json().error, 'invalid or expired token; log in again');
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(bobToken) })).statusCode, 200);
+});
+
+test("replacing an admin's key ends the sessions opened with the old key at once; the new key logs in", async (t) => {
+  const { api, store } = await fixture(t);
+  const oldToken = await login(api, 'alice', alice);
+  const bobToken = await login(api, 'bob', bob);
+  await otherProcess(t, store).addAdmin(adminOf('alice', stranger), { replace: true });
+  await settle();
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(oldToken) })).statusCode, 401);
+  t.is((await tokenRequest(api, 'alice', await challenge(api, 'alice'), alice)).statusCode, 401, 'the old key no longer logs in');
+  const newToken = await login(api, 'alice', stranger);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(newToken) })).statusCode, 200);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(bobToken) })).statusCode, 200);
+});
+
+test('removing an admin and adding it again later with its old key does not bring back the old tokens', async (t) => {
+  const { api, store } = await fixture(t);
+  const token = await login(api, 'alice', alice);
+  const other = otherProcess(t, store);
+  await other.removeAdmin('alice');
+  await settle();
+  await other.addAdmin(adminOf('alice', alice));
+  await settle();
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(token) })).statusCode, 401);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(await login(api, 'alice', alice)) })).statusCode, 200);
+});
+
+test('DELETE /admin/NAME: root only; removes the admin, its tokens and its authorized_keys line', async (t) => {
+  const { api, store } = await fixture(t);
+  await store.setSetting('root_password_hash', await rootHash);
+  const root = basic('root', 'correct horse');
+  const aliceToken = await login(api, 'alice', alice);
+  const bobToken = await login(api, 'bob', bob);
+  const byAdmin = await api.inject({ method: 'DELETE', url: '/api/v1/admin/bob', headers: bearer(aliceToken) });
+  t.is(byAdmin.statusCode, 403);
+  t.regex(byAdmin.json().error, /only root/);
+  t.truthy(await store.getAdmin('bob'));
+
+  const removed = await api.inject({ method: 'DELETE', url: '/api/v1/admin/alice', headers: root });
+  t.is(removed.statusCode, 200, removed.body);
+  t.like(removed.json().data, { name: 'alice', fingerprint: parsePublicKey(alice.publicLine).fingerprint });
+  t.is(await store.getAdmin('alice'), undefined);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(aliceToken) })).statusCode, 401);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: bearer(bobToken) })).statusCode, 200);
+  t.is(readFileSync(store.paths.authorizedKeysFile, 'utf8'), `# cw admin bob\n${parsePublicKey(bob.publicLine).line}\n`);
+
+  const again = await api.inject({ method: 'DELETE', url: '/api/v1/admin/alice', headers: root });
+  t.is(again.statusCode, 404);
+  t.is(again.json().error, 'no such admin: alice');
+  t.is((await api.inject({ method: 'DELETE', url: '/api/v1/admin/Bad%2Fname', headers: root })).statusCode, 400);
+});
+
 test('token requests with unknown fields or missing ones are 400', async (t) => {
   const { api } = await fixture(t);
   const res = await api.inject({ method: 'POST', url: '/api/v1/auth/token', payload: { user: 'alice', nonce: 'x' } });
@@ -280,8 +363,6 @@ test('token requests with unknown fields or missing ones are 400', async (t) => 
   t.regex(extra.json().error, /unknown field "admin"/);
 });
 
-const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
-const rootHash = hashPassword('correct horse');
 
 test('root basic auth with the root password works; a wrong password or user does not', async (t) => {
   const { api, store } = await fixture(t);

@@ -8,6 +8,7 @@ import { imgLoad } from '../../../src/host/containerctl/img-load/img-load.js';
 import { imgLs } from '../../../src/host/containerctl/img-ls/img-ls.js';
 import { shellInvocation } from '../../../src/host/containerctl/shell/shell.js';
 import { status } from '../../../src/host/containerctl/status/status.js';
+import { rmAdmin } from '../../../src/host/containerctl/rm-admin/rm-admin.js';
 import { restartCommand, stop } from '../../../src/host/containerctl/stop/stop.js';
 import { toolConfig } from '../../../src/host/containerctl/tool-config/tool-config.js';
 import { MemoryEngine, testContext } from './memory-engine.js';
@@ -129,6 +130,27 @@ test('add-admin: the appliance\'s ERROR line becomes the error', async (t) => {
   engine.addContainer({ name: 'cw-headnode' });
   engine.onExec = () => ({ exitCode: 1, stdout: '', stderr: 'ERROR: admin admin1 already exists\n' });
   await t.throwsAsync(addAdmin({ admin: 'admin1', key: ED25519 }, testContext(engine)), { message: 'admin admin1 already exists' });
+});
+
+test('rm-admin runs cw-appliance admin-rm NAME in the running container and prints its answer', async (t) => {
+  const engine = new MemoryEngine();
+  engine.addContainer({ name: 'cw-headnode' });
+  engine.onExec = (cmd) => ({ exitCode: 0, stdout: `Removed admin ${cmd[2]} (ssh-ed25519 SHA256:x)\n`, stderr: '' });
+  const ctx = testContext(engine);
+  await rmAdmin({ admin: 'admin1' }, ctx);
+  t.deepEqual(engine.execs.map((e) => e.cmd), [['cw-appliance', 'admin-rm', 'admin1']]);
+  t.is(ctx.out.text, 'Removed admin admin1 (ssh-ed25519 SHA256:x)\n');
+});
+
+test("rm-admin: an invalid name is refused locally; the appliance's ERROR line becomes the error", async (t) => {
+  const engine = new MemoryEngine();
+  engine.addContainer({ name: 'cw-headnode' });
+  const ctx = testContext(engine);
+  await t.throwsAsync(rmAdmin({ admin: '--all' }, ctx), { message: /^invalid admin name "--all": / });
+  t.is(ctx.engineCalls, 0);
+  engine.onExec = () => ({ exitCode: 1, stdout: '', stderr: 'ERROR: no such admin: admin2 (cw-appliance admin-ls lists them)\n' });
+  await t.throwsAsync(rmAdmin({ admin: 'admin2' }, ctx), { message: 'no such admin: admin2 (cw-appliance admin-ls lists them)' });
+  await t.throwsAsync(rmAdmin({ admin: 'admin2', name: 'other' }, testContext(engine)), { message: 'no running cw-headnode container named other' });
 });
 
 test('img-ls: only ours, newest first, one row per tag', async (t) => {

@@ -1,7 +1,7 @@
 import { ExitError, errorMessage } from '../../../lib/errors.js';
 import { parsePublicKey, type PublicKeyInfo } from '../../../lib/sshkey.js';
 import { validateAdminName } from '../../db/model.js';
-import { writeAuthorizedKeys } from '../authorized-keys.js';
+import { writeAuthorizedKeys } from '../../services/sshd/authorized-keys.js';
 import { withStore, type CommandContext } from '../context.js';
 
 export interface AdminAddOptions {

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import { createHmac, randomBytes } from 'node:crypto';
 import { NonceBook, audienceOf, challengeMessage, verifyChallengeSignature } from '../../../lib/auth-challenge.js';
 import { verifyPassword } from '../../../lib/password.js';
-import type { Store } from '../../db/store.js';
+import type { Admin, Store } from '../../db/store.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { FailureLimiter, TokenBook } from './tokens.js';
@@ -83,9 +83,12 @@ export class AuthState {
   async #bearer(token: string): Promise<AuthUser> {
     const grant = this.tokens.check(token);
     if (!grant) throw unauthorized('invalid or expired token; log in again');
-    // A removed admin loses access at once, not when the token runs out.
-    if (!(await this.#store.getAdmin(grant.user))) {
-      this.tokens.revokeUser(grant.user);
+    // A removed admin, or a replaced key, loses access at once, not when the token runs out. Asked of the
+    // store on every request: `cw-appliance` changes admins from another process, and the store's read
+    // cache notices other processes' commits (PRAGMA data_version), so no signal between them is needed.
+    const admin = await this.#store.getAdmin(grant.user);
+    if (!admin || adminGeneration(admin) !== grant.generation) {
+      this.tokens.revokeUser(grant.user, grant.generation);
       throw unauthorized('invalid or expired token; log in again');
     }
     return { name: grant.user, via: 'token' };
@@ -133,6 +136,14 @@ export class AuthState {
     }
     return [...out];
   }
+}
+
+/**
+ * One registration of an admin: its key and when it was added. Replacing the key, or removing the admin
+ * and adding it again (at a later millisecond), gives another.
+ */
+export function adminGeneration(admin: Admin): string {
+  return `${admin.fingerprint} ${admin.addedAt}`;
 }
 
 function unauthorized(message: string): HttpError {
@@ -236,7 +247,7 @@ export const authRoutes: FastifyPluginAsync<{ state: AuthState }> = async (app, 
         }
       }
       if (!verified || !keyMatches) throw unauthorized(AUTH_FAILED);
-      const { token, expiresAt } = state.tokens.issue(admin.name);
+      const { token, expiresAt } = state.tokens.issue(admin.name, adminGeneration(admin));
       return ok({ token, expiresAt: new Date(expiresAt).toISOString() });
     },
   );

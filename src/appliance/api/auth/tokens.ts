@@ -2,6 +2,11 @@ import { randomBytes } from 'node:crypto';
 
 export interface TokenGrant {
   user: string;
+  /**
+   * Which registration of `user` the token was issued to (`adminGeneration`): a removed admin, or one
+   * whose key was replaced or who was added again, no longer matches it.
+   */
+  generation: string;
   /** ms since the epoch. */
   expiresAt: number;
 }
@@ -31,7 +36,7 @@ export class TokenBook {
     this.#maxSize = options.maxSize ?? 100_000;
   }
 
-  issue(user: string): { token: string; expiresAt: number } {
+  issue(user: string, generation: string): { token: string; expiresAt: number } {
     const now = this.#now();
     this.#sweep(now);
     while (this.#grants.size >= this.#maxSize) {
@@ -40,9 +45,9 @@ export class TokenBook {
       this.#grants.delete(oldest);
     }
     const token = randomBytes(32).toString('base64url');
-    const grant = { user, expiresAt: now + this.ttlMs };
+    const grant = { user, generation, expiresAt: now + this.ttlMs };
     this.#grants.set(token, grant);
-    return { token, ...grant };
+    return { token, expiresAt: grant.expiresAt };
   }
 
   /** The grant of a live token; undefined for unknown or expired ones (which are forgotten). */
@@ -60,9 +65,11 @@ export class TokenBook {
     return this.#grants.delete(token);
   }
 
-  /** Drops every token of `user` (e.g. after the admin was removed). */
-  revokeUser(user: string): void {
-    for (const [token, grant] of this.#grants) if (grant.user === user) this.#grants.delete(token);
+  /** Drops every token of `user`, or only those of one `generation` (e.g. after its key was replaced). */
+  revokeUser(user: string, generation?: string): void {
+    for (const [token, grant] of this.#grants) {
+      if (grant.user === user && (generation === undefined || grant.generation === generation)) this.#grants.delete(token);
+    }
   }
 
   get size(): number {

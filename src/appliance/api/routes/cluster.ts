@@ -2,8 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import { parseClusterConf, renderClusterConf } from '../../../lib/clusterconf.js';
 import { COLLECTIONS, objectSchema } from '../../db/collections.js';
 import type { JsonSchema } from '../../db/fields.js';
-import { validateClusterId } from '../../db/model.js';
+import { validateAdminName, validateClusterId } from '../../db/model.js';
 import type { Admin } from '../../db/store.js';
+import { removeAdminAndKey } from '../../services/sshd/authorized-keys.js';
+import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { arrayOf } from '../schemas.js';
@@ -11,6 +13,8 @@ import { arrayOf } from '../schemas.js';
 export interface ClusterRoutesOptions {
   version: string;
   headName: string;
+  /** The storage directory, for sshd's authorized_keys; removing an admin answers 503 without it. */
+  paths?: StoragePaths | undefined;
 }
 
 const clusterSchema: JsonSchema = {
@@ -49,7 +53,7 @@ const adminSchema: JsonSchema = {
 const adminView = (a: Admin) => ({ name: a.name, keyType: a.keyType, fingerprint: a.fingerprint, comment: a.comment, addedAt: a.addedAt });
 
 /** `/cluster`, `/cluster/conf`, `/heads`, `/admins`. */
-export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { version, headName }) => {
+export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { version, headName, paths }) => {
   const store = app.store;
 
   const clusterView = async () => {
@@ -158,15 +162,35 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
     ok((await store.listAdmins()).map(adminView)),
   );
 
+  const adminParams = { type: 'object', properties: { name: { type: 'string', maxLength: 64 } }, required: ['name'] } as const;
+
   app.get(
     '/admin/:name',
     {
-      schema: { params: { type: 'object', properties: { name: { type: 'string', maxLength: 64 } }, required: ['name'] } },
+      schema: { params: adminParams },
       config: { summary: 'One admin', tags: ['admins'], data: adminSchema },
     },
     async (request) => {
       const { name } = request.params as { name: string };
       const admin = await store.getAdmin(name);
+      if (!admin) throw HttpError.notFound(`no such admin: ${name}`);
+      return ok(adminView(admin));
+    },
+  );
+
+  app.delete(
+    '/admin/:name',
+    {
+      schema: { params: adminParams },
+      config: { summary: "Remove an admin (root only): its ssh key and API tokens stop working at once", tags: ['admins'], data: adminSchema },
+    },
+    async (request) => {
+      // Admins are managed by whoever holds the root password (or the container), not by one another.
+      if (request.user?.via !== 'basic' || request.user.name !== 'root') throw HttpError.forbidden('only root (basic auth with the root password) may remove admins');
+      const { name } = request.params as { name: string };
+      validateAdminName(name);
+      if (!paths) throw new HttpError(503, 'removing admins is not available: no storage directory configured');
+      const admin = await removeAdminAndKey(store, paths, name);
       if (!admin) throw HttpError.notFound(`no such admin: ${name}`);
       return ok(adminView(admin));
     },
