@@ -51,6 +51,9 @@ test('nginx.conf sets the client address for the API itself and bounds bodies an
   t.regex(auth, /limit_req zone=cw_auth burst=\d+ nodelay;/);
   t.regex(auth, /limit_req_status 429;/);
   t.regex(text, /^\s+limit_req_zone \$binary_remote_addr zone=cw_auth:1m rate=\d+r\/s;$/m);
+  // nginx's own refusals keep the API's envelope.
+  t.regex(auth, /error_page 429 @api_too_many;/);
+  t.regex(text, /location @api_too_large \{[^}]*return 413 '\{"success":false,"error":"request body too large"\}\\n';/);
 });
 
 test('a storage path nginx could misread is refused instead of rendered', async (t) => {
