@@ -167,9 +167,23 @@ export class AuthState {
     if (wait > 0) throw new HttpError(429, `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
   }
 
-  /** The origins a signed challenge may name: this head node's, whatever the request's Host header says. */
-  audiences(): string[] {
-    return this.#audiences();
+  /**
+   * The origins a signed challenge sent in `request` may name: this head node's, whatever the request's Host
+   * header says; on a TCP socket also the address and port it arrived on (the kernel's word, not the client's).
+   */
+  audiencesFor(request: FastifyRequest): string[] {
+    const out = this.#audiences();
+    const local = request.socket.localAddress;
+    const port = request.socket.localPort;
+    if (local && port) {
+      const address = local.startsWith('::ffff:') && isIP(local.slice(7)) === 4 ? local.slice(7) : local;
+      try {
+        out.push(audienceOf(`http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`));
+      } catch {
+        // not an address a URL can carry (a zoned IPv6 address)
+      }
+    }
+    return out;
   }
 
   /** Spends one anonymous auth request of `request`'s source; 429 with Retry-After when its rate is used up. */
@@ -285,7 +299,7 @@ export const authRoutes: FastifyPluginAsync<{ state: AuthState }> = async (app, 
       // The signature is checked even for an unknown user or key, so both fail alike, in about the same time.
       const keyLine = keyMatches ? admin.keyLine : body.publicKey;
       let verified = false;
-      for (const audience of state.audiences()) {
+      for (const audience of state.audiencesFor(request)) {
         let message: Buffer;
         try {
           message = challengeMessage(body.user, body.nonce, audience);
