@@ -142,8 +142,10 @@ export function verifyChallengeSignature(input: ChallengeSignature): boolean {
 export interface NonceBookOptions {
   /** How long an issued nonce stays valid (default 60 s). */
   ttlMs?: number;
-  /** Most outstanding nonces kept; the oldest are dropped beyond it (default 10,000). */
+  /** Most outstanding nonces kept (default 10,000); beyond it the busiest source loses its oldest. */
   maxSize?: number;
+  /** Most outstanding nonces of one source (default 64); beyond it that source loses its oldest. */
+  maxPerSource?: number;
   /** Clock in ms (default Date.now). */
   now?: () => number;
   /** Source of random bytes (default crypto.randomBytes). */
@@ -154,45 +156,58 @@ export type NonceResult = 'ok' | 'unknown' | 'expired';
 
 /**
  * Outstanding challenges, in memory: each nonce is accepted once, before it expires. Memory stays
- * bounded: expired nonces are swept as new ones are issued, and past `maxSize` the oldest are dropped.
+ * bounded: expired nonces are swept as new ones are issued, one source holds at most `maxPerSource`
+ * (its own oldest make room), and past `maxSize` the source holding the most loses its oldest — so a
+ * flood from one client cannot push out the challenges other clients are answering.
  */
 export class NonceBook {
   readonly ttlMs: number;
   readonly maxSize: number;
+  readonly maxPerSource: number;
   private readonly now: () => number;
   private readonly random: (n: number) => Buffer;
-  /** nonce -> expiry (ms); Map order is issue order. */
-  private readonly pending = new Map<string, number>();
+  /** nonce -> expiry (ms) and source; Map order is issue order. */
+  private readonly pending = new Map<string, { expires: number; source: string }>();
+  /** source -> its outstanding nonces, oldest first. */
+  private readonly bySource = new Map<string, string[]>();
 
   constructor(opts: NonceBookOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 60_000;
     this.maxSize = opts.maxSize ?? 10_000;
+    this.maxPerSource = opts.maxPerSource ?? 64;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? randomBytes;
-    if (!(this.ttlMs > 0) || !(this.maxSize > 0)) throw new Error('NonceBook needs a positive ttlMs and maxSize');
+    if (!(this.ttlMs > 0) || !(this.maxSize > 0) || !(this.maxPerSource > 0)) {
+      throw new Error('NonceBook needs a positive ttlMs, maxSize and maxPerSource');
+    }
   }
 
-  /** Issues a fresh challenge. */
-  issue(): Challenge {
+  /** Issues a fresh challenge to `source` (the client's address; one shared source by default). */
+  issue(source = ''): Challenge {
     const now = this.now();
     this.sweep(now);
+    const own = this.bySource.get(source);
+    while (own && own.length >= this.maxPerSource) this.drop(own[0] as string);
     while (this.pending.size >= this.maxSize) {
-      const oldest = this.pending.keys().next().value;
-      if (oldest === undefined) break;
-      this.pending.delete(oldest);
+      const busiest = this.busiestSource();
+      if (busiest === undefined) break;
+      this.drop(busiest[0] as string);
     }
     const nonce = this.random(NONCE_BYTES).toString('base64url');
     const expires = now + this.ttlMs;
-    this.pending.set(nonce, expires);
+    this.pending.set(nonce, { expires, source });
+    const list = this.bySource.get(source);
+    if (list) list.push(nonce);
+    else this.bySource.set(source, [nonce]);
     return { nonce, issuedAt: new Date(now).toISOString(), expiresAt: new Date(expires).toISOString() };
   }
 
   /** Uses up a nonce and says why it was refused, if it was. A nonce is gone after the first call. */
   take(nonce: string): NonceResult {
-    const expires = this.pending.get(nonce);
-    if (expires === undefined) return 'unknown';
-    this.pending.delete(nonce);
-    return this.now() < expires ? 'ok' : 'expired';
+    const entry = this.pending.get(nonce);
+    if (entry === undefined) return 'unknown';
+    this.drop(nonce);
+    return this.now() < entry.expires ? 'ok' : 'expired';
   }
 
   /** True exactly once per issued, unexpired nonce; replays and expired nonces give false. */
@@ -205,11 +220,28 @@ export class NonceBook {
     return this.pending.size;
   }
 
+  private drop(nonce: string): void {
+    const entry = this.pending.get(nonce);
+    if (!entry) return;
+    this.pending.delete(nonce);
+    const list = this.bySource.get(entry.source);
+    if (!list) return;
+    const at = list.indexOf(nonce);
+    if (at !== -1) list.splice(at, 1);
+    if (list.length === 0) this.bySource.delete(entry.source);
+  }
+
+  private busiestSource(): string[] | undefined {
+    let busiest: string[] | undefined;
+    for (const list of this.bySource.values()) if (!busiest || list.length > busiest.length) busiest = list;
+    return busiest;
+  }
+
   private sweep(now: number): void {
     // Expiries grow with issue order (fixed TTL), so expired entries sit at the front.
-    for (const [nonce, expires] of this.pending) {
+    for (const [nonce, { expires }] of this.pending) {
       if (expires > now) break;
-      this.pending.delete(nonce);
+      this.drop(nonce);
     }
   }
 }

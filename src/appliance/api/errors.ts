@@ -33,7 +33,7 @@ export class HttpError extends Error {
 
 /** The status and client-visible message for any thrown value; internals of unexpected errors stay hidden. */
 export function httpErrorOf(err: unknown): { statusCode: number; message: string; expected: boolean } {
-  if (err instanceof HttpError) return { statusCode: err.statusCode, message: err.message, expected: err.statusCode < 500 };
+  if (err instanceof HttpError) return { statusCode: err.statusCode, message: err.message, expected: err.statusCode < 500 || err.statusCode === 503 };
   if (err instanceof ValidationError) return { statusCode: 400, message: err.message, expected: true };
   if (err instanceof ClusterConfError) return { statusCode: 400, message: err.message, expected: true };
   if (err instanceof ForbiddenError) return { statusCode: 403, message: err.message, expected: true };

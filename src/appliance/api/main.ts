@@ -4,6 +4,7 @@ import { storagePaths } from '../../lib/storage-layout.js';
 import { ensureSecrets, runtimePaths } from '../storage.js';
 import { buildApi } from './app.js';
 import { listenOnSocket, shutdownSignal } from './server.js';
+import { audiencesFromEnv } from './auth/audiences.js';
 import { DEFAULT_TOKEN_TTL_MS } from './auth/index.js';
 import { dhcpSync } from './dhcp-sync.js';
 import { reloadService, supervisorHealthClient } from './supervisor-client.js';
@@ -62,10 +63,14 @@ function isTrue(value: string | undefined): boolean {
   return /^(1|true|yes|on)$/i.test(value?.trim() ?? '');
 }
 
-/** `CW_API_AUDIENCES` (comma-separated origins) and `CW_TOKEN_TTL` (seconds, or with s/m/h). */
-function authFromEnv(env: NodeJS.ProcessEnv): { audiences?: string[]; tokenTtlMs: number } {
-  const audiences = (env.CW_API_AUDIENCES ?? '').split(',').map((a) => a.trim()).filter(Boolean);
-  return { audiences: audiences.length > 0 ? audiences : undefined, tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS) };
+/**
+ * `CW_HTTP_PORT` (the port of the head node's own audiences), `CW_API_AUDIENCES` (comma-separated origins
+ * or host names accepted besides them) and `CW_TOKEN_TTL` (seconds, or with s/m/h).
+ */
+function authFromEnv(env: NodeJS.ProcessEnv): { extraAudiences: string[]; httpPort: number; tokenTtlMs: number } {
+  const port = Number(env.CW_HTTP_PORT?.trim() || '80');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`CW_HTTP_PORT must be a port number 1-65535 (got ${JSON.stringify(env.CW_HTTP_PORT)})`);
+  return { extraAudiences: audiencesFromEnv(env.CW_API_AUDIENCES), httpPort: port, tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS) };
 }
 
 function parseDuration(value: string | undefined, fallbackMs: number): number {

@@ -100,6 +100,28 @@ test('the book stays bounded: expired nonces are swept, the oldest dropped when 
   t.is(book.size, 1, 'expired ones were swept');
 });
 
+test('a flood from one source evicts only its own oldest challenges, never another source\'s', (t) => {
+  const book = new NonceBook({ ttlMs: 60_000, maxSize: 100, maxPerSource: 5, now: () => 0 });
+  const victim = book.issue('10.0.0.2');
+  const flood = Array.from({ length: 1000 }, () => book.issue('10.0.0.66'));
+  t.is(book.size, 6);
+  t.true(book.consume(victim.nonce));
+  t.false(book.consume(flood[0]!.nonce), 'the flooder lost its own oldest');
+  t.true(book.consume(flood[999]!.nonce));
+});
+
+test('when the whole book is full, the source holding the most loses its oldest', (t) => {
+  const book = new NonceBook({ ttlMs: 60_000, maxSize: 6, maxPerSource: 4, now: () => 0 });
+  const a = book.issue('a');
+  const b = [book.issue('b'), book.issue('b'), book.issue('b'), book.issue('b')];
+  book.issue('c');
+  book.issue('d');
+  t.is(book.size, 6);
+  t.true(book.consume(a.nonce));
+  t.false(book.consume(b[0]!.nonce));
+  t.true(book.consume(b[1]!.nonce));
+});
+
 test('random source and clock are injectable', (t) => {
   const book = new NonceBook({ random: (n) => Buffer.alloc(n, 0xff), now: () => 0 });
   t.is(book.issue().nonce, '_'.repeat(42) + '8');

@@ -34,6 +34,28 @@ test('nginx.conf serves boot files and images, proxies /api/ to the API socket',
   t.notRegex(text, /\{\{/);
 });
 
+test('nginx.conf sets the client address for the API itself and bounds bodies and login requests', async (t) => {
+  const { ctx, cleanup } = await testContext();
+  t.teardown(cleanup);
+  const text = await renderNginxConf(ctx, null);
+  const api = /location \/api\/ \{[\s\S]*?\n {8}\}/.exec(text)?.[0] ?? '';
+  // Whatever the client sent is replaced: the API trusts X-Real-IP on its socket.
+  t.regex(api, /^\s+proxy_set_header X-Real-IP \$remote_addr;$/m);
+  t.regex(api, /^\s+proxy_set_header X-Forwarded-For \$remote_addr;$/m);
+  t.notRegex(text, /proxy_add_x_forwarded_for/);
+  t.regex(api, /^ {12}client_max_body_size 512m;$/m);
+  t.notRegex(text, /client_max_body_size 0;/);
+  const auth = /location \/api\/v1\/auth\/ \{[^}]*\}/.exec(api)?.[0] ?? '';
+  t.regex(auth, /proxy_pass http:\/\/cw_api;/);
+  t.regex(auth, /client_max_body_size 16k;/);
+  t.regex(auth, /limit_req zone=cw_auth burst=\d+ nodelay;/);
+  t.regex(auth, /limit_req_status 429;/);
+  t.regex(text, /^\s+limit_req_zone \$binary_remote_addr zone=cw_auth:1m rate=\d+r\/s;$/m);
+  // nginx's own refusals keep the API's envelope.
+  t.regex(auth, /error_page 429 @api_too_many;/);
+  t.regex(text, /location @api_too_large \{[^}]*return 413 '\{"success":false,"error":"request body too large"\}\\n';/);
+});
+
 test('a storage path nginx could misread is refused instead of rendered', async (t) => {
   const { ctx, cleanup } = await testContext({ storage: '/tmp/cw storage; evil' });
   t.teardown(cleanup);
@@ -147,6 +169,7 @@ test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one servi
   const api = apiService(ctx);
   const command = await api.command();
   t.deepEqual([command.command, ...command.args], [process.execPath, '/opt/cw/dist/appliance/api/main.js']);
+  t.like(command.env, { CW_HTTP_PORT: '18080' });
   t.like(command.env, { CW_API_SOCKET: ctx.paths.apiSocket, CW_API_SOCKET_GROUP: 'www-data', CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket, CW_STORAGE: ctx.paths.storage });
 
   const failing = buildServiceTable(ctx, { failService: 'dhcpd' }).find((s) => s.name === 'dhcpd');

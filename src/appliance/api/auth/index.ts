@@ -3,25 +3,45 @@
 // before its body is read, so an anonymous client cannot make the server parse or store anything.
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createHmac, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { NetworkInterfaceInfo } from 'node:os';
 import { NonceBook, audienceOf, challengeMessage, verifyChallengeSignature } from '../../../lib/auth-challenge.js';
 import { verifyPassword } from '../../../lib/password.js';
 import type { Admin, Store } from '../../db/store.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
+import { ownAudiences } from './audiences.js';
+import { Gate, GateFullError, RateLimiter, type RateOptions } from './limits.js';
 import { FailureLimiter, TokenBook } from './tokens.js';
 
 export interface AuthOptions {
   /**
-   * Origins a signed challenge may name (`CW_API_AUDIENCES`); default: the origin the request arrived on
-   * (its Host header, as http:// or https://).
+   * Exactly the origins a signed challenge may name, replacing the default: the head node's own URLs
+   * (`ownAudiences`: its addresses, `localhost`, its host name, on `httpPort`, plus `extraAudiences`).
    */
   audiences?: readonly string[];
+  /** Origins or host names accepted besides the head node's own (`CW_API_AUDIENCES`). */
+  extraAudiences?: readonly string[];
+  /** The port nginx serves the API on (`CW_HTTP_PORT`); default 80. */
+  httpPort?: number;
+  /** The head node's host name (default os.hostname()). */
+  hostname?: string;
+  /** The head node's interfaces (default os.networkInterfaces). */
+  interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
   /** Token lifetime (`CW_TOKEN_TTL`); default 1 h. */
   tokenTtlMs?: number;
   /** Challenge lifetime; default 60 s. */
   nonceTtlMs?: number;
   /** Failed root logins per source and minute before 429; default 5. */
   basicFailureLimit?: number;
+  /** Checks a root password against the stored hash (default: scrypt, `verifyPassword`). */
+  verifyPassword?: (password: string, stored: string) => Promise<boolean>;
+  /** Password checks run at once (default 2) and waiting (default 8); more are refused with 503. */
+  passwordChecks?: { concurrent: number; queue: number };
+  /** Requests per source to `/auth/challenge` and `/auth/token` together; default burst 100, 10/s. */
+  anonymousRate?: RateOptions;
+  /** Outstanding challenges of one source; default 64. */
+  challengesPerSource?: number;
 }
 
 export interface AuthUser {
@@ -51,8 +71,11 @@ export class AuthState {
   readonly nonces: NonceBook;
   readonly tokens: TokenBook;
   readonly failures: FailureLimiter;
-  readonly audiences: readonly string[] | undefined;
+  readonly anonymousRate: RateLimiter;
+  readonly #audiences: () => string[];
   readonly #store: Store;
+  readonly #verifyPassword: (password: string, stored: string) => Promise<boolean>;
+  readonly #passwordGate: Gate;
   readonly #now: () => number;
   // Verified root passwords, keyed by an HMAC (secret per process) of hash and password: scrypt is
   // deliberately slow, and a web UI sends basic auth with every request.
@@ -62,10 +85,20 @@ export class AuthState {
   constructor(store: Store, now: () => number, options: AuthOptions = {}) {
     this.#store = store;
     this.#now = now;
-    this.nonces = new NonceBook({ ttlMs: options.nonceTtlMs ?? 60_000, now });
+    this.nonces = new NonceBook({ ttlMs: options.nonceTtlMs ?? 60_000, maxPerSource: options.challengesPerSource ?? 64, now });
     this.tokens = new TokenBook({ ttlMs: options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS, now });
     this.failures = new FailureLimiter(options.basicFailureLimit ?? 5, 60_000, now);
-    this.audiences = options.audiences?.map((a) => audienceOf(a));
+    this.anonymousRate = new RateLimiter(options.anonymousRate ?? { burst: 100, perSecond: 10 }, now);
+    this.#verifyPassword = options.verifyPassword ?? verifyPassword;
+    const checks = options.passwordChecks ?? { concurrent: 2, queue: 8 };
+    this.#passwordGate = new Gate(checks.concurrent, checks.queue);
+    if (options.audiences) {
+      const fixed = options.audiences.map((a) => audienceOf(a));
+      this.#audiences = () => [...fixed];
+    } else {
+      const own = { httpPort: options.httpPort, hostname: options.hostname, interfaces: options.interfaces, extra: options.extraAudiences };
+      this.#audiences = () => ownAudiences(own);
+    }
   }
 
   /** The caller of `request`, or an HttpError 401 (429 while a source is locked out). */
@@ -95,8 +128,7 @@ export class AuthState {
   }
 
   async #basic(value: string, source: string): Promise<AuthUser> {
-    const wait = this.failures.retryAfter(source);
-    if (wait > 0) throw new HttpError(429, `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
+    this.#refuseLockedOut(source);
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const user = colon === -1 ? '' : decoded.slice(0, colon);
@@ -107,7 +139,19 @@ export class AuthState {
       const key = createHmac('sha256', this.#basicKey).update(stored).update('\0').update(password).digest('base64');
       const until = this.#basicOk.get(key);
       if (until !== undefined && until > this.#now()) accepted = true;
-      else if (await verifyPassword(password, stored)) {
+      else {
+        // Counted as a failure until it succeeds, so parallel guesses from one source stop at the limit
+        // (checked again here: the database read above let other requests of the source in).
+        this.#refuseLockedOut(source);
+        this.failures.fail(source);
+        let verified: boolean;
+        try {
+          verified = await this.#passwordGate.run(() => this.#verifyPassword(password, stored));
+        } catch (err) {
+          if (err instanceof GateFullError) throw new HttpError(503, 'too many password checks at once; try again in a second', { 'retry-after': '1' });
+          throw err;
+        }
+        if (!verified) throw unauthorized('authentication failed: wrong user or password');
         accepted = true;
         if (this.#basicOk.size > 1000) this.#basicOk.clear();
         this.#basicOk.set(key, this.#now() + BASIC_CACHE_MS);
@@ -121,20 +165,37 @@ export class AuthState {
     return { name: 'root', via: 'basic' };
   }
 
-  /** The origins a challenge signed for `request` may name. */
+  #refuseLockedOut(source: string): void {
+    const wait = this.failures.retryAfter(source);
+    if (wait > 0) throw new HttpError(429, `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
+  }
+
+  /**
+   * The origins a signed challenge sent in `request` may name: this head node's, whatever the request's Host
+   * header says; on a TCP socket also the address and port it arrived on (the kernel's word, not the client's).
+   */
   audiencesFor(request: FastifyRequest): string[] {
-    if (this.audiences) return [...this.audiences];
-    const host = request.headers.host;
-    if (!host || !/^[A-Za-z0-9.:[\]-]{1,260}$/.test(host)) return [];
-    const out = new Set<string>();
-    for (const scheme of ['http', 'https']) {
+    const out = this.#audiences();
+    const local = request.socket.localAddress;
+    const port = request.socket.localPort;
+    if (local && port) {
+      const address = local.startsWith('::ffff:') && isIP(local.slice(7)) === 4 ? local.slice(7) : local;
       try {
-        out.add(audienceOf(`${scheme}://${host}`));
+        out.push(audienceOf(`http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`));
       } catch {
-        // not a usable host
+        // not an address a URL can carry (a zoned IPv6 address)
       }
     }
-    return [...out];
+    return out;
+  }
+
+  /** Spends one anonymous auth request of `request`'s source; 429 with Retry-After when its rate is used up. */
+  limitAnonymous(request: FastifyRequest): void {
+    const wait = this.anonymousRate.take(sourceOf(request));
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new HttpError(429, `too many requests; try again in ${seconds} s`, { 'retry-after': String(seconds) });
+    }
   }
 }
 
@@ -150,15 +211,20 @@ function unauthorized(message: string): HttpError {
   return HttpError.unauthorized(message, { 'www-authenticate': WWW_AUTHENTICATE });
 }
 
+/** The source of socket requests that carry no usable X-Real-IP: one shared source, limited like any other. */
+export const UNKNOWN_SOURCE = 'unknown';
+
 /**
- * Who is asking, for the failure limit: the peer address, or (on the unix socket behind nginx) the
- * address nginx forwards. Only nginx and local processes can reach the socket.
+ * Who is asking, for the lockout and the rate limits: the peer address on a TCP socket; on the unix socket
+ * (no peer address), the `X-Real-IP` nginx sets from the connection — only nginx and local processes reach
+ * the socket. `X-Forwarded-For` is never read: clients write it.
  */
-function sourceOf(request: FastifyRequest): string {
-  if (request.socket.remoteAddress) return request.ip;
-  const forwarded = request.headers['x-real-ip'] ?? request.headers['x-forwarded-for'];
-  const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-  return first && first.length <= 64 ? first : 'local';
+export function sourceOf(request: FastifyRequest): string {
+  const peer = request.socket.remoteAddress;
+  if (peer) return peer;
+  const real = request.headers['x-real-ip'];
+  const value = typeof real === 'string' ? real.trim() : '';
+  return isIP(value) !== 0 ? value : UNKNOWN_SOURCE;
 }
 
 /** Adds the credential check to every route of `app` that is not marked anonymous. */
@@ -181,8 +247,8 @@ const tokenBody = {
   properties: {
     user: { type: 'string', maxLength: 64 },
     nonce: { type: 'string', maxLength: 64 },
-    publicKey: { type: 'string', maxLength: 16384, description: 'OpenSSH public key line' },
-    signature: { type: 'string', maxLength: 16384, description: 'base64 of the SSH signature blob over challengeMessage(user, nonce, audience)' },
+    publicKey: { type: 'string', maxLength: 8192, description: 'OpenSSH public key line' },
+    signature: { type: 'string', maxLength: 8192, description: 'base64 of the SSH signature blob over challengeMessage(user, nonce, audience)' },
   },
   required: ['user', 'nonce', 'publicKey', 'signature'],
   additionalProperties: false,
@@ -193,11 +259,19 @@ function keyOf(line: string): string {
   return line.trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
+/** Body limits of the anonymous auth routes: a user name; a key line and a signature (RSA 16384 fits). */
+export const CHALLENGE_BODY_LIMIT = 4 * 1024;
+export const TOKEN_BODY_LIMIT = 16 * 1024;
+
 /** `POST /auth/challenge` and `POST /auth/token`. */
 export const authRoutes: FastifyPluginAsync<{ state: AuthState }> = async (app, { state }) => {
+  // Before the body is read: a flooding source costs a map lookup.
+  const limitRate = async (request: FastifyRequest): Promise<void> => state.limitAnonymous(request);
   app.post(
     '/auth/challenge',
     {
+      bodyLimit: CHALLENGE_BODY_LIMIT,
+      onRequest: limitRate,
       schema: { body: challengeBody },
       config: {
         anonymous: true,
@@ -210,12 +284,14 @@ export const authRoutes: FastifyPluginAsync<{ state: AuthState }> = async (app, 
       },
     },
     // Issued whatever the user: whether an admin exists is not something to tell strangers.
-    async () => ok(state.nonces.issue()),
+    async (request) => ok(state.nonces.issue(sourceOf(request))),
   );
 
   app.post(
     '/auth/token',
     {
+      bodyLimit: TOKEN_BODY_LIMIT,
+      onRequest: limitRate,
       schema: { body: tokenBody },
       config: {
         anonymous: true,

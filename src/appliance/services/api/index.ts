@@ -49,6 +49,8 @@ export function apiService(ctx: ServiceContext): ChildServiceSpec {
         CW_RUN_DIR: ctx.paths.runDir,
         CW_API_SOCKET: ctx.paths.apiSocket,
         CW_API_SOCKET_GROUP: PROXY_GROUP,
+        // Signed challenges name the URL the tools used: the head node's addresses on this port.
+        CW_HTTP_PORT: String(ctx.ports.http),
         CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket,
       },
     }),
