@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitError } from '../lib/errors.js';
-import { CONTAINER_STORAGE, storagePaths } from '../lib/storage-layout.js';
-import type { ServiceContext } from './services/context.js';
+import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
+import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
 import { runCommandLine } from './services/run.js';
 import { supervisorSocketPath } from './supervisor/client.js';
@@ -84,24 +84,14 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
 
 /** The context the service definitions run in, derived from the configuration. */
 export function serviceContext(config: SupervisorConfig, log: ServiceContext['log'], baseEnv: NodeJS.ProcessEnv = process.env): ServiceContext {
-  const layout = storagePaths(config.storage);
   return {
-    paths: {
+    paths: servicePaths({
       storage: config.storage,
       runDir: config.runDir,
-      templates: { overrideDir: layout.templatesDir, builtinDir: config.templatesDir },
-      generatedDir: layout.generatedDir,
-      bootDir: layout.bootDir,
-      imagesDir: layout.imagesDir,
-      dhcpDir: layout.dhcpDir,
-      dhcpLeasesFile: layout.dhcpLeasesFile,
-      sshDir: layout.sshDir,
-      adminsDir: layout.adminsDir,
-      authorizedKeysFile: layout.authorizedKeysFile,
-      apiSocket: path.join(config.runDir, 'api.sock'),
+      builtinTemplates: config.templatesDir,
       controlSocket: config.controlSocket,
       syslogSocket: config.syslogSocket,
-    },
+    }),
     ports: config.ports,
     dhcpInterfaces: config.dhcpInterfaces,
     bins: config.bins,

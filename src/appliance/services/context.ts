@@ -1,4 +1,5 @@
-import type { StoragePaths } from '../../lib/storage-layout.js';
+import * as path from 'node:path';
+import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
 import type { RestartPolicy } from '../supervisor/types.js';
 import type { TemplateDirs } from '../config/template.js';
 
@@ -15,6 +16,33 @@ export interface ServicePaths
   controlSocket: string;
   /** Where the syslog sink listens (`/dev/log`). */
   syslogSocket: string;
+}
+
+/** The service paths of a storage directory and a runtime directory (the API's socket is `RUN/api.sock`). */
+export function servicePaths(where: {
+  storage: string;
+  runDir: string;
+  builtinTemplates: string;
+  controlSocket: string;
+  syslogSocket: string;
+}): ServicePaths {
+  const layout = storagePaths(where.storage);
+  return {
+    storage: where.storage,
+    runDir: where.runDir,
+    templates: { overrideDir: layout.templatesDir, builtinDir: where.builtinTemplates },
+    generatedDir: layout.generatedDir,
+    bootDir: layout.bootDir,
+    imagesDir: layout.imagesDir,
+    dhcpDir: layout.dhcpDir,
+    dhcpLeasesFile: layout.dhcpLeasesFile,
+    sshDir: layout.sshDir,
+    adminsDir: layout.adminsDir,
+    authorizedKeysFile: layout.authorizedKeysFile,
+    apiSocket: path.join(where.runDir, 'api.sock'),
+    controlSocket: where.controlSocket,
+    syslogSocket: where.syslogSocket,
+  };
 }
 
 /** Daemon binaries and shipped files, overridable for tests. */

@@ -2,8 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CommandRunner, ServiceContext } from '../../../src/appliance/services/context.js';
-import { storagePaths } from '../../../src/lib/storage-layout.js';
+import { servicePaths, type CommandRunner, type ServiceContext } from '../../../src/appliance/services/context.js';
 
 export const BUILTIN_TEMPLATES = fileURLToPath(new URL('../../../rootfs/etc/cw/templates', import.meta.url));
 
@@ -20,24 +19,14 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
   const storage = options.storage ?? path.join(root, 'storage');
   const logs: string[] = [];
   const runs: Array<{ command: string; args: readonly string[] }> = [];
-  const layout = storagePaths(storage);
   const ctx: ServiceContext = {
-    paths: {
+    paths: servicePaths({
       storage,
       runDir: path.join(root, 'run'),
-      templates: { overrideDir: layout.templatesDir, builtinDir: BUILTIN_TEMPLATES },
-      generatedDir: layout.generatedDir,
-      bootDir: layout.bootDir,
-      imagesDir: layout.imagesDir,
-      dhcpDir: layout.dhcpDir,
-      dhcpLeasesFile: layout.dhcpLeasesFile,
-      sshDir: layout.sshDir,
-      adminsDir: layout.adminsDir,
-      authorizedKeysFile: layout.authorizedKeysFile,
-      apiSocket: path.join(root, 'run', 'api.sock'),
+      builtinTemplates: BUILTIN_TEMPLATES,
       controlSocket: path.join(root, 'run', 'supervisor.sock'),
       syslogSocket: path.join(root, 'log.sock'),
-    },
+    }),
     ports: { http: 18080, ssh: 12200, tftp: 16969 },
     dhcpInterfaces: null,
     bins: {
