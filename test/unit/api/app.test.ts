@@ -4,25 +4,40 @@ import { isNotableRequest, SLOW_REQUEST_MS } from '../../../src/appliance/api/ap
 import { HttpError } from '../../../src/appliance/api/errors.js';
 import { SupervisorError, type SupervisorHealth } from '../../../src/appliance/api/supervisor-client.js';
 import { BusyError, ConflictError, ValidationError } from '../../../src/appliance/db/errors.js';
-import { apiWithTempStore, fatalReport, healthyReport } from './helpers.js';
+import { apiWithTempStore, fatalReport, healthyReport, session } from './helpers.js';
 
 function app(supervisorHealth: SupervisorHealth = async () => healthyReport, log?: (line: string) => void) {
   return apiWithTempStore({ supervisorHealth, log }).api;
 }
 
-test('GET /api/v1/health is 200 with every service when healthy', async (t) => {
-  const api = app();
-  t.teardown(() => api.close());
-  const res = await api.inject({ method: 'GET', url: '/api/v1/health' });
+test('GET /api/v1/health is 200 with every service when healthy, for an admin', async (t) => {
+  const s = await session(t);
+  const res = await s.api.inject({ method: 'GET', url: '/api/v1/health', headers: s.auth });
   t.is(res.statusCode, 200);
   t.regex(res.headers['content-type'] as string, /^application\/json/);
   t.deepEqual(res.json(), { success: true, data: healthyReport });
 });
 
-test('GET /api/v1/health is 503 when an essential service is fatal', async (t) => {
+test('GET /api/v1/health shows an anonymous caller the status alone: no pids, restarts or exit codes', async (t) => {
   const api = app(async () => fatalReport);
   t.teardown(() => api.close());
   const res = await api.inject('/api/v1/health');
+  t.is(res.statusCode, 503);
+  t.deepEqual(res.json(), { success: true, data: { status: 'unhealthy' } });
+  t.notRegex(res.body, /pid|exit|restart|tftpd/);
+});
+
+test('GET /api/v1/health with credentials that are not accepted is a 401, not the details', async (t) => {
+  const api = app();
+  t.teardown(() => api.close());
+  const res = await api.inject({ method: 'GET', url: '/api/v1/health', headers: { authorization: 'Bearer nope' } });
+  t.is(res.statusCode, 401);
+  t.notRegex(res.body, /services/);
+});
+
+test('GET /api/v1/health is 503 when an essential service is fatal', async (t) => {
+  const s = await session(t, { supervisorHealth: async () => fatalReport });
+  const res = await s.api.inject({ method: 'GET', url: '/api/v1/health', headers: s.auth });
   t.is(res.statusCode, 503);
   t.is(res.json().success, true);
   t.is(res.json().data.status, 'unhealthy');
@@ -48,7 +63,7 @@ test('GET /api/v1/health is 503 "unknown" when the supervisor cannot be reached'
   t.teardown(() => api.close());
   const res = await api.inject('/api/v1/health');
   t.is(res.statusCode, 503);
-  t.deepEqual(res.json(), { success: true, data: { status: 'unknown', services: {} } });
+  t.deepEqual(res.json(), { success: true, data: { status: 'unknown' } });
   t.true(lines.some((l) => l.includes('supervisor not reachable')));
 });
 

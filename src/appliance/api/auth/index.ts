@@ -57,6 +57,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route needs no credentials. */
     anonymous?: boolean;
+    /** An anonymous route that still checks credentials when some are sent (and then may show more). */
+    credentialsOptional?: boolean;
   }
 }
 
@@ -230,7 +232,9 @@ export function sourceOf(request: FastifyRequest): string {
 /** Adds the credential check to every route of `app` that is not marked anonymous. */
 export function installAuthHook(app: FastifyInstance, state: AuthState): void {
   app.addHook('onRequest', async (request) => {
-    if (request.is404 || request.routeOptions.config.anonymous === true) return;
+    if (request.is404) return;
+    const { anonymous, credentialsOptional } = request.routeOptions.config;
+    if (anonymous === true && !(credentialsOptional === true && request.headers.authorization !== undefined)) return;
     request.user = await state.authenticate(request);
   });
 }
