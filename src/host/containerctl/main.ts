@@ -148,7 +148,7 @@ export function buildProgram(): Command {
 
   program
     .command('root-pass')
-    .description('set the root password (prompts twice; or reads it from stdin) and print the database password')
+    .description('set the root password (prompts twice; or reads it from stdin)')
     .addOption(nameOption())
     .action((o: { name?: string }) =>
       runCommand(async () => {

@@ -167,20 +167,24 @@ test('when authorized_keys cannot be written the admin is not removed either', a
   t.is(JSON.parse(await a.run(['admin-ls'])).length, 1);
 });
 
-test('root-pass stores a hash from CW_ROOT_HASH and prints the database password', async (t) => {
+test('root-pass stores a hash from CW_ROOT_HASH and keeps the database password to itself', async (t) => {
   const a = appliance(t);
   t.deepEqual(JSON.parse(await a.run(['root-status'])), { set: false, scheme: 'scrypt' });
   const hash = await hashPassword('a good root password');
   const out = await a.run(['root-pass'], { env: { CW_ROOT_HASH: hash } });
+  // The file is still made (for the monitoring login), but its secret is never printed.
   const secret = readFileSync(a.paths.dbPasswordFile, 'utf8').trim();
-  t.is(out, `Database password: ${secret}`);
+  t.is(out, 'Root password set');
+  t.false(out.includes(secret));
+  t.false(/database password/i.test(out));
   t.is(modeOf(a.paths.dbPasswordFile), 0o600);
   t.is(modeOf(a.paths.secretsDir), 0o700);
   const status = await a.run(['root-status']);
   t.deepEqual(JSON.parse(status), { set: true, scheme: 'scrypt' });
   t.false(status.includes('$scrypt$'), 'the hash is never shown');
-  // A second root-pass prints the same database password.
-  t.is(await a.run(['root-pass'], { env: { CW_ROOT_HASH: await hashPassword('another one') } }), out);
+  // A second root-pass keeps the same database password and still does not print it.
+  t.is(await a.run(['root-pass'], { env: { CW_ROOT_HASH: await hashPassword('another one') } }), 'Root password set');
+  t.is(readFileSync(a.paths.dbPasswordFile, 'utf8').trim(), secret);
 });
 
 test('root-pass refuses a missing, empty or clear-text CW_ROOT_HASH without echoing it', async (t) => {

@@ -49,10 +49,10 @@ test('on a terminal: mismatch and Ctrl-C', async (t) => {
   await t.throwsAsync(cancelled, { message: 'cancelled, nothing changed' });
 });
 
-test('root-pass sends only a hash, in CW_ROOT_HASH, and prints the database password line', async (t) => {
+test('root-pass sends only a hash, in CW_ROOT_HASH, and prints what the appliance answers', async (t) => {
   const engine = new MemoryEngine();
   engine.addContainer({ name: 'cw-headnode' });
-  engine.onExec = () => ({ exitCode: 0, stdout: 'Database password: abc\n', stderr: '' });
+  engine.onExec = () => ({ exitCode: 0, stdout: 'Root password set\n', stderr: '' });
   const ctx = testContext(engine);
   const stdin = new PassThrough();
   stdin.end('correct horse\ncorrect horse\n');
@@ -63,7 +63,7 @@ test('root-pass sends only a hash, in CW_ROOT_HASH, and prints the database pass
   const hash = exec.env[0]!.replace(/^CW_ROOT_HASH=/, '');
   t.true(isPasswordHash(hash));
   t.false(exec.env[0]!.includes('correct horse'));
-  t.is(ctx.out.text, 'Database password: abc\n');
+  t.is(ctx.out.text, 'Root password set\n');
 });
 
 test('root-pass with empty stdin changes nothing', async (t) => {

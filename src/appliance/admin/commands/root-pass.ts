@@ -5,7 +5,8 @@ import { withStore, type CommandContext } from '../context.js';
 
 /**
  * Stores the root password hash given in env `CW_ROOT_HASH` (hashed on the host, so the clear password
- * never enters the container) and prints the database password.
+ * never enters the container). The database password file is made here too (for the monitoring login
+ * to come) but never printed: it protects nothing yet, and a printed secret ends up in terminals and logs.
  */
 export async function rootPass(ctx: CommandContext): Promise<void> {
   const hash = ctx.env.CW_ROOT_HASH ?? '';
@@ -14,7 +15,7 @@ export async function rootPass(ctx: CommandContext): Promise<void> {
   if (!isPasswordHash(hash)) {
     throw new ExitError('CW_ROOT_HASH is not a password hash ($scrypt$ln=16,r=8,p=1$SALT$HASH); hash the password on the host');
   }
-  const { dbPassword } = ensureSecrets(ctx.paths);
+  ensureSecrets(ctx.paths);
   await withStore(ctx, (store) => store.setSetting('root_password_hash', hash));
-  ctx.out(`Database password: ${dbPassword}`);
+  ctx.out('Root password set');
 }

@@ -82,7 +82,7 @@ export async function readNewPassword(input: PasswordInput, prompts: Output): Pr
 
 /**
  * `cw-containerctl root-pass`: sets the appliance's root password. The password is hashed here, so
- * only the hash reaches the container; prints the database password line the appliance answers.
+ * only the hash reaches the container; prints the appliance's answer (`Root password set`).
  */
 export async function rootPass(options: RootPassOptions, ctx: CommandContext, deps: RootPassDeps = {}): Promise<void> {
   const engine = await ctx.engine();
