@@ -194,8 +194,9 @@ test('add-admin, root-pass, cluster-id and tool-config configure the appliance',
   t.is(pass.stdout.trim(), 'Root password set');
   t.false(/database password/i.test(pass.stdout), 'the unused database password is not printed');
 
-  const cid = await ctl(['cluster-id', 'tok_0123456789abcdef', '--name', NAME]);
+  const cid = await ctl(['cluster-id', '-', '--name', NAME], { input: 'tok_0123456789abcdef\n' });
   t.is(cid.exitCode, 0, cid.all);
+  t.is(cid.stderr, '', 'no process-list warning for a token on stdin');
 
   const tc = await ctl(['tool-config', '--name', NAME]);
   t.is(tc.exitCode, 0, tc.all);
@@ -213,7 +214,8 @@ test('bad input: invalid key, empty password and bad tokens are one-line errors 
     [['add-admin', 'bad;name', readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8')], undefined],
     [['root-pass'], '\n'],
     [['root-pass'], 'one\ntwo\n'],
-    [['cluster-id', 'bad token;rm -rf /'], undefined],
+    [['cluster-id', '-'], 'bad token;rm -rf /\n'],
+    [['cluster-id', '@/dev/zero'], undefined],
   ];
   for (const [args, input] of cases) {
     const r = await ctl([...args, '--name', NAME], input === undefined ? {} : { input });

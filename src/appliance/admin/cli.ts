@@ -14,7 +14,7 @@ export const USAGE = `usage: cw-appliance COMMAND [ARGS]
   admin-ls                    list the admins as JSON
   root-pass                   store the root password hash given in env CW_ROOT_HASH
   root-status                 show whether a root password is set
-  cluster-id [TOKEN]          set the cluster id, or print it`;
+  cluster-id [TOKEN]          set the cluster id (from env CW_CLUSTER_ID, or TOKEN), or print it`;
 
 export interface CliIo {
   env?: NodeJS.ProcessEnv;

@@ -159,8 +159,8 @@ export function buildProgram(): Command {
 
   program
     .command('cluster-id')
-    .description('set the cluster authentication token (without TOKEN: show it)')
-    .argument('[token]', 'cluster authentication token')
+    .description('set the cluster authentication token from stdin (-, or piped) or a file (@FILE); with nothing piped: show it')
+    .argument('[token]', '"-" (stdin) or @FILE; a token given here is visible in the process list (accepted with a warning)')
     .addOption(nameOption())
     .action((token: string | undefined, o: { name?: string }) =>
       runCommand(async () => {

@@ -218,6 +218,17 @@ test('cluster-id refuses spaces, newlines, semicolons and bad lengths', async (t
   t.false(existsSync(a.storage));
 });
 
+test('cluster-id takes the token from env CW_CLUSTER_ID (how cw-containerctl passes it, off the argv)', async (t) => {
+  const a = appliance(t);
+  const token = 'tok_from_the_environment';
+  t.is(await a.run(['cluster-id'], { env: { CW_CLUSTER_ID: token } }), 'Cluster ID set');
+  t.is(await a.run(['cluster-id']), token);
+  await t.throwsAsync(a.run(['cluster-id'], { env: { CW_CLUSTER_ID: '' } }), { instanceOf: ExitError, message: 'CW_CLUSTER_ID is empty, nothing changed' });
+  await t.throwsAsync(a.run(['cluster-id', 'tok_on_the_argv'], { env: { CW_CLUSTER_ID: 'tok_in_the_env' } }), { message: /either in CW_CLUSTER_ID or as TOKEN, not both/ });
+  await t.throwsAsync(a.run(['cluster-id'], { env: { CW_CLUSTER_ID: 'bad token;reboot' } }), { message: /^invalid cluster id/ });
+  t.is(await a.run(['cluster-id']), token, 'nothing changed');
+});
+
 test('health prints the report and succeeds only when healthy', async (t) => {
   const a = appliance(t);
   const healthy = await a.run(['health']);
