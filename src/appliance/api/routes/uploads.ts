@@ -1,6 +1,7 @@
 // Raw uploads: a boot config's kernel and initramfs, an image's content. Each is streamed to a temporary
 // file beside its final place (hashing as it goes), recorded in the store, then renamed into place, so a
-// reader never sees half a file and a refused upload leaves nothing behind.
+// reader never sees half a file and a refused upload leaves nothing behind. Record and rename run under a
+// lock per uploaded file, so of two uploads at once the last to finish wins both the record and the file.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections.js';
+import { KeyedMutex } from '../../db/sqlite/mutex.js';
 import { BootFileSniffer, type BootFileKind } from '../../../lib/boot-files.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
@@ -44,16 +46,20 @@ interface Received {
 /**
  * Records a received upload with `record` and only then moves it to `dest`; when recording fails (the
  * object was frozen or removed meanwhile, a bad kernel...) the temporary file goes and nothing changed.
+ * Both steps hold `locks` for `dest` (one file per object and field), so two uploads of the same file
+ * cannot interleave as record A, record B, rename B, rename A and leave A's bytes under B's checksum.
  */
-async function keepUpload<T>(got: Received, dest: string, record: () => Promise<T>): Promise<T> {
-  try {
-    const recorded = await record();
-    await rename(got.tmp, dest);
-    return recorded;
-  } catch (err) {
-    await rm(got.tmp, { force: true });
-    throw err;
-  }
+async function keepUpload<T>(locks: KeyedMutex, got: Received, dest: string, record: () => Promise<T>): Promise<T> {
+  return locks.run(dest, async () => {
+    try {
+      const recorded = await record();
+      await rename(got.tmp, dest);
+      return recorded;
+    } catch (err) {
+      await rm(got.tmp, { force: true });
+      throw err;
+    }
+  });
 }
 
 /**
@@ -123,6 +129,8 @@ export interface UploadRoutesOptions {
 /** `PUT|GET /bootconfig/:id/kernel|initramfs`, `PUT|GET /image/:id/content`. */
 export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app, { paths, clock, limit = UPLOAD_LIMIT }) => {
   const store = app.store;
+  // Keyed by the destination file: `boot/<uid>/kernel|initramfs`, `images/<uid>.img`.
+  const locks = new KeyedMutex();
   // Raw bodies are handed over as streams, in this plugin's routes only.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
@@ -169,7 +177,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
         const dest = bootFilePath(root, current.uid, which);
         const sniffer = new BootFileSniffer(which);
         const got = await receive(request, dest, limit, sniffer);
-        const updated = await keepUpload(got, dest, (): Promise<BootConfig> => {
+        const updated = await keepUpload(locks, got, dest, (): Promise<BootConfig> => {
           // What arrived must be what it claims to be, or it is never kept (nor served to nodes).
           const check = sniffer.check();
           if (check !== true) throw HttpError.badRequest(`${which}: ${check}; nothing was stored`);
@@ -213,7 +221,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
       await mkdir(root.imagesDir, { recursive: true, mode: 0o755 });
       const dest = imageFilePath(root, current.uid);
       const got = await receive(request, dest, limit);
-      return ok(await keepUpload(got, dest, () => store.setImageContent(current.uid, { size: got.size, checksum: got.checksum })));
+      return ok(await keepUpload(locks, got, dest, () => store.setImageContent(current.uid, { size: got.size, checksum: got.checksum })));
     },
   );
 

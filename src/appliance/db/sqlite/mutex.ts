@@ -17,3 +17,26 @@ export class Mutex {
     return result;
   }
 }
+
+/**
+ * One Mutex per key, made on first use and dropped when idle: sections with the same key run one at a
+ * time, in call order; different keys do not wait for each other. (A few lines on the Mutex above, so
+ * no dependency for it.)
+ */
+export class KeyedMutex {
+  #locks = new Map<string, Mutex>();
+
+  run<T>(key: string, section: () => T | Promise<T>): Promise<T> {
+    let lock = this.#locks.get(key);
+    if (!lock) this.#locks.set(key, (lock = new Mutex()));
+    const held = lock;
+    return held.run(section).finally(() => {
+      if (held.idle && this.#locks.get(key) === held) this.#locks.delete(key);
+    });
+  }
+
+  /** Keys with a section running or waiting (for tests). */
+  get size(): number {
+    return this.#locks.size;
+  }
+}
