@@ -143,7 +143,9 @@ function matchRegex(body: string, opts: ExpandOptions): string[] {
   try {
     re = new RegExp(`^(?:${body})$`);
   } catch (err) {
-    throw new Error(`invalid regular expression "/${body}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+    // V8's message repeats the pattern (`Invalid regular expression: /^(?:...)$/: reason`): keep the reason.
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '');
+    throw new Error(`invalid regular expression "/${shorten(body)}": ${shorten(reason)}`);
   }
   return opts.all.filter((name) => re.test(name));
 }
@@ -288,8 +290,10 @@ function parseNumberSet(body: string, item: string, limit: number): NumberSet {
   return { numbers, widths };
 }
 
+/** A spec quoted in a one-line message: clipped, control and separator characters as `?`. */
 function shorten(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  const shown = s.replace(/[\p{C}\p{Zl}\p{Zp}]/gu, '?');
+  return shown.length > 60 ? `${shown.slice(0, 57)}...` : shown;
 }
 
 // ---------------------------------------------------------------------------------------------------

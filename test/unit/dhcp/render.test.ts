@@ -341,3 +341,12 @@ function shuffle<T>(items: readonly T[]): T[] {
   }
   return out;
 }
+
+test('a dynamic node range dhcpd could not load quickly is refused', (t) => {
+  // Found by fuzzing: dhcpd keeps a lease for every pool address; a /8 pool took it seconds and GBs per start.
+  const big: DhcpNet = { name: 'big', network: '10.0.0.0', prefix: 8, netmask: '255.0.0.0', first: '10.0.0.10', last: '10.255.255.250', dynamic: true };
+  t.throws(() => renderDhcpConfig({ nets: [big], hosts: [] }), { instanceOf: DhcpModelError, message: /nets\[0\] "big": last "10\.255\.255\.250": the dynamic node range holds 16777201 addresses \(limit 1048576\)/ });
+  // The same range without a pool, and a pool at the limit, are fine.
+  t.notThrows(() => renderDhcpConfig({ nets: [{ ...big, dynamic: false }], hosts: [] }));
+  t.notThrows(() => renderDhcpConfig({ nets: [{ ...big, first: '10.0.0.1', last: '10.16.0.0' }], hosts: [] }));
+});

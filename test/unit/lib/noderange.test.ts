@@ -102,6 +102,19 @@ test('malformed specs give one-line errors naming the problem', (t) => {
   }
 });
 
+test('errors stay on one line whatever characters the spec holds', (t) => {
+  // Found by the fuzzer: the quoted spec, or the regex inside V8's own message, carried the newline.
+  for (const [spec, message] of [
+    ['[\n,', /^unbalanced "\[" in "\[\?,"$/],
+    ['n\r\n0', /^invalid id "n\?\?0"/],
+    ['n[0-1]\u2028x', /^invalid id "n0\?x" \(from "n\[0-1\]\?x"\)/],
+    ['/(\nn', /^invalid regular expression "\/\(\?n": Unterminated group$/],
+  ] as const) {
+    const err = t.throws(() => expandIds(spec, { all: ['n0'] }), undefined, JSON.stringify(spec));
+    t.regex(err?.message ?? '', message, JSON.stringify(spec));
+  }
+});
+
 test('ranges beyond the limit are refused before anything is generated', (t) => {
   t.throws(() => expandIds('n[0-1000000]'), { message: /expands to more than 100000 ids/ });
   t.throws(() => expandIds('n[0-999999999999999]'), { message: /limit 100000/ });
