@@ -142,3 +142,9 @@ function describeChar(ch: string | undefined): string {
   if (cp < 0x20 || cp === 0x7f || UNPRINTABLE_RE.test(ch)) return hex;
   return ch === '"' ? `'"'` : `"${ch}"`;
 }
+
+/**
+ * Most addresses of a dynamic pool: dhcpd keeps a lease for each at every start (a 2^20 pool loads in
+ * about half a second and 350 MB; a /8 takes many seconds and GBs, longer than the service may take to start).
+ */
+export const MAX_DYNAMIC_ADDRESSES = 1 << 20;

@@ -1,6 +1,6 @@
 // The collections of the cluster model and the backend-independent rules for writing them: building a
 // stored record from a create/replace body, merging a PATCH, freezing, and showing a record.
-import { isSafeCmdline } from '../../lib/validate.js';
+import { MAX_DYNAMIC_ADDRESSES, isSafeCmdline } from '../../lib/validate.js';
 import { broadcastOf, intToIp, ipToInt, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 import { COLLECTION_FIELDS } from '../../lib/collections.js';
 import { ConflictError, ForbiddenError, ValidationError } from './errors.js';
@@ -364,6 +364,9 @@ function completeNet(record: StoredRecord, previous: StoredRecord | undefined, c
   if (!inSubnet(last)) throw invalid('last', `${record.last} is outside ${subnet}`);
   if (last === broadcast) throw invalid('last', `${record.last} is the broadcast address of ${subnet}`);
   if (last < first) throw invalid('last', `${record.last} comes before first ${record.first}`);
+  if (record.dynamic === true && last - first + 1 > MAX_DYNAMIC_ADDRESSES) {
+    throw invalid('last', `the dynamic node range ${record.first}-${record.last} holds ${last - first + 1} addresses; dhcpd loads at most ${MAX_DYNAMIC_ADDRESSES} quickly`);
+  }
 
   if (record.gateway !== null) {
     const gw = ipToInt(record.gateway as string);

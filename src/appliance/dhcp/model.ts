@@ -1,7 +1,7 @@
 // What dhcpd needs to know about the cluster: its networks and, per node MAC, the node's name and IP.
 // Everything here may end up verbatim in dhcpd.conf, so every value is re-checked with the shared edge
 // validators even though the API checked it already; a bad value throws and never reaches a file.
-import { isSafeName, isValidMac, type Check } from '../../lib/validate.js';
+import { MAX_DYNAMIC_ADDRESSES, isSafeName, isValidMac, type Check } from '../../lib/validate.js';
 import { broadcastOf, intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 
 /** A cluster network (an iprange of cluster.conf). */
@@ -65,11 +65,6 @@ export class DhcpModelError extends Error {
 }
 
 const MAX_PROBLEMS_SHOWN = 10;
-/**
- * Most addresses of a dynamic pool: dhcpd keeps a lease for each at every start (a 2^20 pool loads in
- * about half a second and 350 MB; a /8 takes many seconds and GBs, longer than the service may take to start).
- */
-export const MAX_DYNAMIC_ADDRESSES = 1 << 20;
 
 /** A network after checking (every field present), with its addresses as unsigned integers. */
 export interface CheckedNet extends Required<DhcpNet> {

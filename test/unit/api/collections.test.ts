@@ -57,6 +57,7 @@ const cases: Case[] = [
       [{ name: 'one', first: '10.20.0.100', prefix: 16, gateway: '10.99.0.1' }, /gateway: 10.99.0.1 is not a host address/],
       [{ name: 'one', first: '10.20.0.100', prefix: 33 }, /prefix must be <= 30/],
       [{ name: 'one', first: '10.20.0.100', prefix: 16, dynamic: 'yes' }, /body\/dynamic must be a boolean/],
+      [{ name: 'one', first: '10.1.0.1', prefix: 8, dynamic: true }, /last: the dynamic node range 10.1.0.1-10.255.255.254 holds 16711678 addresses; dhcpd loads at most 1048576/],
       [{ name: 'one', first: '10.20.0.100' }, /must have required property 'prefix'/],
     ],
   },
