@@ -1,8 +1,8 @@
 // Auth against a real OpenSSH ssh-agent started for this file (and killed at the end): the signatures the
 // API checks are made by the agent, through the same client the tools use.
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +10,7 @@ import { challengeMessage } from '../../../src/lib/auth-challenge.js';
 import { hashPassword } from '../../../src/lib/password.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
 import { SshAgentClient } from '../../../src/tools/common/client/ssh-agent.js';
+import { startSshAgent } from '../../helpers/ssh-agent.js';
 import type { ApiOptions } from '../../../src/appliance/api/app.js';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
 import type { StoreHandle } from '../../../src/appliance/db/store.js';
@@ -39,12 +40,7 @@ const stranger = keygen('stranger', 'ed25519');
 
 test.before(async () => {
   const sock = join(dir, 'agent.sock');
-  agentProcess = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!existsSync(sock)) throw new Error('ssh-agent did not create its socket');
-  for (const key of [alice, bob, stranger]) {
-    execFileSync('ssh-add', ['-q', key.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
-  }
+  agentProcess = await startSshAgent(sock, [alice, bob, stranger].map((k) => k.privatePath));
   agent = new SshAgentClient({ socketPath: sock });
 });
 

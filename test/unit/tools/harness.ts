@@ -1,8 +1,8 @@
 // A real CW API on 127.0.0.1 (SQLite store in a temporary storage directory) and a real OpenSSH
 // ssh-agent holding a key registered for the admin, for running the tools' command functions in-process.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import type { TestFn } from 'ava';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { openStore, type StoreHandle } from '../../../src/appliance/db/index.js'
 import { prepareStorage, storagePaths } from '../../../src/lib/storage-layout.js';
 import { ApiClient, type TokenCache } from '../../../src/tools/common/client/api-client.js';
 import { ExitError } from '../../../src/lib/errors.js';
+import { startSshAgent } from '../../helpers/ssh-agent.js';
 import { parsePublicKey } from '../../../src/lib/sshkey.js';
 import { clusterConf } from '../../../src/tools/cluster-conf/cluster-conf.js';
 import type { ToolIo } from '../../../src/tools/common/context.js';
@@ -36,18 +37,7 @@ export class Scratch {
   /** Starts `ssh-agent -D -a SOCK` holding `keys`; returns the socket. */
   async agent(name: string, keys: readonly Key[]): Promise<string> {
     const sock = join(this.dir, `agent-${name}.sock`);
-    const child = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
-    this.agents.push(child);
-    for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
-    if (!existsSync(sock)) throw new Error('ssh-agent did not create its socket');
-    // The socket file appears at bind(), a moment before listen(): wait until the agent answers
-    // (`ssh-add -l` exits 2 only when it cannot reach the agent), or an empty agent looks stale.
-    for (let i = 0; i < 300 && spawnSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status === 2; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    for (const key of keys) {
-      execFileSync('ssh-add', ['-q', key.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
-    }
+    this.agents.push(await startSshAgent(sock, keys.map((k) => k.privatePath)));
     return sock;
   }
 

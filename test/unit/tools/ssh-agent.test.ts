@@ -1,7 +1,7 @@
 // Runs against a real OpenSSH ssh-agent started for this file and killed at the end.
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import sshpk from 'sshpk';
 import { NonceBook, audienceOf, challengeMessage, checkChallengeSignature, parseSshSignature, verifyChallengeSignature } from '../../../src/lib/auth-challenge.js';
 import { NO_AGENT_MESSAGE, SshAgentClient, agentSocketPath, fingerprintOf } from '../../../src/tools/common/client/ssh-agent.js';
 import { wireString } from '../../../src/lib/ssh-wire.js';
+import { startSshAgent } from '../../helpers/ssh-agent.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cw-agent-'));
 const agents: ChildProcess[] = [];
@@ -31,10 +32,7 @@ function keygen(name: string, type: string, bits?: number): KeyFiles {
 
 async function startAgent(name: string): Promise<string> {
   const sock = join(dir, `${name}.sock`);
-  const child = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
-  agents.push(child);
-  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!existsSync(sock)) throw new Error('ssh-agent did not create its socket');
+  agents.push(await startSshAgent(sock));
   return sock;
 }
 
