@@ -3,7 +3,7 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdminSession, TestHost, ctl, dhcpLease, imageTarball, sh, tempDir, waitFor, writeLeaseScript } from './helpers.js';
+import { AdminSession, TestHost, ctl, dhcpLease, sh, startOnTestBridge, tempDir, waitFor, writeLeaseScript } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -36,17 +36,9 @@ const lease = (host: TestHost, tries = 1) => dhcpLease(host, udhcpcScript, tries
 
 test.before(async () => {
   await cleanup();
-  await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
+  imageRef = await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   for (const h of [n0Host, newHost, stranger]) await h.create();
   udhcpcScript = writeLeaseScript(home);
-  await admin.open();
-  const load = await ctl(['img-load', imageTarball()]);
-  imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
-  if (!imageRef) throw new Error(load.all);
-  const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
-  if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
-  if (add.exitCode !== 0) throw new Error(add.all);
 });
 
 test.after.always(cleanup);

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdminSession, ctl, imageTarball, repoRoot, sh, tempDir } from './helpers.js';
+import { AdminSession, repoRoot, sh, startOnTestBridge, tempDir } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -83,15 +83,7 @@ test.before(async () => {
   await ensurePackages();
   // The debootstrap minbase image the image build also starts from (made here when missing).
   await execa('bash', [join(repoRoot, 'scripts/build-base.sh'), '--engine', 'docker', '--base', BASE], { timeout: 600_000 });
-  await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
-  await admin.open();
-  const load = await ctl(['img-load', imageTarball()]);
-  const imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
-  if (!imageRef) throw new Error(load.all);
-  const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
-  if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
-  if (add.exitCode !== 0) throw new Error(add.all);
+  await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   writeFileSync(join(home, 'cluster.conf'), `iprange 10.213.20.100/24\nnode ${N0_MAC}\nnode ${N1_MAC}\n`);
 });
 

@@ -189,6 +189,24 @@ export class AdminSession {
   }
 }
 
+/**
+ * The head node the cluster suites talk to: a docker network on its own Linux bridge, the image loaded
+ * from the tarball, the appliance started on that network at `headIp` (sshd on 22), and `admin`'s key
+ * added as admin `admin.user`. Returns the loaded image reference.
+ */
+export async function startOnTestBridge(o: { name: string; net: string; subnet: string; headIp: string; storage: string; admin: AdminSession }): Promise<string> {
+  await sh('docker', ['network', 'create', '--subnet', o.subnet, '-o', `com.docker.network.bridge.name=${o.net}`, o.net]);
+  await o.admin.open();
+  const load = await ctl(['img-load', imageTarball()]);
+  const imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
+  if (!imageRef) throw new Error(load.all);
+  const start = await ctl(['start', o.storage, imageRef, '--name', o.name, '--network', o.net, '--ip', o.headIp, '--ssh-port', '22']);
+  if (start.exitCode !== 0) throw new Error(start.all);
+  const add = await ctl(['add-admin', o.admin.user, `@${o.admin.keyFile}.pub`, '--name', o.name]);
+  if (add.exitCode !== 0) throw new Error(add.all);
+  return imageRef;
+}
+
 /** Writes the udhcpc script that prints `LEASE <ip>` once bound; returns its path. */
 export function writeLeaseScript(dir: string): string {
   const script = join(dir, 'udhcpc.sh');

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFil
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ApiClient, ApiError, type TokenCache } from '../../src/tools/common/client/api-client.js';
-import { AdminSession, ctl, health, imageTarball, sh, tempDir, waitFor } from './helpers.js';
+import { AdminSession, ctl, health, sh, startOnTestBridge, tempDir, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -200,15 +200,7 @@ function ipxeSafe(script: string): boolean {
 
 test.before(async () => {
   await cleanup();
-  await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
-  await admin.open();
-  const load = await ctl(['img-load', imageTarball()]);
-  const imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
-  if (!imageRef) throw new Error(load.all);
-  const start = await ctl(['start', storage, imageRef, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
-  if (start.exitCode !== 0) throw new Error(start.all);
-  const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
-  if (add.exitCode !== 0) throw new Error(add.all);
+  await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   api = new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: 'quiet', env: { SSH_AUTH_SOCK: admin.agentSock }, tokens, timeoutMs: 60_000 });
   await waitFor(async () => (await health('docker', NAME).catch(() => undefined))?.status === 'healthy', 120_000, 500);
   // A small cluster, so dhcpd.conf has hosts and a subnet the hostile values could try to get into.
