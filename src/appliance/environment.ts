@@ -14,7 +14,7 @@ export interface SupervisorConfig {
   storage: string;
   runDir: string;
   controlSocket: string;
-  ports: { http: number; ssh: number; tftp: number };
+  ports: { http: number; https: number; ssh: number; tftp: number };
   dhcpInterfaces: string[] | null;
   failService: string | null;
   templatesDir: string;
@@ -58,6 +58,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
     controlSocket: absolute('CW_SUPERVISOR_SOCKET', supervisorSocketPath({ CW_RUN_DIR: runDir })),
     ports: {
       http: portOf('CW_HTTP_PORT', 80),
+      https: portOf('CW_HTTPS_PORT', 443),
       ssh: portOf('CW_SSH_PORT', 2200),
       tftp: portOf('CW_TFTP_PORT', 69),
     },
@@ -71,13 +72,17 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       nginx: absolute('CW_NGINX_BIN', '/usr/sbin/nginx'),
       sshd: absolute('CW_SSHD_BIN', '/usr/sbin/sshd'),
       sshKeygen: absolute('CW_SSH_KEYGEN_BIN', '/usr/bin/ssh-keygen'),
+      openssl: absolute('CW_OPENSSL_BIN', '/usr/bin/openssl'),
       tftpd: absolute('CW_TFTPD_BIN', '/usr/sbin/in.tftpd'),
       dhcpd: absolute('CW_DHCPD_BIN', '/usr/sbin/dhcpd'),
       ipxeDir: absolute('CW_IPXE_DIR', '/usr/lib/ipxe'),
     },
   };
-  // tftp is UDP and may share a number with either TCP port.
-  if (config.ports.http === config.ports.ssh) problems.push(`CW_HTTP_PORT and CW_SSH_PORT are both ${config.ports.http}`);
+  // tftp is UDP and may share a number with any TCP port.
+  const tcp: [string, number][] = [['CW_HTTP_PORT', config.ports.http], ['CW_HTTPS_PORT', config.ports.https], ['CW_SSH_PORT', config.ports.ssh]];
+  for (const [i, [name, value]] of tcp.entries()) {
+    for (const [other, otherValue] of tcp.slice(i + 1)) if (value === otherValue) problems.push(`${name} and ${other} are both ${value}`);
+  }
   if (problems.length > 0) throw new ExitError(problems.join('; '));
   return config;
 }

@@ -31,6 +31,7 @@ const DIRS = {
   bootDir: { dir: 'boot', mode: PUBLIC_DIR_MODE },
   imagesDir: { dir: 'images', mode: PUBLIC_DIR_MODE },
   clientPkgsDir: { dir: 'clientpkgs', mode: PUBLIC_DIR_MODE },
+  tlsDir: { dir: 'tls', mode: PUBLIC_DIR_MODE },
   dhcpDir: { dir: 'dhcp', mode: PUBLIC_DIR_MODE },
   logsDir: { dir: 'logs', mode: PUBLIC_DIR_MODE },
 } as const satisfies Record<string, StorageDir>;
@@ -46,6 +47,10 @@ export type StoragePaths = { [K in keyof typeof DIRS]: string } & {
   /** sshd's AuthorizedKeysFile (in `admins/`). */
   authorizedKeysFile: string;
   dhcpLeasesFile: string;
+  /** The API's TLS certificate (chain), public: admins copy it or pin its fingerprint (in `tls/`). */
+  tlsCertFile: string;
+  /** Its private key, 0600 (in `secrets/`). */
+  tlsKeyFile: string;
 };
 
 /** The storage layout under `root`, e.g. `storagePaths('/var/lib/cw').dbFile` is `/var/lib/cw/db/cw.sqlite`. */
@@ -59,6 +64,8 @@ export function storagePaths(root: string = process.env.CW_STORAGE || CONTAINER_
     dbPasswordFile: join(dirs.secretsDir, 'db-password'),
     authorizedKeysFile: join(dirs.adminsDir, 'authorized_keys'),
     dhcpLeasesFile: join(dirs.dhcpDir, 'dhcpd.leases'),
+    tlsCertFile: join(dirs.tlsDir, 'server.crt'),
+    tlsKeyFile: join(dirs.secretsDir, 'tls-server.key'),
   };
 }
 

@@ -14,6 +14,7 @@ export const USAGE = `usage: cw-appliance COMMAND [ARGS]
   admin-ls                    list the admins as JSON
   root-pass                   store the root password hash given in env CW_ROOT_HASH
   root-status                 show whether a root password is set
+  tls-info                    show the HTTPS certificate (fingerprint, names, validity) as JSON
   cluster-id [TOKEN]          set the cluster id (from env CW_CLUSTER_ID, or TOKEN), or print it`;
 
 export interface CliIo {
@@ -127,6 +128,12 @@ function buildProgram(ctx: CommandContext): Command {
     command('root-status', [0, 0], async () => {
       const { rootStatus } = await import('./commands/root-status.js');
       return rootStatus(ctx);
+    }),
+  );
+  program.addCommand(
+    command('tls-info', [0, 0], async () => {
+      const { tlsInfo } = await import('./commands/tls-info.js');
+      return tlsInfo(ctx);
     }),
   );
   program.addCommand(

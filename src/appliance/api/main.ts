@@ -64,13 +64,21 @@ function isTrue(value: string | undefined): boolean {
 }
 
 /**
- * `CW_HTTP_PORT` (the port of the head node's own audiences), `CW_API_AUDIENCES` (comma-separated origins
- * or host names accepted besides them) and `CW_TOKEN_TTL` (seconds, or with s/m/h).
+ * `CW_HTTP_PORT` and `CW_HTTPS_PORT` (the ports of the head node's own audiences), `CW_API_AUDIENCES`
+ * (comma-separated origins or host names accepted besides them) and `CW_TOKEN_TTL` (seconds, or with s/m/h).
  */
-function authFromEnv(env: NodeJS.ProcessEnv): { extraAudiences: string[]; httpPort: number; tokenTtlMs: number } {
-  const port = Number(env.CW_HTTP_PORT?.trim() || '80');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`CW_HTTP_PORT must be a port number 1-65535 (got ${JSON.stringify(env.CW_HTTP_PORT)})`);
-  return { extraAudiences: audiencesFromEnv(env.CW_API_AUDIENCES), httpPort: port, tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS) };
+function authFromEnv(env: NodeJS.ProcessEnv): { extraAudiences: string[]; httpPort: number; httpsPort: number; tokenTtlMs: number } {
+  const portOf = (name: string, fallback: number): number => {
+    const port = Number(env[name]?.trim() || String(fallback));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number 1-65535 (got ${JSON.stringify(env[name])})`);
+    return port;
+  };
+  return {
+    extraAudiences: audiencesFromEnv(env.CW_API_AUDIENCES),
+    httpPort: portOf('CW_HTTP_PORT', 80),
+    httpsPort: portOf('CW_HTTPS_PORT', 443),
+    tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS),
+  };
 }
 
 function parseDuration(value: string | undefined, fallbackMs: number): number {

@@ -5,7 +5,7 @@ import type { TemplateDirs } from '../config/template.js';
 
 /** Where things live; all absolute (the storage ones from `storagePaths`). */
 export interface ServicePaths
-  extends Pick<StoragePaths, 'generatedDir' | 'bootDir' | 'imagesDir' | 'dhcpDir' | 'dhcpLeasesFile' | 'sshDir' | 'adminsDir' | 'authorizedKeysFile'> {
+  extends Pick<StoragePaths, 'generatedDir' | 'bootDir' | 'imagesDir' | 'dhcpDir' | 'dhcpLeasesFile' | 'sshDir' | 'adminsDir' | 'authorizedKeysFile' | 'secretsDir' | 'tlsCertFile' | 'tlsKeyFile'> {
   storage: string;
   /** Runtime sockets and pid files (`/run/cw`). */
   runDir: string;
@@ -39,6 +39,9 @@ export function servicePaths(where: {
     sshDir: layout.sshDir,
     adminsDir: layout.adminsDir,
     authorizedKeysFile: layout.authorizedKeysFile,
+    secretsDir: layout.secretsDir,
+    tlsCertFile: layout.tlsCertFile,
+    tlsKeyFile: layout.tlsKeyFile,
     apiSocket: path.join(where.runDir, 'api.sock'),
     controlSocket: where.controlSocket,
     syslogSocket: where.syslogSocket,
@@ -52,6 +55,8 @@ export interface ServiceBinaries {
   nginx: string;
   sshd: string;
   sshKeygen: string;
+  /** Makes the self-signed TLS certificate on first start. */
+  openssl: string;
   tftpd: string;
   dhcpd: string;
   /** Directory holding the iPXE binaries copied into the boot directory. */
@@ -70,7 +75,8 @@ export type CommandRunner = (command: string, args: readonly string[]) => Promis
 /** Everything a service definition needs from its surroundings. */
 export interface ServiceContext {
   paths: ServicePaths;
-  ports: { http: number; ssh: number; tftp: number };
+  /** `https` serves the same locations as `http`, with the certificate of `tls/server.crt`. */
+  ports: { http: number; https: number; ssh: number; tftp: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
   bins: ServiceBinaries;

@@ -70,7 +70,10 @@ export function buildProgram(): Command {
     .option('--name <container>', 'container name', 'cw-headnode')
     .option('--network <name>', 'join this engine network instead of the host network')
     .option('--ip <address>', 'fixed IPv4 address on --network')
-    .option('--http-port <port>', 'HTTP (boot files and API) port', toNumber, 80)
+    .option('--http-port <port>', 'HTTP port (boot files, images, node reports)', toNumber, 80)
+    .option('--https-port <port>', 'HTTPS port (the API for admins and tools; also boot files)', toNumber, 443)
+    .option('--tls-cert <file>', 'your own HTTPS certificate (PEM, chain after it) instead of the self-signed one')
+    .option('--tls-key <file>', 'its private key (PEM, unencrypted); stored 0600 in the storage directory')
     .option('--ssh-port <port>', "appliance sshd port (the host's sshd keeps 22)", toNumber, 2200)
     .option('--tftp-port <port>', 'TFTP port', toNumber, 69)
     .option('--dhcp-interface <iface>', 'serve DHCP on this interface (repeatable; default: auto)', collect)
@@ -87,6 +90,9 @@ export function buildProgram(): Command {
             network: o.network as string | undefined,
             ip: o.ip as string | undefined,
             httpPort: o.httpPort as number,
+            httpsPort: o.httpsPort as number,
+            tlsCert: o.tlsCert as string | undefined,
+            tlsKey: o.tlsKey as string | undefined,
             sshPort: o.sshPort as number,
             tftpPort: o.tftpPort as number,
             dhcpInterfaces: (o.dhcpInterface as string[] | undefined) ?? [],

@@ -17,8 +17,12 @@ import { apiWithTempStore, healthyReport, signChallenge } from './helpers.js';
 const aliceKey = generateKey('ed25519', { comment: 'alice@test' });
 const rootHash = hashPassword('correct horse');
 
+/**
+ * The API with alice and a root password. Remote clients are played with inject, which cannot speak TLS,
+ * so credentials over plain HTTP are accepted from anywhere unless `options.auth.plainHttpFrom` says otherwise.
+ */
 async function fixture(t: { teardown(fn: () => unknown): void }, options: Partial<ApiOptions> = {}): Promise<{ api: FastifyInstance; store: StoreHandle }> {
-  const { api, store } = apiWithTempStore({ supervisorHealth: async () => healthyReport, ...options });
+  const { api, store } = apiWithTempStore({ supervisorHealth: async () => healthyReport, ...options, auth: { plainHttpFrom: 'anywhere', ...options.auth } });
   t.teardown(() => api.close());
   const info = parsePublicKey(aliceKey.publicLine);
   await store.addAdmin({ name: 'alice', keyType: info.type, keyLine: info.line, fingerprint: info.fingerprint, comment: info.comment });
@@ -172,6 +176,47 @@ test('by default the machine\'s real addresses are audiences on port 80; CW_API_
   t.is((await tokenFor(api, 'http://other.example', 'other.example')).statusCode, 401);
 });
 
+// --- 2. admin credentials only over HTTPS (or from this machine) -----------------------------------
+
+test('admin credentials over plain HTTP from another machine are refused with 403 naming https; loopback may', async (t) => {
+  const { api } = await fixture(t, { auth: { plainHttpFrom: 'loopback', httpsPort: 8443 } });
+  const remote = await api.inject({ url: '/api/v1/nodes', remoteAddress: '10.5.5.5', headers: { authorization: basic('correct horse') } });
+  t.is(remote.statusCode, 403);
+  t.regex(remote.json().error, /refused over plain HTTP from another machine: use https:\/\/HEAD:8443\/api\/v1/);
+  // Refused whether or not the credentials are right: no guessing over HTTP either, and no lockout counted.
+  const guess = await api.inject({ url: '/api/v1/nodes', remoteAddress: '10.5.5.5', headers: { authorization: basic('wrong') } });
+  t.is(guess.statusCode, 403);
+  t.is((await api.inject({ url: '/api/v1/nodes', remoteAddress: '10.5.5.5', headers: { authorization: 'Bearer x' } })).statusCode, 403);
+  t.is((await api.inject({ url: '/api/v1/nodes', headers: { authorization: basic('correct horse') } })).statusCode, 200, 'loopback');
+  t.is((await api.inject({ url: '/api/v1/nodes', remoteAddress: '::1', headers: { authorization: basic('correct horse') } })).statusCode, 200);
+  // Anonymous routes stay open over HTTP (the nodes use them).
+  t.is((await api.inject({ url: '/api/v1/version', remoteAddress: '10.5.5.5' })).statusCode, 200);
+});
+
+test('a signed challenge sent over plain HTTP from another machine is refused before its nonce is spent', async (t) => {
+  const { api } = await fixture(t, { auth: { plainHttpFrom: 'loopback' } });
+  const challenge = await api.inject({ method: 'POST', url: '/api/v1/auth/challenge', payload: { user: 'alice' }, remoteAddress: '10.5.5.5' });
+  t.is(challenge.statusCode, 200, 'a challenge carries no secret');
+  const { nonce } = challenge.json().data as { nonce: string };
+  const payload = { user: 'alice', nonce, publicKey: aliceKey.publicLine, signature: signChallenge(aliceKey.privateText, challengeMessage('alice', nonce, 'http://localhost')) };
+  const remote = await api.inject({ method: 'POST', url: '/api/v1/auth/token', remoteAddress: '10.5.5.5', payload });
+  t.is(remote.statusCode, 403);
+  t.regex(remote.json().error, /plain HTTP/);
+  t.is((await api.inject({ method: 'POST', url: '/api/v1/auth/token', payload })).statusCode, 200, 'the nonce was not used up');
+});
+
+test('behind nginx: X-Forwarded-Proto http from another address is refused, https accepted; a local socket caller may', async (t) => {
+  const socketPath = await listening(t, { auth: { plainHttpFrom: 'loopback' } });
+  const auth = { authorization: basic('correct horse') };
+  const plain = await overSocket(socketPath, { ...auth, 'x-real-ip': '10.1.1.1', 'x-forwarded-proto': 'http' });
+  t.is(plain.status, 403);
+  t.regex(JSON.parse(plain.body).error, /use https:\/\/HEAD\/api\/v1/);
+  t.is((await overSocket(socketPath, { ...auth, 'x-real-ip': '10.1.1.1', 'x-forwarded-proto': 'https' })).status, 200);
+  t.is((await overSocket(socketPath, { ...auth, 'x-real-ip': '127.0.0.1', 'x-forwarded-proto': 'http' })).status, 200, 'nginx reached from the machine itself');
+  t.is((await overSocket(socketPath, { ...auth, 'x-real-ip': '10.1.1.1', 'x-forwarded-proto': 'gopher' })).status, 403, 'an unknown scheme counts as plain');
+  t.is((await overSocket(socketPath, auth)).status, 200, 'cw-appliance on the socket itself');
+});
+
 // --- 4. bounded anonymous routes ---------------------------------------------------------------------
 
 test('a 60 MB anonymous body is refused with 413 before it is read', async (t) => {
@@ -258,7 +303,15 @@ test('ownAudiences: every address of the machine with the port (none for 80), lo
     'http://[fd00::5]',
     'http://head1',
     'http://localhost',
+    'https://10.1.2.3',
+    'https://127.0.0.1',
+    'https://[fd00::5]',
+    'https://head1',
+    'https://localhost',
   ]);
+  const ports = ownAudiences({ httpPort: 8080, httpsPort: 8443, hostname: 'head1', interfaces, extra: ['head.example'] });
+  t.true(ports.includes('http://head.example:8080') && ports.includes('https://head.example:8443') && ports.includes('https://10.1.2.3:8443'));
+  t.false(ports.includes('https://10.1.2.3'), 'the HTTPS port is the configured one');
   t.true(ownAudiences({ httpPort: 8080, hostname: 'head1', interfaces, extra: ['head.example', 'https://head.example'] }).includes('http://head.example:8080'));
   t.true(ownAudiences({ httpPort: 8080, hostname: 'head1', interfaces, extra: ['https://head.example'] }).includes('https://head.example'));
   t.deepEqual(audiencesFromEnv(' head.example , https://h:8443 '), ['head.example', 'https://h:8443']);

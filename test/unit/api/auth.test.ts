@@ -374,7 +374,7 @@ test('root basic auth with the root password works; a wrong password or user doe
 });
 
 test('five failed root logins in a minute lock the source out with 429 until the minute is over', async (t) => {
-  const { api, store, clock } = await fixture(t);
+  const { api, store, clock } = await fixture(t, { auth: { plainHttpFrom: 'anywhere' } });
   await store.setSetting('root_password_hash', await rootHash);
   for (let i = 0; i < 5; i++) {
     t.is((await api.inject({ url: '/api/v1/nodes', headers: basic('root', `guess${i}`) })).statusCode, 401);

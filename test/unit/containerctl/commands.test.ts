@@ -70,7 +70,7 @@ test('status: health, storage, ports from the container env, and services', asyn
   await status({}, ctx);
   const lines = ctx.out.text.split('\n');
   t.regex(lines[0]!, /^NAME\s+IMAGE\s+STATE\s+HEALTH\s+STORAGE\s+NETWORK\s+PORTS$/);
-  t.regex(lines[1]!, /^cw-headnode\s+cw-headnode:1\.0\s+running\s+healthy\s+\/srv\/cw\s+host\s+http 8080\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp$/);
+  t.regex(lines[1]!, /^cw-headnode\s+cw-headnode:1\.0\s+running\s+healthy\s+\/srv\/cw\s+host\s+http 8080\/tcp, https 443\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp$/);
   t.regex(lines[2]!, /^old\s+cw-headnode:1\.0\s+exited\s+-\s+/);
   t.regex(ctx.out.text, /dhcpd\s+RUNNING\s+2/);
   t.deepEqual(engine.execs.map((e) => e.cmd), [['cw-appliance', 'health']]);
@@ -205,12 +205,39 @@ test('img-load: a foreign image archive is refused before loading', async (t) =>
   }
 });
 
-test('tool-config: named network uses the container\'s address there, port from its env', async (t) => {
+const PIN = `sha256:${'AB:'.repeat(31)}CD`;
+
+/** `cw-appliance tls-info` and `admin-ls` as the appliance answers them. */
+function applianceAnswers(engine: MemoryEngine, pin: string | null = PIN): void {
+  engine.onExec = (cmd) => {
+    if (cmd.includes('tls-info')) {
+      return pin === null ? { exitCode: 1, stdout: '', stderr: 'no TLS certificate yet' } : { exitCode: 0, stdout: `${JSON.stringify({ pin })}\n`, stderr: '' };
+    }
+    if (cmd.includes('admin-ls')) return { exitCode: 0, stdout: '[]\n', stderr: '' };
+    return { exitCode: 0, stdout: '{"status":"healthy","services":{}}\n', stderr: '' };
+  };
+}
+
+test('tool-config: named network uses the container\'s address there, HTTPS port from its env, the certificate pinned', async (t) => {
   const engine = new MemoryEngine();
-  engine.addContainer({ name: 'cw-headnode', networkMode: 'cwnet', networks: { cwnet: '10.10.24.2' }, env: { CW_HTTP_PORT: '8080' } });
+  engine.addContainer({ name: 'cw-headnode', networkMode: 'cwnet', networks: { cwnet: '10.10.24.2' }, env: { CW_HTTP_PORT: '8080', CW_HTTPS_PORT: '8443' } });
+  applianceAnswers(engine);
   const ctx = testContext(engine, { SUDO_USER: 'admin1' });
   await toolConfig({}, ctx);
-  t.true(ctx.out.text.includes('client.base_url = http://10.10.24.2:8080/api/v1\nclient.authuser = admin1\n'));
+  t.true(ctx.out.text.includes(`client.base_url = https://10.10.24.2:8443/api/v1\nclient.authuser = `), ctx.out.text);
+  t.true(ctx.out.text.includes(`client.sslverify = ${PIN}\n`), ctx.out.text);
+  t.true(ctx.out.text.includes('/tls/server.crt'), ctx.out.text);
+});
+
+test('tool-config: without a readable certificate it proposes system CA checking and says why', async (t) => {
+  const engine = new MemoryEngine();
+  engine.addContainer({ name: 'cw-headnode', networkMode: 'cwnet', networks: { cwnet: '10.10.24.2' } });
+  applianceAnswers(engine, null);
+  const ctx = testContext(engine, { SUDO_USER: 'admin1' });
+  await toolConfig({}, ctx);
+  t.true(ctx.out.text.includes('client.base_url = https://10.10.24.2/api/v1\n'), ctx.out.text);
+  t.true(ctx.out.text.includes('client.sslverify = true\n'));
+  t.regex(ctx.out.text, /certificate could not be read/);
 });
 
 test('tool-config: host networking picks the host\'s private address', async (t) => {
@@ -218,8 +245,9 @@ test('tool-config: host networking picks the host\'s private address', async (t)
   engine.addContainer({ name: 'cw-headnode' });
   const ctx = testContext(engine, { USER: 'root' });
   const nic = (address: string) => [{ address, netmask: '255.255.255.0', family: 'IPv4' as const, mac: '', internal: false, cidr: null }];
+  applianceAnswers(engine);
   await toolConfig({}, ctx, { interfaces: () => ({ docker0: nic('172.17.0.1'), eth0: nic('10.54.0.123') }) });
-  t.true(ctx.out.text.includes('client.base_url = http://10.54.0.123/api/v1\n'));
+  t.true(ctx.out.text.includes('client.base_url = https://10.54.0.123/api/v1\n'));
 });
 
 test('shell uses the CLI of the engine in use, on the same endpoint', (t) => {

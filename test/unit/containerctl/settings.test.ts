@@ -19,18 +19,26 @@ function v6(address: string): NetworkInterfaceInfo {
   return { address, netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '52:54:00:00:00:01', internal: false, cidr: `${address}/64`, scopeid: 0 };
 }
 
-test('settings.ini: port only when not 80', (t) => {
+const PIN = `sha256:${Array.from({ length: 32 }, (_, i) => (i * 7).toString(16).padStart(2, '0').toUpperCase()).join(':')}` as const;
+
+test('settings.ini: https, port only when not 443, the certificate pinned', (t) => {
   t.is(
-    renderSettings({ address: '10.54.0.123', httpPort: 80, user: 'root' }),
-    '[ClusterWare]\nclient.base_url = http://10.54.0.123/api/v1\nclient.authuser = root\nclient.sslverify = quiet\n',
+    renderSettings({ address: '10.54.0.123', httpsPort: 443, user: 'root', pin: PIN }),
+    `[ClusterWare]\nclient.base_url = https://10.54.0.123/api/v1\nclient.authuser = root\nclient.sslverify = ${PIN}\n`,
   );
-  t.regex(renderSettings({ address: '10.54.0.123', httpPort: 8080, user: 'admin1' }), /client\.base_url = http:\/\/10\.54\.0\.123:8080\/api\/v1\nclient\.authuser = admin1\n/);
+  t.regex(renderSettings({ address: '10.54.0.123', httpsPort: 8443, user: 'admin1', pin: PIN }), /client\.base_url = https:\/\/10\.54\.0\.123:8443\/api\/v1\nclient\.authuser = admin1\n/);
+  // Without a readable certificate the system's CAs decide; never "quiet".
+  t.regex(renderSettings({ address: '10.54.0.123', httpsPort: 443, user: 'root' }), /client\.sslverify = true\n/);
 });
 
-test('the tool-config text carries the ssh-agent advice and the settings', (t) => {
-  const text = renderToolConfig({ address: '192.168.122.1', httpPort: 80, user: 'root' });
+test('the tool-config text carries the ssh-agent advice, the settings and where the certificate is', (t) => {
+  const text = renderToolConfig({ address: '192.168.122.1', httpsPort: 443, user: 'root', pin: PIN }, [], undefined, { certFile: '/srv/cw/tls/server.crt' });
   t.true(text.includes('    eval `ssh-agent` ; ssh-add\n'));
   t.true(text.includes('A potential ~/.cw/settings.ini file is below:\n\n[ClusterWare]\n'));
+  t.true(text.includes('/srv/cw/tls/server.crt'));
+  t.notRegex(text, /quiet/);
+  const unread = renderToolConfig({ address: '192.168.122.1', httpsPort: 443, user: 'root' }, [], undefined, { certFile: '/srv/cw/tls/server.crt', problem: 'exec failed' });
+  t.regex(unread, /could not be read \(exec failed\)/);
 });
 
 test('host addresses: private on a real interface first; bridges, loopback and IPv6 skipped', (t) => {

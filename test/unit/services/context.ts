@@ -27,7 +27,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       controlSocket: path.join(root, 'run', 'supervisor.sock'),
       syslogSocket: path.join(root, 'log.sock'),
     }),
-    ports: { http: 18080, ssh: 12200, tftp: 16969 },
+    ports: { http: 18080, https: 18443, ssh: 12200, tftp: 16969 },
     dhcpInterfaces: null,
     bins: {
       node: process.execPath,
@@ -35,6 +35,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       nginx: '/usr/sbin/nginx',
       sshd: '/usr/sbin/sshd',
       sshKeygen: '/usr/bin/ssh-keygen',
+      openssl: '/usr/bin/openssl',
       tftpd: '/usr/sbin/in.tftpd',
       dhcpd: '/usr/sbin/dhcpd',
       ipxeDir: path.join(root, 'ipxe'),

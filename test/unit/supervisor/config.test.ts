@@ -4,7 +4,7 @@ import { loadSupervisorConfig } from '../../../src/appliance/environment.js';
 test('defaults follow ARCHITECTURE.md', (t) => {
   const config = loadSupervisorConfig({});
   t.is(config.storage, '/var/lib/cw');
-  t.deepEqual(config.ports, { http: 80, ssh: 2200, tftp: 69 });
+  t.deepEqual(config.ports, { http: 80, https: 443, ssh: 2200, tftp: 69 });
   t.is(config.controlSocket, '/run/cw/supervisor.sock');
   t.is(config.syslogSocket, '/dev/log');
   t.is(config.dhcpInterfaces, null);
@@ -22,4 +22,6 @@ test('environment overrides are validated, every problem reported at once', (t) 
     'CW_DHCP_INTERFACES: invalid interface name "eth0;x"; CW_STORAGE must be an absolute path (got "relative"); CW_HTTP_PORT must be a port number 1-65535 (got "80x"); CW_SSH_PORT must be a port number 1-65535 (got "99999")',
   );
   t.throws(() => loadSupervisorConfig({ CW_HTTP_PORT: '2200' }), { message: 'CW_HTTP_PORT and CW_SSH_PORT are both 2200' });
+  t.throws(() => loadSupervisorConfig({ CW_HTTPS_PORT: '80' }), { message: 'CW_HTTP_PORT and CW_HTTPS_PORT are both 80' });
+  t.like(loadSupervisorConfig({ CW_HTTPS_PORT: '8443' }), { ports: { https: 8443 } });
 });

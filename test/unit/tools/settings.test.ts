@@ -100,7 +100,7 @@ test('every bad value is reported at once', (t) => {
   t.is(
     err?.message,
     'S: client.base_url "gopher://x" must use http or https, not gopher; client.authuser "Bad User" is not a valid admin name; ' +
-      'client.sslverify must be true, false or quiet, not "maybe"',
+      'client.sslverify must be true, false, quiet, a certificate fingerprint (sha256:...) or the absolute path of a CA certificate file, not "maybe"',
   );
 });
 

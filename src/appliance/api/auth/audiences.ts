@@ -2,8 +2,9 @@ import { hostname as osHostname, networkInterfaces, type NetworkInterfaceInfo } 
 import { audienceOf } from '../../../lib/auth-challenge.js';
 
 export interface OwnAudienceOptions {
-  /** The port nginx serves the API on (CW_HTTP_PORT); default 80. */
+  /** The ports nginx serves the API on (CW_HTTP_PORT, CW_HTTPS_PORT); default 80 and 443. */
   httpPort?: number;
+  httpsPort?: number;
   /** Default: os.hostname(). */
   hostname?: string;
   /** Default: os.networkInterfaces (read on every call, so a network attached later counts). */
@@ -13,13 +14,16 @@ export interface OwnAudienceOptions {
 }
 
 /**
- * The head node's own API origins, the only audiences a signed challenge may name: `http://ADDRESS[:PORT]`
- * for every address of the machine (loopback included), `localhost` and its host name, plus `extra`.
- * Never taken from the request, so a signature made for another server is useless here.
- * Example: port 8080 on 10.0.0.1 → `http://10.0.0.1:8080`, `http://127.0.0.1:8080`, `http://localhost:8080`, ...
+ * The head node's own API origins, the only audiences a signed challenge may name: `https://ADDRESS[:PORT]`
+ * and `http://ADDRESS[:PORT]` for every address of the machine (loopback included), `localhost` and its
+ * host name, plus `extra` (a bare host name gets both schemes). Never taken from the request, so a
+ * signature made for another server is useless here. (Over HTTP only local callers may log in; see
+ * `refusePlainHttp`.)
+ * Example: ports 8080/8443 on 10.0.0.1 → `https://10.0.0.1:8443`, `http://10.0.0.1:8080`, `https://localhost:8443`, ...
  */
 export function ownAudiences(options: OwnAudienceOptions = {}): string[] {
   const port = options.httpPort ?? 80;
+  const tlsPort = options.httpsPort ?? 443;
   const hosts = new Set<string>(['localhost', '127.0.0.1']);
   const name = options.hostname ?? osHostname();
   if (name) hosts.add(name);
@@ -31,8 +35,15 @@ export function ownAudiences(options: OwnAudienceOptions = {}): string[] {
     }
   }
   const out = new Set<string>();
-  for (const host of hosts) addOrigin(out, `http://${host}:${port}`);
-  for (const entry of options.extra ?? []) addOrigin(out, entry.includes('://') ? entry : `http://${entry}:${port}`);
+  const both = (host: string): void => {
+    addOrigin(out, `https://${host}:${tlsPort}`);
+    addOrigin(out, `http://${host}:${port}`);
+  };
+  for (const host of hosts) both(host);
+  for (const entry of options.extra ?? []) {
+    if (entry.includes('://')) addOrigin(out, entry);
+    else both(entry);
+  }
   return [...out];
 }
 

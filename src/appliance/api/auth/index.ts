@@ -22,8 +22,9 @@ export interface AuthOptions {
   audiences?: readonly string[];
   /** Origins or host names accepted besides the head node's own (`CW_API_AUDIENCES`). */
   extraAudiences?: readonly string[];
-  /** The port nginx serves the API on (`CW_HTTP_PORT`); default 80. */
+  /** The ports nginx serves the API on (`CW_HTTP_PORT`, `CW_HTTPS_PORT`); default 80 and 443. */
   httpPort?: number;
+  httpsPort?: number;
   /** The head node's host name (default os.hostname()). */
   hostname?: string;
   /** The head node's interfaces (default os.networkInterfaces). */
@@ -42,6 +43,11 @@ export interface AuthOptions {
   anonymousRate?: RateOptions;
   /** Outstanding challenges of one source; default 64. */
   challengesPerSource?: number;
+  /**
+   * Where admin credentials may arrive from over plain HTTP: `loopback` (default; everyone else must use
+   * HTTPS) or `anywhere` — for tests that play remote clients with Fastify's inject, which cannot speak TLS.
+   */
+  plainHttpFrom?: 'loopback' | 'anywhere';
 }
 
 export interface AuthUser {
@@ -79,6 +85,8 @@ export class AuthState {
   readonly #verifyPassword: (password: string, stored: string) => Promise<boolean>;
   readonly #passwordGate: Gate;
   readonly #now: () => number;
+  readonly #httpsPort: number;
+  readonly #plainHttpAnywhere: boolean;
   // Verified root passwords, keyed by an HMAC (secret per process) of hash and password: scrypt is
   // deliberately slow, and a web UI sends basic auth with every request.
   readonly #basicKey = randomBytes(32);
@@ -94,11 +102,19 @@ export class AuthState {
     this.#verifyPassword = options.verifyPassword ?? verifyPassword;
     const checks = options.passwordChecks ?? { concurrent: 2, queue: 8 };
     this.#passwordGate = new Gate(checks.concurrent, checks.queue);
+    this.#httpsPort = options.httpsPort ?? 443;
+    this.#plainHttpAnywhere = options.plainHttpFrom === 'anywhere';
     if (options.audiences) {
       const fixed = options.audiences.map((a) => audienceOf(a));
       this.#audiences = () => [...fixed];
     } else {
-      const own = { httpPort: options.httpPort, hostname: options.hostname, interfaces: options.interfaces, extra: options.extraAudiences };
+      const own = {
+        httpPort: options.httpPort,
+        httpsPort: options.httpsPort,
+        hostname: options.hostname,
+        interfaces: options.interfaces,
+        extra: options.extraAudiences,
+      };
       this.#audiences = () => ownAudiences(own);
     }
   }
@@ -107,6 +123,7 @@ export class AuthState {
   async authenticate(request: FastifyRequest): Promise<AuthUser> {
     const header = request.headers.authorization;
     if (!header) throw unauthorized(NEED_AUTH);
+    this.refusePlainHttp(request);
     const space = header.indexOf(' ');
     const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
     const value = space === -1 ? '' : header.slice(space + 1).trim();
@@ -191,6 +208,22 @@ export class AuthState {
     return out;
   }
 
+  /**
+   * Admin credentials (a token, the root password, a signed challenge) crossed the network in clear: refused
+   * with 403, whether or not they are right, so the client learns to use HTTPS. Local callers (loopback, the
+   * API socket without nginx) are not on the network and may use HTTP.
+   */
+  refusePlainHttp(request: FastifyRequest): void {
+    if (this.#plainHttpAnywhere || transportOf(request) !== 'http') return;
+    const source = sourceOf(request);
+    if (isLoopback(source)) return;
+    const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`;
+    throw new HttpError(
+      403,
+      `admin credentials are refused over plain HTTP from another machine: use https://HEAD${port}/api/v1 (cw-containerctl tool-config prints the settings, with the certificate's fingerprint for client.sslverify)`,
+    );
+  }
+
   /** Spends one anonymous auth request of `request`'s source; 429 with Retry-After when its rate is used up. */
   limitAnonymous(request: FastifyRequest): void {
     const wait = this.anonymousRate.take(sourceOf(request));
@@ -227,6 +260,25 @@ export function sourceOf(request: FastifyRequest): string {
   const real = request.headers['x-real-ip'];
   const value = typeof real === 'string' ? real.trim() : '';
   return isIP(value) !== 0 ? value : UNKNOWN_SOURCE;
+}
+
+/**
+ * How `request` reached the API: over `https` or `http` by nginx (which sets X-Forwarded-Proto from the
+ * connection, on the unix socket only nginx and local processes reach), `local` for a process on the socket
+ * itself (cw-appliance), or the TCP socket's own scheme when the API listens on TCP (tests).
+ */
+export function transportOf(request: FastifyRequest): 'https' | 'http' | 'local' {
+  if (request.socket.remoteAddress) return request.protocol === 'https' ? 'https' : 'http';
+  const proto = request.headers['x-forwarded-proto'];
+  if (proto === 'https') return 'https';
+  if (proto === undefined) return 'local';
+  // Anything else nginx would not send: treat as the weaker transport.
+  return 'http';
+}
+
+/** 127.0.0.0/8, ::1 and the unknown source of local socket callers. */
+export function isLoopback(source: string): boolean {
+  return source === UNKNOWN_SOURCE || source === '::1' || /^(?:::ffff:)?127\./.test(source);
 }
 
 /** Adds the credential check to every route of `app` that is not marked anonymous. */
@@ -305,6 +357,8 @@ export const authRoutes: FastifyPluginAsync<{ state: AuthState }> = async (app, 
       },
     },
     async (request) => {
+      // Before the nonce is spent: the signature and the token would cross the network in clear.
+      state.refusePlainHttp(request);
       const body = request.body as { user: string; nonce: string; publicKey: string; signature: string };
       // Used up whatever happens next, so a captured request cannot be replayed.
       const nonceState = state.nonces.take(body.nonce);

@@ -51,6 +51,7 @@ export function apiService(ctx: ServiceContext): ChildServiceSpec {
         CW_API_SOCKET_GROUP: PROXY_GROUP,
         // Signed challenges name the URL the tools used: the head node's addresses on this port.
         CW_HTTP_PORT: String(ctx.ports.http),
+        CW_HTTPS_PORT: String(ctx.ports.https),
         CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket,
       },
     }),

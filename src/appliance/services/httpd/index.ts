@@ -6,20 +6,25 @@ import { DAEMON_RESTART, type ServiceContext } from '../context.js';
 import { installConfig } from '../../config/files.js';
 import { tail } from '../run.js';
 import { absPath, conf, integer, oneOf, port, renderTemplateFile } from '../../config/template.js';
+import { ensureCertificate } from './tls.js';
 
 export function nginxConfPath(ctx: ServiceContext): string {
   return path.join(ctx.paths.generatedDir, 'nginx.conf');
 }
 
 /**
- * nginx.conf: boot files at /boot/, images at /images/, the CW API proxied at /api/. The access log
- * goes to the supervisor's loopback syslog port (shown as `[httpd] ...`), or nowhere without one.
+ * nginx.conf: boot files at /boot/, images at /images/, the CW API proxied at /api/, on the HTTP port
+ * and, with the certificate of `tls/`, on the HTTPS port. The access log goes to the supervisor's
+ * loopback syslog port (shown as `[httpd] ...`), or nowhere without one.
  */
 export async function renderNginxConf(ctx: ServiceContext, accessLogPort: number | null, workers = 2): Promise<string> {
   const accessLog = accessLogPort === null ? oneOf('off', ['off']) : conf`syslog:server=127.0.0.1:${port(accessLogPort)},tag=httpd,nohostname`;
   const { text } = await renderTemplateFile('nginx.conf.template', ctx.paths.templates, {
     access_log: accessLog,
     http_port: port(ctx.ports.http),
+    https_port: port(ctx.ports.https),
+    tls_certificate: absPath(ctx.paths.tlsCertFile),
+    tls_certificate_key: absPath(ctx.paths.tlsKeyFile),
     worker_processes: integer(workers, 1, 64),
     boot_dir: absPath(ctx.paths.bootDir),
     images_dir: absPath(ctx.paths.imagesDir),
@@ -44,6 +49,11 @@ export function httpdService(ctx: ServiceContext, accessLogPort: () => number | 
       await mkdir(path.join(ctx.paths.runDir, 'nginx'), { recursive: true, mode: 0o755 });
       const udp = accessLogPort();
       if (udp === null) ctx.log('httpd', 'no syslog port for the access log; access logging is off');
+      const tls = await ensureCertificate(ctx);
+      const until = tls.info.validTo.toISOString().slice(0, 10);
+      if (tls.generated) ctx.log('httpd', `made a self-signed TLS certificate (valid until ${until}) for ${tls.info.subjectAltName}`);
+      ctx.log('httpd', `HTTPS on port ${ctx.ports.https} with certificate ${tls.info.pin} (cw-containerctl tool-config prints the tools' settings)`);
+      if (tls.info.validTo.getTime() < Date.now()) ctx.log('httpd', `WARNING: the TLS certificate expired on ${until}; tools that check it against a CA (client.sslverify = a file) will refuse it`);
       const text = await renderNginxConf(ctx, udp);
       const result = await installConfig(config, text, async (candidate) => {
         const check = await ctx.run(ctx.bins.nginx, ['-t', '-q', '-e', 'stderr', '-c', candidate]);

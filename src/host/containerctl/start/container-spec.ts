@@ -27,7 +27,7 @@ export const APPLIANCE_CAPABILITIES: readonly string[] = [
   'NET_ADMIN',
   // dhcpd answers clients that have no address yet through raw (packet) sockets.
   'NET_RAW',
-  // 67/udp, 69/udp and 80/tcp are below 1024.
+  // 67/udp, 69/udp, 80/tcp and 443/tcp are below 1024.
   'NET_BIND_SERVICE',
 ];
 
@@ -44,6 +44,7 @@ export interface ApplianceContainerInput {
   network: string;
   ip?: string | undefined;
   httpPort: number;
+  httpsPort: number;
   sshPort: number;
   tftpPort: number;
   dhcpInterfaces: string[];
@@ -68,6 +69,7 @@ export function buildContainerSpec(input: ApplianceContainerInput): ContainerSpe
   const env = new Map<string, string>([
     ['CW_STORAGE', CONTAINER_STORAGE],
     ['CW_HTTP_PORT', String(input.httpPort)],
+    ['CW_HTTPS_PORT', String(input.httpsPort)],
     ['CW_SSH_PORT', String(input.sshPort)],
     ['CW_TFTP_PORT', String(input.tftpPort)],
     ['CW_DHCP_INTERFACES', input.dhcpInterfaces.join(' ')],

@@ -39,9 +39,10 @@ export async function findPortInUse(checks: PortCheck[], host = '0.0.0.0'): Prom
 }
 
 /** The ports the appliance takes on the host under host networking. */
-export function appliancePorts(ports: { http: number; ssh: number; tftp: number }): PortCheck[] {
+export function appliancePorts(ports: { http: number; https: number; ssh: number; tftp: number }): PortCheck[] {
   return [
     { port: ports.http, protocol: 'tcp', hint: 'use --http-port' },
+    { port: ports.https, protocol: 'tcp', hint: 'use --https-port' },
     { port: ports.ssh, protocol: 'tcp', hint: 'use --ssh-port' },
     { port: 67, protocol: 'udp', hint: 'is another DHCP server running on this host?' },
     { port: ports.tftp, protocol: 'udp', hint: 'use --tftp-port' },

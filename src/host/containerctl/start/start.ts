@@ -14,6 +14,7 @@ import { STOP_TIMEOUT_SECONDS, buildContainerSpec, parseEnvPairs } from './conta
 import { waitUntilHealthy } from './health.js';
 import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
 import { checkStorageDir, resolveStorageDir } from './storage.js';
+import { installOwnCertificate, readOwnCertificate } from './tls.js';
 
 export interface StartOptions {
   /** Default `./cw_container_storage`. */
@@ -25,12 +26,16 @@ export interface StartOptions {
   network?: string | undefined;
   ip?: string | undefined;
   httpPort?: number | undefined;
+  httpsPort?: number | undefined;
   sshPort?: number | undefined;
   tftpPort?: number | undefined;
   dhcpInterfaces?: string[] | undefined;
   env?: string[] | undefined;
   /** Seconds to wait for health. */
   timeout?: number | undefined;
+  /** The admin's own HTTPS certificate (chain) and key, installed into the storage directory. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
 }
 
 export interface StartDeps {
@@ -45,6 +50,7 @@ interface Resolved {
   network: string;
   ip: string | undefined;
   httpPort: number;
+  httpsPort: number;
   sshPort: number;
   tftpPort: number;
   dhcpInterfaces: string[];
@@ -68,9 +74,13 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
     if (!isIPv4(options.ip)) throw new ExitError(`--ip must be an IPv4 address, not "${options.ip}"`);
   }
   const httpPort = checkPort(options.httpPort, 80, '--http-port');
+  const httpsPort = checkPort(options.httpsPort, 443, '--https-port');
   const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
   const tftpPort = checkPort(options.tftpPort, 69, '--tftp-port');
-  if (httpPort === sshPort) throw new ExitError(`--http-port and --ssh-port are both ${httpPort}`);
+  const tcp: [string, number][] = [['--http-port', httpPort], ['--https-port', httpsPort], ['--ssh-port', sshPort]];
+  for (const [i, [option, port]] of tcp.entries()) {
+    for (const [other, otherPort] of tcp.slice(i + 1)) if (port === otherPort) throw new ExitError(`${option} and ${other} are both ${port}`);
+  }
   if (tftpPort === 67) throw new ExitError('--tftp-port cannot be 67 (DHCP)');
   const dhcpInterfaces = (options.dhcpInterfaces ?? []).flatMap((i) => i.split(/[\s,]+/)).filter(Boolean);
   for (const iface of dhcpInterfaces) {
@@ -81,7 +91,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, httpPort, sshPort, tftpPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, httpPort, httpsPort, sshPort, tftpPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -166,13 +176,14 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   const cwd = deps.cwd ?? process.cwd();
   options = imageGivenAlone(options, cwd);
   const wanted = resolveStartOptions(options, cwd);
+  const ownCertificate = await readOwnCertificate(options.tlsCert, options.tlsKey, cwd);
   const storageExists = await checkStorageDir(wanted.storageDir);
   const engine = await ctx.engine();
   const previous = await refuseIfRunning(engine, wanted);
   const { ref: imageRef } = await chooseImage(engine, ctx, options.image);
   if (wanted.network === 'host') {
     const busy = await (deps.findPortInUse ?? findPortInUse)(
-      appliancePorts({ http: wanted.httpPort, ssh: wanted.sshPort, tftp: wanted.tftpPort }),
+      appliancePorts({ http: wanted.httpPort, https: wanted.httpsPort, ssh: wanted.sshPort, tftp: wanted.tftpPort }),
     );
     if (busy) throw new ExitError(`port ${busy.port}/${busy.protocol} is already in use on this host (${busy.hint})`);
   }
@@ -185,6 +196,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     network: wanted.network,
     ip: wanted.ip,
     httpPort: wanted.httpPort,
+    httpsPort: wanted.httpsPort,
     sshPort: wanted.sshPort,
     tftpPort: wanted.tftpPort,
     dhcpInterfaces: wanted.dhcpInterfaces,
@@ -196,6 +208,10 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   // The same layout and modes the appliance prepares; an older version's 0755 private directories are tightened.
   await prepareStorage(wanted.storageDir);
   if (!storageExists) ctx.stdout.write(`Created storage directory ${wanted.storageDir}\n`);
+  if (ownCertificate) {
+    await installOwnCertificate(wanted.storageDir, ownCertificate);
+    ctx.stdout.write(`Installed the HTTPS certificate ${ownCertificate.pin} (valid until ${ownCertificate.validTo.toISOString().slice(0, 10)})\n`);
+  }
   // The storage directory holds all state, so a stopped container is simply replaced.
   if (previous) await engine.removeContainer(previous.id);
   const id = await engine.createContainer(spec);
@@ -220,6 +236,6 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`Network: ${network}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(
-    `Ports: http ${wanted.httpPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp})\n`,
+    `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp})\n`,
   );
 }

@@ -9,11 +9,12 @@ export interface StatusOptions {
   name?: string | undefined;
 }
 
-/** `http 80/tcp, ssh 2200/tcp, tftp 69/udp, dhcp 67/udp` from the container's environment. */
+/** `http 80/tcp, https 443/tcp, ssh 2200/tcp, tftp 69/udp, dhcp 67/udp` from the container's environment. */
 export function portsOf(container: ContainerDetails): string {
   const env = container.env;
   return [
     `http ${env.CW_HTTP_PORT ?? '80'}/tcp`,
+    `https ${env.CW_HTTPS_PORT ?? '443'}/tcp`,
     `ssh ${env.CW_SSH_PORT ?? '2200'}/tcp`,
     `tftp ${env.CW_TFTP_PORT ?? '69'}/udp`,
     'dhcp 67/udp',

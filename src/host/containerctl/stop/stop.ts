@@ -31,6 +31,7 @@ export function restartOptions(container: ContainerDetails): string[] {
   if (network !== 'host' && ip) options.push('--ip', ip);
   const ports: [string, string, string][] = [
     ['CW_HTTP_PORT', '80', '--http-port'],
+    ['CW_HTTPS_PORT', '443', '--https-port'],
     ['CW_SSH_PORT', '2200', '--ssh-port'],
     ['CW_TFTP_PORT', '69', '--tftp-port'],
   ];

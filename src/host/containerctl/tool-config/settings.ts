@@ -1,5 +1,6 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { inSubnet, isPrivateIPv4 } from '../../../lib/ipv4.js';
+import type { CertificatePin } from '../../../lib/tls.js';
 
 export interface AddressChoice {
   address: string;
@@ -44,14 +45,16 @@ export function networkAddress(networks: Record<string, string>, network: string
 
 export interface ToolSettings {
   address: string;
-  httpPort: number;
+  httpsPort: number;
   user: string;
+  /** The head node's certificate pin; undefined when it could not be read (then the system's CAs decide). */
+  pin?: CertificatePin | undefined;
 }
 
-/** The proposed `~/.cw/settings.ini` for the cw-* tools. */
-export function renderSettings({ address, httpPort, user }: ToolSettings): string {
-  const host = httpPort === 80 ? address : `${address}:${httpPort}`;
-  return ['[ClusterWare]', `client.base_url = http://${host}/api/v1`, `client.authuser = ${user}`, 'client.sslverify = quiet', ''].join('\n');
+/** The proposed `~/.cw/settings.ini` for the cw-* tools: HTTPS, the certificate pinned by its fingerprint. */
+export function renderSettings({ address, httpsPort, user, pin }: ToolSettings): string {
+  const host = httpsPort === 443 ? address : `${address}:${httpsPort}`;
+  return ['[ClusterWare]', `client.base_url = https://${host}/api/v1`, `client.authuser = ${user}`, `client.sslverify = ${pin ?? 'true'}`, ''].join('\n');
 }
 
 /** The user the tools will authenticate as: whoever ran sudo, else the current user, else root. */
@@ -86,8 +89,16 @@ export function chooseAuthUser(admins: string[] | undefined, invoking: string): 
   return { user: AUTHUSER_PLACEHOLDER, note: `Admins: ${admins.join(', ')}. Put yours in client.authuser.` };
 }
 
+/** Where the certificate is, for the advice under the settings block. */
+export interface CertificateAdvice {
+  /** Host path of `tls/server.crt` in the storage directory. */
+  certFile: string;
+  /** Why the pin is missing, when it is. */
+  problem?: string;
+}
+
 /** The advice and settings block `tool-config` prints (after seed 000's walk-through). */
-export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = [], note?: string): string {
+export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = [], note?: string, cert?: CertificateAdvice): string {
   const lines = [
     'ClusterWare tools will attempt to contact ssh-agent to get the',
     "user's authentication key. It may be worthwhile for users to run:",
@@ -98,6 +109,15 @@ export function renderToolConfig(settings: ToolSettings, alternatives: AddressCh
     renderSettings(settings),
   ];
   if (note) lines.push(note, '');
+  if (cert?.problem) lines.push(`The head node's certificate could not be read (${cert.problem}); put its fingerprint in client.sslverify.`, '');
+  if (cert) {
+    lines.push(
+      `client.sslverify pins the head node's certificate (${cert.certFile}): the tools refuse any other.`,
+      'Instead of the fingerprint it may name a copy of that file (client.sslverify = /path/to/server.crt),',
+      'which also checks the host name. Admin credentials are refused over plain http:// from other machines.',
+      '',
+    );
+  }
   if (alternatives.length > 0) {
     lines.push(`Other addresses of this host: ${alternatives.map((a) => `${a.address} (${a.via})`).join(', ')}`);
     lines.push('If the nodes reach the head node on one of those, change client.base_url accordingly.');

@@ -1,6 +1,8 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import { ExitError } from '../../../lib/errors.js';
-import { findRunningAppliance, networkOf, runAppliance } from '../appliance.js';
+import { ExitError, errorMessage } from '../../../lib/errors.js';
+import { storagePaths } from '../../../lib/storage-layout.js';
+import { parsePin, type CertificatePin } from '../../../lib/tls.js';
+import { findRunningAppliance, networkOf, runAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails, Engine } from '../engine/engine.js';
 import { chooseAuthUser, invokingUser, networkAddress, rankHostAddresses, renderToolConfig } from './settings.js';
@@ -24,11 +26,22 @@ async function adminNames(engine: Engine, container: ContainerDetails): Promise<
   }
 }
 
+/** The pin of the certificate the appliance serves (`cw-appliance tls-info`), or why it is unknown. */
+async function certificatePin(engine: Engine, container: ContainerDetails): Promise<{ pin?: CertificatePin; problem?: string }> {
+  try {
+    const result = await runAppliance(engine, container, ['tls-info']);
+    const pin = parsePin(String((JSON.parse(result.stdout) as { pin?: unknown }).pin ?? ''));
+    return pin ? { pin } : { problem: 'cw-appliance tls-info gave no fingerprint' };
+  } catch (err) {
+    return { problem: errorMessage(err) };
+  }
+}
+
 /** `cw-containerctl tool-config`: prints ssh-agent advice and a proposed `~/.cw/settings.ini`. */
 export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext, deps: ToolConfigDeps = {}): Promise<void> {
   const engine = await ctx.engine();
   const container = await findRunningAppliance(engine, options.name);
-  const httpPort = Number(container.env.CW_HTTP_PORT ?? '80') || 80;
+  const httpsPort = Number(container.env.CW_HTTPS_PORT ?? '443') || 443;
   const network = networkOf(container);
   const hostNetwork = network === 'host';
   let alternatives: { address: string; via: string }[] = [];
@@ -44,5 +57,7 @@ export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext
     throw new ExitError(hostNetwork ? 'no usable IPv4 address on this host\'s interfaces' : `container ${container.name} has no IPv4 address on network ${network}`);
   }
   const { user, note } = chooseAuthUser(await adminNames(engine, container), invokingUser(ctx.env));
-  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpPort, user }, alternatives, note));
+  const certFile = storagePaths(storageOf(container)).tlsCertFile;
+  const { pin, problem } = await certificatePin(engine, container);
+  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpsPort, user, pin }, alternatives, note, { certFile, ...(problem ? { problem } : {}) }));
 }

@@ -12,9 +12,12 @@
 // actions start without it.
 import { Transform, pipeline, type Readable, type Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import type { Agent, Dispatcher } from 'undici';
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import type { Dispatcher } from 'undici';
 import { audienceOf, challengeMessage } from '../../../lib/auth-challenge.js';
 import { ExitError, errorMessage } from '../../../lib/errors.js';
+import { parsePin, type CertificatePin } from '../../../lib/tls.js';
 import type { SslVerify } from './settings.js';
 import { NO_AGENT_MESSAGE, SshAgentClient, type AgentIdentity } from './ssh-agent.js';
 
@@ -55,7 +58,10 @@ export interface ApiClientOptions {
    * or `CW_AUTHUSER`.
    */
   userSetting?: string;
-  /** `true` verifies TLS certificates; `false` does not and warns once; `quiet` does not, silently. */
+  /**
+   * `sha256:…` accepts only the certificate with that fingerprint; a path verifies against that CA file;
+   * `true` (default) against the system's CAs; `false` does not verify and warns once; `quiet` silently.
+   */
   sslVerify?: SslVerify;
   /** Key agent for the proof; default: the one at `env.SSH_AUTH_SOCK`, connected on first need. */
   agent?: KeyAgent;
@@ -138,11 +144,11 @@ export class ApiClient {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
-  private dispatcher(AgentClass: typeof Agent): Dispatcher {
+  private dispatcher(undici: typeof import('undici')): Dispatcher {
     if (!this.pool) {
       const timeout = this.timeoutMs;
-      this.pool = new AgentClass({
-        connect: { timeout, rejectUnauthorized: this.sslVerify === 'true' },
+      this.pool = new undici.Agent({
+        connect: tlsConnector(undici.buildConnector, this.sslVerify, timeout),
         headersTimeout: timeout,
         // Large listings and uploads may take a while once started; a stalled body still fails.
         bodyTimeout: Math.max(timeout, 300_000),
@@ -202,10 +208,10 @@ export class ApiClient {
     const target = new URL(url);
     if (target.origin !== new URL(this.baseUrl).origin) throw new ExitError(`cannot download ${url}: not on the head node at ${this.baseUrl}`);
     this.warnAboutTls();
-    const { Agent: AgentClass, request } = await loadUndici();
+    const undici = await loadUndici();
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(target, { method: 'GET', dispatcher: this.dispatcher(AgentClass) });
+      res = await undici.request(target, { method: 'GET', dispatcher: this.dispatcher(undici) });
     } catch (err) {
       throw new ExitError(`cannot download ${url}: ${describeNetworkError(err)}`);
     }
@@ -245,6 +251,7 @@ export class ApiClient {
     auth: boolean,
   ): Promise<T> {
     if (!auth) return (await this.exchange(method, url, headers, body(), false)).data as T;
+    this.refusePlainHttp();
     const token = await this.token();
     const first = await this.exchange(method, url, { ...headers, authorization: `Bearer ${token}` }, body(), true);
     if (first.status !== 401) return first.data as T;
@@ -266,11 +273,11 @@ export class ApiClient {
     retryable: boolean,
   ): Promise<{ status: number; data: unknown }> {
     this.warnAboutTls();
-    const { Agent: AgentClass, request } = await loadUndici();
-    const dispatcher = this.dispatcher(AgentClass);
+    const undici = await loadUndici();
+    const dispatcher = this.dispatcher(undici);
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method, headers, body, dispatcher });
+      res = await undici.request(url, { method, headers, body, dispatcher });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
@@ -329,7 +336,22 @@ export class ApiClient {
     return this.agent;
   }
 
+  /**
+   * Credentials never leave for another machine in clear: a token read off the cluster network could be
+   * replayed over HTTPS. (The head node refuses them too; this keeps them from being sent at all.)
+   */
+  private refusePlainHttp(): void {
+    const url = new URL(this.baseUrl);
+    if (url.protocol !== 'http:' || isLoopbackHost(url.hostname)) return;
+    throw new ExitError(
+      `client.base_url ${this.baseUrl} is plain HTTP: admin credentials go to another machine only over HTTPS. ` +
+        `Use https://${url.hostname}/api/v1 (with the HTTPS port if it is not 443) and client.sslverify = the certificate's fingerprint; ` +
+        'cw-containerctl tool-config on the head node prints both',
+    );
+  }
+
   private async authenticate(): Promise<CachedToken> {
+    this.refusePlainHttp();
     const agent = this.keyAgent();
     let audience: string;
     try {
@@ -404,6 +426,70 @@ export class ApiClient {
   }
 }
 
+/** `localhost`, 127.0.0.0/8 and ::1: the API on this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** The head node's certificate is not the pinned one. */
+export class CertificateMismatchError extends Error {
+  readonly code = 'CW_CERT_MISMATCH';
+  constructor(
+    readonly expected: CertificatePin,
+    readonly presented: string | undefined,
+  ) {
+    super(
+      `the head node presented certificate ${presented ?? '(none)'}, not ${expected} that client.sslverify pins; ` +
+        'nothing was sent. If its certificate was replaced on purpose, put the new fingerprint in ~/.cw/settings.ini ' +
+        '(cw-containerctl tool-config on the head node prints it); otherwise something is between you and the head node',
+    );
+    this.name = 'CertificateMismatchError';
+  }
+}
+
+type BuildConnector = typeof import('undici').buildConnector;
+type Connector = import('undici').buildConnector.connector;
+type ConnectOptions = import('undici').buildConnector.BuildOptions;
+
+/**
+ * undici's connect option for a `client.sslverify` value. A pin is checked by hand after the handshake:
+ * Node verifies chains and names only, and a self-signed head node has no chain to verify, so the
+ * connection is accepted exactly when the certificate's SHA-256 equals the pin — before any byte is sent.
+ */
+export function tlsConnector(buildConnector: BuildConnector, sslVerify: SslVerify, timeout: number): Connector | ConnectOptions {
+  if (sslVerify === 'true') return { timeout, rejectUnauthorized: true };
+  if (sslVerify === 'false' || sslVerify === 'quiet') return { timeout, rejectUnauthorized: false };
+  if (sslVerify.startsWith('/')) {
+    let ca: Buffer;
+    try {
+      ca = readFileSync(sslVerify);
+    } catch (err) {
+      throw new ExitError(`client.sslverify: cannot read the CA file ${sslVerify}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ExitError(`client.sslverify: ${sslVerify} holds no PEM certificate`);
+    return { timeout, rejectUnauthorized: true, ca };
+  }
+  const pin = parsePin(sslVerify);
+  if (!pin) throw new ExitError(`client.sslverify: "${sslVerify}" is not a certificate fingerprint`);
+  // No session resumption: a resumed session shows no peer certificate to compare (connections are kept
+  // alive and reused anyway, so full handshakes are rare).
+  const connect = buildConnector({ timeout, rejectUnauthorized: false, maxCachedSessions: 0 });
+  return (options, callback) => {
+    connect(options, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('no connection'), null);
+      if (options.protocol !== 'https:') return callback(null, socket);
+      const fingerprint = (socket as TLSSocket).getPeerCertificate().fingerprint256;
+      const presented = fingerprint ? `sha256:${fingerprint}` : undefined;
+      if (presented !== pin) {
+        socket.destroy();
+        return callback(new CertificateMismatchError(pin, presented), null);
+      }
+      return callback(null, socket);
+    });
+  };
+}
+
 function isEnvelope(v: unknown): v is { success: true; data: unknown } | { success: false; error: string } {
   if (v === null || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
@@ -428,13 +514,17 @@ function oneLine(s: string): string {
 
 /** `ECONNREFUSED`, `connection timed out`, ... with a hint for the usual TLS problem. */
 export function describeNetworkError(err: unknown): string {
+  if (err instanceof CertificateMismatchError) return err.message;
+  if ((err as { cause?: unknown }).cause instanceof CertificateMismatchError) return ((err as { cause: Error }).cause).message;
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connection timed out';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'no answer in time';
   const text = errorMessage(err);
   const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code ?? '') || /certificate/i.test(text);
-  const hint = tls ? ' (for a self-signed head node set client.sslverify = quiet in ~/.cw/settings.ini)' : '';
+  const hint = tls
+    ? ' (the head node\'s certificate is not trusted: set client.sslverify in ~/.cw/settings.ini to its fingerprint, as cw-containerctl tool-config prints it)'
+    : '';
   if (!code || text.includes(code)) return `${text}${hint}`;
   return `${code}${text ? ` (${text})` : ''}${hint}`;
 }

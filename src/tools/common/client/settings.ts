@@ -2,7 +2,7 @@
 //   [ClusterWare]
 //   client.base_url = https://10.54.0.123/api/v1
 //   client.authuser = root
-//   client.sslverify = quiet
+//   client.sslverify = sha256:3A:F0:...   (the head node's certificate, as tool-config prints it)
 //   modimg.workspace = ~/.cw/workspace
 import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
@@ -10,9 +10,15 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import ini from 'ini';
 import { isValidAdminName } from '../../../lib/validate.js';
 import { writeFileAtomicSync } from '../../../lib/atomic-write.js';
+import { parsePin, type CertificatePin } from '../../../lib/tls.js';
 
-/** `true` verifies TLS certificates, `false` skips verification, `quiet` skips it without a warning. */
-export type SslVerify = 'true' | 'false' | 'quiet';
+/**
+ * How the tools check the head node's TLS certificate: `sha256:…` accepts exactly the certificate with
+ * that fingerprint (what `cw-containerctl tool-config` proposes); an absolute path names a CA or
+ * certificate file (PEM) to verify the chain and the host name against; `true` uses the system's CAs;
+ * `false` skips verification with a warning, `quiet` without one.
+ */
+export type SslVerify = 'true' | 'false' | 'quiet' | CertificatePin | `/${string}`;
 
 export interface Settings {
   /** Normalized, without a trailing slash: `https://head/api/v1`. */
@@ -136,9 +142,9 @@ export function parseSettings(
   let sslVerify: SslVerify = 'true';
   const rawSsl = values.get('client.sslverify');
   if (rawSsl !== undefined) {
-    const v = rawSsl.trim().toLowerCase();
-    if (v === 'true' || v === 'false' || v === 'quiet') sslVerify = v;
-    else problems.push(`client.sslverify must be true, false or quiet, not "${rawSsl}"`);
+    const parsed = parseSslVerify(rawSsl, home);
+    if (typeof parsed === 'string') sslVerify = parsed;
+    else problems.push(parsed.problem);
   }
 
   let workspace = join(home, '.cw', 'workspace');
@@ -151,6 +157,24 @@ export function parseSettings(
 
   if (problems.length > 0) throw new Error(`${where}: ${problems.join('; ')}`);
   return { baseUrl, authUser, sslVerify, workspace, path, fromFile: opts.fromFile ?? true, warnings };
+}
+
+/**
+ * A `client.sslverify` value: `true`/`false`/`quiet` (any case), a fingerprint `sha256:HEX` (colons
+ * optional, any case; normalized), or a CA file path (absolute or `~/…`).
+ */
+export function parseSslVerify(raw: string, home: string = homedir()): SslVerify | { problem: string } {
+  const text = raw.trim();
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === 'false' || lower === 'quiet') return lower;
+  if (lower.startsWith('sha256:')) {
+    return parsePin(text) ?? { problem: `client.sslverify "${text}" is not a SHA-256 certificate fingerprint (sha256: and 32 hex pairs, as cw-containerctl tool-config prints it)` };
+  }
+  if (text.startsWith('/') || text.startsWith('~/')) {
+    if (/[\0-\x1f]/.test(text)) return { problem: 'client.sslverify contains a control character' };
+    return expandHome(text, home) as `/${string}`;
+  }
+  return { problem: `client.sslverify must be true, false, quiet, a certificate fingerprint (sha256:...) or the absolute path of a CA certificate file, not "${raw}"` };
 }
 
 /**
