@@ -20,7 +20,7 @@ const newHost = new TestHost('cwdhn3', NET, '', NEW_MAC);
 const stranger = new TestHost('cwdhx', NET, '', STRANGER_MAC);
 const storage = join(tempDir('cwdh'), 'cw_container_storage');
 const home = tempDir('cwdh-home');
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`);
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`);
 const tool = (name: string, args: string[]) => admin.tool(name, args);
 let imageRef = '';
 let udhcpcScript = '';

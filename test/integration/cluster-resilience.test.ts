@@ -15,7 +15,7 @@ const HEAD_IP = '10.213.11.10';
 const NAME = 'cwit-resil';
 const IMAGE = 'cw-headnode:0.1.0';
 const N0_IP = '10.213.11.100';
-const BASE_URL = `http://${HEAD_IP}/api/v1`;
+const BASE_URL = `https://${HEAD_IP}/api/v1`;
 /** Known nodes n0..n3, each with a client namespace that asks for its lease. */
 const CLIENTS = [0, 1, 2, 3].map((i) => ({
   name: `n${i}`,
@@ -47,7 +47,7 @@ async function cleanup(): Promise<void> {
 
 /** The admin's API client in this process (a fresh one after each restart: old connections are dead). */
 function api(): ApiClient {
-  return new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: 'quiet', env: { SSH_AUTH_SOCK: agentSock }, timeoutMs: 60_000 });
+  return new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: admin.sslVerify, env: { SSH_AUTH_SOCK: agentSock }, timeoutMs: 60_000 });
 }
 
 const lease = (host: TestHost, tries: number) => dhcpLease(host, udhcpcScript, tries);
@@ -92,6 +92,7 @@ test.before(async () => {
   if (start.exitCode !== 0) throw new Error(start.all);
   const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
+  await admin.adopt(NAME);
   const conf = join(home, 'cluster.conf');
   writeFileSync(conf, `iprange ${N0_IP}/24\n${CLIENTS.map((c) => `node ${c.host.mac}`).join('\n')}\n`);
   const load = await tool('cluster-conf', ['load', conf]);

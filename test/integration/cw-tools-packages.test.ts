@@ -31,7 +31,7 @@ const work = tempDir('cwtp');
 const storage = join(work, 'cw_container_storage');
 const home = join(work, 'home');
 mkdirSync(home);
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`);
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`);
 
 async function which(tool: string): Promise<boolean> {
   return (await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false })).exitCode === 0;

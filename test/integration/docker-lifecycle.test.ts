@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { storagePaths } from '../../src/lib/storage-layout.js';
 import {
+  AdminSession,
   TestHost,
   containerLogs,
   ctl,
@@ -141,7 +142,7 @@ test('a second start while running is refused with one ERROR line and changes no
   t.is((await sh(DOCKER, ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', NAME])).stdout, before);
 });
 
-test('HTTP 80, TFTP 69, SSH 22 and DHCP 67 answer on the cluster network', async (t) => {
+test('HTTP 80, HTTPS 443, TFTP 69, SSH 22 and DHCP 67 answer on the cluster network', async (t) => {
   const res = await client.exec(['curl', '-fsS', '--max-time', '5', `http://${HEAD_IP}/api/v1/health`]);
   const body = JSON.parse(res.stdout) as { success: boolean; data: { status: string; services?: Record<string, unknown> } };
   t.true(body.success);
@@ -201,9 +202,60 @@ test('add-admin, root-pass, cluster-id and tool-config configure the appliance',
   const tc = await ctl(['tool-config', '--name', NAME]);
   t.is(tc.exitCode, 0, tc.all);
   t.regex(tc.stdout, /eval `ssh-agent` ; ssh-add/);
-  t.true(tc.stdout.includes(`client.base_url = http://${HEAD_IP}/api/v1`), tc.stdout);
+  t.true(tc.stdout.includes(`client.base_url = https://${HEAD_IP}/api/v1`), tc.stdout);
   t.regex(tc.stdout, /client\.authuser = \S+/);
-  t.regex(tc.stdout, /client\.sslverify = /);
+  pin = /^client\.sslverify = (sha256:[0-9A-F:]{95})$/m.exec(tc.stdout)?.[1] ?? '';
+  t.not(pin, '', tc.stdout);
+});
+
+/** The certificate pin tool-config proposed (checked again after the restart). */
+let pin = '';
+
+test('HTTPS: curl trusts the certificate only when given it; admin credentials over HTTP are refused; the tools check the pin', async (t) => {
+  const url = `https://${HEAD_IP}/api/v1/health`;
+  // No CA given: the self-signed certificate is not trusted (curl exit 60), so nothing is sent.
+  const untrusted = await client.exec(['curl', '-sS', '--max-time', '5', url], { reject: false });
+  t.is(untrusted.exitCode, 60, untrusted.stderr);
+  // The certificate from the storage directory: trusted, and it names the head node's address.
+  const trusted = await client.exec(['curl', '-fsS', '--max-time', '5', '--cacert', layout.tlsCertFile, url]);
+  t.is((JSON.parse(trusted.stdout) as { data: { status: string } }).data.status, 'healthy');
+  const info = JSON.parse((await engineExec(DOCKER, NAME, ['cw-appliance', 'tls-info'])).stdout) as { pin: string; subjectAltName: string };
+  t.is(info.pin, pin);
+  t.regex(info.subjectAltName, new RegExp(`IP Address:${HEAD_IP.replaceAll('.', '\\.')}`));
+  t.is(statSync(layout.tlsKeyFile).mode & 0o777, 0o600);
+
+  // The root password over plain HTTP from another machine: refused (403) and told to use https, even
+  // with a forged X-Forwarded-Proto (nginx sets it from the connection).
+  const basic = ['-u', 'root:c0rrect horse'];
+  for (const forged of [[], ['-H', 'X-Forwarded-Proto: https']]) {
+    const plain = await client.exec(['curl', '-sS', '--max-time', '5', '-w', '\n%{http_code}', ...basic, ...forged, `http://${HEAD_IP}/api/v1/nodes`], { reject: false });
+    t.regex(plain.stdout, /refused over plain HTTP from another machine: use https/);
+    t.regex(plain.stdout, /\n403$/);
+  }
+  const secure = await client.exec(['curl', '-sS', '--max-time', '5', '-w', '\n%{http_code}', '--cacert', layout.tlsCertFile, ...basic, `https://${HEAD_IP}/api/v1/nodes`]);
+  t.regex(secure.stdout, /\n200$/);
+
+  // The tools as an admin configures them from tool-config: the pin works; another pin or http:// is refused.
+  const admin = new AdminSession(tempDir('cwit-admin'), `https://${HEAD_IP}/api/v1`, {}, 'carol');
+  t.teardown(() => admin.close());
+  await admin.open();
+  t.is((await ctl(['add-admin', 'carol', `@${admin.keyFile}.pub`, '--name', NAME])).exitCode, 0);
+  await admin.adopt(NAME);
+  t.is(admin.sslVerify as string, pin);
+  const ls = await admin.tool('nodectl', ['ls']);
+  t.is(ls.exitCode, 0, ls.all);
+  const settings = join(admin.home, '.cw', 'settings.ini');
+  const good = readFileSync(settings, 'utf8');
+  const otherPin = `sha256:${pin.slice(7).split(':').reverse().join(':')}`;
+  writeFileSync(settings, good.replace(pin, otherPin));
+  const mismatch = await admin.tool('nodectl', ['ls']);
+  t.not(mismatch.exitCode, 0);
+  t.true(mismatch.stderr.includes(`presented certificate ${pin}, not ${otherPin} that client.sslverify pins; nothing was sent`), mismatch.stderr);
+  writeFileSync(settings, good.replace(`https://${HEAD_IP}/`, `http://${HEAD_IP}/`));
+  const plainTools = await admin.tool('nodectl', ['ls']);
+  t.not(plainTools.exitCode, 0);
+  t.regex(plainTools.stderr, /is plain HTTP: admin credentials go to another machine only over HTTPS/);
+  t.is((await ctl(['rm-admin', 'carol', '--name', NAME])).exitCode, 0);
 });
 
 test('bad input: invalid key, empty password and bad tokens are one-line errors that change nothing', async (t) => {
@@ -265,6 +317,9 @@ test('stop is quick and prints the command that restarts with every byte of stat
   t.deepEqual(root, { set: true, scheme: 'scrypt' });
   t.is((await engineExec(DOCKER, NAME, ['cw-appliance', 'cluster-id'])).stdout.trim(), 'tok_0123456789abcdef');
   t.is(readFileSync(join(layout.imagesDir, 'marker.txt'), 'utf8'), 'still here\n');
+  // The same certificate: the pin admins saved still holds.
+  const tc = await ctl(['tool-config', '--name', NAME]);
+  t.true(tc.stdout.includes(`client.sslverify = ${pin}\n`), tc.stdout);
   // The password is stored hashed: the clear text appears nowhere in the database.
   const db = readFileSync(layout.dbFile);
   t.false(db.includes('c0rrect horse'));

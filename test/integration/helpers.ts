@@ -3,6 +3,7 @@ import { execa, type Options, type Result } from 'execa';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { SslVerify } from '../../src/tools/common/client/settings.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const cliPath = join(repoRoot, 'dist/host/containerctl/main.js');
@@ -140,6 +141,8 @@ export function restartCommand(stopOutput: string): string[] {
 export class AdminSession {
   readonly agentSock: string;
   readonly keyFile: string;
+  /** `client.sslverify`: `quiet` until `adopt` pins the head node's certificate. */
+  sslVerify: SslVerify = 'quiet';
   #agentPid = 0;
 
   /** `extraSettings` adds lines to settings.ini, e.g. `{ 'modimg.workspace': dir }`. */
@@ -158,12 +161,32 @@ export class AdminSession {
     const agent = await sh('ssh-agent', ['-a', this.agentSock]);
     this.#agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1] ?? 0);
     await execa('ssh-add', [this.keyFile], { env: { SSH_AUTH_SOCK: this.agentSock } });
+    this.#writeSettings();
+  }
+
+  #writeSettings(): void {
     const extra = Object.entries(this.extraSettings).map(([k, v]) => `${k} = ${v}\n`).join('');
     mkdirSync(join(this.home, '.cw'), { recursive: true });
     writeFileSync(
       join(this.home, '.cw', 'settings.ini'),
-      `[ClusterWare]\nclient.base_url = ${this.baseUrl}\nclient.authuser = ${this.user}\nclient.sslverify = quiet\n${extra}`,
+      `[ClusterWare]\nclient.base_url = ${this.baseUrl}\nclient.authuser = ${this.user}\nclient.sslverify = ${this.sslVerify}\n${extra}`,
     );
+  }
+
+  /**
+   * Takes the settings `cw-containerctl tool-config` proposes for the running appliance `container`, as an
+   * admin following the README would: its base URL must be this session's, and its `client.sslverify`
+   * (the certificate's pin) is used from now on.
+   */
+  async adopt(container: string): Promise<void> {
+    const proposal = await ctl(['tool-config', '--name', container]);
+    if (proposal.exitCode !== 0) throw new Error(proposal.all);
+    const url = /^client\.base_url = (\S+)$/m.exec(proposal.stdout)?.[1];
+    const verify = /^client\.sslverify = (\S+)$/m.exec(proposal.stdout)?.[1];
+    if (url !== this.baseUrl) throw new Error(`tool-config proposes ${url}, expected ${this.baseUrl}:\n${proposal.stdout}`);
+    if (!verify?.startsWith('sha256:')) throw new Error(`tool-config proposes no certificate pin:\n${proposal.stdout}`);
+    this.sslVerify = verify as SslVerify;
+    this.#writeSettings();
   }
 
   /** Runs `cw-NAME` from dist/ with only the admin's environment (HOME, SSH_AUTH_SOCK, PATH). */
@@ -191,8 +214,9 @@ export class AdminSession {
 
 /**
  * The head node the cluster suites talk to: a docker network on its own Linux bridge, the image loaded
- * from the tarball, the appliance started on that network at `headIp` (sshd on 22), and `admin`'s key
- * added as admin `admin.user`. Returns the loaded image reference.
+ * from the tarball, the appliance started on that network at `headIp` (sshd on 22), `admin`'s key
+ * added as admin `admin.user` and its tools configured as tool-config proposes (HTTPS, the certificate
+ * pinned). Returns the loaded image reference.
  */
 export async function startOnTestBridge(o: { name: string; net: string; subnet: string; headIp: string; storage: string; admin: AdminSession }): Promise<string> {
   await sh('docker', ['network', 'create', '--subnet', o.subnet, '-o', `com.docker.network.bridge.name=${o.net}`, o.net]);
@@ -204,6 +228,7 @@ export async function startOnTestBridge(o: { name: string; net: string; subnet: 
   if (start.exitCode !== 0) throw new Error(start.all);
   const add = await ctl(['add-admin', o.admin.user, `@${o.admin.keyFile}.pub`, '--name', o.name]);
   if (add.exitCode !== 0) throw new Error(add.all);
+  await o.admin.adopt(o.name);
   return imageRef;
 }
 

@@ -17,7 +17,7 @@ const NET = 'cwho0';
 const SUBNET = '10.213.30.0/24';
 const HEAD_IP = '10.213.30.10';
 const NAME = 'cwit-hostile';
-const BASE_URL = `http://${HEAD_IP}/api/v1`;
+const BASE_URL = `https://${HEAD_IP}/api/v1`;
 const N0_MAC = '52:54:00:7d:00:01';
 const BASE_CONF = `iprange 10.213.30.100/24\nnode ${N0_MAC}\nnode 52:54:00:7d:00:02\n`;
 /** Every hostile value carries this marker (with a number), so it can be looked for wherever it may land. */
@@ -201,7 +201,7 @@ function ipxeSafe(script: string): boolean {
 test.before(async () => {
   await cleanup();
   await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
-  api = new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: 'quiet', env: { SSH_AUTH_SOCK: admin.agentSock }, tokens, timeoutMs: 60_000 });
+  api = new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: admin.sslVerify, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens, timeoutMs: 60_000 });
   await waitFor(async () => (await health('docker', NAME).catch(() => undefined))?.status === 'healthy', 120_000, 500);
   // A small cluster, so dhcpd.conf has hosts and a subnet the hostile values could try to get into.
   await api.post('/cluster/conf', { text: BASE_CONF });

@@ -18,7 +18,7 @@ const BASE_IMAGE = 'docker.io/library/debian:bookworm-slim';
 const storage = join(tempDir('cwmi'), 'cw_container_storage');
 const home = tempDir('cwmi-home');
 const workspace = join(home, 'ws');
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
 const archive = join(home, 'bookworm-slim.tar');
 
 async function cleanup(): Promise<void> {
@@ -59,6 +59,7 @@ test.before(async () => {
   if (start.exitCode !== 0) throw new Error(start.all);
   const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
+  await admin.adopt(NAME);
   await sh('docker', ['save', '-o', archive, BASE_IMAGE], { timeout: 300_000 });
 });
 

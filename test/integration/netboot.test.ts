@@ -31,7 +31,7 @@ const FORWARD_RULE = ['FORWARD', '-i', NET, '-o', NET, '-m', 'comment', '--comme
 const storage = join(tempDir('cwnb'), 'cw_container_storage');
 const home = tempDir('cwnb-home');
 const workspace = join(home, 'ws');
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
 let vm: ResultPromise | undefined;
 
 async function stopVm(): Promise<void> {
@@ -121,6 +121,7 @@ test.before(async () => {
   if (start.exitCode !== 0) throw new Error(start.all);
   const add = await ctl(['add-admin', 'alice', `@${admin.keyFile}.pub`, '--name', NAME]);
   if (add.exitCode !== 0) throw new Error(add.all);
+  await admin.adopt(NAME);
 });
 
 test.after.always(async () => {

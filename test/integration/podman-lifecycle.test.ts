@@ -10,7 +10,7 @@ import { ctl, engineExec, imageTarball, restartCommand, sh, tempDir } from './he
 const SOCKET = process.env.CW_PODMAN_SOCKET ?? '/run/podman/podman.sock';
 const env = { DOCKER_HOST: `unix://${SOCKET}` };
 const NAME = 'cwit-podman';
-const PORTS = ['--http-port', '18080', '--ssh-port', '12200', '--tftp-port', '16969'];
+const PORTS = ['--http-port', '18080', '--https-port', '18443', '--ssh-port', '12200', '--tftp-port', '16969'];
 const storage = join(tempDir('cwpod'), 'cw_container_storage');
 const keyDir = tempDir('cwpod-key');
 let imageRef = '';
@@ -42,7 +42,10 @@ test('start (host networking), status, add-admin', async (t) => {
   const add = await ctl(['add-admin', 'carol', `@${join(keyDir, 'id_ed25519.pub')}`, '--name', NAME], { env });
   t.is(add.exitCode, 0, add.all);
   const tc = await ctl(['tool-config', '--name', NAME], { env });
-  t.regex(tc.stdout, /client\.base_url = http:\/\/[0-9.]+:18080\/api\/v1/);
+  t.regex(tc.stdout, /client\.base_url = https:\/\/[0-9.]+:18443\/api\/v1/);
+  t.regex(tc.stdout, /client\.sslverify = sha256:[0-9A-F:]{95}\n/);
+  const https = await execa('curl', ['-fsS', '--max-time', '5', '--cacert', storagePaths(storage).tlsCertFile, 'https://127.0.0.1:18443/api/v1/health']);
+  t.is((JSON.parse(https.stdout) as { data: { status: string } }).data.status, 'healthy');
 });
 
 test('stop then the printed start command: state survives', async (t) => {
