@@ -41,7 +41,9 @@ const stranger = keygen('stranger', 'ed25519');
 test.before(async () => {
   const sock = join(dir, 'agent.sock');
   agentProcess = await startSshAgent(sock, [alice, bob, stranger].map((k) => k.privatePath));
-  agent = new SshAgentClient({ socketPath: sock });
+  // Every test of the file signs through this one agent at once; on a loaded 2-core CI machine a
+  // sign can wait behind the others longer than the tools' 10 s, which is not what these tests are about.
+  agent = new SshAgentClient({ socketPath: sock, timeoutMs: 60_000 });
 });
 
 test.after.always(async () => {
