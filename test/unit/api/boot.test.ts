@@ -295,6 +295,7 @@ test('reports without the node secret are refused with 401/403, counted and logg
   const refusedLines = lines.filter((l) => l.startsWith('refused a status report') && l.includes('from 10.0.0.66'));
   t.deepEqual(refusedLines, ['refused a status report for 52:54:00:00:00:01 from 10.0.0.66 without a node secret'], 'one line per source and minute');
   t.false(lines.some((l) => l.includes(secret) || l.includes(n1Secret)), 'no secret in the log');
+  t.false(lines.some((l) => l.startsWith('POST /api/v1/boot/')), 'refusals are not logged a second time by the request log');
   b.clock.advance(60_000);
   await b.report(MAC0, { stage: 'up' });
   t.is(lines.filter((l) => l.startsWith('refused a status report')).at(-1), 'refused a status report for 52:54:00:00:00:01 from 10.0.0.66 without a node secret (and 5 more from 10.0.0.66 since the last line)');

@@ -24,6 +24,13 @@ export interface BootRouteOptions {
   log?: (line: string) => void;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route logs its own 401/403 refusals (rate limited): the API's request log leaves them out. */
+    logsOwnRefusals?: boolean;
+  }
+}
+
 /** The trustworthy address of the requester (nginx's X-Real-IP, else the peer), IPv4-mapped IPv6 as IPv4. */
 function clientAddress(request: FastifyRequest): string {
   const source = sourceOf(request);
@@ -168,6 +175,7 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, opti
       schema: { params: macParams, body: statusBody },
       config: {
         anonymous: true,
+        logsOwnRefusals: true,
         summary: `Status report of a booting or running node (initramfs, node agent): needs the node secret in ${NODE_SECRET_HEADER} (401 without, 403 wrong); unknown MACs are 404`,
         tags,
         data: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } },
@@ -190,6 +198,7 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, opti
       schema: { params: macParams },
       config: {
         anonymous: true,
+        logsOwnRefusals: true,
         summary: `Trade the boot secret of the kernel command line (in ${NODE_SECRET_HEADER}) for a new one, which replaces it: the one the node keeps`,
         tags,
         data: { type: 'object', properties: { secret: { type: 'string' } } },
