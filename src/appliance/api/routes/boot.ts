@@ -80,7 +80,7 @@ function sendScript(reply: FastifyReply, text: string, status = 200): FastifyRep
 /** Sent when the request names no usable host: there is no URL to chain to, so the node gives up on this try. */
 const NO_HOST_SCRIPT = '#!ipxe\necho cw-headnode: the request had no usable Host header; cannot tell this node where to boot from\nsleep 30\nexit 1\n';
 
-/** `/boot/ipxe`, `/boot/ipxe/:mac`, `/boot/status/:mac`. */
+/** `/boot/ipxe`, `/boot/ipxe/:mac`, `/boot/status/:mac`, `/boot/secret/:mac` and (admins) `/boot/stats`. */
 export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, options) => {
   const store = app.store;
   const clock = options.clock ?? Date.now;
