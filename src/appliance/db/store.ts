@@ -95,6 +95,13 @@ export interface Store {
   removeNodes(ids: string | readonly string[]): Promise<Node[]>;
   /** Stores what a node's agent reported, and when. */
   setNodeStatus(id: string, status: Record<string, unknown>, seenAt: Date): Promise<Node>;
+  /**
+   * Replaces the hash (SHA-256, 64 hex digits) of the node's boot secret (docs/BOOT.md, "Node secrets").
+   * Kept apart from the node record: no listing or read of nodes ever shows it. NotFoundError for no node.
+   */
+  setNodeSecretHash(id: string, hash: string, issuedAt: Date): Promise<void>;
+  /** The hash of the node's current boot secret, or undefined (no node, or none issued yet). */
+  nodeSecretHash(id: string): Promise<string | undefined>;
   /** Effective attributes of a node: its own, then its groups in order, then DefaultAttribs. */
   resolveAttributes(node: Node | string): Promise<ResolvedAttributes>;
 
