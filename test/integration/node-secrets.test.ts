@@ -15,7 +15,7 @@ const NET = 'cwns0';
 const SUBNET = '10.213.31.0/24';
 const HEAD_IP = '10.213.31.10';
 const NAME = 'cwit-secrets';
-const BASE_URL = `http://${HEAD_IP}/api/v1`;
+const BASE_URL = `https://${HEAD_IP}/api/v1`;
 const N0_MAC = '52:54:00:7e:00:01';
 const N1_MAC = '52:54:00:7e:00:02';
 const n0Host = new TestHost('cwnsn0', NET, '10.213.31.100/24', N0_MAC);
@@ -72,7 +72,7 @@ test.before(async () => {
   await cleanup();
   await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   for (const h of [n0Host, n1Host, stranger]) await h.create();
-  api = new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: 'quiet', env: { SSH_AUTH_SOCK: admin.agentSock }, tokens, timeoutMs: 60_000 });
+  api = new ApiClient({ baseUrl: BASE_URL, user: 'alice', sslVerify: admin.sslVerify, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens, timeoutMs: 60_000 });
   await waitFor(async () => (await health('docker', NAME).catch(() => undefined))?.status === 'healthy', 120_000, 500);
   // A bootable node: kernel and initramfs (the smallest files that pass for them) and an image with content.
   const files = { kernel: join(home, 'vmlinuz'), initramfs: join(home, 'initramfs.img'), image: join(home, 'image.img') };
