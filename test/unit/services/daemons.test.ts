@@ -46,7 +46,13 @@ test('nginx.conf sets the client address for the API itself and bounds bodies an
   t.regex(api, /^\s+proxy_set_header X-Real-IP \$remote_addr;$/m);
   t.regex(api, /^\s+proxy_set_header X-Forwarded-For \$remote_addr;$/m);
   t.notRegex(text, /proxy_add_x_forwarded_for/);
-  t.regex(api, /^ {12}client_max_body_size 512m;$/m);
+  // JSON routes at the API's own limit; 512m only where the API takes uploads.
+  t.regex(api, /^ {12}client_max_body_size 64m;$/m);
+  t.notRegex(api, /^ {12}client_max_body_size 512m;$/m);
+  const uploads = /location ~ \^\/api\/v1\/\(\?:bootconfig\/\[\^\/\]\+\/\(\?:kernel\|initramfs\)\|image\/\[\^\/\]\+\/content\)\$ \{[^}]*\}/.exec(api)?.[0] ?? '';
+  t.regex(uploads, /proxy_pass http:\/\/cw_api;/);
+  t.regex(uploads, /client_max_body_size 512m;/);
+  t.is(text.match(/client_max_body_size 512m;/g)?.length, 1);
   t.notRegex(text, /client_max_body_size 0;/);
   const auth = /location \/api\/v1\/auth\/ \{[^}]*\}/.exec(api)?.[0] ?? '';
   t.regex(auth, /proxy_pass http:\/\/cw_api;/);
