@@ -16,6 +16,14 @@ export function imageTarball(): string {
   return join(dir, last);
 }
 
+/**
+ * The URL a test reaches the head node at `headIp` by (nginx, port 80): `headUrl('10.0.0.10')` is
+ * `http://10.0.0.10`. The one place to switch the suites that send admin credentials to https.
+ */
+export function headUrl(headIp: string): string {
+  return `http://${headIp}`;
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `${prefix}-`));
 }
