@@ -29,6 +29,7 @@ export const TOOL_PACKAGES = {
   rpm: 'rpm',
   rpmbuild: 'rpm',
   rpmsign: 'rpm',
+  setpriv: 'util-linux',
   sfdisk: 'fdisk',
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',

@@ -16,6 +16,8 @@ export interface ServicePaths
   controlSocket: string;
   /** Where the syslog sink listens (`/dev/log`). */
   syslogSocket: string;
+  /** The FIFO nginx writes its access log to and the supervisor reads (`RUN/nginx-access.fifo`, mode 0600). */
+  accessLogFifo: string;
 }
 
 /** The service paths of a storage directory and a runtime directory (the API's socket is `RUN/api.sock`). */
@@ -45,6 +47,7 @@ export function servicePaths(where: {
     apiSocket: path.join(where.runDir, 'api.sock'),
     controlSocket: where.controlSocket,
     syslogSocket: where.syslogSocket,
+    accessLogFifo: path.join(where.runDir, 'nginx-access.fifo'),
   };
 }
 

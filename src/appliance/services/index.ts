@@ -14,11 +14,15 @@ export interface ServiceTableOptions {
 
 /** The appliance's services, in the order ARCHITECTURE.md lists them. */
 export function buildServiceTable(ctx: ServiceContext, options: ServiceTableOptions = {}): ServiceSpec[] {
-  const syslog = createSyslogSink({ socketPath: ctx.paths.syslogSocket, write: (source, line) => ctx.log(source, line) });
+  const syslog = createSyslogSink({
+    socketPath: ctx.paths.syslogSocket,
+    accessLogFifo: ctx.paths.accessLogFifo,
+    write: (source, line) => ctx.log(source, line),
+  });
   const table: ServiceSpec[] = [
     syslog.spec,
     apiService(ctx),
-    httpdService(ctx, syslog.udpPort),
+    httpdService(ctx, syslog.accessLogPath),
     tftpdService(ctx),
     dhcpdService(ctx),
     sshdService(ctx),

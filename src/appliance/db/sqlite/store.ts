@@ -35,7 +35,7 @@ import type {
 import { applyClusterConf, currentClusterConf } from './clusterconf.js';
 import { SqlCollection } from './crud.js';
 import { applyMigrations } from './migrate.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../../../lib/mutex.js';
 import { SqlNodeSecrets } from './node-secrets.js';
 import { SqlNodes, type NetRange } from './nodes.js';
 import { ReadCache } from './read-cache.js';
