@@ -38,6 +38,7 @@ export function dnsService(ctx: ServiceContext): ChildServiceSpec {
 
   async function prepare(): Promise<void> {
     await mkdir(files.hostsDir, { recursive: true, mode: 0o755 });
+    await mkdir(ctx.paths.runDir, { recursive: true });
     // First start: no names yet, but a zones file dnsmasq can read (the API fills both in moments later).
     if ((await readFile(files.zonesFile, 'utf8').catch(() => null)) === null) {
       const empty = renderDns({ domain: DEFAULT_DOMAIN, nets: [], hosts: [] });
