@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../../lib/atomic-write.js';
@@ -5,10 +6,37 @@ import { DEFAULT_DOMAIN } from '../../../lib/validate.js';
 import { absPath, port, renderTemplateFile } from '../../config/template.js';
 import { dnsFiles, writeIfChanged } from '../../dns/files.js';
 import { renderDns } from '../../dns/render.js';
-import { udpBoundProbe } from '../../supervisor/probes.js';
+import type { Probe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
 import { tail } from '../run.js';
+
+/** A DNS query for `version.bind` TXT in class CHAOS: dnsmasq answers it itself, never upstream. */
+const VERSION_QUERY = Buffer.from([
+  0x63, 0x77, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  7, ...Buffer.from('version'), 4, ...Buffer.from('bind'), 0,
+  0x00, 0x10, 0x00, 0x03,
+]);
+
+/**
+ * Ready when the server answers a query on 127.0.0.1:`port`. A socket check cannot tell: dnsmasq drops
+ * to its own user, whose sockets the supervisor may not inspect without CAP_SYS_PTRACE.
+ */
+export function dnsAnswersProbe(port: number, timeoutMs = 500): Probe {
+  return () =>
+    new Promise((resolve) => {
+      const socket = createSocket('udp4');
+      const done = (ready: boolean): void => {
+        clearTimeout(timer);
+        socket.close();
+        resolve(ready);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      socket.once('error', () => done(false));
+      socket.once('message', (msg) => done(msg.length >= 12 && msg[0] === 0x63 && msg[1] === 0x77));
+      socket.send(VERSION_QUERY, port, '127.0.0.1');
+    });
+}
 
 /** dnsmasq.conf from `dnsmasq.conf.template` (the admin's copy in STORAGE/etc/templates wins). */
 export async function renderDnsmasqConf(ctx: ServiceContext): Promise<string> {
@@ -81,7 +109,7 @@ export function dnsService(ctx: ServiceContext): ChildServiceSpec {
     essential: true,
     prepare,
     command: () => ({ command: ctx.bins.dnsmasq, args: [`--conf-file=${files.config}`], env: ctx.baseEnv }),
-    readiness: { probe: udpBoundProbe(ctx.ports.dns), intervalMs: 50, timeoutMs: 10_000 },
+    readiness: { probe: dnsAnswersProbe(ctx.ports.dns), intervalMs: 50, timeoutMs: 10_000 },
     restart: DAEMON_RESTART,
     reload: { kind: 'signal', signal: 'SIGHUP' },
     stopDeadlineMs: 2000,
