@@ -91,7 +91,7 @@ dnsTest('n0 and n0.DOMAIN resolve through the server dhcpd hands out, reverse to
 dnsTest('a new domain set with cw-clusterctl is answered and handed out by dhcpd', async (t) => {
   const set = await tool('clusterctl', ['--set-domain', 'hpc.example.org']);
   t.is(set.exitCode, 0, set.all);
-  t.is(set.stdout, 'Domain: hpc.example.org\n');
+  t.is(set.stdout.trim(), 'Domain: hpc.example.org');
   await waitFor(async () => (await dig(HEAD_IP, 'n0.hpc.example.org')) === '10.213.53.120', 5000, 50);
   t.is(await dig(HEAD_IP, '-x', '10.213.53.120'), 'n0.hpc.example.org.');
   await node.exec(['ip', 'addr', 'flush', 'dev', 'eth0']);
