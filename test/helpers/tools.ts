@@ -17,6 +17,8 @@ export const TOOL_PACKAGES = {
   debootstrap: 'debootstrap',
   depmod: 'kmod',
   dhcpd: 'isc-dhcp-server',
+  dig: 'bind9-dnsutils',
+  dnsmasq: 'dnsmasq-base',
   dnf: 'dnf',
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',

@@ -30,7 +30,8 @@ export interface AddAdminOptions {
 }
 
 /** Cluster-wide settings, stored as strings. */
-export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro';
+/** `domain`: the cluster's DNS domain (node names resolve as `n3.DOMAIN`); it is in dhcpd.conf too. */
+export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro' | 'domain';
 
 export interface Store {
   /** Backend name, e.g. `sqlite`. */
@@ -132,7 +133,7 @@ export interface Store {
 
 /** What a committed change touched. */
 export interface CommitInfo {
-  /** Node MACs, IPs or indexes, or nets changed. */
+  /** Node MACs, IPs or indexes, nets, or the cluster's domain changed (what dhcpd.conf and the DNS names come from). */
   dhcp: boolean;
 }
 

@@ -62,6 +62,8 @@ export interface ServiceBinaries {
   openssl: string;
   tftpd: string;
   dhcpd: string;
+  /** The DNS server (dnsmasq, DNS only). */
+  dnsmasq: string;
   /** Directory holding the iPXE binaries copied into the boot directory. */
   ipxeDir: string;
 }
@@ -79,7 +81,7 @@ export type CommandRunner = (command: string, args: readonly string[]) => Promis
 export interface ServiceContext {
   paths: ServicePaths;
   /** `https` serves the same locations as `http`, with the certificate of `tls/server.crt`. */
-  ports: { http: number; https: number; ssh: number; tftp: number };
+  ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
   bins: ServiceBinaries;

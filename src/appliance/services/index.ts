@@ -2,6 +2,7 @@ import type { ChildServiceSpec, ServiceSpec } from '../supervisor/types.js';
 import { apiService } from './api/index.js';
 import type { ServiceContext } from './context.js';
 import { dhcpdService } from './dhcpd/index.js';
+import { dnsService } from './dns/index.js';
 import { httpdService } from './httpd/index.js';
 import { sshdService } from './sshd/index.js';
 import { createSyslogSink } from './syslog/index.js';
@@ -25,6 +26,7 @@ export function buildServiceTable(ctx: ServiceContext, options: ServiceTableOpti
     httpdService(ctx, syslog.accessLogPath),
     tftpdService(ctx),
     dhcpdService(ctx),
+    dnsService(ctx),
     sshdService(ctx),
   ];
   const fail = options.failService;

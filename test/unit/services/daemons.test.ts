@@ -177,6 +177,7 @@ test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one servi
       ['httpd', 'child', ['api', 'syslog'], true],
       ['tftpd', 'child', ['syslog'], true],
       ['dhcpd', 'child', [], true],
+      ['dns', 'child', [], true],
       ['sshd', 'child', [], true],
     ],
   );

@@ -183,10 +183,13 @@ class Queries {
   setSetting(key: SettingKey, value: string): void {
     if (typeof value !== 'string') throw new ValidationError(`setting ${key} must be a string`);
     this.#setSetting.run(key, value);
+    if (key === 'domain') this.model.dhcpTouched = true;
   }
 
   deleteSetting(key: SettingKey): boolean {
-    return this.#deleteSetting.run(key).changes > 0;
+    const deleted = this.#deleteSetting.run(key).changes > 0;
+    if (deleted && key === 'domain') this.model.dhcpTouched = true;
+    return deleted;
   }
 }
 
