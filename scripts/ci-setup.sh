@@ -33,6 +33,7 @@ PACKAGES=(
   qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
+  openssl                                  # certificates for the HTTPS tests, as the appliance makes them
   jq ca-certificates git
 )
 
