@@ -439,7 +439,12 @@ test('hostile input is refused or stored verbatim, never reaches a config, a she
   const reached: string[] = [];
   await new Promise((r) => setTimeout(r, 5_000));
   const generated = join(storage, 'etc/generated');
-  for (const file of readdirSync(generated)) {
+  // Every generated file, those in subdirectories too (the DNS server's hosts and zones under dns/).
+  const generatedFiles = (readdirSync(generated, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(generated.length + 1));
+  if (!generatedFiles.includes(join('dns', 'hosts', 'nodes'))) reached.push('no DNS hosts file was generated');
+  for (const file of generatedFiles) {
     const text = readFileSync(join(generated, file), 'latin1');
     if (text.includes(MARK)) reached.push(`${file} holds a hostile marker`);
     if (/evil|host x|52:54:00:66:66:66|10\.213\.30\.66/.test(text)) reached.push(`${file} holds an injected line`);
