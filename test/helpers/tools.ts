@@ -21,6 +21,8 @@ export const TOOL_PACKAGES = {
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
   ip: 'iproute2',
+  ipmi_sim: 'openipmi',
+  ipmitool: 'ipmitool',
   mksquashfs: 'squashfs-tools',
   mount: 'mount',
   nginx: 'nginx',
