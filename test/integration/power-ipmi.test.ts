@@ -3,10 +3,13 @@
 // machine process shows it; a wrong password and a silent BMC each give one line, the silent one after
 // its deadline and no later; the password never appears in any process's command line.
 import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { powerMany, powerNode, type PowerNode, type PowerResult } from '../../src/appliance/power/run.js';
+import { ensureSshKey } from '../../src/appliance/power/ssh.js';
 import { allCommandLines, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
-import { requireTools } from '../helpers/tools.js';
+import { findTool, requireTools } from '../helpers/tools.js';
 import { tempDir } from './helpers.js';
 
 const ipmiTest = requireTools('ipmi_sim', 'ipmitool');
@@ -25,6 +28,8 @@ ipmiTest.before(async () => {
 
 test.after.always(async () => {
   await stopAllIpmiSims();
+  await removeRelay();
+  await execa('rm', ['-rf', dir], { reject: false });
 });
 
 const byName = (results: PowerResult[]) => Object.fromEntries(results.map((r) => [r.name, r.ok ? r.result : `ERROR: ${r.error}`]));
@@ -92,4 +97,87 @@ ipmiTest.serial('during power calls the password is in no process command line',
   await calls;
   t.true(sawIpmitool, 'ipmitool processes were running while we looked');
   t.deepEqual(seen, []);
+});
+
+// ipmi://RELAY/...: the appliance's key logs in to a real sshd in a namespace, whose ipmitool talks to an
+// ipmi_sim only that namespace can reach (its own loopback); the password travels on ssh's stdin.
+const relayTest = requireTools('ipmi_sim', 'ipmitool', 'ip', 'sshd', 'ssh-keygen');
+const RELAY_NS = 'cwpwrelay';
+const RELAY_IP = '10.213.41.2';
+
+async function removeRelay(): Promise<void> {
+  await execa('ip', ['netns', 'del', RELAY_NS], { reject: false });
+  await execa('ip', ['link', 'del', 'vcwpwrelay'], { reject: false });
+}
+
+relayTest.serial('ipmi://root@RELAY/...: ipmitool runs on the relay over ssh with the appliance key; the password never reaches an argv', async (t) => {
+  const relayDir = join(dir, 'relay');
+  mkdirSync(relayDir, { recursive: true });
+  await removeRelay();
+  let sshd: ResultPromise | undefined;
+  const relaySim = new IpmiSim({ dir: join(relayDir, 'bmc'), addr: '127.0.0.1', password: PASSWORD, netns: RELAY_NS });
+  try {
+    await execa('ip', ['netns', 'add', RELAY_NS]);
+    await execa('ip', ['link', 'add', 'vcwpwrelay', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', RELAY_NS]);
+    await execa('ip', ['addr', 'add', '10.213.41.1/30', 'dev', 'vcwpwrelay']);
+    await execa('ip', ['link', 'set', 'vcwpwrelay', 'up']);
+    for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${RELAY_IP}/30`, 'dev', 'eth0'], ['link', 'set', 'eth0', 'up']]) {
+      await execa('ip', ['netns', 'exec', RELAY_NS, 'ip', ...args]);
+    }
+    await relaySim.start();
+
+    // The appliance key is made on first use: run once to create it, then authorize it on the relay.
+    const relayUri = `ipmi://root@${RELAY_IP}/admin:${encodeURIComponent(PASSWORD)}@127.0.0.1`;
+    await ensureSshKey(identity);
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(relayDir, 'host_key')]);
+    writeFileSync(join(relayDir, 'authorized_keys'), readFileSync(`${identity.keyFile}.pub`));
+    writeFileSync(
+      join(relayDir, 'sshd_config'),
+      [
+        `HostKey ${join(relayDir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(relayDir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'StrictModes no',
+        'UsePAM no',
+        `PidFile ${join(relayDir, 'sshd.pid')}`,
+        '',
+      ].join('\n'),
+    );
+    mkdirSync('/run/sshd', { recursive: true });
+    sshd = execa('ip', ['netns', 'exec', RELAY_NS, findTool('sshd') ?? 'sshd', '-D', '-e', '-f', join(relayDir, 'sshd_config')], { reject: false });
+    const node = { name: 'r0', powerUri: relayUri };
+    let first: PowerResult | undefined;
+    for (let i = 0; i < 50; i++) {
+      first = await powerNode(node, 'status', { identity });
+      if (first.ok || !/cannot reach relay/.test(first.error ?? '')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.deepEqual(first, { name: 'r0', ok: true, state: 'off', result: 'off' });
+
+    const seen: string[] = [];
+    const on = powerNode(node, 'on', { identity });
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      for (const line of allCommandLines()) if (line.includes(PASSWORD)) seen.push(line);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    t.deepEqual(await on, { name: 'r0', ok: true, result: 'on' });
+    t.deepEqual(seen, []);
+    t.true(relaySim.machineRunning());
+    t.deepEqual(await powerNode(node, 'off', { identity }), { name: 'r0', ok: true, result: 'off' });
+    t.false(relaySim.machineRunning());
+
+    const wrong = await powerNode({ name: 'r1', powerUri: `ipmi://root@${RELAY_IP}/admin:nope@127.0.0.1` }, 'status', { identity });
+    t.is(wrong.error, `BMC 127.0.0.1 (through ${RELAY_IP}) refused the session (wrong user or password?): Unable to establish IPMI v2 / RMCP+ session`);
+    const stranger = await powerNode({ name: 'r2', powerUri: `ipmi://nobody@${RELAY_IP}/admin:pw@127.0.0.1` }, 'status', { identity });
+    t.regex(stranger.error ?? '', new RegExp(`^cannot reach relay ${RELAY_IP.replace(/\./g, '\\.')} over ssh: .*Permission denied`));
+  } finally {
+    await relaySim.stop();
+    if (sshd?.pid) {
+      sshd.kill('SIGTERM');
+      await sshd;
+    }
+    await removeRelay();
+  }
 });
