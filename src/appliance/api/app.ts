@@ -148,7 +148,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(versionRoutes, { version });
       await v1.register(authRoutes, { state: auth });
       await v1.register(nodeRoutes, { clock });
-      await v1.register(powerRoutes, { ...options.power, paths: options.paths });
+      await v1.register(powerRoutes, { log, ...options.power, paths: options.paths });
       await v1.register(collectionRoutes, { paths: options.paths });
       await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname(), paths: options.paths });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });

@@ -107,7 +107,8 @@ function fakeIpmi(states: Map<string, 'on' | 'off'>, delayMs = 0) {
 test('POST /nodes/power: one answer per node in node order, inherited _power_uri, errors per node, the password only in the environment', async (t) => {
   const states = new Map<string, 'on' | 'off'>([['10.1.15.1', 'on']]);
   const fake = fakeIpmi(states);
-  const s = await session(t, { power: { run: fake.run } });
+  const lines: string[] = [];
+  const s = await session(t, { power: { run: fake.run }, log: (line) => lines.push(line) });
   await s.call('POST', '/attribs', { name: 'rack', attributes: { _power_uri: 'ipmi:///admin:pw@10.1.15.2' } });
   await s.call('POST', '/nodes', [
     { index: 1, power_uri: 'ipmi:///admin:pw@10.1.15.1' },
@@ -137,6 +138,13 @@ test('POST /nodes/power: one answer per node in node order, inherited _power_uri
   const one = await s.call('POST', '/node/n2/power', { action: 'off' });
   t.deepEqual(one.body.data, { name: 'n2', ok: true, result: 'off' });
   t.is(states.get('10.1.15.2'), 'off');
+  const powerLines = lines.filter((l) => l.startsWith('power '));
+  t.deepEqual(powerLines, [
+    'power status n[1-4] by tester: 2 ok, 2 failed (n[3-4])',
+    'power boot n[1-2] by tester: 2 ok',
+    'power off n2 by tester: off',
+  ]);
+  t.false(lines.some((l) => l.includes('pw@') || l.includes(':pw')));
 });
 
 test('a BMC that never answers costs its deadline and no more; the fan-out bounds the work at once', async (t) => {

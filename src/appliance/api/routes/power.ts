@@ -18,6 +18,7 @@ import {
 } from '../../power/run.js';
 import type { SshIdentity } from '../../power/ssh.js';
 import { POWER_ACTIONS, type NodePowerAction } from '../../power/types.js';
+import { compressNames } from '../../../lib/noderange.js';
 import { storagePaths, type StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
@@ -38,6 +39,8 @@ export interface PowerRouteOptions {
   pluginFor?: PowerRunOptions['pluginFor'];
   /** Actions at once over all requests (default POWER_CONCURRENCY). */
   concurrency?: number;
+  /** One line per power request: who asked for what, and how it went (never a power_uri). */
+  log?: (line: string) => void;
 }
 
 const actionSchema: JsonSchema = {
@@ -106,6 +109,8 @@ export const powerRoutes: FastifyPluginAsync<PowerRouteOptions> = async (app, op
     ...(options.run ? { run: options.run } : {}),
     ...(options.pluginFor ? { pluginFor: options.pluginFor } : {}),
   });
+  const log = options.log ?? (() => {});
+  const who = (request: { user?: { name: string } }) => request.user?.name ?? 'anonymous';
   const targets = async (nodes: readonly Node[]): Promise<PowerNode[]> =>
     Promise.all(nodes.map(async (n) => ({ name: n.name, powerUri: await effectivePowerUri(store, n) })));
 
@@ -124,6 +129,11 @@ export const powerRoutes: FastifyPluginAsync<PowerRouteOptions> = async (app, op
       const nodes = await store.selectNodes(body.ids);
       if (nodes.length === 0) throw HttpError.notFound('No nodes found, nothing was done');
       const results = await powerMany(await targets(nodes), body.action, { ...runOptions(body.timeout), fanout: body.fanout ?? DEFAULT_POWER_FANOUT, limiter });
+      const failed = results.filter((r) => !r.ok).map((r) => r.name);
+      log(
+        `power ${body.action} ${compressNames(results.map((r) => r.name))} by ${who(request)}: ${results.length - failed.length} ok` +
+          (failed.length > 0 ? `, ${failed.length} failed (${compressNames(failed)})` : ''),
+      );
       return ok(results);
     },
   );
@@ -140,7 +150,9 @@ export const powerRoutes: FastifyPluginAsync<PowerRouteOptions> = async (app, op
       const node = await store.getNode(id);
       if (!node) throw HttpError.notFound(`no such node: ${id}`);
       const [target] = await targets([node]);
-      return ok(await limiter.use(() => powerNode(target as PowerNode, body.action, runOptions(body.timeout))));
+      const answer = await limiter.use(() => powerNode(target as PowerNode, body.action, runOptions(body.timeout)));
+      log(`power ${body.action} ${answer.name} by ${who(request)}: ${answer.ok ? answer.result : `ERROR: ${answer.error}`}`);
+      return ok(answer);
     },
   );
 };
