@@ -22,7 +22,7 @@ const bmcHost = new TestHost('cwpwbmc', NET, `${BMC_IP}/24`, '52:54:00:7c:00:50'
 const work = tempDir('cwpw');
 const storage = join(work, 'cw_container_storage');
 const home = tempDir('cwpw-home');
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`);
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`);
 const bmc = new IpmiSim({ dir: join(work, 'bmc'), addr: BMC_IP, password: PASSWORD, netns: bmcHost.ns });
 const nodectl = (args: string[]) => admin.tool('nodectl', args);
 const uri = (addr: string, password = PASSWORD) => `ipmi:///admin:${encodeURIComponent(password)}@${addr}`;
