@@ -63,8 +63,9 @@ export class IpmiSim {
         `  serial 15 ${this.addr} 9002 codec VM`,
         `  startcmd ${q(IpmiSim.MACHINE.join(' '))}`,
         '  startnow false',
-        '  poweroff_wait 0',
-        '  kill_wait 2',
+        // With no VM connected ipmi_sim skips the graceful request and sends SIGTERM (0 would mean never).
+        '  poweroff_wait 1',
+        '  kill_wait 1',
         `  user 2 true ${q(this.user)} ${q(this.password)} admin 10 none md2 md5 straight`,
         '',
       ].join('\n'),
@@ -125,6 +126,16 @@ export class IpmiSim {
     }
     await proc;
     this.#proc = undefined;
+  }
+}
+
+/** Polls `probe` every 100 ms until it returns true; false when `ms` passed first. */
+export async function eventually(probe: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { allCommandLines, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
 import { requireTools } from '../helpers/tools.js';
 import { AdminSession, TestHost, sh, startOnTestBridge, tempDir } from './helpers.js';
 
@@ -108,6 +108,7 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
 
   const down = await nodectl(['-i', 'n0', 'power', 'off', '--json']);
   t.deepEqual(JSON.parse(down.stdout), { n0: { ok: true, result: 'off' } });
+  t.true(await eventually(async () => (await nodectl(['-i', 'n0', 'power', 'status'])).stdout === 'n0: off\n'));
   t.false(bmc.machineRunning());
   t.regex((await bmc.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is off/);
 
