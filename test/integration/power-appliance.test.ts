@@ -1,6 +1,7 @@
 // Power through the real appliance: the appliance's own ipmitool drives a real BMC (OpenIPMI's
 // ipmi_sim in a namespace on the test bridge), asked by `cw-nodectl power` on the host through the
-// API. The password stays out of listings, command lines and the appliance's log files.
+// API. The password stays out of listings, command lines and the appliance's log files. (execa strips
+// the tool's final newline.)
 import test from 'ava';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,12 +75,12 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
 
   const off = await nodectl(['-i', 'n0', 'power', 'status']);
   t.is(off.exitCode, 0, off.all);
-  t.is(off.stdout, 'n0: off\n');
+  t.is(off.stdout, 'n0: off');
 
   const on = await nodectl(['-i', 'n0', 'power', 'on']);
-  t.is(on.stdout, 'n0: on\n', on.all);
+  t.is(on.stdout, 'n0: on', on.all);
   t.true(bmc.machineRunning(), 'ipmi_sim started its machine');
-  t.is((await nodectl(['-i', 'n0', 'power', 'status'])).stdout, 'n0: on\n');
+  t.is((await nodectl(['-i', 'n0', 'power', 'status'])).stdout, 'n0: on');
 
   // One live, one refusing and one silent BMC: a line each, the silent one after its deadline.
   const leaks: string[] = [];
@@ -108,7 +109,7 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
 
   const down = await nodectl(['-i', 'n0', 'power', 'off', '--json']);
   t.deepEqual(JSON.parse(down.stdout), { n0: { ok: true, result: 'off' } });
-  t.true(await eventually(async () => (await nodectl(['-i', 'n0', 'power', 'status'])).stdout === 'n0: off\n'));
+  t.true(await eventually(async () => (await nodectl(['-i', 'n0', 'power', 'status'])).stdout === 'n0: off'));
   t.false(bmc.machineRunning());
   t.regex((await bmc.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is off/);
 
