@@ -15,6 +15,16 @@ export const RESET_TYPES: Partial<Record<PowerAction, string>> = {
   cycle: 'PowerCycle',
 };
 
+/** Words for the network errors a BMC address gives most often. */
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'name not found',
+  ECONNRESET: 'connection reset',
+  UND_ERR_SOCKET: 'connection closed',
+};
+
 let sharedAgent: Agent | undefined;
 
 /** One connection pool for every BMC; certificates are not checked (see above). */
@@ -73,7 +83,8 @@ export function redfishPlugin(target: RedfishTarget, options: RedfishOptions = {
     } catch (err) {
       if (signal.aborted) throw err;
       const code = (err as { code?: unknown }).code;
-      throw new Error(`${where}: ${typeof code === 'string' ? code : (err as Error).message}`);
+      const what = typeof code === 'string' ? (NETWORK_ERRORS[code] ? `${NETWORK_ERRORS[code]} (${code})` : code) : (err as Error).message;
+      throw new Error(`${where}: ${what}`);
     }
     const text = await res.body.text();
     let parsed: unknown;
