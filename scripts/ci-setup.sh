@@ -30,7 +30,7 @@ PACKAGES=(
   isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
   nginx openssh-server                     # nginx -t and sshd -t on the rendered configs
   qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
-  openipmi ipmitool                        # ipmi_sim as a real BMC, and its client
+  openipmi ipmitool redfishtool            # ipmi_sim as a real BMC, its client, a Redfish client
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
   jq ca-certificates git

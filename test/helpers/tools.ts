@@ -28,6 +28,7 @@ export const TOOL_PACKAGES = {
   nginx: 'nginx',
   openssl: 'openssl',
   'qemu-system-x86_64': 'qemu-system-x86',
+  redfishtool: 'redfishtool',
   rpm: 'rpm',
   rpmbuild: 'rpm',
   rpmsign: 'rpm',

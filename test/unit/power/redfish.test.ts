@@ -1,91 +1,16 @@
-// The Redfish plugin against a small Redfish service on loopback, shaped like DMTF's public mockups
-// (ServiceRoot -> Systems collection -> ComputerSystem with PowerState and #ComputerSystem.Reset).
+// The Redfish plugin against a small Redfish service on loopback (test/helpers/redfish-responder.ts),
+// first checked with a Redfish client no one here wrote (Debian's redfishtool) where it is installed.
 import test from 'ava';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { redfishPlugin } from '../../../src/appliance/power/redfish.js';
 import { powerNode } from '../../../src/appliance/power/run.js';
 import { parsePowerTarget, type RedfishTarget } from '../../../src/appliance/power/uri.js';
-
-interface Bmc {
-  port: number;
-  states: Map<string, string>;
-  resets: Array<{ system: string; type: string }>;
-  auths: string[];
-  close(): Promise<void>;
-}
-
-const ALLOWED = ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle'];
-
-/** A Redfish service with `systems` (id -> PowerState); user root, password `calvin`. */
-async function redfishBmc(systems: Record<string, string>, opts: { allowed?: string[]; silent?: boolean } = {}): Promise<Bmc> {
-  const states = new Map(Object.entries(systems));
-  const resets: Bmc['resets'] = [];
-  const auths: string[] = [];
-  const send = (res: ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (opts.silent) return; // never answers
-    auths.push(req.headers.authorization ?? '');
-    if (req.headers.authorization !== `Basic ${Buffer.from('root:calvin').toString('base64')}`) {
-      send(res, 401, { error: { code: 'Base.1.0.GeneralError', message: 'unauthorized' } });
-      return;
-    }
-    const url = req.url ?? '';
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      if (req.method === 'GET' && url === '/redfish/v1/Systems') {
-        send(res, 200, { Members: [...states.keys()].map((id) => ({ '@odata.id': `/redfish/v1/Systems/${id}` })), 'Members@odata.count': states.size });
-        return;
-      }
-      const m = /^\/redfish\/v1\/Systems\/([^/]+)(\/Actions\/ComputerSystem\.Reset)?$/.exec(url);
-      const id = m?.[1];
-      if (!m || id === undefined || !states.has(id)) {
-        send(res, 404, { error: { '@Message.ExtendedInfo': [{ Message: `no resource ${url}` }] } });
-        return;
-      }
-      if (req.method === 'GET' && !m[2]) {
-        send(res, 200, {
-          '@odata.id': `/redfish/v1/Systems/${id}`,
-          Id: id,
-          PowerState: states.get(id),
-          Actions: {
-            '#ComputerSystem.Reset': {
-              target: `/redfish/v1/Systems/${id}/Actions/ComputerSystem.Reset`,
-              'ResetType@Redfish.AllowableValues': opts.allowed ?? ALLOWED,
-            },
-          },
-        });
-        return;
-      }
-      if (req.method === 'POST' && m[2]) {
-        const type = (JSON.parse(body) as { ResetType: string }).ResetType;
-        resets.push({ system: id, type });
-        if (type === 'On' || type === 'ForceRestart' || type === 'PowerCycle' || type === 'GracefulRestart') states.set(id, 'On');
-        if (type === 'ForceOff' || type === 'GracefulShutdown') states.set(id, 'Off');
-        res.writeHead(204);
-        res.end();
-        return;
-      }
-      send(res, 405, { error: { message: 'method not allowed' } });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    states,
-    resets,
-    auths,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { redfishBmc } from '../../helpers/redfish-responder.js';
+import { makeCertificate } from '../../helpers/tls.js';
+import { requireTools, toolPath } from '../../helpers/tools.js';
+import { execa } from 'execa';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const identity = { keyFile: '/nonexistent/id_ed25519', knownHostsFile: '/nonexistent/known_hosts' };
 const signal = () => new AbortController().signal;
@@ -138,4 +63,34 @@ test('a Redfish service that never answers costs the deadline', async (t) => {
   // Nothing listens: one line naming the refusal.
   const closed = await powerNode({ name: 'n3', powerUri: 'redfish+http://root:calvin@127.0.0.1:1' }, 'status', { identity });
   t.is(closed.error, 'BMC 127.0.0.1: connection refused (ECONNREFUSED)');
+});
+
+const redfishtoolTest = requireTools('redfishtool', 'openssl');
+
+redfishtoolTest('over HTTPS with a self-signed certificate: redfishtool and the plugin see and change the same PowerState', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cw-redfish-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = makeCertificate(dir, 'bmc');
+  const bmc = await redfishBmc({ '437XR1138R2': 'Off' }, { tls: { cert: cert.certPem, key: cert.keyPem } });
+  t.teardown(() => bmc.close());
+  const redfishtool = (args: string[]) =>
+    execa(toolPath('redfishtool'), ['-r', `127.0.0.1:${bmc.port}`, '-u', 'root', '-p', 'calvin', '-S', 'Always', '-T', '5', 'Systems', '-I', '437XR1138R2', ...args], {
+      reject: false,
+      stdin: 'ignore',
+      timeout: 30_000,
+    });
+  // First the responder is checked by a client written elsewhere.
+  const got = await redfishtool(['get']);
+  t.is(got.exitCode, 0, got.stderr);
+  t.is(JSON.parse(got.stdout).PowerState, 'Off');
+  const reset = await redfishtool(['reset', 'On']);
+  t.is(reset.exitCode, 0, reset.stderr);
+  t.is(bmc.states.get('437XR1138R2'), 'On');
+
+  // Then the plugin, through redfish:// (HTTPS, the BMC's own certificate not verified).
+  const node = { name: 'n0', powerUri: `redfish://root:calvin@127.0.0.1:${bmc.port}` };
+  t.deepEqual(await powerNode(node, 'status', { identity }), { name: 'n0', ok: true, state: 'on', result: 'on' });
+  t.deepEqual(await powerNode(node, 'off', { identity }), { name: 'n0', ok: true, result: 'off' });
+  t.is(JSON.parse((await redfishtool(['get'])).stdout).PowerState, 'Off');
+  t.deepEqual(bmc.resets.map((r) => r.type), ['On', 'ForceOff']);
 });
