@@ -31,6 +31,7 @@ PACKAGES=(
   dnsmasq-base bind9-dnsutils              # the DNS server's real-daemon tests, and dig to ask it
   nginx openssh-server                     # nginx -t and sshd -t on the rendered configs
   qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
+  openipmi ipmitool redfishtool            # ipmi_sim as a real BMC, its client, a Redfish client
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
   openssl                                  # certificates for the HTTPS tests, as the appliance makes them

@@ -6,12 +6,14 @@ import { AuthState, authRoutes, installAuthHook, type AuthOptions } from './auth
 import { failure } from './envelope.js';
 import { HttpError, httpErrorOf } from './errors.js';
 import { RouteCatalog } from './openapi.js';
+import { installSecretMasking } from './secrets.js';
 import { packageInfo } from './package-info.js';
 import { bootRoutes } from './routes/boot.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { powerRoutes, type PowerRouteOptions } from './routes/power.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { versionRoutes } from './routes/version.js';
 import type { SupervisorHealth } from './supervisor-client.js';
@@ -56,6 +58,8 @@ export interface ApiOptions {
   headName?: string;
   /** Largest upload in bytes (default 512 MiB). */
   uploadLimitBytes?: number;
+  /** How power actions run (tests: fake programs or plugins); the storage's ssh/ holds the appliance key. */
+  power?: Omit<PowerRouteOptions, 'paths'>;
 }
 
 declare module 'fastify' {
@@ -103,6 +107,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   const catalog = new RouteCatalog(app);
   const auth = new AuthState(options.store, clock, options.auth);
   installAuthHook(app, auth);
+  installSecretMasking(app);
 
   if (options.onDhcpChange) {
     const hook = options.onDhcpChange;
@@ -145,6 +150,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(versionRoutes, { version });
       await v1.register(authRoutes, { state: auth });
       await v1.register(nodeRoutes, { clock });
+      await v1.register(powerRoutes, { log, ...options.power, paths: options.paths });
       await v1.register(collectionRoutes, { paths: options.paths });
       await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname(), paths: options.paths });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });

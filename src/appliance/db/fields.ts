@@ -5,6 +5,7 @@
 import { isSafeAttrKey, isSafeAttrValue, isSafeCmdline, isSafeName, isValidMac, normalizeMac, type Check } from '../../lib/validate.js';
 import { isValidIPv4 } from '../../lib/ipv4.js';
 import { ValidationError } from './errors.js';
+import { parsePowerTarget, PowerUriError } from '../power/uri.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -122,6 +123,11 @@ export function parseAttributes(value: unknown, field = 'attributes', allowNull 
       continue;
     }
     if (typeof v !== 'string') throw invalid(`${field}.${key}`, 'must be a string');
+    // A power URI holds a password: its own (stricter) check names what is wrong, never the value.
+    if (key === '_power_uri') {
+      const check = powerUriCheck(v);
+      if (check !== true) throw invalid(`${field}.${key}`, check);
+    }
     passes(isSafeAttrValue(v), `${field}.${key}`, v, 'value');
     const reserved = RESERVED_ATTRIBUTES[key];
     if (reserved) {
@@ -149,6 +155,8 @@ const RESERVED_ATTRIBUTES: Record<string, (v: string) => Check> = {
   _boot_rw_layer: oneOf(BOOT_RW_LAYERS),
   // Appended to the kernel line of the node's iPXE script: the boot path's own check, at write time.
   _cmdline: isSafeCmdline,
+  // The power_uri of nodes that have none of their own (set on an attribute group for a whole rack).
+  _power_uri: powerUriCheck,
 };
 
 // URLs of repos and keys end up in yum/apt configs inside images: no whitespace, quotes or shell syntax.
@@ -168,12 +176,28 @@ export function parseUrl(value: unknown, field: string): string {
 const POWER_URI_RE = /^[a-z][a-z0-9+.-]{0,15}:\/\/[\x21-\x7e]*$/;
 const POWER_URI_FORBIDDEN = /["'`;{}\\<>|&$()*?!~]/;
 
+/**
+ * A power URI the power plugins can run (`ipmi:///admin:pw@10.0.0.1`, ...): true, or why not, without
+ * repeating the value (it holds a password).
+ */
+export function powerUriCheck(text: string): Check {
+  if (text.length > 1024) return `is ${text.length} characters long (limit 1024)`;
+  const bad = POWER_URI_FORBIDDEN.exec(text);
+  if (bad) return `invalid power URI: contains "${bad[0]}" (write such characters in a password as %XX, e.g. %24 for $)`;
+  if (!POWER_URI_RE.test(text)) return 'invalid power URI: expected SCHEME://... without spaces or control characters, e.g. ipmi:///admin:password@10.0.0.1';
+  try {
+    parsePowerTarget(text);
+  } catch (err) {
+    if (err instanceof PowerUriError) return `invalid power URI: ${err.message}`;
+    throw err;
+  }
+  return true;
+}
+
 export function parsePowerUri(value: unknown, field = 'power_uri'): string {
   const text = expectString(value, field);
-  if (text.length > 1024) throw invalid(field, `is ${text.length} characters long (limit 1024)`);
-  const bad = POWER_URI_FORBIDDEN.exec(text);
-  if (bad) throw invalid(field, `invalid power URI: contains "${bad[0]}"`);
-  if (!POWER_URI_RE.test(text)) throw invalid(field, 'invalid power URI: expected SCHEME://... without spaces, e.g. ipmi:///admin:password@10.0.0.1');
+  const check = powerUriCheck(text);
+  if (check !== true) throw invalid(field, check);
   return text;
 }
 

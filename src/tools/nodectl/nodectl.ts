@@ -13,6 +13,7 @@ import { renderJson } from '../common/format.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 import { idSpec, selectObjects } from '../common/select.js';
 import { contentOption, resolveAttributes } from '../common/values.js';
+import { nodePower } from './power.js';
 import { renderStatusTable, stateOf, statusDocument, waitFor } from './status.js';
 
 /** `create mac=... [index=N] [ip=...]`, or many at once with `--content @nodes.json` (an array). */
@@ -92,11 +93,14 @@ export const NODECTL: ToolSpec = {
     'unset attr...                     remove attributes from the selected nodes',
     'status [-l|-L] [IDS]              state, boot stage, IP, kernel, uptime and last contact of each node',
     'waitfor up|down|booting|error|new wait until every selected node is in that state (--timeout SECONDS, default 300)',
+    'power status|on|off|cycle|reset|boot|soft  power control through each node\'s power_uri, one line per node (boot: on if off, reset if on)',
     'rm|delete                         delete the selected nodes',
   ],
   options: [
     { long: 'content', value: true, help: 'create: fields as JSON, or @file.json' },
-    { long: 'timeout', value: true, help: 'waitfor: give up after this many seconds (default 300)' },
+    { long: 'timeout', value: true, help: 'waitfor: give up after this many seconds (default 300); power: per-node deadline (default 10)' },
+    { long: 'fanout', value: true, help: 'power: nodes at once (default 64)' },
+    { long: 'stagger', value: true, help: 'power: start at most N nodes every SECONDS, e.g. --stagger 40/2' },
   ],
   actions: {
     ls: nodeList,
@@ -107,6 +111,7 @@ export const NODECTL: ToolSpec = {
     unset: nodeUnset,
     status: nodeStatus,
     waitfor: (ctx, words) => waitFor(ctx, words),
+    power: (ctx, words) => nodePower(ctx, words),
     rm: nodeRemove,
     delete: nodeRemove,
   },

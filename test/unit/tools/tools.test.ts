@@ -140,7 +140,7 @@ test('nodectl create, update, status, rm; ids by name, MAC and IP', async (t) =>
   t.regex(await c.ok(nodectl, ['-i', '52-54-00-00-00-0A', 'ls', '-l']), /^ {2}n10\n[\s\S]* {4}ip: 192\.168\.122\.110\n/m);
   t.is(await c.ok(nodectl, ['-i', '192.168.122.110', 'ls']), 'Nodes\n  n10\n');
   t.is(await c.ok(nodectl, ['-i', 'n10', 'update', 'power_uri=ipmi:///admin:pw@10.1.1.1']), 'Updated node n10\n');
-  t.true((await c.ok(nodectl, ['-i', 'n10', 'ls', '-l'])).includes('    power_uri: ipmi:///admin:pw@10.1.1.1\n'));
+  t.true((await c.ok(nodectl, ['-i', 'n10', 'ls', '-l'])).includes('    power_uri: ipmi:///admin:********@10.1.1.1\n'));
   t.is(
     await c.ok(nodectl, ['status']),
     'NAME  STATE  STAGE  IP               KERNEL  UPTIME  LAST SEEN\n' +

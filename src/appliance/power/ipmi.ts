@@ -1,0 +1,76 @@
+// IPMI over LAN (ipmitool -I lanplus), on the appliance or on a relay host reached over ssh. The password
+// never reaches an argv: locally it is `IPMI_PASSWORD` for `-E`, on a relay it is stdin for
+// `-f /dev/stdin` (ssh does not forward the environment).
+import { firstLine, type Command, type CommandRunner } from './command.js';
+import { sshArgv, type SshIdentity } from './ssh.js';
+import { describeTarget, type IpmiTarget } from './uri.js';
+import type { PowerAction, PowerPlugin, PowerState } from './types.js';
+
+/** ipmitool's `chassis power` word for each action. */
+const IPMI_VERBS: Partial<Record<PowerAction, string>> = {
+  status: 'status',
+  on: 'on',
+  off: 'off',
+  soft: 'soft',
+  cycle: 'cycle',
+  reset: 'reset',
+};
+
+/**
+ * The program and arguments of one `chassis power VERB` for `target`. `deadlineS` sets ipmitool's own
+ * retries so that it keeps trying until the node's deadline, which then reports the BMC as silent.
+ * Example (local): `ipmitool -I lanplus -C 3 -N 1 -R 11 -H 10.1.15.1 -p 623 -U admin -E chassis power status`
+ * with `IPMI_PASSWORD` in `env`.
+ */
+export function ipmitoolCommand(target: IpmiTarget, action: PowerAction, deadlineS: number, identity: SshIdentity): Command {
+  const verb = IPMI_VERBS[action];
+  if (verb === undefined) throw new Error(`ipmi: no chassis power command for ${action}`);
+  const retries = String(Math.max(1, Math.ceil(deadlineS)) + 1);
+  // Cipher suite 3 (HMAC-SHA1, AES-128) is the one every IPMI 2.0 BMC offers.
+  const common = ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', retries, '-H', target.bmc];
+  if (!target.relay) {
+    return {
+      file: 'ipmitool',
+      args: [...common, '-p', String(target.port ?? 623), '-U', target.user, '-E', 'chassis', 'power', verb],
+      env: { IPMI_PASSWORD: target.password },
+    };
+  }
+  const remote = ['ipmitool', ...common, '-U', target.user, '-f', '/dev/stdin', 'chassis', 'power', verb];
+  return { file: 'ssh', args: sshArgv(target.relay, remote, identity, deadlineS), input: `${target.password}\n` };
+}
+
+/** `Chassis Power is on` -> `on`; undefined for anything else. */
+export function parseIpmiStatus(stdout: string): PowerState | undefined {
+  const m = /Chassis Power is (on|off)/i.exec(stdout);
+  return m ? (m[1]?.toLowerCase() as PowerState) : undefined;
+}
+
+/** A one-line reason for a failed ipmitool (or ssh to its relay). */
+export function ipmiFailure(target: IpmiTarget, exitCode: number, stderr: string): string {
+  const where = describeTarget(target);
+  if (target.relay && exitCode === 255) return `cannot reach relay ${target.relay.host} over ssh: ${firstLine(stderr, 'ssh failed')}`;
+  if (target.relay && exitCode === 127) return `ipmitool is not installed on relay ${target.relay.host}`;
+  const line = firstLine(stderr, `ipmitool exited with status ${exitCode}`).replace(/^Error:\s*/, '');
+  if (/Unable to establish IPMI v2/i.test(line)) return `${where} refused the session (wrong user or password?): ${line}`;
+  return `${where}: ${line}`;
+}
+
+export function ipmiPlugin(target: IpmiTarget, run: CommandRunner, identity: SshIdentity): PowerPlugin {
+  const call = async (action: PowerAction, signal: AbortSignal, deadlineS: number): Promise<string> => {
+    const result = await run(ipmitoolCommand(target, action, deadlineS, identity), signal);
+    if (result.exitCode !== 0) throw new Error(ipmiFailure(target, result.exitCode, result.stderr));
+    return result.stdout;
+  };
+  return {
+    async status(signal, deadlineS) {
+      const out = await call('status', signal, deadlineS);
+      const state = parseIpmiStatus(out);
+      if (!state) throw new Error(`${describeTarget(target)} answered "${firstLine(out, 'nothing')}" to power status`);
+      return state;
+    },
+    async act(action, signal, deadlineS) {
+      if (IPMI_VERBS[action] === undefined) throw new Error(`power ${action} is not supported through IPMI`);
+      await call(action, signal, deadlineS);
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// ssh command lines for plugins that run their tool on another host (an IPMI relay, a hypervisor).
+// The remote side hands ssh's command line to the login shell, so every remote word is quoted here;
+// locally nothing goes through a shell.
+import { execa } from 'execa';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { SshHost } from './uri.js';
+
+/** The appliance's own client key and the host keys it has seen, in the storage's private ssh/ directory. */
+export interface SshIdentity {
+  keyFile: string;
+  knownHostsFile: string;
+}
+
+/** One word for a POSIX shell: `'it'\''s'`. Words of safe characters stay as they are. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9._\/:@%+=,-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The argv of `ssh` running `remote` (one word each) on `to`, non-interactively with the appliance's
+ * key. A host key seen for the first time is recorded (accept-new); a changed one is refused.
+ * Example: `sshArgv({host: 'r1'}, ['ipmitool', '-V'], id, 5)` ->
+ * `['-i', KEY, '-o', 'BatchMode=yes', ..., '--', 'r1', 'ipmitool -V']`.
+ */
+export function sshArgv(to: SshHost, remote: readonly string[], identity: SshIdentity, connectTimeoutS: number): string[] {
+  const args = [
+    '-i',
+    identity.keyFile,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    `UserKnownHostsFile=${identity.knownHostsFile}`,
+    '-o',
+    `ConnectTimeout=${Math.max(1, Math.ceil(connectTimeoutS))}`,
+    '-o',
+    'LogLevel=ERROR',
+    '-T',
+  ];
+  if (to.user !== undefined) args.push('-l', to.user);
+  args.push('--', to.host, remote.map(shellQuote).join(' '));
+  return args;
+}
+
+const generating = new Map<string, Promise<void>>();
+
+/**
+ * Makes the appliance's ed25519 client key if it does not exist yet (once, however many nodes ask at the
+ * same time). Its public half (`KEY.pub`) is what relays and hypervisor hosts authorize.
+ */
+export function ensureSshKey(identity: SshIdentity): Promise<void> {
+  let pending = generating.get(identity.keyFile);
+  if (!pending) {
+    pending = (async () => {
+      try {
+        await access(identity.keyFile);
+        return;
+      } catch {
+        // Missing: made below.
+      }
+      await mkdir(dirname(identity.keyFile), { recursive: true, mode: 0o700 });
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cw-appliance', '-f', identity.keyFile], { stdin: 'ignore' });
+    })();
+    generating.set(identity.keyFile, pending);
+    pending.catch(() => generating.delete(identity.keyFile));
+  }
+  return pending;
+}

@@ -1,0 +1,186 @@
+// The IPMI power plugin against real BMCs: OpenIPMI's ipmi_sim on loopback addresses, driven by the
+// same code the API runs (real ipmitool processes). Power state as the BMC reports it and as its
+// machine process shows it; a wrong password and a silent BMC each give one line, the silent one after
+// its deadline and no later; the password never appears in any process's command line.
+import test from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { powerMany, powerNode, type PowerNode, type PowerResult } from '../../src/appliance/power/run.js';
+import { ensureSshKey } from '../../src/appliance/power/ssh.js';
+import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { findTool, requireTools } from '../helpers/tools.js';
+import { tempDir } from './helpers.js';
+
+const ipmiTest = requireTools('ipmi_sim', 'ipmitool');
+const PORT = 6230;
+// A `$` in the password: written %24 in the power_uri, as a shell would never see it.
+const PASSWORD = `S3c$${Math.random().toString(16).slice(2, 8)}`;
+const dir = tempDir('cw-ipmi');
+const identity = { keyFile: join(dir, 'id_ed25519'), knownHostsFile: join(dir, 'known_hosts') };
+const sims = [1, 2, 3].map((i) => new IpmiSim({ dir: join(dir, `bmc${i}`), addr: `127.0.15.${i}`, port: PORT, password: PASSWORD }));
+const uri = (addr: string, password = PASSWORD) => `ipmi:///admin:${encodeURIComponent(password)}@${addr}:${PORT}`;
+const nodes: PowerNode[] = sims.map((s, i) => ({ name: `n${i + 1}`, powerUri: uri(s.addr) }));
+
+ipmiTest.before(async () => {
+  for (const s of sims) await s.start();
+});
+
+test.after.always(async () => {
+  await stopAllIpmiSims();
+  await removeRelay();
+  await execa('rm', ['-rf', dir], { reject: false });
+});
+
+const byName = (results: PowerResult[]) => Object.fromEntries(results.map((r) => [r.name, r.ok ? r.result : `ERROR: ${r.error}`]));
+
+ipmiTest.serial('status, on, boot, cycle and off as the BMCs report them, and their machines show', async (t) => {
+  t.deepEqual(byName(await powerMany(nodes, 'status', { identity })), { n1: 'off', n2: 'off', n3: 'off' });
+
+  t.deepEqual(byName(await powerMany(nodes.slice(0, 2), 'on', { identity })), { n1: 'on', n2: 'on' });
+  t.true(sims[0]?.machineRunning());
+  t.true(sims[1]?.machineRunning());
+  t.false(sims[2]?.machineRunning());
+  t.deepEqual(byName(await powerMany(nodes, 'status', { identity })), { n1: 'on', n2: 'on', n3: 'off' });
+  // ipmitool itself agrees.
+  t.regex((await sims[0]!.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is on/);
+
+  // boot: n3 is off, so it is powered on (on n1 it would be a reset, which ipmi_sim only does for a VM).
+  t.deepEqual(await powerNode(nodes[2]!, 'boot', { identity }), { name: 'n3', ok: true, state: 'off', result: 'on' });
+  t.true(sims[2]?.machineRunning());
+
+  t.deepEqual(await powerNode(nodes[1]!, 'cycle', { identity }), { name: 'n2', ok: true, result: 'cycle' });
+
+  t.deepEqual(byName(await powerMany(nodes, 'off', { identity })), { n1: 'off', n2: 'off', n3: 'off' });
+  // The BMC stops its machine (SIGTERM) within a second or two, as a real one takes its time.
+  const allOff = async () => JSON.stringify(byName(await powerMany(nodes, 'status', { identity }))) === JSON.stringify({ n1: 'off', n2: 'off', n3: 'off' });
+  t.true(await eventually(allOff), JSON.stringify(byName(await powerMany(nodes, 'status', { identity }))));
+  for (const s of sims) t.false(s.machineRunning());
+});
+
+ipmiTest.serial('a wrong password is one line; a silent BMC costs its deadline and no more', async (t) => {
+  const wrong = await powerNode({ name: 'n4', powerUri: uri(sims[0]!.addr, 'not-it') }, 'status', { identity });
+  t.deepEqual(wrong, {
+    name: 'n4',
+    ok: false,
+    error: 'BMC 127.0.15.1 refused the session (wrong user or password?): Unable to establish IPMI v2 / RMCP+ session',
+  });
+
+  // Nothing listens on 127.0.15.9: ipmitool would retry on and on; the deadline ends it.
+  const silent: PowerNode[] = Array.from({ length: 20 }, (_, i) => ({ name: `s${i}`, powerUri: uri('127.0.15.9') }));
+  const started = Date.now();
+  const results = await powerMany([...silent, nodes[0]!], 'status', { identity, timeoutMs: 2000, fanout: 64 });
+  const elapsed = Date.now() - started;
+  t.true(results.slice(0, 20).every((r) => r.error === 'BMC 127.0.15.9 did not answer within 2 s'), JSON.stringify(results[0]));
+  t.deepEqual(results[20], { name: 'n1', ok: true, state: 'off', result: 'off' });
+  t.true(elapsed < 4000, `20 silent BMCs at once took ${elapsed} ms`);
+  t.log(`20 silent BMCs and 1 live one, 2 s deadline: ${elapsed} ms`);
+  // No ipmitool is left behind.
+  await new Promise((r) => setTimeout(r, 1500));
+  t.false(allCommandLines().some((l) => l.startsWith('ipmitool') && l.includes('127.0.15.9')));
+});
+
+ipmiTest.serial('during power calls the password is in no process command line', async (t) => {
+  const seen: string[] = [];
+  let sawIpmitool = false;
+  const calls = powerMany(
+    Array.from({ length: 6 }, (_, i) => ({ name: `x${i}`, powerUri: i % 2 === 0 ? uri('127.0.15.9') : uri(sims[i % 3]!.addr) })),
+    'status',
+    { identity, timeoutMs: 1500 },
+  );
+  const until = Date.now() + 1200;
+  while (Date.now() < until) {
+    for (const line of allCommandLines()) {
+      if (line.startsWith('ipmitool')) sawIpmitool = true;
+      if (line.includes(PASSWORD) || line.includes(encodeURIComponent(PASSWORD))) seen.push(line);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await calls;
+  t.true(sawIpmitool, 'ipmitool processes were running while we looked');
+  t.deepEqual(seen, []);
+});
+
+// ipmi://RELAY/...: the appliance's key logs in to a real sshd in a namespace, whose ipmitool talks to an
+// ipmi_sim only that namespace can reach (its own loopback); the password travels on ssh's stdin.
+const relayTest = requireTools('ipmi_sim', 'ipmitool', 'ip', 'sshd', 'ssh-keygen');
+const RELAY_NS = 'cwpwrelay';
+const RELAY_IP = '10.213.41.2';
+
+async function removeRelay(): Promise<void> {
+  await execa('ip', ['netns', 'del', RELAY_NS], { reject: false });
+  await execa('ip', ['link', 'del', 'vcwpwrelay'], { reject: false });
+}
+
+relayTest.serial('ipmi://root@RELAY/...: ipmitool runs on the relay over ssh with the appliance key; the password never reaches an argv', async (t) => {
+  const relayDir = join(dir, 'relay');
+  mkdirSync(relayDir, { recursive: true });
+  await removeRelay();
+  let sshd: ResultPromise | undefined;
+  const relaySim = new IpmiSim({ dir: join(relayDir, 'bmc'), addr: '127.0.0.1', password: PASSWORD, netns: RELAY_NS });
+  try {
+    await execa('ip', ['netns', 'add', RELAY_NS]);
+    await execa('ip', ['link', 'add', 'vcwpwrelay', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', RELAY_NS]);
+    await execa('ip', ['addr', 'add', '10.213.41.1/30', 'dev', 'vcwpwrelay']);
+    await execa('ip', ['link', 'set', 'vcwpwrelay', 'up']);
+    for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${RELAY_IP}/30`, 'dev', 'eth0'], ['link', 'set', 'eth0', 'up']]) {
+      await execa('ip', ['netns', 'exec', RELAY_NS, 'ip', ...args]);
+    }
+    await relaySim.start();
+
+    // The appliance key is made on first use: run once to create it, then authorize it on the relay.
+    const relayUri = `ipmi://root@${RELAY_IP}/admin:${encodeURIComponent(PASSWORD)}@127.0.0.1`;
+    await ensureSshKey(identity);
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(relayDir, 'host_key')]);
+    writeFileSync(join(relayDir, 'authorized_keys'), readFileSync(`${identity.keyFile}.pub`));
+    writeFileSync(
+      join(relayDir, 'sshd_config'),
+      [
+        `HostKey ${join(relayDir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(relayDir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'StrictModes no',
+        'UsePAM no',
+        `PidFile ${join(relayDir, 'sshd.pid')}`,
+        '',
+      ].join('\n'),
+    );
+    mkdirSync('/run/sshd', { recursive: true });
+    sshd = execa('ip', ['netns', 'exec', RELAY_NS, findTool('sshd') ?? 'sshd', '-D', '-e', '-f', join(relayDir, 'sshd_config')], { reject: false });
+    const node = { name: 'r0', powerUri: relayUri };
+    let first: PowerResult | undefined;
+    for (let i = 0; i < 50; i++) {
+      first = await powerNode(node, 'status', { identity });
+      if (first.ok || !/cannot reach relay/.test(first.error ?? '')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.deepEqual(first, { name: 'r0', ok: true, state: 'off', result: 'off' });
+
+    const seen: string[] = [];
+    const on = powerNode(node, 'on', { identity });
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      for (const line of allCommandLines()) if (line.includes(PASSWORD)) seen.push(line);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    t.deepEqual(await on, { name: 'r0', ok: true, result: 'on' });
+    t.deepEqual(seen, []);
+    t.true(relaySim.machineRunning());
+    t.deepEqual(await powerNode(node, 'off', { identity }), { name: 'r0', ok: true, result: 'off' });
+    t.true(await eventually(async () => (await powerNode(node, 'status', { identity })).state === 'off'));
+    t.false(relaySim.machineRunning());
+
+    const wrong = await powerNode({ name: 'r1', powerUri: `ipmi://root@${RELAY_IP}/admin:nope@127.0.0.1` }, 'status', { identity });
+    t.is(wrong.error, `BMC 127.0.0.1 (through ${RELAY_IP}) refused the session (wrong user or password?): Unable to establish IPMI v2 / RMCP+ session`);
+    const stranger = await powerNode({ name: 'r2', powerUri: `ipmi://nobody@${RELAY_IP}/admin:pw@127.0.0.1` }, 'status', { identity });
+    t.regex(stranger.error ?? '', new RegExp(`^cannot reach relay ${RELAY_IP.replace(/\./g, '\\.')} over ssh: .*Permission denied`));
+  } finally {
+    await relaySim.stop();
+    if (sshd?.pid) {
+      sshd.kill('SIGTERM');
+      await sshd;
+    }
+    await removeRelay();
+  }
+});
