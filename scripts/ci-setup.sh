@@ -28,11 +28,13 @@ PACKAGES=(
   tftp-hpa isc-dhcp-client busybox-static curl # real clients (udhcpc) and the initramfs busybox
   iproute2 openssh-client tcpdump kea-admin # namespaces/bridges, ssh, capture, perfdhcp
   isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
+  dnsmasq-base bind9-dnsutils              # the DNS server's real-daemon tests, and dig to ask it
   nginx openssh-server                     # nginx -t and sshd -t on the rendered configs
   qemu-system-x86 ipxe-qemu ovmf           # compute-node VMs (TCG), their PXE ROMs and UEFI
   openipmi ipmitool                        # ipmi_sim as a real BMC, and its client
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
+  openssl                                  # certificates for the HTTPS tests, as the appliance makes them
   jq ca-certificates git
 )
 

@@ -2,6 +2,8 @@
 # busybox sh; nothing here runs on its own, so the pieces can be tested one by one.
 
 CW_STATUS_PATH=/api/v1/boot/status
+CW_SECRET_PATH=/api/v1/boot/secret
+CW_SECRET_HEADER=X-CW-Node-Secret
 
 cw_say() {
   echo "cw-init: $*"
@@ -37,7 +39,34 @@ cw_json_escape() {
   printf '%s' "$1" | tr '\n\r\t' '   ' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' | tr -d '\000-\037'
 }
 
-# cw_report STAGE [MESSAGE]: tells the head node how far the boot got. Never fails, never waits long.
+# cw_is_secret VALUE: whether VALUE has the form of a node secret (43 base64url characters).
+cw_is_secret() {
+  [ ${#1} -eq 43 ] || return 1
+  case "$1" in
+    *[!A-Za-z0-9_-]*) return 1 ;;
+  esac
+  return 0
+}
+
+# cw_trade_secret: trades this boot's secret (CW_SECRET, from the kernel command line, which anyone who
+# can read /proc/cmdline or the console log has seen) for a new one the head node hands only to us, and
+# prints it. Fails, printing nothing, when the head node does not answer with one.
+cw_trade_secret() {
+  [ -n "${CW_SECRET:-}" ] || return 1
+  _answer=$(timeout 10 wget -q -O - --header "$CW_SECRET_HEADER: $CW_SECRET" --header 'Content-Type: application/json' \
+    --post-data '{}' "$CW_HEAD$CW_SECRET_PATH/$CW_MAC" 2>/dev/null) || return 1
+  _new=$(printf '%s' "$_answer" | sed -n 's/.*"secret":"\([A-Za-z0-9_-]*\)".*/\1/p')
+  cw_is_secret "$_new" || return 1
+  printf '%s' "$_new"
+}
+
+# cw_sha256_of FILE: the SHA-256 of FILE in hex.
+cw_sha256_of() {
+  sha256sum "$1" 2>/dev/null | cut -d' ' -f1
+}
+
+# cw_report STAGE [MESSAGE]: tells the head node how far the boot got, with this boot's node secret
+# (CW_SECRET; without it the head node refuses the report). Never fails, never waits long.
 cw_report() {
   [ -n "${CW_HEAD:-}" ] && [ -n "${CW_MAC:-}" ] || return 0
   _body="{\"stage\":\"$1\""
@@ -46,6 +75,7 @@ cw_report() {
   [ -n "${CW_IP:-}" ] && _body="$_body,\"ip\":\"$CW_IP\""
   _body="$_body}"
   timeout 10 wget -q -O /dev/null --header 'Content-Type: application/json' \
+    ${CW_SECRET:+--header "$CW_SECRET_HEADER: $CW_SECRET"} \
     --post-data "$_body" "$CW_HEAD$CW_STATUS_PATH/$CW_MAC" 2>/dev/null ||
     cw_say "warning: could not report stage $1 to $CW_HEAD"
   return 0

@@ -14,7 +14,7 @@ export interface SupervisorConfig {
   storage: string;
   runDir: string;
   controlSocket: string;
-  ports: { http: number; https: number; ssh: number; tftp: number };
+  ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   dhcpInterfaces: string[] | null;
   failService: string | null;
   templatesDir: string;
@@ -61,6 +61,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       https: portOf('CW_HTTPS_PORT', 443),
       ssh: portOf('CW_SSH_PORT', 2200),
       tftp: portOf('CW_TFTP_PORT', 69),
+      dns: portOf('CW_DNS_PORT', 53),
     },
     dhcpInterfaces,
     failService,
@@ -75,14 +76,22 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       openssl: absolute('CW_OPENSSL_BIN', '/usr/bin/openssl'),
       tftpd: absolute('CW_TFTPD_BIN', '/usr/sbin/in.tftpd'),
       dhcpd: absolute('CW_DHCPD_BIN', '/usr/sbin/dhcpd'),
+      dnsmasq: absolute('CW_DNSMASQ_BIN', '/usr/sbin/dnsmasq'),
       ipxeDir: absolute('CW_IPXE_DIR', '/usr/lib/ipxe'),
     },
   };
-  // tftp is UDP and may share a number with any TCP port.
-  const tcp: [string, number][] = [['CW_HTTP_PORT', config.ports.http], ['CW_HTTPS_PORT', config.ports.https], ['CW_SSH_PORT', config.ports.ssh]];
+  // tftp is UDP and may share a number with any TCP port; DNS takes both.
+  const tcp: [string, number][] = [
+    ['CW_HTTP_PORT', config.ports.http],
+    ['CW_HTTPS_PORT', config.ports.https],
+    ['CW_SSH_PORT', config.ports.ssh],
+    ['CW_DNS_PORT', config.ports.dns],
+  ];
   for (const [i, [name, value]] of tcp.entries()) {
     for (const [other, otherValue] of tcp.slice(i + 1)) if (value === otherValue) problems.push(`${name} and ${other} are both ${value}`);
   }
+  if (config.ports.dns === config.ports.tftp) problems.push(`CW_DNS_PORT and CW_TFTP_PORT are both ${config.ports.dns}`);
+  if (config.ports.dns === 67) problems.push('CW_DNS_PORT cannot be 67 (DHCP)');
   if (problems.length > 0) throw new ExitError(problems.join('; '));
   return config;
 }

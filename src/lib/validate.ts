@@ -148,3 +148,31 @@ function describeChar(ch: string | undefined): string {
  * about half a second and 350 MB; a /8 takes many seconds and GBs, longer than the service may take to start).
  */
 export const MAX_DYNAMIC_ADDRESSES = 1 << 20;
+
+/** The cluster's DNS domain when none is set: `.internal` is reserved for private use (`.local` belongs to mDNS). */
+export const DEFAULT_DOMAIN = 'cluster.internal';
+
+const DOMAIN_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A DNS domain for the cluster's node names (`n3.DOMAIN`): lowercase dot-separated labels of letters,
+ * digits and inner hyphens, at most 63 characters each and 253 in all, no trailing dot, not all digits
+ * at the end (a top-level label is never numeric). Example: `isValidDomain('hpc.example.org') === true`.
+ */
+export function isValidDomain(s: string): Check {
+  if (s.length === 0) return 'empty domain';
+  if (s.length > 253) return `domain is ${s.length} characters long (limit 253)`;
+  if (/[A-Z]/.test(s)) return 'domain must be lowercase';
+  const labels = s.split('.');
+  for (const label of labels) {
+    if (label === '') return 'domain has an empty label (two dots, or a dot at either end)';
+    if (label.length > 63) return `domain label "${label.slice(0, 16)}..." is ${label.length} characters long (limit 63)`;
+    if (!DOMAIN_LABEL_RE.test(label)) {
+      const bad = /[^a-z0-9-]/.exec(label);
+      if (bad) return `domain contains ${describeChar(bad[0])} (allowed: lowercase letters, digits, "-" and dots between labels)`;
+      return `domain label "${label}" must not start or end with "-"`;
+    }
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1] as string)) return 'the last label of a domain must not be all digits';
+  return true;
+}

@@ -17,6 +17,14 @@ export function imageTarball(): string {
   return join(dir, last);
 }
 
+/**
+ * The URL a test reaches the head node at `headIp` by with admin credentials (nginx, HTTPS on 443):
+ * `headUrl('10.0.0.10')` is `https://10.0.0.10`. Only the nodes' anonymous routes use plain HTTP.
+ */
+export function headUrl(headIp: string): string {
+  return `https://${headIp}`;
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `${prefix}-`));
 }

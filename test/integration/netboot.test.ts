@@ -157,6 +157,9 @@ test.serial('BIOS: n0 PXE-boots DefaultBoot (rwram) and reports up', async (t) =
   t.log(`BIOS rwram: power-on -> up in ${(boot.upMs / 1000).toFixed(1)} s`);
   const serial = boot.serial();
   t.regex(serial, /cw-init: node n0 .* style rwram/);
+  // The node got its secret (asked from its own address), traded it and checked the image.
+  t.regex(serial, /cw-init: node secret of this boot received/);
+  t.regex(serial, /cw-init: image checksum verified \(sha256 [0-9a-f]{64}\)/);
   t.regex(serial, /copying the image into RAM \(rwram\)/);
   t.regex(serial, /\bn0 login:/, 'the hostname is n0');
   t.log(initLines(serial).join('\n'));
@@ -194,6 +197,42 @@ test.serial('UEFI (OVMF): n0 PXE-boots through ipxe.efi and reports up', async (
   t.regex(serial, /cw-init: node n0 .* style rwram/);
   t.regex(serial, /\bn0 login:/);
   await stopVm();
+});
+
+test.serial('BIOS: a tampered image file is not booted: the console says why and n0 reports the error', async (t) => {
+  t.timeout(600_000);
+  t.is((await tool('nodectl', ['-i', 'n0', 'unset', '_boot_style'])).exitCode, 0);
+  const script = await execa('curl', ['-sS', `http://${HEAD_IP}/api/v1/boot/ipxe/${N0_MAC}`]);
+  const uid = / cw\.image=\/images\/([0-9a-f]{32})\.img /.exec(script.stdout)?.[1];
+  t.truthy(uid, script.stdout);
+  const file = join(storage, 'images', `${uid}.img`);
+  const original = readFileSync(file);
+  try {
+    // One byte changed, size and everything else kept: only the checksum can tell.
+    const tampered = Buffer.from(original);
+    tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 0xff;
+    writeFileSync(file, tampered);
+    await stopVm();
+    const log = join(home, 'serial-tampered.log');
+    rmSync(log, { force: true });
+    vm = execa('qemu-system-x86_64', [
+      ...ROM_DIRS, '-accel', 'tcg', '-m', '1536', '-smp', '2', '-nographic', '-display', 'none', '-monitor', 'none', '-serial', `file:${log}`, '-no-reboot',
+      '-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${N0_MAC},bootindex=1`, '-boot', 'n',
+    ], { reject: false, stdin: 'ignore', all: true });
+    const serial = () => (existsSync(log) ? readFileSync(log, 'latin1') : '');
+    await waitFor(async () => /rebooting in 300 s/.test(serial()), 420_000, 1000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- serial ---\n${serial().slice(-6000)}`);
+    });
+    t.regex(serial(), /cw-init: ERROR: image checksum mismatch: \/images\/[0-9a-f]{32}\.img has sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; not booting it/);
+    t.notRegex(serial(), /copying the image into RAM|switching to the image/);
+    const status = await tool('nodectl', ['-i', 'n0', 'status', '-L']);
+    t.regex(status.stdout, /error/, status.all);
+    t.regex(status.stdout, /image checksum mismatch/, status.all);
+    t.log(initLines(serial()).join('\n'));
+  } finally {
+    await stopVm();
+    writeFileSync(file, original);
+  }
 });
 
 test.serial('bad input: a boot config without an image file, or pointing at a missing image, is explained', async (t) => {

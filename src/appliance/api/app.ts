@@ -125,7 +125,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   const accessLog = options.accessLog ?? false;
   app.addHook('onResponse', async (request, reply) => {
     const ms = reply.elapsedTime;
-    if (accessLog || isNotableRequest(reply.statusCode, ms)) log(`${request.method} ${request.url} ${reply.statusCode} ${ms.toFixed(1)}ms`);
+    // Routes that log their own refusals (rate limited, e.g. forged node reports) are not logged twice.
+    const ownRefusal = request.routeOptions.config.logsOwnRefusals === true && (reply.statusCode === 401 || reply.statusCode === 403);
+    if (accessLog || (isNotableRequest(reply.statusCode, ms) && !ownRefusal)) log(`${request.method} ${request.url} ${reply.statusCode} ${ms.toFixed(1)}ms`);
   });
 
   app.setNotFoundHandler(async (request, reply) => {

@@ -3,20 +3,21 @@
 // Bursts coalesce: at most one write+reload in flight and one queued, each from the latest state.
 import { writeDhcpModel, type DhcpModelPaths } from '../dhcp/model-file.js';
 import { dhcpNetOf, type DhcpHost, type DhcpModel } from '../dhcp/model.js';
+import { DEFAULT_DOMAIN } from '../../lib/validate.js';
 import type { Store } from '../db/store.js';
 import { coalesce } from './supervisor-client.js';
 
-/** The DHCP view of the store: every net, and every MAC of every node that has an IP. */
+/** The DHCP view of the store: every net, every MAC of every node that has an IP, and the cluster's domain. */
 export async function dhcpModelOf(store: Store, version: number): Promise<DhcpModel> {
   // One transaction, so nets and nodes are read from the same state.
-  const [nets, nodes] = await store.transaction(async (tx) => [await tx.list('nets'), await tx.listNodes()] as const);
+  const [nets, nodes, domain] = await store.transaction(async (tx) => [await tx.list('nets'), await tx.listNodes(), await tx.getSetting('domain')] as const);
   const dhcpNets = nets.map(dhcpNetOf);
   const hosts: DhcpHost[] = [];
   for (const node of nodes) {
     if (node.ip === null) continue;
     for (const mac of node.mac === null ? node.macs : [node.mac, ...node.macs]) hosts.push({ name: node.name, mac, ip: node.ip });
   }
-  return { version, nets: dhcpNets, hosts };
+  return { version, nets: dhcpNets, hosts, domain: domain ?? DEFAULT_DOMAIN };
 }
 
 export interface DhcpSyncOptions {

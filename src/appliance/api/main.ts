@@ -7,6 +7,7 @@ import { listenOnSocket, shutdownSignal } from './server.js';
 import { audiencesFromEnv } from './auth/audiences.js';
 import { DEFAULT_TOKEN_TTL_MS } from './auth/index.js';
 import { dhcpSync } from './dhcp-sync.js';
+import { dnsSync } from './dns-sync.js';
 import { reloadService, supervisorHealthClient } from './supervisor-client.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
@@ -22,6 +23,11 @@ await runCommand(async () => {
   ensureSecrets(paths);
   const store = await openStore({ paths });
   const syncDhcp = dhcpSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dhcpd'), log });
+  const syncDns = dnsSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dns'), log });
+  const syncNames = (): void => {
+    syncDhcp();
+    syncDns();
+  };
   const app = buildApi({
     store,
     supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
@@ -29,7 +35,7 @@ await runCommand(async () => {
     paths,
     auth: authFromEnv(process.env),
     accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
-    onDhcpChange: syncDhcp,
+    onDhcpChange: syncNames,
   });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
@@ -38,8 +44,8 @@ await runCommand(async () => {
     throw err;
   }
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
-  // dhcpd may have started before us (or from a model of an older release): hand it the current one.
-  syncDhcp();
+  // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
+  syncNames();
 
   const signal = await shutdownSignal();
   log(`${signal}: closing the CW API`);

@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isIPv4 } from '../../lib/ipv4.js';
+import { isValidDomain } from '../../lib/validate.js';
 
 const TOKEN = Symbol('SafeText');
 
@@ -61,6 +62,12 @@ export function word(value: string): SafeText {
 /** One of a fixed set of keywords. */
 export function oneOf<T extends string>(value: T, allowed: readonly T[]): SafeText {
   if (!allowed.includes(value)) refuse(`value (expected ${allowed.join('|')})`, value);
+  return safe(value);
+}
+
+/** A DNS name: a domain (`cluster.internal`), a host label (`n3`) or both (`n3.cluster.internal`), see isValidDomain. */
+export function dnsName(value: string): SafeText {
+  if (typeof value !== 'string' || isValidDomain(value) !== true) refuse('DNS name', value);
   return safe(value);
 }
 

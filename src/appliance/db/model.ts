@@ -1,4 +1,4 @@
-import { isValidAdminName } from '../../lib/validate.js';
+import { isValidAdminName, isValidDomain } from '../../lib/validate.js';
 import { ValidationError } from './errors.js';
 
 /** The cluster id is opaque to us but ends up in configs and headers, so it is kept to a safe alphabet. */
@@ -17,4 +17,11 @@ export function validateClusterId(token: string): string {
     throw new ValidationError('invalid cluster id: use 8-512 characters of A-Z a-z 0-9 . _ ~ + / = -');
   }
   return token;
+}
+
+/** Throws ValidationError unless `domain` is an acceptable cluster DNS domain (see isValidDomain). */
+export function validateDomain(domain: string): string {
+  const check = isValidDomain(domain);
+  if (check !== true) throw new ValidationError(`invalid domain ${JSON.stringify(domain.length > 40 ? `${domain.slice(0, 40)}...` : domain)}: ${check}`);
+  return domain;
 }

@@ -30,7 +30,8 @@ export interface AddAdminOptions {
 }
 
 /** Cluster-wide settings, stored as strings. */
-export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro';
+/** `domain`: the cluster's DNS domain (node names resolve as `n3.DOMAIN`); it is in dhcpd.conf too. */
+export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro' | 'domain';
 
 export interface Store {
   /** Backend name, e.g. `sqlite`. */
@@ -95,6 +96,13 @@ export interface Store {
   removeNodes(ids: string | readonly string[]): Promise<Node[]>;
   /** Stores what a node's agent reported, and when. */
   setNodeStatus(id: string, status: Record<string, unknown>, seenAt: Date): Promise<Node>;
+  /**
+   * Replaces the hash (SHA-256, 64 hex digits) of the node's boot secret (docs/BOOT.md, "Node secrets").
+   * Kept apart from the node record: no listing or read of nodes ever shows it. NotFoundError for no node.
+   */
+  setNodeSecretHash(id: string, hash: string, issuedAt: Date): Promise<void>;
+  /** The hash of the node's current boot secret, or undefined (no node, or none issued yet). */
+  nodeSecretHash(id: string): Promise<string | undefined>;
   /** Effective attributes of a node: its own, then its groups in order, then DefaultAttribs. */
   resolveAttributes(node: Node | string): Promise<ResolvedAttributes>;
 
@@ -125,7 +133,7 @@ export interface Store {
 
 /** What a committed change touched. */
 export interface CommitInfo {
-  /** Node MACs, IPs or indexes, or nets changed. */
+  /** Node MACs, IPs or indexes, nets, or the cluster's domain changed (what dhcpd.conf and the DNS names come from). */
   dhcp: boolean;
 }
 

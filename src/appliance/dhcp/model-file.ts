@@ -26,6 +26,7 @@ export async function writeDhcpModel(paths: DhcpModelPaths, model: DhcpModel): P
   // One host per line: a 10,000-node model stays readable and diffable without being pretty-printed.
   const body = [
     `{"version":${checked.version},`,
+    ...(checked.domain !== undefined ? [`"domain":${JSON.stringify(checked.domain)},`] : []),
     `"nets":${jsonLines(checked.nets)},`,
     `"hosts":${jsonLines(checked.hosts)}}`,
     '',

@@ -1,7 +1,7 @@
 // What dhcpd needs to know about the cluster: its networks and, per node MAC, the node's name and IP.
 // Everything here may end up verbatim in dhcpd.conf, so every value is re-checked with the shared edge
 // validators even though the API checked it already; a bad value throws and never reaches a file.
-import { MAX_DYNAMIC_ADDRESSES, isSafeName, isValidMac, type Check } from '../../lib/validate.js';
+import { MAX_DYNAMIC_ADDRESSES, isSafeName, isValidDomain, isValidMac, type Check } from '../../lib/validate.js';
 import { broadcastOf, intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
 
 /** A cluster network (an iprange of cluster.conf). */
@@ -50,6 +50,8 @@ export interface DhcpModel {
   version: number;
   nets: DhcpNet[];
   hosts: DhcpHost[];
+  /** The cluster's DNS domain, handed to the nodes (`option domain-name`); absent in models of older releases. */
+  domain?: string;
 }
 
 /** A model that cannot be rendered; `problems` lists every bad value, one line each. */
@@ -108,6 +110,10 @@ export function validateDhcpModel(value: unknown): DhcpModel {
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
     problems.push(`version ${quote(version)}: expected a non-negative integer`);
   }
+  const domain = value.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || isValidDomain(domain) !== true)) {
+    problems.push(`domain ${quote(domain)}: ${reasonOf(domain, isValidDomain)}`);
+  }
   let checked: { nets: CheckedNet[]; hosts: CheckedHost[] } | null = null;
   try {
     checked = checkDhcpInput(value.nets, value.hosts);
@@ -120,6 +126,7 @@ export function validateDhcpModel(value: unknown): DhcpModel {
     version: version as number,
     nets: checked.nets.map(dhcpNetOf),
     hosts: checked.hosts.map((h) => ({ name: h.name, mac: h.mac, ip: h.ip })),
+    ...(typeof domain === 'string' ? { domain } : {}),
   };
 }
 

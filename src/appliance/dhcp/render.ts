@@ -2,7 +2,8 @@
 // Values are checked by checkDhcpInput (shared edge validators) and then pass through the template
 // module's validators, so the text is SafeText end to end: nothing reaches the file unchecked.
 import { intToIp, ipToInt, isValidIPv4, networkOf, prefixToNetmask } from '../../lib/ipv4.js';
-import { absPath, comment, conf, ipv4, lines, port, word, type SafeText } from '../config/template.js';
+import { isValidDomain } from '../../lib/validate.js';
+import { absPath, comment, conf, dnsName, ipv4, lines, port, word, type SafeText } from '../config/template.js';
 import { checkDhcpInput, DhcpModelError, type CheckedHost, type CheckedNet, type DhcpHost, type DhcpNet } from './model.js';
 
 /** A network dhcpd listens on that is not a cluster network: declared without a pool (nothing is handed out). */
@@ -20,6 +21,20 @@ export interface DhcpRenderOptions {
   reserved?: readonly string[];
   /** Network boot: without it the subnets carry no next-server and no boot file. */
   boot?: DhcpBootOptions;
+  /** Names: without it the subnets carry no domain and no name server. */
+  dns?: DhcpDnsOptions;
+}
+
+/** What nodes are told about names: the cluster's domain and the head node's DNS server. */
+export interface DhcpDnsOptions {
+  /** `option domain-name` and `domain-search` (the cluster's domain), or null for none. */
+  domain: string | null;
+  /**
+   * The head node's addresses where its DNS server answers on port 53; each cluster network gets the
+   * one inside it as `option domain-name-servers`. Empty when the server is on another port, which
+   * DHCP cannot express.
+   */
+  serverAddresses: readonly string[];
 }
 
 /** Where nodes find their boot files: the head node's addresses and its HTTP port (CW_HTTP_PORT). */
@@ -75,9 +90,10 @@ export function renderDhcpSections({ nets, hosts, options = {} }: DhcpRenderInpu
   const reserved = new Set(checkReserved(options.reserved ?? []));
   for (const host of checked.hosts) reserved.add(host.ipInt);
   const boot = options.boot === undefined ? null : checkBoot(options.boot);
+  const dns = options.dns === undefined ? null : checkDns(options.dns);
 
   const subnetBlocks: Array<{ at: number; text: SafeText }> = [];
-  for (const net of checked.nets) subnetBlocks.push({ at: net.networkInt, text: renderClusterNet(net, reserved, boot) });
+  for (const net of checked.nets) subnetBlocks.push({ at: net.networkInt, text: renderClusterNet(net, reserved, boot, dns) });
   for (const net of listenOnly) subnetBlocks.push({ at: net.networkInt, text: renderListenOnly(net) });
   subnetBlocks.sort((a, b) => a.at - b.at);
 
@@ -113,9 +129,10 @@ function inSomeNet(ip: number, nets: readonly CheckedNet[]): boolean {
   return false;
 }
 
-function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>, boot: CheckedBoot | null): SafeText {
+function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>, boot: CheckedBoot | null, dns: CheckedDns | null): SafeText {
   const body: SafeText[] = [];
   if (net.gateway !== null) body.push(conf`  option routers ${ipv4(net.gateway)};`);
+  if (dns !== null) body.push(...renderDns(net, dns));
   if (boot !== null) body.push(...renderBoot(net, boot));
   if (net.dynamic) {
     const ranges = freeRanges(net, reserved);
@@ -129,6 +146,34 @@ function renderClusterNet(net: CheckedNet, reserved: ReadonlySet<number>, boot: 
 function renderListenOnly(net: CheckedListenOnly): SafeText {
   const head = comment(`${net.note ? `${net.note}: ` : ''}listen only, not a cluster network (nothing is handed out)`);
   return lines([conf`# ${head}`, conf`subnet ${ipv4(net.network)} netmask ${ipv4(prefixToNetmask(net.prefix))} {`, conf`}`]);
+}
+
+interface CheckedDns {
+  domain: string | null;
+  servers: Array<{ ip: string; ipInt: number }>;
+}
+
+function checkDns(dns: DhcpDnsOptions): CheckedDns {
+  const problems: string[] = [];
+  if (dns.domain !== null && (typeof dns.domain !== 'string' || isValidDomain(dns.domain) !== true)) {
+    problems.push(`options.dns.domain: ${JSON.stringify(dns.domain)} is not a DNS domain`);
+  }
+  const servers: CheckedDns['servers'] = [];
+  for (const a of dns.serverAddresses) {
+    if (typeof a !== 'string' || isValidIPv4(a) !== true) problems.push(`options.dns.serverAddresses: ${JSON.stringify(a)} is not an IPv4 address`);
+    else servers.push({ ip: a, ipInt: ipToInt(a) });
+  }
+  if (problems.length > 0) throw new DhcpModelError(problems, 'DHCP render options');
+  return { domain: dns.domain, servers };
+}
+
+/** The cluster's domain, and the head node's address on this network as the name server. */
+function renderDns(net: CheckedNet, dns: CheckedDns): SafeText[] {
+  const out: SafeText[] = [];
+  if (dns.domain !== null) out.push(conf`  option domain-name "${dnsName(dns.domain)}";`, conf`  option domain-search "${dnsName(dns.domain)}";`);
+  const server = dns.servers.find((h) => h.ipInt >= net.networkInt && h.ipInt <= net.broadcastInt);
+  if (server) out.push(conf`  option domain-name-servers ${ipv4(server.ip)};`);
+  return out;
 }
 
 interface CheckedBoot {

@@ -16,6 +16,8 @@ export interface ServicePaths
   controlSocket: string;
   /** Where the syslog sink listens (`/dev/log`). */
   syslogSocket: string;
+  /** The FIFO nginx writes its access log to and the supervisor reads (`RUN/nginx-access.fifo`, mode 0600). */
+  accessLogFifo: string;
 }
 
 /** The service paths of a storage directory and a runtime directory (the API's socket is `RUN/api.sock`). */
@@ -45,6 +47,7 @@ export function servicePaths(where: {
     apiSocket: path.join(where.runDir, 'api.sock'),
     controlSocket: where.controlSocket,
     syslogSocket: where.syslogSocket,
+    accessLogFifo: path.join(where.runDir, 'nginx-access.fifo'),
   };
 }
 
@@ -59,6 +62,8 @@ export interface ServiceBinaries {
   openssl: string;
   tftpd: string;
   dhcpd: string;
+  /** The DNS server (dnsmasq, DNS only). */
+  dnsmasq: string;
   /** Directory holding the iPXE binaries copied into the boot directory. */
   ipxeDir: string;
 }
@@ -76,7 +81,7 @@ export type CommandRunner = (command: string, args: readonly string[]) => Promis
 export interface ServiceContext {
   paths: ServicePaths;
   /** `https` serves the same locations as `http`, with the certificate of `tls/server.crt`. */
-  ports: { http: number; https: number; ssh: number; tftp: number };
+  ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
   bins: ServiceBinaries;

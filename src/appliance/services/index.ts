@@ -2,6 +2,7 @@ import type { ChildServiceSpec, ServiceSpec } from '../supervisor/types.js';
 import { apiService } from './api/index.js';
 import type { ServiceContext } from './context.js';
 import { dhcpdService } from './dhcpd/index.js';
+import { dnsService } from './dns/index.js';
 import { httpdService } from './httpd/index.js';
 import { sshdService } from './sshd/index.js';
 import { createSyslogSink } from './syslog/index.js';
@@ -14,13 +15,18 @@ export interface ServiceTableOptions {
 
 /** The appliance's services, in the order ARCHITECTURE.md lists them. */
 export function buildServiceTable(ctx: ServiceContext, options: ServiceTableOptions = {}): ServiceSpec[] {
-  const syslog = createSyslogSink({ socketPath: ctx.paths.syslogSocket, write: (source, line) => ctx.log(source, line) });
+  const syslog = createSyslogSink({
+    socketPath: ctx.paths.syslogSocket,
+    accessLogFifo: ctx.paths.accessLogFifo,
+    write: (source, line) => ctx.log(source, line),
+  });
   const table: ServiceSpec[] = [
     syslog.spec,
     apiService(ctx),
-    httpdService(ctx, syslog.udpPort),
+    httpdService(ctx, syslog.accessLogPath),
     tftpdService(ctx),
     dhcpdService(ctx),
+    dnsService(ctx),
     sshdService(ctx),
   ];
   const fail = options.failService;

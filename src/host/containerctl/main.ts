@@ -76,6 +76,7 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'its private key (PEM, unencrypted); stored 0600 in the storage directory')
     .option('--ssh-port <port>', "appliance sshd port (the host's sshd keeps 22)", toNumber, 2200)
     .option('--tftp-port <port>', 'TFTP port', toNumber, 69)
+    .option('--dns-port <port>', 'DNS port (udp and tcp; nodes are told of the server only on 53)', toNumber, 53)
     .option('--dhcp-interface <iface>', 'serve DHCP on this interface (repeatable; default: auto)', collect)
     .option('--env <key=value>', 'extra container environment (repeatable)', collect)
     .option('--timeout <seconds>', 'how long to wait for health', toNumber, 120)
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
             tlsKey: o.tlsKey as string | undefined,
             sshPort: o.sshPort as number,
             tftpPort: o.tftpPort as number,
+            dnsPort: o.dnsPort as number,
             dhcpInterfaces: (o.dhcpInterface as string[] | undefined) ?? [],
             env: (o.env as string[] | undefined) ?? [],
             timeout: o.timeout as number,

@@ -5,6 +5,7 @@
 //   cw-clusterctl distros create name=CentOS repos=CentOS_base release=7
 //   cw-clusterctl distros import --name CentOS7 /etc/yum.repos.d/CentOS-Base.repo
 //   cw-clusterctl --set-distro CentOS ; cw-clusterctl --get-distro
+//   cw-clusterctl --set-domain hpc.example.org ; cw-clusterctl --get-domain
 import { basename } from 'node:path';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { ApiError } from '../common/client/api-client.js';
@@ -46,6 +47,21 @@ function collection(name: string, actions: Record<string, Action>): Action {
     if (!run) throw new ExitError(`unknown action "${clip(action)}" for ${name} (${Object.keys(actions).join(', ')})`);
     await run(ctx, rest);
   };
+}
+
+/** `--set-domain NAME` (`--set-domain ''` restores the default), `--get-domain`; true when one of them was the whole command. */
+async function clusterDomain(ctx: ToolContext): Promise<boolean> {
+  const set = ctx.args.options.get('set-domain');
+  const get = ctx.args.options.get('get-domain') === true;
+  if (set === undefined && !get) return false;
+  const api = ctx.api();
+  if (typeof set === 'string') await api.patch<unknown>('/cluster', { domain: set === '' ? null : set });
+  const current = await api.get<unknown>('/cluster');
+  const domain = isObject(current) && typeof current.domain === 'string' ? current.domain : null;
+  const { format } = ctx.args.common;
+  if (format !== 'plain') ctx.out(renderJson({ domain }, format));
+  else ctx.out(`Domain: ${domain === null ? 'none' : safeText(domain)}\n`);
+  return ctx.args.words.length === 0;
 }
 
 /** `--set-distro NAME`, `--get-distro`; true when one of them was the whole command. */
@@ -138,16 +154,23 @@ export const CLUSTERCTL: ToolSpec = {
     'distros update | clone | rm                      change, copy or delete the selected distros (-i)',
     'nets ls|list [-l|-L] | create | update | rm      cluster networks (cw-cluster-conf load makes them from ipranges)',
     '--set-distro NAME | --get-distro                 set or show the default distro for new images',
+    '--set-domain NAME | --get-domain                 set or show the DNS domain of the node names (n3.NAME)',
   ],
   options: [
     { long: 'set-distro', value: true, help: 'make NAME the default distro' },
     { long: 'get-distro', help: 'show the default distro' },
+    { long: 'set-domain', value: true, help: "make NAME the cluster's DNS domain ('' restores cluster.internal)" },
+    { long: 'get-domain', help: "show the cluster's DNS domain" },
     { long: 'name', value: true, help: 'distros import: name of the new distro (default: the file name)' },
     { long: 'release', value: true, help: 'distros import: release (fills $releasever)' },
     { long: 'package-manager', value: true, help: 'distros import: dnf, yum or apt' },
     { long: 'content', value: true, help: 'create/update: fields as JSON, or @file.json' },
   ],
-  before: defaultDistro,
+  before: async (ctx) => {
+    const domainOnly = await clusterDomain(ctx);
+    const distroOnly = await defaultDistro(ctx);
+    return domainOnly || distroOnly;
+  },
   actions: {
     repos: collection('repos', collectionActions(REPOS)),
     distros: collection('distros', { ...collectionActions(DISTROS), import: distroImport }),

@@ -1,5 +1,6 @@
 // The anonymous boot endpoints in-process: iPXE scripts by MAC (or why not), and status reports.
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { session, type Session } from './helpers.js';
@@ -8,6 +9,9 @@ const MAC0 = '52:54:00:00:00:01';
 const MAC0_EXTRA = '52:54:00:00:01:01';
 const HOST = '10.0.0.1:8080';
 const HEAD = `http://${HOST}`;
+/** n0's assigned address: only a request from there gets a node secret. */
+const N0_IP = '10.0.0.100';
+const SECRET_RE = / cw\.secret=([A-Za-z0-9_-]{43}) /;
 
 class FakeClock {
   constructor(public ms = Date.parse('2025-06-01T12:00:00Z')) {}
@@ -22,15 +26,18 @@ interface Booting extends Session {
   bootUid: string;
   imageUid: string;
   nodeUid: string;
-  /** GET /boot/ipxe[/mac] without credentials, as iPXE asks. */
-  script(mac?: string, host?: string): Promise<{ status: number; type: string; text: string }>;
-  report(mac: string, body: unknown): Promise<{ status: number; body: any }>;
+  /** GET /boot/ipxe[/mac] without credentials, as iPXE asks (from `from`, default n0's address). */
+  script(mac?: string, host?: string, from?: string): Promise<{ status: number; type: string; text: string }>;
+  /** n0's secret of a new boot (a script asked for from its address). */
+  boot(): Promise<string>;
+  /** POST /boot/status/MAC with `secret` in the header (none when undefined), from `from`. */
+  report(mac: string, body: unknown, secret?: string, from?: string): Promise<{ status: number; body: any }>;
 }
 
 /** n0 (two MACs) with DefaultBoot (kernel, initramfs, DefaultImage with content) through DefaultAttribs. */
-async function booting(t: Parameters<typeof session>[0]): Promise<Booting> {
+async function booting(t: Parameters<typeof session>[0], log?: (line: string) => void): Promise<Booting> {
   const clock = new FakeClock();
-  const s = await session(t, { clock: clock.now });
+  const s = await session(t, { clock: clock.now, ...(log ? { log } : {}) });
   const { store } = s;
   const image = await store.create('images', { name: 'DefaultImage' });
   await store.setImageContent(image.uid, { size: 4, checksum: `sha256:${'0'.repeat(64)}` });
@@ -50,12 +57,19 @@ async function booting(t: Parameters<typeof session>[0]): Promise<Booting> {
     bootUid: boot.uid,
     imageUid: image.uid,
     nodeUid: node.uid,
-    async script(mac, host = HOST) {
-      const res = await s.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe${mac === undefined ? '' : `/${mac}`}`, headers: { host } });
+    async script(mac, host = HOST, from = N0_IP) {
+      const res = await s.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe${mac === undefined ? '' : `/${mac}`}`, headers: { host }, remoteAddress: from });
       return { status: res.statusCode, type: String(res.headers['content-type']), text: res.body };
     },
-    async report(mac, body) {
-      const res = await s.api.inject({ method: 'POST', url: `/api/v1/boot/status/${mac}`, headers: { host: HOST }, payload: body as string });
+    async boot() {
+      const res = await s.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe/${MAC0}`, headers: { host: HOST }, remoteAddress: N0_IP });
+      const secret = SECRET_RE.exec(res.body)?.[1];
+      if (!secret) throw new Error(`no secret in:\n${res.body}`);
+      return secret;
+    },
+    async report(mac, body, secret, from = '10.0.0.66') {
+      const headers: Record<string, string> = { host: HOST, ...(secret === undefined ? {} : { 'x-cw-node-secret': secret }) };
+      const res = await s.api.inject({ method: 'POST', url: `/api/v1/boot/status/${mac}`, headers, payload: body as string, remoteAddress: from });
       return { status: res.statusCode, body: res.json() };
     },
   };
@@ -84,10 +98,11 @@ test('a known MAC gets its script (any of its MACs, any spelling) and records st
   t.true(
     res.text.includes(
       `kernel ${HEAD}/boot/${b.bootUid}/kernel initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
-        `cw.image=/images/${b.imageUid}.img cw.style=rwram cw.rw=overlayfs console=tty0 console=ttyS0,115200 quiet || goto failed\n`,
+        `cw.image=/images/${b.imageUid}.img cw.sha256=${'0'.repeat(64)} cw.style=rwram cw.rw=overlayfs cw.secret=`,
     ),
     res.text,
   );
+  t.regex(res.text, / cw\.secret=[A-Za-z0-9_-]{43} console=tty0 console=ttyS0,115200 quiet \|\| goto failed\n/);
   t.true(res.text.includes(`initrd --name initramfs ${HEAD}/boot/${b.bootUid}/initramfs || goto failed\n`));
   const node = (await b.call('GET', '/node/n0')).body.data;
   t.deepEqual(node.status, { stage: 'ipxe', state: 'booting:ipxe' });
@@ -160,7 +175,8 @@ test('what is missing is told to the node: boot config, its files, its image and
 test('status reports: validated, stored with last_seen, shown as state; unknown MAC 404 and nothing changes', async (t) => {
   const b = await booting(t);
   const up = { stage: 'up', ip: '10.0.0.100', kernel: '6.1.0-18-cloud-amd64', uptime: 12.5, load: [0.1, 0.05, 0], ram_free: 1_000_000, ram_total: 4_000_000, extra: 'ignored' };
-  const res = await b.report(MAC0, up);
+  const secret = await b.boot();
+  const res = await b.report(MAC0, up, secret);
   t.is(res.status, 200);
   t.deepEqual(res.body, { success: true, data: { name: 'n0', state: 'up' } });
   let node = (await b.call('GET', '/node/n0')).body.data;
@@ -169,7 +185,7 @@ test('status reports: validated, stored with last_seen, shown as state; unknown 
   t.is(node.last_seen, new Date(b.clock.ms).toISOString());
 
   // Another MAC of the same node, in any spelling.
-  t.is((await b.report(MAC0_EXTRA.replaceAll(':', '-').toUpperCase(), { stage: 'up', load: 0.5 })).status, 200);
+  t.is((await b.report(MAC0_EXTRA.replaceAll(':', '-').toUpperCase(), { stage: 'up', load: 0.5 }, secret)).status, 200);
 
   b.clock.advance(30_000);
   t.is((await b.call('GET', '/node/n0')).body.data.status.state, 'up', 'three intervals: still up');
@@ -177,7 +193,7 @@ test('status reports: validated, stored with last_seen, shown as state; unknown 
   t.is((await b.call('GET', '/nodes')).body.data[0].status.state, 'down');
 
   const before = (await b.call('GET', '/node/n0')).body.data;
-  const unknown = await b.report('52:54:00:00:00:99', { stage: 'up' });
+  const unknown = await b.report('52:54:00:00:00:99', { stage: 'up' }, secret);
   t.is(unknown.status, 404);
   t.deepEqual(unknown.body, { success: false, error: 'no such node: 52:54:00:00:00:99' });
 
@@ -196,16 +212,16 @@ test('status reports: validated, stored with last_seen, shown as state; unknown 
     [['up'], /body must be an object/],
   ];
   for (const [body, message] of bad) {
-    const r = await b.report(MAC0, body);
+    const r = await b.report(MAC0, body, secret);
     t.is(r.status, 400, JSON.stringify(body));
     t.regex(r.body.error, message, JSON.stringify(body));
   }
-  t.is((await b.report('zz:zz', { stage: 'up' })).status, 400);
+  t.is((await b.report('zz:zz', { stage: 'up' }, secret)).status, 400);
   t.deepEqual((await b.call('GET', '/node/n0')).body.data, before, 'nothing changed');
 
   // Boot stages and errors.
-  t.is((await b.report(MAC0, { stage: 'initramfs', ip: '10.0.0.100' })).body.data.state, 'booting:initramfs');
-  t.is((await b.report(MAC0, { stage: 'error', message: 'roram with rwtab is not yet supported' })).body.data.state, 'error');
+  t.is((await b.report(MAC0, { stage: 'initramfs', ip: '10.0.0.100' }, secret)).body.data.state, 'booting:initramfs');
+  t.is((await b.report(MAC0, { stage: 'error', message: 'roram with rwtab is not yet supported' }, secret)).body.data.state, 'error');
 });
 
 test('the boot routes need no credentials; the rest of the API still does', async (t) => {
@@ -213,7 +229,89 @@ test('the boot routes need no credentials; the rest of the API still does', asyn
   t.is((await b.api.inject({ method: 'GET', url: '/api/v1/nodes' })).statusCode, 401);
   t.is((await b.api.inject({ method: 'GET', url: `/api/v1/boot/ipxe/${MAC0}` })).statusCode, 200);
   const doc = (await b.api.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json();
-  for (const [p, m] of [['/boot/ipxe', 'get'], ['/boot/ipxe/{mac}', 'get'], ['/boot/status/{mac}', 'post']] as const) {
+  for (const [p, m] of [['/boot/ipxe', 'get'], ['/boot/ipxe/{mac}', 'get'], ['/boot/status/{mac}', 'post'], ['/boot/secret/{mac}', 'post']] as const) {
     t.deepEqual(doc.paths[p]?.[m]?.security, [], `${m} ${p} is anonymous in the OpenAPI document`);
   }
+});
+
+test('a node secret only in a script asked for from the node\'s own address, new for every boot', async (t) => {
+  const b = await booting(t);
+  const elsewhere = await b.script(MAC0, HOST, '10.0.0.66');
+  t.true(elsewhere.text.includes(' cw.sha256='), 'the image checksum is there for anyone');
+  t.false(elsewhere.text.includes('cw.secret'), elsewhere.text);
+  t.regex(elsewhere.text, /^echo cw-headnode: no node secret: this script was not asked for from the address of n0, so its reports will be refused$/m);
+  t.deepEqual((await b.call('GET', '/node/n0')).body.data.status, { state: 'new' }, 'a script asked for elsewhere records nothing');
+
+  const first = await b.boot();
+  const second = await b.boot();
+  t.not(first, second);
+  t.is((await b.report(MAC0, { stage: 'up' }, first)).status, 403, 'the previous boot\'s secret is no longer valid');
+  t.is((await b.report(MAC0, { stage: 'up' }, second)).status, 200);
+  t.is((await b.script(MAC0, HOST, '10.0.0.66')).status, 200);
+  t.is((await b.report(MAC0, { stage: 'up' }, second)).status, 200, 'a script asked for elsewhere does not replace the secret');
+
+  // The stored form is the hash: nothing the API shows carries the secret.
+  t.is(await b.store.nodeSecretHash('n0'), createHash('sha256').update(second).digest('hex'));
+  for (const path of ['/nodes', '/node/n0', '/node/52:54:00:00:00:01']) {
+    const text = JSON.stringify((await b.call('GET', path)).body);
+    t.false(text.includes(second) || text.includes(createHash('sha256').update(second).digest('hex')), path);
+  }
+
+  // A node without an assigned address never gets one.
+  await b.store.updateNode('n0', { ip: null });
+  t.false((await b.script(MAC0, HOST, N0_IP)).text.includes('cw.secret'));
+});
+
+test('reports without the node secret are refused with 401/403, counted and logged, and change nothing', async (t) => {
+  const lines: string[] = [];
+  const b = await booting(t, (line) => lines.push(line));
+  const n1 = await b.store.createNode({ mac: '52:54:00:00:00:02', ip: '10.0.0.101' });
+  const n1Script = await b.api.inject({ method: 'GET', url: '/api/v1/boot/ipxe/52:54:00:00:00:02', headers: { host: HOST }, remoteAddress: '10.0.0.101' });
+  const n1Secret = SECRET_RE.exec(n1Script.body)?.[1] ?? '';
+  t.not(n1Secret, '');
+  const secret = await b.boot();
+  t.is((await b.report(MAC0, { stage: 'up' }, secret)).status, 200);
+  const before = (await b.call('GET', '/node/n0')).body.data;
+
+  const missing = await b.report(MAC0, { stage: 'error', message: 'forged' });
+  t.is(missing.status, 401);
+  t.deepEqual(missing.body, { success: false, error: 'node secret required: send the secret of this boot in the x-cw-node-secret header (docs/BOOT.md, "Node secrets")' });
+  const wrong = await b.report(MAC0, { stage: 'error' }, 'A'.repeat(43));
+  t.is(wrong.status, 403);
+  t.deepEqual(wrong.body, { success: false, error: 'node secret not accepted for n0: not the secret of its current boot (reboot the node to get a new one)' });
+  t.is((await b.report(MAC0, { stage: 'error' }, n1Secret)).status, 403, 'another node\'s secret');
+  t.is((await b.report(MAC0, { stage: 'error' }, '')).status, 401);
+  t.is((await b.report(MAC0, 'not json at all', 'x')).status, 403, 'refused before the body is looked at');
+  t.is((await b.report(MAC0, { stage: 'up' }, `${secret}x`)).status, 403);
+  const trade = await b.api.inject({ method: 'POST', url: `/api/v1/boot/secret/${MAC0}`, headers: { host: HOST, 'x-cw-node-secret': n1Secret } });
+  t.is(trade.statusCode, 403, 'no new secret for a wrong one');
+  t.deepEqual((await b.call('GET', '/node/n0')).body.data, before, 'nothing changed');
+  t.is((await b.report('52:54:00:00:00:02', { stage: 'up' }, n1Secret)).status, 200);
+
+  const stats = (await b.call('GET', '/boot/stats')).body.data.refused_reports;
+  t.like(stats, { total: 7, missing: 2, wrong: 5 });
+  t.like(stats.last, { source: '127.0.0.1', mac: MAC0, reason: 'wrong' });
+  t.is((await b.api.inject({ method: 'GET', url: '/api/v1/boot/stats' })).statusCode, 401, 'admins only');
+  const refusedLines = lines.filter((l) => l.startsWith('refused a status report') && l.includes('from 10.0.0.66'));
+  t.deepEqual(refusedLines, ['refused a status report for 52:54:00:00:00:01 from 10.0.0.66 without a node secret'], 'one line per source and minute');
+  t.false(lines.some((l) => l.includes(secret) || l.includes(n1Secret)), 'no secret in the log');
+  t.false(lines.some((l) => l.startsWith('POST /api/v1/boot/')), 'refusals are not logged a second time by the request log');
+  b.clock.advance(60_000);
+  await b.report(MAC0, { stage: 'up' });
+  t.is(lines.filter((l) => l.startsWith('refused a status report')).at(-1), 'refused a status report for 52:54:00:00:00:01 from 10.0.0.66 without a node secret (and 5 more from 10.0.0.66 since the last line)');
+});
+
+test('the boot secret of the command line is traded once for the one the node keeps', async (t) => {
+  const b = await booting(t);
+  const boot = await b.boot();
+  const trade = async (secret: string) => b.api.inject({ method: 'POST', url: `/api/v1/boot/secret/${MAC0}`, headers: { host: HOST, 'x-cw-node-secret': secret } });
+  const res = await trade(boot);
+  t.is(res.statusCode, 200);
+  t.is(res.headers['cache-control'], 'no-store');
+  const kept = res.json().data.secret as string;
+  t.regex(kept, /^[A-Za-z0-9_-]{43}$/);
+  t.not(kept, boot);
+  t.is((await trade(boot)).statusCode, 403, 'the command line\'s secret works once');
+  t.is((await b.report(MAC0, { stage: 'up' }, boot)).status, 403);
+  t.is((await b.report(MAC0, { stage: 'up' }, kept)).status, 200);
 });

@@ -145,12 +145,12 @@ test('a 10,000-node cluster.conf is applied in one transaction', async (t) => {
 
 test('cluster settings: the cluster id is write-only, the default distro a distro name', async (t) => {
   const s = await session(t);
-  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null });
+  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null, domain: 'cluster.internal' });
   await s.call('POST', '/repos', { name: 'base', urls: ['http://x/'] });
   await s.call('POST', '/distros', { name: 'CentOS', release: '7', repos: ['base'] });
   const res = await s.call('PATCH', '/cluster', { cluster_id: 'abcDEF0123456789', default_distro: 'CentOS' });
   t.is(res.status, 200);
-  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS' });
+  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS', domain: 'cluster.internal' });
   t.is(await s.store.getSetting('cluster_id'), 'abcDEF0123456789');
   t.is((await s.call('PATCH', '/cluster', { cluster_id: 'bad id;' })).status, 400);
   t.is((await s.call('PATCH', '/cluster', { default_distro: 'Nope' })).status, 400);
@@ -163,6 +163,32 @@ test('cluster settings: the cluster id is write-only, the default distro a distr
   t.is(del.body.error, 'distro CentOS7 is the default distro; choose another default first');
   await s.call('PATCH', '/cluster', { default_distro: null });
   t.is((await s.call('DELETE', '/distro/CentOS7')).status, 200);
+});
+
+test('the domain is a cluster setting: validated, null restores the default, and a change is a DHCP change', async (t) => {
+  const s = await session(t);
+  let changes = 0;
+  s.store.onCommit((c) => {
+    if (c.dhcp) changes += 1;
+  });
+  const set = await s.call('PATCH', '/cluster', { domain: 'hpc.example.org' });
+  t.is(set.status, 200);
+  t.is(set.body.data.domain, 'hpc.example.org');
+  t.is(await s.store.getSetting('domain'), 'hpc.example.org');
+  t.is(changes, 1);
+  // The same value again changes nothing.
+  t.is((await s.call('PATCH', '/cluster', { domain: 'hpc.example.org' })).status, 200);
+  t.is(changes, 1);
+  for (const bad of ['Upper.case', 'a..b', '-x.org', 'x.org.', 'semi;colon', 'x.123', 'with space', `${'a'.repeat(64)}.org`, '']) {
+    const r = await s.call('PATCH', '/cluster', { domain: bad });
+    t.is(r.status, 400, bad);
+    t.regex(r.body.error, /invalid domain|must NOT have fewer/, bad);
+  }
+  t.is(await s.store.getSetting('domain'), 'hpc.example.org');
+  const reset = await s.call('PATCH', '/cluster', { domain: null });
+  t.is(reset.body.data.domain, 'cluster.internal');
+  t.is(await s.store.getSetting('domain'), undefined);
+  t.is(changes, 2);
 });
 
 test('heads and admins', async (t) => {

@@ -39,6 +39,7 @@ test('the DHCP model has every net and one host per MAC of every node (a node gi
       { name: 'n0', mac: '52:54:00:00:01:01', ip: '10.0.0.100' },
       { name: 'n1', mac: '52:54:00:00:00:02', ip: '10.0.0.101' },
     ],
+    domain: 'cluster.internal',
   });
 });
 

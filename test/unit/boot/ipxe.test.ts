@@ -19,13 +19,15 @@ const NODE_UID = 'a'.repeat(32);
 const BOOT_UID = 'b'.repeat(32);
 const IMAGE_UID = 'c'.repeat(32);
 const HEAD = 'http://10.0.0.1:8080';
+const SHA = 'd'.repeat(64);
+const SECRET = 'q3V9-xN_0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567';
 
 function input(over: Partial<NodeScriptInput> = {}, attrs: Record<string, string> = {}): NodeScriptInput {
   return {
     node: { uid: NODE_UID, name: 'n0', mac: '52:54:00:00:00:01' },
     resolvedAttributes: Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { value: v, from: 'node' as const }])),
     bootConfig: { uid: BOOT_UID, name: 'DefaultBoot', cmdline: '', boot_style: 'rwram' },
-    image: { uid: IMAGE_UID, name: 'DefaultImage' },
+    image: { uid: IMAGE_UID, name: 'DefaultImage', checksum: `sha256:${SHA}` },
     headUrl: HEAD,
     ...over,
   };
@@ -34,7 +36,7 @@ function input(over: Partial<NodeScriptInput> = {}, attrs: Record<string, string
 const kernelLine = (text: string): string => text.split('\n').find((l) => l.startsWith('kernel ')) ?? '';
 
 test('the per-node script: kernel with initrd=initramfs and the cw.* parameters, initramfs, boot', (t) => {
-  const script = renderNodeScript(input({ bootConfig: { uid: BOOT_UID, name: 'DefaultBoot', cmdline: 'net.ifnames=0  quiet', boot_style: 'rwram' } }, { _cmdline: 'loglevel=3' }));
+  const script = renderNodeScript(input({ bootConfig: { uid: BOOT_UID, name: 'DefaultBoot', cmdline: 'net.ifnames=0  quiet', boot_style: 'rwram' }, secret: SECRET }, { _cmdline: 'loglevel=3' }));
   t.is(script.refused, null);
   t.is(script.style, 'rwram');
   t.is(
@@ -43,7 +45,7 @@ test('the per-node script: kernel with initrd=initramfs and the cw.* parameters,
       '#!ipxe',
       'echo cw-headnode: n0 boots DefaultBoot (rwram)',
       `kernel ${HEAD}/boot/${BOOT_UID}/kernel initrd=initramfs cw.node=n0 cw.uid=${NODE_UID} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} cw.image=/images/${IMAGE_UID}.img ` +
-        'cw.style=rwram cw.rw=overlayfs console=tty0 console=ttyS0,115200 net.ifnames=0 quiet loglevel=3 || goto failed',
+        `cw.sha256=${SHA} cw.style=rwram cw.rw=overlayfs cw.secret=${SECRET} console=tty0 console=ttyS0,115200 net.ifnames=0 quiet loglevel=3 || goto failed`,
       `initrd --name initramfs ${HEAD}/boot/${BOOT_UID}/initramfs || goto failed`,
       'boot || goto failed',
       ':failed',
@@ -55,6 +57,16 @@ test('the per-node script: kernel with initrd=initramfs and the cw.* parameters,
   );
   // A node booting from another of its NICs is asked again at the URL it used.
   t.true(renderNodeScript(input({ mac: '52-54-00-00-00-0A' })).text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:0a\n`));
+});
+
+test('the node secret goes on the kernel command line after the cw.* parameters; without one the script says so', (t) => {
+  const withSecret = renderNodeScript(input({ secret: SECRET }));
+  t.is(withSecret.refused, null);
+  t.regex(kernelLine(withSecret.text), new RegExp(` cw\\.sha256=${SHA} cw\\.style=rwram cw\\.rw=overlayfs cw\\.secret=${SECRET} console=tty0 `));
+  t.false(withSecret.text.includes('no node secret'));
+  const without = renderNodeScript(input({ secret: null }));
+  t.false(without.text.includes('cw.secret'));
+  t.regex(without.text, /^echo cw-headnode: no node secret: this script was not asked for from the address of n0, so its reports will be refused$/m);
 });
 
 test('boot style: _boot_style (node > groups > DefaultAttribs) wins over the boot config, rwram by default', async (t) => {
@@ -145,7 +157,13 @@ test('hostile values never reach a script: the node is told why and asked again'
     { node: { uid: 'not-a-uid', name: 'n0', mac: '52:54:00:00:00:01' } },
     { bootConfig: { uid: BOOT_UID, name: 'B${x}', cmdline: '', boot_style: 'rwram' } },
     { bootConfig: { uid: `${BOOT_UID}/../x`, name: 'B', cmdline: '', boot_style: 'rwram' } },
-    { image: { uid: 'C'.repeat(32), name: 'i' } },
+    { image: { uid: 'C'.repeat(32), name: 'i', checksum: `sha256:${SHA}` } },
+    { image: { uid: IMAGE_UID, name: 'i', checksum: null } },
+    { image: { uid: IMAGE_UID, name: 'i', checksum: `md5:${'0'.repeat(32)}` } },
+    { image: { uid: IMAGE_UID, name: 'i', checksum: `sha256:${SHA} quiet` } },
+    { secret: 'short' },
+    { secret: `${SECRET.slice(0, 42)}$` },
+    { secret: `${SECRET.slice(0, 40)} x=` },
   ];
   for (const bad of badValues) {
     const script = renderNodeScript(input(bad));

@@ -37,12 +37,12 @@ test('the restart command keeps non-default options and quotes odd paths', async
     image: 'cw-headnode:0.1.0',
     imageId: image.id,
     networkMode: 'cwnet',
-    env: { CW_HTTP_PORT: '8080', CW_SSH_PORT: '2200', CW_TFTP_PORT: '69', CW_DHCP_INTERFACES: 'eth1' },
+    env: { CW_HTTP_PORT: '8080', CW_SSH_PORT: '2200', CW_TFTP_PORT: '69', CW_DNS_PORT: '5353', CW_DHCP_INTERFACES: 'eth1' },
   });
   const ctx = testContext(engine);
   await stop({ name: 'hn2', timeout: 3 }, ctx);
   t.true(engine.calls.includes('stop id-hn2 t=3'));
-  t.true(ctx.out.text.includes('cw-containerctl start /srv/cw cw-headnode:0.1.0 --name hn2 --network cwnet --http-port 8080 --dhcp-interface eth1\n'));
+  t.true(ctx.out.text.includes('cw-containerctl start /srv/cw cw-headnode:0.1.0 --name hn2 --network cwnet --http-port 8080 --dns-port 5353 --dhcp-interface eth1\n'));
 });
 
 test('stop with nothing running', async (t) => {
@@ -59,7 +59,7 @@ test('status: none', async (t) => {
 
 test('status: health, storage, ports from the container env, and services', async (t) => {
   const engine = new MemoryEngine();
-  engine.addContainer({ name: 'cw-headnode', env: { CW_HTTP_PORT: '8080', CW_SSH_PORT: '2200', CW_TFTP_PORT: '69' } });
+  engine.addContainer({ name: 'cw-headnode', env: { CW_HTTP_PORT: '8080', CW_SSH_PORT: '2200', CW_TFTP_PORT: '69', CW_DNS_PORT: '53' } });
   engine.addContainer({ name: 'old', state: 'exited', running: false, health: 'unhealthy' });
   engine.onExec = () => ({
     exitCode: 0,
@@ -70,7 +70,7 @@ test('status: health, storage, ports from the container env, and services', asyn
   await status({}, ctx);
   const lines = ctx.out.text.split('\n');
   t.regex(lines[0]!, /^NAME\s+IMAGE\s+STATE\s+HEALTH\s+STORAGE\s+NETWORK\s+PORTS$/);
-  t.regex(lines[1]!, /^cw-headnode\s+cw-headnode:1\.0\s+running\s+healthy\s+\/srv\/cw\s+host\s+http 8080\/tcp, https 443\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp$/);
+  t.regex(lines[1]!, /^cw-headnode\s+cw-headnode:1\.0\s+running\s+healthy\s+\/srv\/cw\s+host\s+http 8080\/tcp, https 443\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp, dns 53\/udp\+tcp$/);
   t.regex(lines[2]!, /^old\s+cw-headnode:1\.0\s+exited\s+-\s+/);
   t.regex(ctx.out.text, /dhcpd\s+RUNNING\s+2/);
   t.deepEqual(engine.execs.map((e) => e.cmd), [['cw-appliance', 'health']]);

@@ -39,6 +39,15 @@ test('the tool-config text carries the ssh-agent advice, the settings and where 
   t.notRegex(text, /quiet/);
   const unread = renderToolConfig({ address: '192.168.122.1', httpsPort: 443, user: 'root' }, [], undefined, { certFile: '/srv/cw/tls/server.crt', problem: 'exec failed' });
   t.regex(unread, /could not be read \(exec failed\)/);
+  t.notRegex(unread, /DNS server/);
+});
+
+test('tool-config says where node names are answered, and that another port than 53 is not handed to nodes', (t) => {
+  const on53 = renderToolConfig({ address: '10.54.0.2', httpsPort: 443, user: 'root', pin: PIN }, [], undefined, { certFile: '/x' }, 53);
+  t.regex(on53, /answered by the head node's DNS server at 10\.54\.0\.2: dig @10\.54\.0\.2 n0\n/);
+  t.notRegex(on53, /not told/);
+  const other = renderToolConfig({ address: '10.54.0.2', httpsPort: 443, user: 'root', pin: PIN }, [], undefined, { certFile: '/x' }, 5353);
+  t.regex(other, /at 10\.54\.0\.2 port 5353: dig -p 5353 @10\.54\.0\.2 n0\nNodes are not told of it over DHCP/);
 });
 
 test('host addresses: private on a real interface first; bridges, loopback and IPv6 skipped', (t) => {

@@ -44,7 +44,7 @@ test('defaults: ./cw_container_storage made absolute, newest image, host network
     t.is(spec.name, 'cw-headnode');
     t.is(spec.network, 'host');
     t.deepEqual(spec.binds, [`${storage}:/var/lib/cw`]);
-    t.deepEqual(spec.env, ['CW_STORAGE=/var/lib/cw', 'CW_HTTP_PORT=80', 'CW_HTTPS_PORT=443', 'CW_SSH_PORT=2200', 'CW_TFTP_PORT=69', 'CW_DHCP_INTERFACES=']);
+    t.deepEqual(spec.env, ['CW_STORAGE=/var/lib/cw', 'CW_HTTP_PORT=80', 'CW_HTTPS_PORT=443', 'CW_SSH_PORT=2200', 'CW_TFTP_PORT=69', 'CW_DNS_PORT=53', 'CW_DHCP_INTERFACES=']);
     t.deepEqual(spec.labels, {
       'org.opencontainers.image.title': 'cw-headnode',
       'io.cw-headnode.appliance': 'true',
@@ -54,7 +54,7 @@ test('defaults: ./cw_container_storage made absolute, newest image, host network
     t.true(statSync(storagePaths(storage).generatedDir).isDirectory());
     t.is(statSync(storagePaths(storage).secretsDir).mode & 0o777, 0o700);
     t.regex(ctx.out.text, new RegExp(`cw-headnode is running: container cw-headnode, image cw-headnode:0.2.0, storage ${storage}\\n`));
-    t.regex(ctx.out.text, /Ports: http 80\/tcp, https 443\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp \(interfaces: auto\)/);
+    t.regex(ctx.out.text, /Ports: http 80\/tcp, https 443\/tcp, ssh 2200\/tcp, tftp 69\/udp, dhcp 67\/udp \(interfaces: auto\), dns 53\/udp\+tcp/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -72,6 +72,7 @@ test('options reach the container: ports, DHCP interfaces, extra env; Podman rel
     httpsPort: 8443,
     sshPort: 2222,
     tftpPort: 6969,
+    dnsPort: 5353,
     dhcpInterfaces: ['eth1', 'eth2'],
     extraEnv: ['CW_FAIL_SERVICE=dhcpd'],
   });
@@ -79,6 +80,7 @@ test('options reach the container: ports, DHCP interfaces, extra env; Podman rel
   t.true(spec.env.includes('CW_DHCP_INTERFACES=eth1 eth2'));
   t.true(spec.env.includes('CW_HTTP_PORT=8080'));
   t.true(spec.env.includes('CW_HTTPS_PORT=8443'));
+  t.true(spec.env.includes('CW_DNS_PORT=5353'));
   t.true(spec.env.includes('CW_FAIL_SERVICE=dhcpd'));
   t.is(spec.ip, '10.10.24.2');
   t.deepEqual(spec.capAdd, [...APPLIANCE_CAPABILITIES]);

@@ -48,10 +48,11 @@ test('iPXE fuzz: scripts never throw for the route\'s head URL and MAC, and carr
       mac,
       fc.record({ uid, name, mac: fc.option(mac, { nil: null }) }),
       fc.record({ uid, name, cmdline: fc.option(cmdline, { nil: null }), boot_style: fc.option(style, { nil: null }) }),
-      fc.record({ uid, name }),
+      fc.record({ uid, name, checksum: fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `sha256:${h}`), fc.option(junk, { nil: null })) }),
       fc.record({ _cmdline: attr(cmdline), _boot_style: attr(style), _boot_rw_layer: attr(fc.oneof(fc.constantFrom('overlayfs', 'rwtab'), junk)) }),
       junk,
-      (hostHeader, rawMac, node, bootConfig, image, attrs, reason) => {
+      fc.option(fc.oneof(fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 43, maxLength: 43 }), junk), { nil: null }),
+      (hostHeader, rawMac, node, bootConfig, image, attrs, reason, secret) => {
         const headUrl = headUrlOf(hostHeader);
         if (headUrl === null) return;
         checkScript(timed('renderBootstrapScript', () => renderBootstrapScript(headUrl)));
@@ -60,7 +61,7 @@ test('iPXE fuzz: scripts never throw for the route\'s head URL and MAC, and carr
         if (mac === null) return;
         checkScript(renderRetryScript(reason, nodeScriptUrl(headUrl, mac)));
         const resolvedAttributes = Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined)) as NodeScriptInput['resolvedAttributes'];
-        const script = timed('renderNodeScript', () => renderNodeScript({ node, bootConfig, image, resolvedAttributes, headUrl, mac } as NodeScriptInput));
+        const script = timed('renderNodeScript', () => renderNodeScript({ node, bootConfig, image, resolvedAttributes, headUrl, mac, secret } as NodeScriptInput));
         checkScript(script.text);
         if (script.refused === null) booting++;
         else refused++;

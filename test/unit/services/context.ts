@@ -27,7 +27,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       controlSocket: path.join(root, 'run', 'supervisor.sock'),
       syslogSocket: path.join(root, 'log.sock'),
     }),
-    ports: { http: 18080, https: 18443, ssh: 12200, tftp: 16969 },
+    ports: { http: 18080, https: 18443, ssh: 12200, tftp: 16969, dns: 15353 },
     dhcpInterfaces: null,
     bins: {
       node: process.execPath,
@@ -38,6 +38,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       openssl: '/usr/bin/openssl',
       tftpd: '/usr/sbin/in.tftpd',
       dhcpd: '/usr/sbin/dhcpd',
+      dnsmasq: '/usr/sbin/dnsmasq',
       ipxeDir: path.join(root, 'ipxe'),
     },
     baseEnv: { PATH: process.env.PATH },

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { closeSync, readFileSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +7,7 @@ import { apiReadyProbe, apiService } from '../../../src/appliance/services/api/i
 import { httpdService, nginxConfPath, renderNginxConf } from '../../../src/appliance/services/httpd/index.js';
 import { buildServiceTable } from '../../../src/appliance/services/index.js';
 import { runCommandLine } from '../../../src/appliance/services/run.js';
+import { openPrivateFifo } from '../../../src/appliance/services/syslog/index.js';
 import { renderSshdConfig, sshdFiles, strictModesProblems } from '../../../src/appliance/services/sshd/index.js';
 import { installIpxeFiles, IPXE_FILES, tftpdService, tftpUser } from '../../../src/appliance/services/tftpd/index.js';
 import { requireTools, toolPath } from '../../helpers/tools.js';
@@ -18,7 +20,7 @@ const sshdTest = requireTools('sshd', 'ssh-keygen', 'root');
 test('nginx.conf serves boot files and images, proxies /api/ to the API socket', async (t) => {
   const { ctx, cleanup } = await testContext();
   t.teardown(cleanup);
-  const text = await renderNginxConf(ctx, 41514);
+  const text = await renderNginxConf(ctx, ctx.paths.accessLogFifo);
   t.regex(text, /^\s+listen 18080 default_server;$/m);
   t.regex(text, new RegExp(`location /boot/ \\{\\s+alias ${ctx.paths.bootDir}/;`));
   t.regex(text, new RegExp(`location /images/ \\{\\s+alias ${ctx.paths.imagesDir}/;`));
@@ -29,7 +31,8 @@ test('nginx.conf serves boot files and images, proxies /api/ to the API socket',
   t.regex(text, /^\s+sendfile on;$/m);
   t.true(text.includes(`pid ${ctx.paths.runDir}/nginx.pid;`));
   t.regex(text, /^error_log stderr notice;$/m);
-  t.regex(text, /^\s+access_log syslog:server=127\.0\.0\.1:41514,tag=httpd,nohostname;$/m);
+  t.true(text.includes(`    access_log ${ctx.paths.accessLogFifo};\n`));
+  t.notRegex(text, /syslog:server=/);
   t.regex(await renderNginxConf(ctx, null), /^\s+access_log off;$/m);
   t.notRegex(text, /\{\{/);
 });
@@ -43,7 +46,13 @@ test('nginx.conf sets the client address for the API itself and bounds bodies an
   t.regex(api, /^\s+proxy_set_header X-Real-IP \$remote_addr;$/m);
   t.regex(api, /^\s+proxy_set_header X-Forwarded-For \$remote_addr;$/m);
   t.notRegex(text, /proxy_add_x_forwarded_for/);
-  t.regex(api, /^ {12}client_max_body_size 512m;$/m);
+  // JSON routes at the API's own limit; 512m only where the API takes uploads.
+  t.regex(api, /^ {12}client_max_body_size 64m;$/m);
+  t.notRegex(api, /^ {12}client_max_body_size 512m;$/m);
+  const uploads = /location ~ \^\/api\/v1\/\(\?:bootconfig\/\[\^\/\]\+\/\(\?:kernel\|initramfs\)\|image\/\[\^\/\]\+\/content\)\$ \{[^}]*\}/.exec(api)?.[0] ?? '';
+  t.regex(uploads, /proxy_pass http:\/\/cw_api;/);
+  t.regex(uploads, /client_max_body_size 512m;/);
+  t.is(text.match(/client_max_body_size 512m;/g)?.length, 1);
   t.notRegex(text, /client_max_body_size 0;/);
   const auth = /location \/api\/v1\/auth\/ \{[^}]*\}/.exec(api)?.[0] ?? '';
   t.regex(auth, /proxy_pass http:\/\/cw_api;/);
@@ -63,11 +72,16 @@ test('a storage path nginx could misread is refused instead of rendered', async 
 });
 
 nginxTest('nginx -t accepts the rendered config', async (t) => {
-  const { ctx, cleanup } = await testContext({ run: runCommandLine });
+  const { ctx, logs, cleanup } = await testContext({ run: runCommandLine });
   ctx.bins.nginx = toolPath('nginx');
   t.teardown(cleanup);
-  await t.notThrowsAsync(httpdService(ctx, () => 41514).prepare?.() as Promise<void>);
+  // nginx -t opens the access log like nginx does: the supervisor's FIFO, held open for reading.
+  const fd = await openPrivateFifo(ctx.paths.accessLogFifo);
+  t.teardown(() => closeSync(fd));
+  await t.notThrowsAsync(httpdService(ctx, () => ctx.paths.accessLogFifo).prepare?.() as Promise<void>);
   t.true(await has(nginxConfPath(ctx)));
+  t.true(readFileSync(nginxConfPath(ctx), 'utf8').includes(`access_log ${ctx.paths.accessLogFifo};`));
+  t.deepEqual(logs.filter((l) => l.includes('rejected')), []);
 });
 
 test('sshd_config: key-only root login, host keys and authorized_keys in storage', async (t) => {
@@ -163,6 +177,7 @@ test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one servi
       ['httpd', 'child', ['api', 'syslog'], true],
       ['tftpd', 'child', ['syslog'], true],
       ['dhcpd', 'child', [], true],
+      ['dns', 'child', [], true],
       ['sshd', 'child', [], true],
     ],
   );

@@ -4,7 +4,7 @@ import { loadSupervisorConfig } from '../../../src/appliance/environment.js';
 test('defaults follow ARCHITECTURE.md', (t) => {
   const config = loadSupervisorConfig({});
   t.is(config.storage, '/var/lib/cw');
-  t.deepEqual(config.ports, { http: 80, https: 443, ssh: 2200, tftp: 69 });
+  t.deepEqual(config.ports, { http: 80, https: 443, ssh: 2200, tftp: 69, dns: 53 });
   t.is(config.controlSocket, '/run/cw/supervisor.sock');
   t.is(config.syslogSocket, '/dev/log');
   t.is(config.dhcpInterfaces, null);
@@ -24,4 +24,9 @@ test('environment overrides are validated, every problem reported at once', (t) 
   t.throws(() => loadSupervisorConfig({ CW_HTTP_PORT: '2200' }), { message: 'CW_HTTP_PORT and CW_SSH_PORT are both 2200' });
   t.throws(() => loadSupervisorConfig({ CW_HTTPS_PORT: '80' }), { message: 'CW_HTTP_PORT and CW_HTTPS_PORT are both 80' });
   t.like(loadSupervisorConfig({ CW_HTTPS_PORT: '8443' }), { ports: { https: 8443 } });
+  t.like(loadSupervisorConfig({ CW_DNS_PORT: '5353' }), { ports: { dns: 5353 } });
+  // DNS serves UDP and TCP: it may share a number with neither.
+  t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '2200' }), { message: 'CW_SSH_PORT and CW_DNS_PORT are both 2200' });
+  t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '69' }), { message: 'CW_DNS_PORT and CW_TFTP_PORT are both 69' });
+  t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '67' }), { message: 'CW_DNS_PORT cannot be 67 (DHCP)' });
 });

@@ -1,15 +1,32 @@
 // cw-nodectl status, ls -l and waitfor against a real in-process API, with nodes reporting through the
-// anonymous boot status endpoint as the initramfs and the node agent do.
+// boot status endpoint as the initramfs and the node agent do (with the node secret of their boot).
 import test from 'ava';
+import { hashNodeSecret, newNodeSecret } from '../../../src/appliance/boot/node-secret.js';
 import { nodectl } from '../../../src/tools/nodectl/nodectl.js';
 import { duration } from '../../../src/tools/nodectl/status.js';
 import { clusterFixture, type Cluster } from './harness.js';
 
 const { seeded } = clusterFixture(test, 's');
 
-/** A report as a node sends it: no credentials. */
+/** The node secret of each MAC's node in each cluster, issued (stored hashed) on first use. */
+const secrets = new WeakMap<Cluster, Map<string, string>>();
+
+async function secretOf(c: Cluster, mac: string): Promise<string> {
+  const known = secrets.get(c) ?? new Map<string, string>();
+  secrets.set(c, known);
+  let secret = known.get(mac);
+  if (secret === undefined) {
+    secret = newNodeSecret();
+    if (await c.store.getNode(mac)) await c.store.setNodeSecretHash(mac, hashNodeSecret(secret), new Date());
+    known.set(mac, secret);
+  }
+  return secret;
+}
+
+/** A report as a node sends it: no admin credentials, the node secret of its boot. */
 async function report(c: Cluster, mac: string, body: Record<string, unknown>): Promise<number> {
-  const res = await fetch(`${c.baseUrl}/boot/status/${mac}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const headers = { 'content-type': 'application/json', 'x-cw-node-secret': await secretOf(c, mac) };
+  const res = await fetch(`${c.baseUrl}/boot/status/${mac}`, { method: 'POST', headers, body: JSON.stringify(body) });
   await res.arrayBuffer();
   return res.status;
 }

@@ -361,6 +361,11 @@ test('clusterctl: repos and distros as in seed 003, default distro, import of a 
   t.is(await c.ok(clusterctl, ['--set-distro', 'CentOS']), 'Default distro: CentOS\n');
   t.is(await c.ok(clusterctl, ['--get-distro']), 'Default distro: CentOS\n');
   t.regex((await c.run(clusterctl, ['--set-distro', 'Nope'])).error ?? '', /^ERROR: default_distro: no distro "Nope"$/);
+  t.is(await c.ok(clusterctl, ['--get-domain']), 'Domain: cluster.internal\n');
+  t.is(await c.ok(clusterctl, ['--set-domain', 'hpc.example.org']), 'Domain: hpc.example.org\n');
+  t.is(await c.ok(clusterctl, ['--get-domain']), 'Domain: hpc.example.org\n');
+  t.regex((await c.run(clusterctl, ['--set-domain', 'Bad_Domain'])).error ?? '', /^ERROR: invalid domain "Bad_Domain": domain must be lowercase$/);
+  t.is(await c.ok(clusterctl, ['--set-domain', '']), 'Domain: cluster.internal\n');
 
   writeFileSync(
     join(c.cwd, 'Rocky.repo'),

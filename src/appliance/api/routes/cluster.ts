@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { parseClusterConf, renderClusterConf } from '../../../lib/clusterconf.js';
 import { COLLECTIONS, objectSchema } from '../../db/collections.js';
 import type { JsonSchema } from '../../db/fields.js';
-import { validateAdminName, validateClusterId } from '../../db/model.js';
+import { DEFAULT_DOMAIN } from '../../../lib/validate.js';
+import { validateAdminName, validateClusterId, validateDomain } from '../../db/model.js';
 import type { Admin } from '../../db/store.js';
 import { removeAdminAndKey } from '../../services/sshd/authorized-keys.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
@@ -22,6 +23,7 @@ const clusterSchema: JsonSchema = {
   properties: {
     cluster_id: { type: 'object', properties: { set: { type: 'boolean' } }, description: 'write-only; reads say whether it is set' },
     default_distro: { type: ['string', 'null'], description: 'distro name' },
+    domain: { type: 'string', description: `DNS domain of the node names (n3.DOMAIN), ${DEFAULT_DOMAIN} unless set` },
   },
 };
 
@@ -30,6 +32,7 @@ const clusterPatch: JsonSchema = {
   properties: {
     cluster_id: { type: 'string', maxLength: 512, description: 'the cluster id token' },
     default_distro: { type: ['string', 'null'], maxLength: 128, description: 'distro name or uid; null clears' },
+    domain: { type: ['string', 'null'], maxLength: 253, description: `DNS domain of the node names; null restores ${DEFAULT_DOMAIN}` },
   },
   additionalProperties: false,
 };
@@ -62,6 +65,7 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
     return {
       cluster_id: { set: (await store.getSetting('cluster_id')) !== undefined },
       default_distro: distro?.name ?? null,
+      domain: (await store.getSetting('domain')) ?? DEFAULT_DOMAIN,
     };
   };
 
@@ -71,10 +75,13 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
     '/cluster',
     { schema: { body: clusterPatch }, config: { summary: 'Change cluster settings', tags: ['cluster'], data: clusterSchema } },
     async (request) => {
-      const body = request.body as { cluster_id?: string; default_distro?: string | null };
+      const body = request.body as { cluster_id?: string; default_distro?: string | null; domain?: string | null };
       const clusterId = body.cluster_id === undefined ? undefined : validateClusterId(body.cluster_id);
+      const domain = typeof body.domain === 'string' ? validateDomain(body.domain) : body.domain;
       await store.transaction(async (tx) => {
         if (clusterId !== undefined) await tx.setSetting('cluster_id', clusterId);
+        if (domain === null) await tx.deleteSetting('domain');
+        else if (domain !== undefined && domain !== (await tx.getSetting('domain'))) await tx.setSetting('domain', domain);
         if (body.default_distro === null) await tx.deleteSetting('default_distro');
         else if (body.default_distro !== undefined) {
           const distro = await tx.get('distros', body.default_distro);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections.js';
-import { KeyedMutex } from '../../db/sqlite/mutex.js';
+import { KeyedMutex } from '../../../lib/mutex.js';
 import { BootFileSniffer, type BootFileKind } from '../../../lib/boot-files.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';

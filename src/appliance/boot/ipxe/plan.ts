@@ -24,10 +24,17 @@ export interface PlannedScript {
 }
 
 /**
- * The script for the NIC with `mac`, as reached at `headUrl` (`http://HEAD[:PORT]`). Reads only.
+ * This boot's node secret for a script that boots `node`, or null for none (docs/BOOT.md, "Node secrets").
+ * Asked only once the script is known to boot, so a refused script never replaces a node's secret.
+ */
+export type SecretFor = (node: Node) => Promise<string | null>;
+
+/**
+ * The script for the NIC with `mac`, as reached at `headUrl` (`http://HEAD[:PORT]`). Reads only, apart
+ * from what `secretFor` does (default: no secret).
  * Example: await planNodeScript(store, files, '52:54:00:00:00:01', 'http://10.0.0.1').
  */
-export async function planNodeScript(store: Store, files: BootFiles | null, rawMac: string, headUrl: string): Promise<PlannedScript> {
+export async function planNodeScript(store: Store, files: BootFiles | null, rawMac: string, headUrl: string, secretFor?: SecretFor): Promise<PlannedScript> {
   const mac = normalizeMac(rawMac);
   if (mac === null) {
     const reason = `${rawMac.slice(0, 40)} is not a MAC address`;
@@ -61,8 +68,13 @@ export async function planNodeScript(store: Store, files: BootFiles | null, rawM
   if (!(await isFile(path.join(files.imagesDir, `${image.uid}.img`)))) {
     return retry(node, `${node.name}: the file of image ${image.name} is missing on the head node (upload it again)`);
   }
-  const script = renderNodeScript({ node, resolvedAttributes: attributes, bootConfig, image, headUrl, mac });
-  return { text: script.text, node, refused: script.refused };
+  const input = { node, resolvedAttributes: attributes, bootConfig, image, headUrl, mac };
+  const script = renderNodeScript(input);
+  if (script.refused !== null || !secretFor) return { text: script.text, node, refused: script.refused };
+  const secret = await secretFor(node);
+  if (secret === null) return { text: script.text, node, refused: null };
+  const withSecret = renderNodeScript({ ...input, secret });
+  return { text: withSecret.text, node, refused: withSecret.refused };
 }
 
 async function isFile(file: string): Promise<boolean> {

@@ -4,6 +4,7 @@
 import { isSafeCmdline, isSafeName, isValidMac, normalizeMac } from '../../../lib/validate.js';
 import type { BootConfig, Image } from '../../db/collections.js';
 import type { Node, ResolvedAttributes } from '../../db/nodes.js';
+import { isNodeSecret, SECRET_PARAM } from '../node-secret.js';
 import { resolveBootStyle, type RwLayer } from './style.js';
 import type { BootStyle } from '../../db/fields.js';
 
@@ -48,6 +49,14 @@ function checkHeadUrl(url: string): string {
 }
 
 const UID_RE = /^[0-9a-f]{32}$/;
+const CHECKSUM_RE = /^sha256:([0-9a-f]{64})$/;
+
+/** The hex digits of an image's `sha256:<hex>` checksum, which the initramfs checks the download against. */
+function checkChecksum(value: string | null, image: string): string {
+  const m = typeof value === 'string' ? CHECKSUM_RE.exec(value) : null;
+  if (!m) throw new IpxeValueError(`image ${quote(image)} has no sha256 checksum`);
+  return m[1] as string;
+}
 
 function checkUid(value: string, what: string): string {
   if (typeof value !== 'string' || !UID_RE.test(value)) throw new IpxeValueError(`${what} uid ${quote(value)} is not 32 hex digits`);
@@ -146,11 +155,16 @@ export interface NodeScriptInput {
   /** The node's effective attributes (`store.resolveAttributes`). */
   resolvedAttributes: ResolvedAttributes;
   bootConfig: Pick<BootConfig, 'uid' | 'name' | 'cmdline' | 'boot_style'>;
-  image: Pick<Image, 'uid' | 'name'>;
+  image: Pick<Image, 'uid' | 'name' | 'checksum'>;
   /** `http://HEAD[:PORT]` as the node reaches the head node. */
   headUrl: string;
   /** The MAC the node asked with (default: its boot MAC): a retry asks for the same URL. */
   mac?: string;
+  /**
+   * This boot's node secret (`cw.secret=`), or null when the script goes to an address that is not the
+   * node's own: the node then boots but its reports are refused (docs/BOOT.md, "Node secrets").
+   */
+  secret?: string | null;
 }
 
 export interface NodeScript {
@@ -179,6 +193,9 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
     const bootName = checkName(input.bootConfig.name, 'boot config');
     const bootUid = checkUid(input.bootConfig.uid, 'boot config');
     const imageUid = checkUid(input.image.uid, 'image');
+    const sha256 = checkChecksum(input.image.checksum, input.image.name);
+    const secret = input.secret ?? null;
+    if (secret !== null && !isNodeSecret(secret)) throw new IpxeValueError('the node secret is not 43 base64url characters');
     const bootArgs = cmdlineArgs(input.bootConfig.cmdline ?? '', `boot config ${bootName} cmdline`);
     const own = input.resolvedAttributes._cmdline;
     const nodeArgs = own === undefined ? '' : cmdlineArgs(own.value, `_cmdline attribute of ${own.from === 'node' ? name : `group ${own.group}`}`);
@@ -192,8 +209,10 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
       `cw.mac=${bootMac}`,
       `cw.head=${head}`,
       `cw.image=/images/${imageUid}.img`,
+      `cw.sha256=${sha256}`,
       `cw.style=${choice.style}`,
       `cw.rw=${choice.rw}`,
+      secret === null ? '' : `${SECRET_PARAM}=${secret}`,
       DEFAULT_CONSOLE,
       bootArgs,
       nodeArgs,
@@ -201,6 +220,7 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
     const text = [
       '#!ipxe',
       `echo cw-headnode: ${name} boots ${bootName} (${choice.style})`,
+      ...(secret === null ? [`echo cw-headnode: no node secret: this script was not asked for from the address of ${name}, so its reports will be refused`] : []),
       `kernel ${files}/kernel ${kernelArgs.join(' ')} || goto failed`,
       `initrd --name initramfs ${files}/initramfs || goto failed`,
       'boot || goto failed',

@@ -17,7 +17,7 @@ import {
   type RecordContext,
   type StoredRecord,
 } from '../collections.js';
-import { BusyError, ConflictError, ValidationError } from '../errors.js';
+import { BusyError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { parseRelease, quote, type RefKind } from '../fields.js';
 import { MIGRATIONS, type Migration } from '../migrations/index.js';
 import { validateAdminName } from '../model.js';
@@ -35,7 +35,8 @@ import type {
 import { applyClusterConf, currentClusterConf } from './clusterconf.js';
 import { SqlCollection } from './crud.js';
 import { applyMigrations } from './migrate.js';
-import { Mutex } from './mutex.js';
+import { Mutex } from '../../../lib/mutex.js';
+import { SqlNodeSecrets } from './node-secrets.js';
 import { SqlNodes, type NetRange } from './nodes.js';
 import { ReadCache } from './read-cache.js';
 import { SqlContext, SqlRefs, resolveNodeAttributes } from './refs.js';
@@ -182,10 +183,13 @@ class Queries {
   setSetting(key: SettingKey, value: string): void {
     if (typeof value !== 'string') throw new ValidationError(`setting ${key} must be a string`);
     this.#setSetting.run(key, value);
+    if (key === 'domain') this.model.dhcpTouched = true;
   }
 
   deleteSetting(key: SettingKey): boolean {
-    return this.#deleteSetting.run(key).changes > 0;
+    const deleted = this.#deleteSetting.run(key).changes > 0;
+    if (deleted && key === 'domain') this.model.dhcpTouched = true;
+    return deleted;
   }
 }
 
@@ -341,6 +345,24 @@ abstract class QueryStore implements Store {
       () => this.q.model.nodes.show(this.q.model.nodes.setStatus(id, status, seenAt)),
       (node) => node.uid,
     );
+  }
+  setNodeSecretHash(id: string, hash: string, issuedAt: Date): Promise<void> {
+    // Touches no node record (its own table): nothing cached needs forgetting.
+    return this.guard(
+      () => {
+        const record = this.q.model.nodes.find(id);
+        if (!record) throw new NotFoundError(`no such node: ${id}`);
+        this.q.model.nodeSecrets.set(record.uid as string, hash, issuedAt);
+        return record.uid as string;
+      },
+      (uid) => uid,
+    ).then(() => undefined);
+  }
+  nodeSecretHash(id: string): Promise<string | undefined> {
+    return this.read(() => {
+      const record = this.q.model.nodes.find(id);
+      return record ? this.q.model.nodeSecrets.hashOf(record.uid as string) : undefined;
+    });
   }
   resolveAttributes(node: Node | string): Promise<ResolvedAttributes> {
     return this.read(() => this.q.model.resolveAttributes(typeof node === 'string' ? node : node.uid));
@@ -571,6 +593,7 @@ export class ClusterModel {
   /** Set by every write that changes what dhcpd.conf is rendered from; the store reports and clears it. */
   dhcpTouched = false;
   readonly nodes: SqlNodes;
+  readonly nodeSecrets: SqlNodeSecrets;
   readonly #db: Db;
   readonly #collections: Record<CollectionName, SqlCollection>;
   readonly #getSetting;
@@ -582,6 +605,7 @@ export class ClusterModel {
       Object.entries(COLLECTIONS).map(([kind, spec]) => [kind, new SqlCollection(db, this, spec)]),
     ) as Record<CollectionName, SqlCollection>;
     this.nodes = new SqlNodes(db, this);
+    this.nodeSecrets = new SqlNodeSecrets(db);
     this.#refs = new SqlRefs(db);
     this.#getSetting = db.prepare<[string], string>('SELECT value FROM settings WHERE key = ?').pluck();
   }

@@ -52,6 +52,8 @@ export async function renderDhcpdConf(ctx: ServiceContext, model: DhcpModel, pla
         reserved: plan.ownAddresses,
         // Nodes boot from the head node's address on their network, over TFTP and then HTTP on CW_HTTP_PORT.
         boot: { headAddresses: plan.ownAddresses, httpPort: ctx.ports.http },
+        // DHCP names a server by address alone: one on another port than 53 cannot be handed out.
+        dns: { domain: model.domain ?? null, serverAddresses: ctx.ports.dns === 53 ? plan.ownAddresses : [] },
       },
     },
     !declaresArchOption(template.text),

@@ -5,7 +5,7 @@ import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
 import { installConfig } from '../../config/files.js';
 import { tail } from '../run.js';
-import { absPath, conf, integer, oneOf, port, renderTemplateFile } from '../../config/template.js';
+import { absPath, integer, oneOf, port, renderTemplateFile } from '../../config/template.js';
 import { ensureCertificate } from './tls.js';
 
 export function nginxConfPath(ctx: ServiceContext): string {
@@ -14,11 +14,11 @@ export function nginxConfPath(ctx: ServiceContext): string {
 
 /**
  * nginx.conf: boot files at /boot/, images at /images/, the CW API proxied at /api/, on the HTTP port
- * and, with the certificate of `tls/`, on the HTTPS port. The access log goes to the supervisor's
- * loopback syslog port (shown as `[httpd] ...`), or nowhere without one.
+ * and, with the certificate of `tls/`, on the HTTPS port. The access log goes to the supervisor's FIFO
+ * (shown as `[httpd] ...`; only root may open it), or nowhere without one.
  */
-export async function renderNginxConf(ctx: ServiceContext, accessLogPort: number | null, workers = 2): Promise<string> {
-  const accessLog = accessLogPort === null ? oneOf('off', ['off']) : conf`syslog:server=127.0.0.1:${port(accessLogPort)},tag=httpd,nohostname`;
+export async function renderNginxConf(ctx: ServiceContext, accessLogFifo: string | null, workers = 2): Promise<string> {
+  const accessLog = accessLogFifo === null ? oneOf('off', ['off']) : absPath(accessLogFifo);
   const { text } = await renderTemplateFile('nginx.conf.template', ctx.paths.templates, {
     access_log: accessLog,
     http_port: port(ctx.ports.http),
@@ -38,7 +38,7 @@ export async function renderNginxConf(ctx: ServiceContext, accessLogPort: number
  * nginx in the foreground; SIGHUP re-reads a re-rendered config without dropping connections.
  * It starts after the API (which it proxies) and the syslog sink (which takes its access log).
  */
-export function httpdService(ctx: ServiceContext, accessLogPort: () => number | null = () => null): ChildServiceSpec {
+export function httpdService(ctx: ServiceContext, accessLogFifo: () => string | null = () => null): ChildServiceSpec {
   const config = nginxConfPath(ctx);
   return {
     kind: 'child',
@@ -47,14 +47,14 @@ export function httpdService(ctx: ServiceContext, accessLogPort: () => number | 
     essential: true,
     async prepare() {
       await mkdir(path.join(ctx.paths.runDir, 'nginx'), { recursive: true, mode: 0o755 });
-      const udp = accessLogPort();
-      if (udp === null) ctx.log('httpd', 'no syslog port for the access log; access logging is off');
+      const fifo = accessLogFifo();
+      if (fifo === null) ctx.log('httpd', 'no FIFO for the access log; access logging is off');
       const tls = await ensureCertificate(ctx);
       const until = tls.info.validTo.toISOString().slice(0, 10);
       if (tls.generated) ctx.log('httpd', `made a self-signed TLS certificate (valid until ${until}) for ${tls.info.subjectAltName}`);
       ctx.log('httpd', `HTTPS on port ${ctx.ports.https} with certificate ${tls.info.pin} (cw-containerctl tool-config prints the tools' settings)`);
       if (tls.info.validTo.getTime() < Date.now()) ctx.log('httpd', `WARNING: the TLS certificate expired on ${until}; tools that check it against a CA (client.sslverify = a file) will refuse it`);
-      const text = await renderNginxConf(ctx, udp);
+      const text = await renderNginxConf(ctx, fifo);
       const result = await installConfig(config, text, async (candidate) => {
         const check = await ctx.run(ctx.bins.nginx, ['-t', '-q', '-e', 'stderr', '-c', candidate]);
         if (check.exitCode !== 0) throw new Error(tail(check.output, 5) || `nginx -t exited with ${check.exitCode}`);

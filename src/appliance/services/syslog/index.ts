@@ -1,6 +1,8 @@
-import * as dgram from 'node:dgram';
-import { chmod, unlink } from 'node:fs/promises';
+import { execa } from 'execa';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
+import { chmod, mkdir, rm, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { removeStaleSocket } from '../../supervisor/control.js';
 import type { InternalServiceSpec } from '../../supervisor/types.js';
 
@@ -8,8 +10,6 @@ import type { InternalServiceSpec } from '../../supervisor/types.js';
 export const SYSLOG_IDENTS: Readonly<Record<string, string | null>> = {
   'in.tftpd': 'tftpd',
   tftpd: 'tftpd',
-  // nginx's access log arrives over UDP with this tag (see nginx.conf.template).
-  httpd: 'httpd',
   // `dhcpd -d` copies every syslog line to stderr, where the supervisor already reads it.
   dhcpd: null,
 };
@@ -75,30 +75,60 @@ export class SyslogStreamDecoder {
 
 export interface SyslogSinkOptions {
   socketPath: string;
+  /** The FIFO nginx writes its access log to (`RUN/nginx-access.fifo`); none: no access log. */
+  accessLogFifo?: string;
+  /** The `mkfifo` binary (Node has no mkfifo). */
+  mkfifo?: string;
   write(source: string, line: string): void;
 }
 
 export interface SyslogSink {
   spec: InternalServiceSpec;
-  /** The loopback UDP port nginx sends its access log to, once started. */
-  udpPort(): number | null;
+  /** The FIFO nginx's access log goes to, once it is open for reading; null before, or without one. */
+  accessLogPath(): string | null;
 }
 
 /**
- * The supervisor's syslog sink: no child, it lives in the supervisor process.
+ * Makes a FIFO only this user may open (mode 0600) at `fifoPath`, replacing whatever a previous run left
+ * there, and opens it for reading. Opened read-write, so it never reports the end when nginx closes its
+ * end (a restart, a reload) and a writer's open never waits for a reader. Checked on the open handle:
+ * what is read from is a FIFO of this user with mode 0600, not something swapped in under the name.
+ */
+export async function openPrivateFifo(fifoPath: string, mkfifo = 'mkfifo'): Promise<number> {
+  await mkdir(path.dirname(fifoPath), { recursive: true, mode: 0o755 });
+  await rm(fifoPath, { force: true });
+  const made = await execa(mkfifo, ['-m', '0600', '--', fifoPath], { reject: false, all: true, stdin: 'ignore', timeout: 10_000 });
+  if (made.exitCode !== 0) throw new Error(`cannot make the access log FIFO ${fifoPath}: ${String(made.all ?? made.shortMessage).trim()}`);
+  const fd = openSync(fifoPath, fsConstants.O_RDWR | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+  const st = fstatSync(fd);
+  const uid = process.getuid?.() ?? st.uid;
+  if (!st.isFIFO() || (st.mode & 0o777) !== 0o600 || st.uid !== uid) {
+    closeSync(fd);
+    throw new Error(`${fifoPath} is not a FIFO of uid ${uid} with mode 0600; refusing to read it`);
+  }
+  return fd;
+}
+
+/**
+ * The supervisor's syslog sink: no child, it lives in the supervisor process. Only root (the supervisor's
+ * user) can write to it: a line shown as `[tftpd]` or `[httpd]` came from that daemon, not from any
+ * process that can reach a port.
  *
- * `/dev/log`: Node has no unix datagram sockets, so it listens on a unix *stream* socket; glibc's
- * syslog(3) retries with SOCK_STREAM when connecting a datagram socket fails with EPROTOTYPE, which
- * is exactly what a stream listener answers. Daemons must connect before they chroot (tftpd does,
- * with LOG_NDELAY), which is why tftpd depends on this service.
+ * `/dev/log`, mode 0600: Node has no unix datagram sockets, so it listens on a unix *stream* socket;
+ * glibc's syslog(3) retries with SOCK_STREAM when connecting a datagram socket fails with EPROTOTYPE,
+ * which is exactly what a stream listener answers. Daemons must connect as root, before they chroot and
+ * drop privileges (tftpd does, with LOG_NDELAY; dhcpd stays root), which is why tftpd depends on this
+ * service.
  *
- * UDP on 127.0.0.1 (ephemeral port): for nginx's access log. nginx opens `/dev/stdout` by path, and
- * that fails when stdout is the socket pair Node gives its children; its syslog client speaks UDP.
+ * A FIFO, mode 0600, for nginx's access log: nginx's master (root) opens it by path like a log file and
+ * its workers inherit the handle; each request is one line. (Not `/dev/stdout`: nginx opens it by path,
+ * which fails on the socket pair Node gives its children. Not nginx's syslog client: it speaks UDP, which
+ * any local process could forge, or unix datagrams, which Node cannot receive.)
  */
 export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
   let server: net.Server | null = null;
-  let udp: dgram.Socket | null = null;
-  let port: number | null = null;
+  let fifo: net.Socket | null = null;
+  let fifoOpen = false;
   const connections = new Set<net.Socket>();
 
   /** Delivers one message; returns where it went (null: nowhere) and whether its sender is one we drop. */
@@ -115,27 +145,24 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
     return { source: routed?.source ?? null, muted: routed === null };
   };
 
+  const openAccessLog = async (fifoPath: string): Promise<void> => {
+    const fd = await openPrivateFifo(fifoPath, options.mkfifo);
+    const pipe = new net.Socket({ fd, readable: true, writable: false });
+    pipe.setEncoding('utf8');
+    // One access log line per request, no syslog header.
+    const decoder = new SyslogStreamDecoder((line) => options.write('httpd', line.replace(/\s+$/, '')));
+    pipe.on('data', (chunk: string) => decoder.push(chunk));
+    pipe.on('error', () => undefined);
+    fifo = pipe;
+    fifoOpen = true;
+  };
+
   const spec: InternalServiceSpec = {
     kind: 'internal',
     name: 'syslog',
     dependsOn: [],
     essential: true,
     async start() {
-      const socket = dgram.createSocket('udp4');
-      socket.on('message', (msg) => {
-        for (const part of msg.toString('utf8').split(/\0|\n/)) if (part.trim() !== '') deliver(part, null);
-      });
-      socket.on('error', () => undefined);
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind({ address: '127.0.0.1', port: 0 }, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-      udp = socket;
-      port = socket.address().port;
-
       await removeStaleSocket(options.socketPath);
       const srv = net.createServer((conn) => {
         connections.add(conn);
@@ -166,13 +193,16 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
         });
       });
       srv.on('error', () => undefined);
-      await chmod(options.socketPath, 0o666);
       server = srv;
+      await chmod(options.socketPath, 0o600);
+
+      if (options.accessLogFifo) await openAccessLog(options.accessLogFifo);
     },
     async stop() {
-      udp?.close();
-      udp = null;
-      port = null;
+      fifo?.destroy();
+      fifo = null;
+      if (fifoOpen && options.accessLogFifo) await unlink(options.accessLogFifo).catch(() => undefined);
+      fifoOpen = false;
       const srv = server;
       server = null;
       if (!srv) return;
@@ -181,5 +211,5 @@ export function createSyslogSink(options: SyslogSinkOptions): SyslogSink {
       await unlink(options.socketPath).catch(() => undefined);
     },
   };
-  return { spec, udpPort: () => port };
+  return { spec, accessLogPath: () => (fifoOpen ? (options.accessLogFifo ?? null) : null) };
 }

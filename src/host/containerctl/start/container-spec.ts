@@ -47,6 +47,7 @@ export interface ApplianceContainerInput {
   httpsPort: number;
   sshPort: number;
   tftpPort: number;
+  dnsPort: number;
   dhcpInterfaces: string[];
   /** Extra `KEY=VALUE` pairs (e.g. `CW_FAIL_SERVICE=dhcpd` in tests); they override the defaults. */
   extraEnv: string[];
@@ -72,6 +73,7 @@ export function buildContainerSpec(input: ApplianceContainerInput): ContainerSpe
     ['CW_HTTPS_PORT', String(input.httpsPort)],
     ['CW_SSH_PORT', String(input.sshPort)],
     ['CW_TFTP_PORT', String(input.tftpPort)],
+    ['CW_DNS_PORT', String(input.dnsPort)],
     ['CW_DHCP_INTERFACES', input.dhcpInterfaces.join(' ')],
   ]);
   for (const [key, value] of parseEnvPairs(input.extraEnv)) env.set(key, value);

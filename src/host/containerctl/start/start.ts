@@ -29,6 +29,8 @@ export interface StartOptions {
   httpsPort?: number | undefined;
   sshPort?: number | undefined;
   tftpPort?: number | undefined;
+  /** The DNS server's port, udp and tcp (default 53). */
+  dnsPort?: number | undefined;
   dhcpInterfaces?: string[] | undefined;
   env?: string[] | undefined;
   /** Seconds to wait for health. */
@@ -53,6 +55,7 @@ interface Resolved {
   httpsPort: number;
   sshPort: number;
   tftpPort: number;
+  dnsPort: number;
   dhcpInterfaces: string[];
   env: string[];
   timeout: number;
@@ -77,11 +80,14 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   const httpsPort = checkPort(options.httpsPort, 443, '--https-port');
   const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
   const tftpPort = checkPort(options.tftpPort, 69, '--tftp-port');
-  const tcp: [string, number][] = [['--http-port', httpPort], ['--https-port', httpsPort], ['--ssh-port', sshPort]];
+  const dnsPort = checkPort(options.dnsPort, 53, '--dns-port');
+  const tcp: [string, number][] = [['--http-port', httpPort], ['--https-port', httpsPort], ['--ssh-port', sshPort], ['--dns-port', dnsPort]];
   for (const [i, [option, port]] of tcp.entries()) {
     for (const [other, otherPort] of tcp.slice(i + 1)) if (port === otherPort) throw new ExitError(`${option} and ${other} are both ${port}`);
   }
   if (tftpPort === 67) throw new ExitError('--tftp-port cannot be 67 (DHCP)');
+  if (dnsPort === 67) throw new ExitError('--dns-port cannot be 67 (DHCP)');
+  if (dnsPort === tftpPort) throw new ExitError(`--dns-port and --tftp-port are both ${dnsPort}`);
   const dhcpInterfaces = (options.dhcpInterfaces ?? []).flatMap((i) => i.split(/[\s,]+/)).filter(Boolean);
   for (const iface of dhcpInterfaces) {
     if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) throw new ExitError(`invalid --dhcp-interface "${iface}"`);
@@ -91,7 +97,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, httpPort, httpsPort, sshPort, tftpPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -183,7 +189,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   const { ref: imageRef } = await chooseImage(engine, ctx, options.image);
   if (wanted.network === 'host') {
     const busy = await (deps.findPortInUse ?? findPortInUse)(
-      appliancePorts({ http: wanted.httpPort, https: wanted.httpsPort, ssh: wanted.sshPort, tftp: wanted.tftpPort }),
+      appliancePorts({ http: wanted.httpPort, https: wanted.httpsPort, ssh: wanted.sshPort, tftp: wanted.tftpPort, dns: wanted.dnsPort }),
     );
     if (busy) throw new ExitError(`port ${busy.port}/${busy.protocol} is already in use on this host (${busy.hint})`);
   }
@@ -199,6 +205,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     httpsPort: wanted.httpsPort,
     sshPort: wanted.sshPort,
     tftpPort: wanted.tftpPort,
+    dnsPort: wanted.dnsPort,
     dhcpInterfaces: wanted.dhcpInterfaces,
     extraEnv: wanted.env,
   });
@@ -236,6 +243,6 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`Network: ${network}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(
-    `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp})\n`,
+    `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp}), dns ${wanted.dnsPort}/udp+tcp\n`,
   );
 }

@@ -9,7 +9,7 @@ export interface StatusOptions {
   name?: string | undefined;
 }
 
-/** `http 80/tcp, https 443/tcp, ssh 2200/tcp, tftp 69/udp, dhcp 67/udp` from the container's environment. */
+/** `http 80/tcp, https 443/tcp, ssh 2200/tcp, tftp 69/udp, dhcp 67/udp, dns 53/udp+tcp` from the container's environment. */
 export function portsOf(container: ContainerDetails): string {
   const env = container.env;
   return [
@@ -18,6 +18,8 @@ export function portsOf(container: ContainerDetails): string {
     `ssh ${env.CW_SSH_PORT ?? '2200'}/tcp`,
     `tftp ${env.CW_TFTP_PORT ?? '69'}/udp`,
     'dhcp 67/udp',
+    // Containers of older releases have no DNS server.
+    ...(env.CW_DNS_PORT ? [`dns ${env.CW_DNS_PORT}/udp+tcp`] : []),
   ].join(', ');
 }
 

@@ -34,6 +34,7 @@ export function restartOptions(container: ContainerDetails): string[] {
     ['CW_HTTPS_PORT', '443', '--https-port'],
     ['CW_SSH_PORT', '2200', '--ssh-port'],
     ['CW_TFTP_PORT', '69', '--tftp-port'],
+    ['CW_DNS_PORT', '53', '--dns-port'],
   ];
   for (const [key, fallback, option] of ports) {
     const value = container.env[key];

@@ -97,8 +97,17 @@ export interface CertificateAdvice {
   problem?: string;
 }
 
+/** Where node names are answered: the head node's DNS server (containers of older releases have none). */
+function dnsAdvice(address: string, port: number): string[] {
+  const at = port === 53 ? `${address}` : `${address} port ${port}`;
+  const dig = port === 53 ? `dig @${address} n0` : `dig -p ${port} @${address} n0`;
+  const lines = [`Node names (n0, n0.DOMAIN; cw-clusterctl --get-domain) are answered by the head node's DNS server at ${at}: ${dig}`];
+  if (port !== 53) lines.push('Nodes are not told of it over DHCP: DHCP can name a DNS server on port 53 only.');
+  return lines;
+}
+
 /** The advice and settings block `tool-config` prints (after seed 000's walk-through). */
-export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = [], note?: string, cert?: CertificateAdvice): string {
+export function renderToolConfig(settings: ToolSettings, alternatives: AddressChoice[] = [], note?: string, cert?: CertificateAdvice, dnsPort?: number): string {
   const lines = [
     'ClusterWare tools will attempt to contact ssh-agent to get the',
     "user's authentication key. It may be worthwhile for users to run:",
@@ -118,6 +127,7 @@ export function renderToolConfig(settings: ToolSettings, alternatives: AddressCh
       '',
     );
   }
+  if (dnsPort !== undefined) lines.push(...dnsAdvice(settings.address, dnsPort), '');
   if (alternatives.length > 0) {
     lines.push(`Other addresses of this host: ${alternatives.map((a) => `${a.address} (${a.via})`).join(', ')}`);
     lines.push('If the nodes reach the head node on one of those, change client.base_url accordingly.');

@@ -59,5 +59,6 @@ export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext
   const { user, note } = chooseAuthUser(await adminNames(engine, container), invokingUser(ctx.env));
   const certFile = storagePaths(storageOf(container)).tlsCertFile;
   const { pin, problem } = await certificatePin(engine, container);
-  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpsPort, user, pin }, alternatives, note, { certFile, ...(problem ? { problem } : {}) }));
+  const dnsPort = container.env.CW_DNS_PORT ? Number(container.env.CW_DNS_PORT) || undefined : undefined;
+  ctx.stdout.write(renderToolConfig({ address: chosen.address, httpsPort, user, pin }, alternatives, note, { certFile, ...(problem ? { problem } : {}) }, dnsPort));
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KeyedMutex } from '../../../src/appliance/db/sqlite/mutex.js';
+import { KeyedMutex } from '../../../src/lib/mutex.js';
 
 test('sections of one key run one at a time in call order; other keys do not wait; idle keys are dropped', async (t) => {
   const locks = new KeyedMutex();
