@@ -90,7 +90,12 @@ export async function execNode(target: ExecTarget, words: readonly string[], opt
   if (r.canceled) return failed(`no answer within ${seconds(timeoutMs)}`, output);
   if (r.notFound) return failed('ssh is not installed on the head node');
   if (r.exitCode === undefined) return failed('ssh was stopped', output);
-  if (r.exitCode === SSH_FAILURE) return failed(`ssh: ${sshComplaint(r.stderr)}`, { ...output, exit_code: r.exitCode });
+  if (r.exitCode === SSH_FAILURE) {
+    const complaint = sshComplaint(r.stderr);
+    // ssh's complaint alone is said once, in the error; anything else on stderr is kept.
+    const alone = r.stderr.trim() === complaint;
+    return failed(complaint.startsWith('ssh: ') ? complaint : `ssh: ${complaint}`, { ...output, ...(alone ? { stderr: '' } : {}), exit_code: r.exitCode });
+  }
   if (r.exitCode !== 0) return failed(`exit status ${r.exitCode}`, { ...output, exit_code: r.exitCode });
   return { name: target.name, ok: true, exit_code: 0, ...output };
 }

@@ -40,6 +40,7 @@ test('dnfArgs: installroot, releasever, only the distro repos enabled, keys turn
     'systemd',
     'iproute',
     'curl',
+    'openssh-server',
     'kmod',
     'kernel',
     'ca-certificates',
