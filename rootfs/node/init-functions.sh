@@ -4,6 +4,7 @@
 CW_STATUS_PATH=/api/v1/boot/status
 CW_SECRET_PATH=/api/v1/boot/secret
 CW_SECRET_HEADER=X-CW-Node-Secret
+CW_KEY_PATH=/api/v1/boot/authorized-keys
 
 cw_say() {
   echo "cw-init: $*"
@@ -58,6 +59,28 @@ cw_trade_secret() {
   _new=$(printf '%s' "$_answer" | sed -n 's/.*"secret":"\([A-Za-z0-9_-]*\)".*/\1/p')
   cw_is_secret "$_new" || return 1
   printf '%s' "$_new"
+}
+
+# cw_install_head_key ROOT: puts the head node's ssh public key into ROOT/root/.ssh/authorized_keys, so
+# the head node can log in as root (cw-nodectl exec, reboot --soft, shutdown --soft). Fetched every boot:
+# a new key on the head node reaches a node by rebooting it. The image's own lines are kept, an older
+# head node key (comment cw-appliance) is replaced. Only one well-formed ssh-ed25519 line is accepted.
+cw_install_head_key() {
+  _key=$(timeout 10 wget -q -O - "$CW_HEAD$CW_KEY_PATH" 2>/dev/null | head -n 1 | tr -d '\r') || return 1
+  case "$_key" in
+    'ssh-ed25519 '*' cw-appliance') ;;
+    *) return 1 ;;
+  esac
+  case "$_key" in
+    *[!A-Za-z0-9+/=\ -]*) return 1 ;;
+  esac
+  _ssh=$1/root/.ssh
+  mkdir -p "$_ssh" && chmod 700 "$_ssh" || return 1
+  { grep -v ' cw-appliance$' "$_ssh/authorized_keys" 2>/dev/null; printf '%s\n' "$_key"; } >/tmp/authorized_keys || return 1
+  cat /tmp/authorized_keys >"$_ssh/authorized_keys" && chmod 600 "$_ssh/authorized_keys" || return 1
+  chown -R 0:0 "$_ssh" 2>/dev/null
+  rm -f /tmp/authorized_keys
+  return 0
 }
 
 # cw_sha256_of FILE: the SHA-256 of FILE in hex.

@@ -35,6 +35,7 @@ export const TOOL_PACKAGES = {
   rpmbuild: 'rpm',
   rpmsign: 'rpm',
   setpriv: 'util-linux',
+  unshare: 'util-linux',
   sfdisk: 'fdisk',
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',

@@ -1,5 +1,5 @@
 // Debian-family roots with debootstrap: a minimal base plus what a network-booted node needs (systemd,
-// udev, networking, curl for the agent, kmod, a kernel).
+// udev, networking, curl for the agent, sshd for the head node's exec and soft reboot, kmod, a kernel).
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, runLogged, type DistroSpec, type LineSink } from './common.js';
@@ -7,7 +7,7 @@ import { BuildError, runLogged, type DistroSpec, type LineSink } from './common.
 export const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 export const DEFAULT_DEBIAN_RELEASE = 'bookworm';
 /** Packages every apt node image gets on top of minbase. */
-export const NODE_PACKAGES_APT = ['systemd-sysv', 'udev', 'iproute2', 'curl', 'kmod', 'ca-certificates', 'linux-image-cloud-amd64'] as const;
+export const NODE_PACKAGES_APT = ['systemd-sysv', 'udev', 'iproute2', 'curl', 'kmod', 'ca-certificates', 'openssh-server', 'linux-image-cloud-amd64'] as const;
 
 const DEBIAN_CODENAMES: Record<string, string> = { '10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie' };
 

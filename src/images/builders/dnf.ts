@@ -4,8 +4,8 @@
 import { arch } from 'node:os';
 import { BuildError, runLogged, type DistroSpec, type LineSink } from './common.js';
 
-/** Packages every dnf/yum node image gets: an init, networking, curl for the agent, kmod, a kernel. */
-export const NODE_PACKAGES_DNF = ['systemd', 'iproute', 'curl', 'kmod', 'kernel', 'ca-certificates', 'dnf', 'rpm'] as const;
+/** Packages every dnf/yum node image gets: an init, networking, curl for the agent, sshd (exec, soft reboot), kmod, a kernel. */
+export const NODE_PACKAGES_DNF = ['systemd', 'iproute', 'curl', 'openssh-server', 'kmod', 'kernel', 'ca-certificates', 'dnf', 'rpm'] as const;
 
 /** `x86_64` for Node's `x64` (the RPM name of the machine), as `$basearch` expects. */
 export function rpmBaseArch(nodeArch: string = arch()): string {

@@ -145,6 +145,40 @@ export function parseArgs(argv: readonly string[], extra: readonly OptionSpec[] 
   return { common, options: own, words: operands };
 }
 
+/**
+ * argv with `--` put before the command of a command-taking action (`exec`), so the command's own
+ * options stay its own: `-i n0 exec --collate uname -r` -> `-i n0 exec --collate -- uname -r`. Options
+ * before the command's first word are still the tool's. Unchanged when the action is absent or `--`
+ * already ends the options.
+ */
+export function protectCommand(argv: readonly string[], extra: readonly OptionSpec[], actions: readonly string[]): string[] {
+  const specs = [...COMMON_OPTIONS, ...extra];
+  const takesValue = (word: string): boolean => {
+    if (word.startsWith('--')) return !word.includes('=') && specs.some((s) => s.value && `--${s.long}` === word);
+    // A bundle of short flags takes the next word when its last letter is a value option without a value attached.
+    const letters = word.slice(1);
+    for (let i = 0; i < letters.length; i++) {
+      const spec = specs.find((s) => s.short === letters[i]);
+      if (spec?.value) return i === letters.length - 1;
+    }
+    return false;
+  };
+  let seenAction = false;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === '--') return [...argv];
+    if (word.startsWith('-') && word !== '-' && !/^-[0-9]/.test(word)) {
+      if (takesValue(word)) i++;
+      continue;
+    }
+    if (seenAction) return [...argv.slice(0, i), '--', ...argv.slice(i)];
+    // Only the first word can be the action.
+    if (!actions.includes(word)) return [...argv];
+    seenAction = true;
+  }
+  return [...argv];
+}
+
 /** `key=value` words split at the first `=`; the key must be non-empty. */
 export interface Assignment {
   key: string;

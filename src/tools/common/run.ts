@@ -1,7 +1,7 @@
 // One runner for every tool: parse the command line, pick the action from the tool's table, run it,
 // close the connection. The process boundary (printing `ERROR: ...`, the exit code) is in main.ts.
 import { ExitError, runCommand } from '../../lib/errors.js';
-import { clip, parseArgs, usageText, type OptionSpec } from './args.js';
+import { clip, parseArgs, protectCommand, usageText, type OptionSpec } from './args.js';
 import { makeContext, type ToolContext, type ToolIo } from './context.js';
 
 /** An action: gets the words after its name. */
@@ -20,6 +20,8 @@ export interface ToolSpec {
   before?: (ctx: ToolContext) => Promise<boolean>;
   /** Action used when none is given (default: none, which is an error). */
   defaultAction?: string;
+  /** Actions followed by a command whose words are never the tool's options (`exec uname -r`). */
+  commandActions?: readonly string[];
 }
 
 /**
@@ -27,7 +29,8 @@ export interface ToolSpec {
  * Throws ExitError for every expected failure.
  */
 export async function runTool(tool: ToolSpec, argv: readonly string[], io: ToolIo = {}): Promise<void> {
-  const args = parseArgs(argv, tool.options ?? []);
+  const given = tool.commandActions ? protectCommand(argv, tool.options ?? [], tool.commandActions) : argv;
+  const args = parseArgs(given, tool.options ?? []);
   const ctx = makeContext(tool.name, args, io);
   if (args.common.help || args.words[0] === 'help') {
     ctx.out(`${usageText(tool.name, tool.synopsis, tool.options ?? [])}\n`);

@@ -13,7 +13,9 @@ import { renderJson } from '../common/format.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 import { idSpec, selectObjects } from '../common/select.js';
 import { contentOption, resolveAttributes } from '../common/values.js';
+import { nodeExec } from './exec.js';
 import { nodePower } from './power.js';
+import { nodeReboot } from './reboot.js';
 import { renderStatusTable, stateOf, statusDocument, waitFor } from './status.js';
 
 /** `create mac=... [index=N] [ip=...]`, or many at once with `--content @nodes.json` (an array). */
@@ -94,14 +96,21 @@ export const NODECTL: ToolSpec = {
     'status [-l|-L] [IDS]              state, boot stage, IP, kernel, uptime and last contact of each node',
     'waitfor up|down|booting|error|new wait until every selected node is in that state (--timeout SECONDS, default 300)',
     'power status|on|off|cycle|reset|boot|soft  power control through each node\'s power_uri, one line per node (boot: on if off, reset if on)',
+    'exec CMD [ARGS...]                run CMD as root on each node over ssh, lines prefixed n3: (--collate folds identical output)',
+    'reboot|shutdown [--soft|--hard]   soft: ssh and run /usr/sbin/reboot (shutdown -h now); hard: power_uri; neither: soft, then hard if still up after --timeout',
     'rm|delete                         delete the selected nodes',
   ],
   options: [
     { long: 'content', value: true, help: 'create: fields as JSON, or @file.json' },
-    { long: 'timeout', value: true, help: 'waitfor: give up after this many seconds (default 300); power: per-node deadline (default 10)' },
-    { long: 'fanout', value: true, help: 'power: nodes at once (default 64)' },
+    { long: 'timeout', value: true, help: 'waitfor: give up after this many seconds (default 300); power: per-node deadline (default 10); exec: per-node deadline (default 60); reboot/shutdown: seconds a node may stay up after the soft action (default 60)' },
+    { long: 'fanout', value: true, help: 'power, exec, reboot, shutdown: nodes at once (default 64)' },
+    { long: 'collate', help: 'exec: print identical outputs once, under a node range' },
+    { long: 'stdin', value: true, help: 'exec: give @FILE to the command on standard input' },
+    { long: 'soft', help: 'reboot/shutdown: only over ssh on the node' },
+    { long: 'hard', help: 'reboot/shutdown: only through the power_uri (reset/off)' },
     { long: 'stagger', value: true, help: 'power: start at most N nodes every SECONDS, e.g. --stagger 40/2' },
   ],
+  commandActions: ['exec'],
   actions: {
     ls: nodeList,
     list: nodeList,
@@ -112,6 +121,9 @@ export const NODECTL: ToolSpec = {
     status: nodeStatus,
     waitfor: (ctx, words) => waitFor(ctx, words),
     power: (ctx, words) => nodePower(ctx, words),
+    exec: (ctx, words) => nodeExec(ctx, words),
+    reboot: (ctx, words) => nodeReboot(ctx, 'reboot', words),
+    shutdown: (ctx, words) => nodeReboot(ctx, 'shutdown', words),
     rm: nodeRemove,
     delete: nodeRemove,
   },

@@ -43,7 +43,7 @@ export function parseStagger(text: string): Stagger {
   return { count, seconds };
 }
 
-function numberOption(ctx: ToolContext, name: string, fallback: number, min: number, max: number, integer: boolean): number {
+export function numberOption(ctx: ToolContext, name: string, fallback: number, min: number, max: number, integer: boolean): number {
   const text = ctx.args.options.get(name);
   if (text === undefined) return fallback;
   const n = typeof text === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;

@@ -2,7 +2,7 @@
 // stops parsing (an option renamed, an action dropped) fails here instead of in a user's terminal.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from '../../../src/tools/common/args.js';
+import { parseArgs, protectCommand } from '../../../src/tools/common/args.js';
 import type { ToolSpec } from '../../../src/tools/common/run.js';
 import { ADD_BOOT_CONFIG } from '../../../src/tools/add-boot-config/add-boot-config.js';
 import { ATTRIBCTL } from '../../../src/tools/attribctl/attribctl.js';
@@ -55,7 +55,8 @@ test('every README example of the cw-* tools parses, with an action its tool kno
       t.fail(`${shown}: no such tool`);
       continue;
     }
-    const args = parseArgs(argv, spec.options ?? []);
+    const given = spec.commandActions ? protectCommand(argv, spec.options ?? [], spec.commandActions) : argv;
+    const args = parseArgs(given, spec.options ?? []);
     const [action = spec.defaultAction] = args.words;
     if (action === undefined) t.truthy(spec.before, `${shown}: no action`);
     else t.true(Object.hasOwn(spec.actions, action), `${shown}: unknown action ${action}`);

@@ -82,6 +82,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** Send the bearer token (default true). */
   auth?: boolean;
+  /** Wait this long for the answer's headers instead of the client's deadline (an exec on a node may take minutes). */
+  timeoutMs?: number;
 }
 
 export interface UploadSource {
@@ -178,7 +180,7 @@ export class ApiClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return this.send<T>(method, this.url(path, opts.query), headers, () => body, opts.auth ?? true);
+    return this.send<T>(method, this.url(path, opts.query), headers, () => body, opts.auth ?? true, opts.timeoutMs);
   }
 
   /**
@@ -249,16 +251,17 @@ export class ApiClient {
     headers: Record<string, string>,
     body: () => string | Readable | undefined,
     auth: boolean,
+    timeoutMs?: number,
   ): Promise<T> {
-    if (!auth) return (await this.exchange(method, url, headers, body(), false)).data as T;
+    if (!auth) return (await this.exchange(method, url, headers, body(), false, timeoutMs)).data as T;
     this.refusePlainHttp();
     const token = await this.token();
-    const first = await this.exchange(method, url, { ...headers, authorization: `Bearer ${token}` }, body(), true);
+    const first = await this.exchange(method, url, { ...headers, authorization: `Bearer ${token}` }, body(), true, timeoutMs);
     if (first.status !== 401) return first.data as T;
     // The server forgot the token (restart, expiry): prove the key again, once.
     this.tokens.delete(this.cacheKey);
     const again = await this.token();
-    return (await this.exchange(method, url, { ...headers, authorization: `Bearer ${again}` }, body(), false)).data as T;
+    return (await this.exchange(method, url, { ...headers, authorization: `Bearer ${again}` }, body(), false, timeoutMs)).data as T;
   }
 
   /**
@@ -271,13 +274,14 @@ export class ApiClient {
     headers: Record<string, string>,
     body: string | Readable | undefined,
     retryable: boolean,
+    timeoutMs?: number,
   ): Promise<{ status: number; data: unknown }> {
     this.warnAboutTls();
     const undici = await loadUndici();
     const dispatcher = this.dispatcher(undici);
     let res: Dispatcher.ResponseData;
     try {
-      res = await undici.request(url, { method, headers, body, dispatcher });
+      res = await undici.request(url, { method, headers, body, dispatcher, ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs }) });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }

@@ -40,6 +40,7 @@ test('dnfArgs: installroot, releasever, only the distro repos enabled, keys turn
     'systemd',
     'iproute',
     'curl',
+    'openssh-server',
     'kmod',
     'kernel',
     'ca-certificates',
@@ -66,7 +67,7 @@ test('debootstrapPlan: minbase with the node packages, suite from the release, m
   const plan = debootstrapPlan({ name: 'Debian', packageManager: 'apt', release: '12', repos: [{ name: 'd', urls: ['http://deb.example/debian/'], keys: [] }] }, '/ws/roots/d');
   t.deepEqual(plan.args, [
     '--variant=minbase',
-    '--include=systemd-sysv,udev,iproute2,curl,kmod,ca-certificates,linux-image-cloud-amd64',
+    '--include=systemd-sysv,udev,iproute2,curl,kmod,ca-certificates,openssh-server,linux-image-cloud-amd64',
     'bookworm',
     '/ws/roots/d',
     'http://deb.example/debian',

@@ -180,3 +180,28 @@ bbTest('cw-node-agent reports with the secret of /etc/cw/node-secret in a header
   }
   t.deepEqual(readdirSync(dir).filter((f) => f.startsWith('cw-node-agent.')), [], 'removed when the agent stops');
 });
+
+bbTest('cw_install_head_key writes the head node key for root, keeps the image\'s own lines, replaces an older head key, refuses anything else', async (t) => {
+  const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd3b3JkcGxheW5vdHJlYWxseWFrZXlidXRzaGFwZWQx cw-appliance';
+  let answer = `${KEY}\n`;
+  const head = await fakeHead(t, () => answer);
+  const root = mkdtempSync(join(tmpdir(), 'cw-root-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const keys = join(root, 'root', '.ssh', 'authorized_keys');
+  const r = await run(`CW_HEAD=${head.url}; cw_install_head_key "$1"`, [root]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(readFileSync(keys, 'utf8'), `${KEY}\n`);
+  t.is(statSync(keys).mode & 0o777, 0o600);
+  t.is(statSync(join(root, 'root', '.ssh')).mode & 0o777, 0o700);
+  t.is(head.seen[0]?.url, '/api/v1/boot/authorized-keys');
+
+  writeFileSync(keys, 'ssh-ed25519 AAAAadmin admin@site\nssh-ed25519 AAAAold cw-appliance\n');
+  t.is((await run(`CW_HEAD=${head.url}; cw_install_head_key "$1"`, [root])).exitCode, 0);
+  t.is(readFileSync(keys, 'utf8'), `ssh-ed25519 AAAAadmin admin@site\n${KEY}\n`);
+
+  for (const bad of ['<html>oops</html>', `command="reboot" ${KEY}`, 'ssh-ed25519 AAAA$(id) cw-appliance', 'ssh-rsa AAAAB3 cw-appliance', '']) {
+    answer = `${bad}\n`;
+    t.not((await run(`CW_HEAD=${head.url}; cw_install_head_key "$1"`, [root])).exitCode, 0, bad);
+    t.is(readFileSync(keys, 'utf8'), `ssh-ed25519 AAAAadmin admin@site\n${KEY}\n`, bad);
+  }
+});

@@ -1,0 +1,126 @@
+// `exec` on nodes: one ssh per node under a per-node deadline, many nodes with a bounded fan-out (the
+// power code's Limiter bounds all requests together). stdout and stderr are kept apart.
+import { execa } from 'execa';
+import { Limiter, seconds } from '../power/run.js';
+import { ensureSshKey, type SshIdentity } from '../power/ssh.js';
+import { nodeSshArgv, type ExecTarget } from './remote.js';
+
+/** Per-node deadline unless the caller gives one. */
+export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+/** Nodes at once unless the caller says otherwise (as for power). */
+export const DEFAULT_EXEC_FANOUT = 64;
+/** Output kept per stream and node; more is cut and said so. */
+export const MAX_EXEC_OUTPUT = 1024 * 1024;
+/** ssh's own failures (cannot connect, refused key, changed host key) exit with this status. */
+export const SSH_FAILURE = 255;
+
+/** One node's answer. `ok` when the command ran and exited 0. */
+export interface ExecResult {
+  name: string;
+  ok: boolean;
+  /** The command's exit status (absent when it never ran or was stopped at its deadline). */
+  exit_code?: number;
+  stdout: string;
+  stderr: string;
+  /** One line saying why the node failed: `exit status 2`, `ssh: Connection refused`, `no answer within 5 s`. */
+  error?: string;
+}
+
+/** Runs a program and gives its exit status and output (tests: a fake). */
+export type ExecRunner = (
+  file: string,
+  args: readonly string[],
+  options: { input?: string; signal: AbortSignal; maxBuffer: number },
+) => Promise<{ exitCode?: number; stdout: string; stderr: string; canceled: boolean; notFound: boolean }>;
+
+export const execaExecRunner: ExecRunner = async (file, args, options) => {
+  const result = await execa(file, [...args], {
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    cancelSignal: options.signal,
+    forceKillAfterDelay: 1000,
+    reject: false,
+    maxBuffer: options.maxBuffer,
+    encoding: 'utf8',
+    stripFinalNewline: false,
+  });
+  const code = (result as { code?: unknown }).code;
+  return {
+    ...(typeof result.exitCode === 'number' ? { exitCode: result.exitCode } : {}),
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    canceled: result.isCanceled || options.signal.aborted,
+    notFound: code === 'ENOENT',
+  };
+};
+
+export interface ExecOptions {
+  identity: SshIdentity;
+  /** Per-node deadline in ms (default 60 s). */
+  timeoutMs?: number;
+  /** Given to the command's stdin on every node. */
+  input?: string;
+  run?: ExecRunner;
+}
+
+/** The first line of ssh's complaint, for `ssh: ...` errors. */
+function sshComplaint(stderr: string): string {
+  const line = stderr.split('\n').map((l) => l.replace(/[\p{C}]/gu, '').trim()).find((l) => l !== '');
+  return line === undefined ? 'ssh failed' : line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+/**
+ * Runs `words` on one node within its deadline; never throws.
+ * Example: `await execNode({ name: 'n3', ip: '10.0.0.3' }, ['hostname'], { identity })` ->
+ * `{ name: 'n3', ok: true, exit_code: 0, stdout: 'n3\n', stderr: '' }`.
+ */
+export async function execNode(target: ExecTarget, words: readonly string[], options: ExecOptions): Promise<ExecResult> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+  const failed = (error: string, extra: Partial<ExecResult> = {}): ExecResult => ({ name: target.name, ok: false, stdout: '', stderr: '', ...extra, error });
+  if (target.ip === null) return failed(`no IP address (set one: cw-nodectl -i ${target.name} update ip=...)`);
+  try {
+    await ensureSshKey(options.identity);
+  } catch {
+    return failed('the head node could not make its ssh key (is ssh-keygen installed?)');
+  }
+  const signal = AbortSignal.timeout(timeoutMs);
+  const args = nodeSshArgv(target, words, options.identity, Math.min(10, timeoutMs / 1000));
+  const run = options.run ?? execaExecRunner;
+  const r = await run('ssh', args, { ...(options.input === undefined ? {} : { input: options.input }), signal, maxBuffer: MAX_EXEC_OUTPUT });
+  const output = { stdout: r.stdout, stderr: r.stderr };
+  if (r.canceled) return failed(`no answer within ${seconds(timeoutMs)}`, output);
+  if (r.notFound) return failed('ssh is not installed on the head node');
+  if (r.exitCode === undefined) return failed('ssh was stopped', output);
+  if (r.exitCode === SSH_FAILURE) {
+    const complaint = sshComplaint(r.stderr);
+    // ssh's complaint alone is said once, in the error; anything else on stderr is kept.
+    const alone = r.stderr.trim() === complaint;
+    return failed(complaint.startsWith('ssh: ') ? complaint : `ssh: ${complaint}`, { ...output, ...(alone ? { stderr: '' } : {}), exit_code: r.exitCode });
+  }
+  if (r.exitCode !== 0) return failed(`exit status ${r.exitCode}`, { ...output, exit_code: r.exitCode });
+  return { name: target.name, ok: true, exit_code: 0, ...output };
+}
+
+/**
+ * Calls `fn` on every item, at most `fanout` at once (and, with `limiter`, within a bound shared with
+ * other callers); answers in the order of `items`, `onResult` as each arrives.
+ */
+export async function fanOut<T, R>(
+  items: readonly T[],
+  fn: (item: T) => Promise<R>,
+  options: { fanout?: number; limiter?: Limiter; onResult?: (result: R) => void } = {},
+): Promise<R[]> {
+  const fanout = Math.max(1, Math.min(options.fanout ?? DEFAULT_EXEC_FANOUT, items.length || 1));
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i] as T;
+      const result = options.limiter ? await options.limiter.use(() => fn(item)) : await fn(item);
+      results[i] = result;
+      options.onResult?.(result);
+    }
+  };
+  await Promise.all(Array.from({ length: fanout }, worker));
+  return results;
+}
