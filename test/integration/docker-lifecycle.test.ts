@@ -150,7 +150,7 @@ test('HTTP 80, HTTPS 443, TFTP 69, SSH 22 and DHCP 67 answer on the cluster netw
   // Any host on the cluster network gets the status alone; the per-service view is for admins.
   t.is(body.data.services, undefined);
   const report = await health(DOCKER, NAME);
-  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api']) t.truthy(report.services[svc], svc);
+  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api', 'dns']) t.truthy(report.services[svc], svc);
 
   const dir = tempDir('cwit-tftp');
   await client.exec(['sh', '-c', `cd ${dir} && tftp ${HEAD_IP} -c get undionly.kpxe`], { timeout: 20_000 });
@@ -284,7 +284,7 @@ test('bad input: invalid key, empty password and bad tokens are one-line errors 
 });
 
 test('kill -9 of each daemon: the supervisor has it back and ready within 2 s', async (t) => {
-  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api']) {
+  for (const svc of ['dhcpd', 'tftpd', 'httpd', 'sshd', 'api', 'dns']) {
     const before = (await health(DOCKER, NAME)).services[svc]!;
     t.is(before.state, 'ready', svc);
     await execa(DOCKER, ['exec', NAME, 'kill', '-9', String(before.pid)]);
