@@ -75,6 +75,15 @@ ipmiTest.serial('a wrong password is one line; a silent BMC costs its deadline a
   t.deepEqual(results[20], { name: 'n1', ok: true, state: 'off', result: 'off' });
   t.true(elapsed < 4000, `20 silent BMCs at once took ${elapsed} ms`);
   t.log(`20 silent BMCs and 1 live one, 2 s deadline: ${elapsed} ms`);
+  // With a fan-out of 2 the silent BMCs are still found out together (the probe takes no slot), and the
+  // live BMC behind them answers at once: one deadline, not ten. Without the probe the same call takes 20 s.
+  const narrow = Date.now();
+  const probed = await powerMany([...silent, nodes[0]!], 'status', { identity, timeoutMs: 2000, fanout: 2 });
+  const narrowMs = Date.now() - narrow;
+  t.true(probed.slice(0, 20).every((r) => r.error === 'BMC 127.0.15.9 did not answer within 2 s'));
+  t.deepEqual(probed[20], { name: 'n1', ok: true, state: 'off', result: 'off' });
+  t.true(narrowMs < 4000, `fan-out 2: ${narrowMs} ms`);
+  t.log(`the same at fan-out 2: ${narrowMs} ms`);
   // No ipmitool is left behind.
   await new Promise((r) => setTimeout(r, 1500));
   t.false(allCommandLines().some((l) => l.startsWith('ipmitool') && l.includes('127.0.15.9')));

@@ -3,6 +3,7 @@
 // deadline fires, and the node's answer is given then even if the plugin has not returned.
 import { DeadlineError, execaRunner, type CommandRunner } from './command.js';
 import { ipmiPlugin } from './ipmi.js';
+import { bmcKey, probeBmcs, type BmcAddress } from './ipmi-probe.js';
 import { redfishPlugin } from './redfish.js';
 import { ensureSshKey, type SshIdentity } from './ssh.js';
 import { describeTarget, parsePowerTarget, PowerUriError, type PowerTarget } from './uri.js';
@@ -147,23 +148,54 @@ export interface PowerManyOptions extends PowerRunOptions {
   onResult?: (result: PowerResult) => void;
   /** A bound shared with other callers (the API's). */
   limiter?: Limiter;
+  /**
+   * Ask every local IPMI BMC whether it answers at all before taking a fan-out slot (default: when the
+   * real plugins run, i.e. without `pluginFor` or `run`): a silent one then costs its deadline alongside
+   * the others instead of holding a slot for it.
+   */
+  probe?: boolean;
 }
 
-/** Runs `action` on every node, at most `fanout` at once; answers in the order of `nodes`. */
+/** The BMC a node's ipmitool would talk to directly (not through a relay), for the probe. */
+function directBmc(node: PowerNode): BmcAddress | undefined {
+  if (!node.powerUri) return undefined;
+  try {
+    const { target } = parsePowerTarget(node.powerUri);
+    if (target.scheme !== 'ipmi' || target.relay) return undefined;
+    return { host: target.bmc, port: target.port ?? 623 };
+  } catch {
+    return undefined; // powerNode says what is wrong with it
+  }
+}
+
+/**
+ * Runs `action` on every node, at most `fanout` at once; answers in the order of `nodes`. Local IPMI BMCs
+ * are first asked, all at once, whether they answer: a silent one is reported at its deadline without
+ * ever taking a slot or starting ipmitool (100 silent BMCs cost one deadline, not ⌈100 / fanout⌉).
+ */
 export async function powerMany(nodes: readonly PowerNode[], action: NodePowerAction, options: PowerManyOptions): Promise<PowerResult[]> {
   const fanout = Math.max(1, Math.min(options.fanout ?? DEFAULT_POWER_FANOUT, nodes.length || 1));
+  const timeoutMs = options.timeoutMs ?? DEFAULT_POWER_TIMEOUT_MS;
   const results: PowerResult[] = new Array(nodes.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < nodes.length) {
-      const i = next++;
-      const node = nodes[i] as PowerNode;
-      const run = () => powerNode(node, action, options);
-      const result = options.limiter ? await options.limiter.use(run) : await run();
+  const bmcs = nodes.map(directBmc);
+  const probe = options.probe ?? (options.pluginFor === undefined && options.run === undefined);
+  const answers = probe ? probeBmcs(bmcs.filter((b) => b !== undefined), { deadlineMs: timeoutMs }) : new Map<string, Promise<boolean>>();
+  const slots = new Limiter(fanout);
+  await Promise.all(
+    nodes.map(async (node, i) => {
+      const bmc = bmcs[i];
+      const answering = bmc ? answers.get(bmcKey(bmc)) : undefined;
+      let result: PowerResult;
+      if (answering !== undefined && !(await answering)) {
+        // The words powerNode uses for a BMC that stays silent until the deadline.
+        result = { name: node.name, ok: false, error: `BMC ${bmc!.host} did not answer within ${seconds(timeoutMs)}` };
+      } else {
+        const run = () => powerNode(node, action, options);
+        result = await slots.use(() => (options.limiter ? options.limiter.use(run) : run()));
+      }
       results[i] = result;
       options.onResult?.(result);
-    }
-  };
-  await Promise.all(Array.from({ length: fanout }, worker));
+    }),
+  );
   return results;
 }
