@@ -147,6 +147,10 @@ export interface PowerManyOptions extends PowerRunOptions {
   onResult?: (result: PowerResult) => void;
   /** A bound shared with other callers (the API's). */
   limiter?: Limiter;
+  /** At most `nodes` nodes started every `seconds` (a rack's breaker): node i starts no sooner than floor(i / nodes) * seconds. */
+  stagger?: { nodes: number; seconds: number };
+  /** Waits (tests: a fake clock). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Runs `action` on every node, at most `fanout` at once; answers in the order of `nodes`. */
@@ -154,10 +158,16 @@ export async function powerMany(nodes: readonly PowerNode[], action: NodePowerAc
   const fanout = Math.max(1, Math.min(options.fanout ?? DEFAULT_POWER_FANOUT, nodes.length || 1));
   const results: PowerResult[] = new Array(nodes.length);
   let next = 0;
+  const started = Date.now();
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const worker = async () => {
     while (next < nodes.length) {
       const i = next++;
       const node = nodes[i] as PowerNode;
+      if (options.stagger) {
+        const wait = started + Math.floor(i / options.stagger.nodes) * options.stagger.seconds * 1000 - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
       const run = () => powerNode(node, action, options);
       const result = options.limiter ? await options.limiter.use(run) : await run();
       results[i] = result;
