@@ -145,3 +145,26 @@ test('POST /nodes/power with stagger starts at most N nodes every S seconds', as
   t.true((lines[2]?.at ?? 0) >= 390, `${lines[2]?.at} ms`);
   t.is((await s.call('POST', '/nodes/power', { ids: 'n1', action: 'on', stagger: { nodes: 0, seconds: 1 } })).status, 400);
 });
+
+test('startNdjson sends a blank line at once and after each silence, then the lines and the summary', async (t) => {
+  const { default: Fastify } = await import('fastify');
+  const { startNdjson, wantsNdjson } = await import('../../../src/appliance/api/ndjson.js');
+  const app = Fastify();
+  t.teardown(() => app.close());
+  app.get('/s', async (request, reply) => {
+    t.true(wantsNdjson(request));
+    const sink = startNdjson(reply, 60);
+    await new Promise((r) => setTimeout(r, 250));
+    sink.line({ name: 'n0', ok: true });
+    sink.end({ done: true, count: 1, failed: [] });
+    sink.line({ name: 'late', ok: true }); // after the end: dropped
+    return reply;
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const res = await fetch(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/s`, { headers: { accept: 'text/plain;q=0.5, application/x-ndjson' } });
+  const text = await res.text();
+  const lines = text.split('\n');
+  t.is(lines[0], '', 'a keep-alive first');
+  t.true(lines.filter((l) => l === '').length >= 3, JSON.stringify(text));
+  t.deepEqual(lines.filter((l) => l !== '').map((l) => JSON.parse(l)), [{ name: 'n0', ok: true }, { done: true, count: 1, failed: [] }]);
+});
