@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
 import { requireTools } from '../helpers/tools.js';
+import { ApiClient } from '../../src/tools/common/client/api-client.js';
 import { AdminSession, TestHost, sh, startOnTestBridge, tempDir } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -106,6 +107,29 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
   t.true(elapsed < 6000, `${elapsed} ms`);
   t.true(sawIpmitool, "the appliance's ipmitool was seen running");
   t.deepEqual(leaks, [], 'no command line holds the password');
+
+  // Streamed through nginx: the tool prints the live BMC's line while the silent one is still pending.
+  const seen: Array<{ at: number; line: string }> = [];
+  const streamStarted = Date.now();
+  const streamed = nodectl(['-i', 'n[0,2]', 'power', 'status', '--timeout', '3']);
+  streamed.stdout?.on('data', (chunk: Buffer) => {
+    for (const line of String(chunk).split('\n').filter((l) => l !== '')) seen.push({ at: Date.now() - streamStarted, line });
+  });
+  const sr = await streamed;
+  t.is(sr.exitCode, 1, sr.all);
+  t.deepEqual(seen.map((s) => s.line), ['n0: on', `n2: ERROR: BMC ${SILENT_IP} did not answer within 3 s`]);
+  t.true((seen[0]?.at ?? Infinity) < (seen[1]?.at ?? 0) - 1500, JSON.stringify(seen));
+
+  // A client that goes away after the first line stops nothing: the run is logged when it is over.
+  const api = new ApiClient({ baseUrl: admin.baseUrl, user: admin.user, sslVerify: admin.sslVerify, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens: new Map() });
+  for await (const line of api.stream<{ name?: string }>('POST', '/nodes/power', { body: { ids: 'n[0,2]', action: 'status', timeout: 2 } })) {
+    t.is(line.name, 'n0');
+    break;
+  }
+  await api.close();
+  const apiLogged = () =>
+    filesUnder(join(storage, 'logs')).some((f) => statSync(f).size < 64 * 1024 * 1024 && readFileSync(f, 'utf8').includes('power status n[0,2] by alice: 1 ok, 1 failed (n2)'));
+  t.true(await eventually(async () => apiLogged()), 'the summary of the abandoned stream is in the API log');
 
   const down = await nodectl(['-i', 'n0', 'power', 'off', '--json']);
   t.deepEqual(JSON.parse(down.stdout), { n0: { ok: true, result: 'off' } });

@@ -14,6 +14,8 @@ declare module 'fastify' {
     successStatus?: number;
     /** The body is raw bytes (application/octet-stream), not JSON. */
     rawBody?: boolean;
+    /** Schema of each line when the answer is streamed (`Accept: application/x-ndjson`). */
+    ndjson?: JsonSchema;
   }
 }
 
@@ -27,6 +29,7 @@ interface CatalogEntry {
     data?: JsonSchema;
     successStatus?: number;
     rawBody?: boolean;
+    ndjson?: JsonSchema;
     anonymous?: boolean;
   };
 }
@@ -109,6 +112,7 @@ function operation(entry: CatalogEntry): Record<string, unknown> {
         'application/json': {
           schema: { type: 'object', properties: { success: { const: true }, data }, required: ['success', 'data'] },
         },
+        ...(config.ndjson ? { 'application/x-ndjson': { schema: config.ndjson } } : {}),
       },
     },
     default: { description: 'failure (400 validation, 401, 403, 404, 409, 413, 429, 503)', ...errorResponse },

@@ -154,6 +154,10 @@ export interface PowerManyOptions extends PowerRunOptions {
    * the others instead of holding a slot for it.
    */
   probe?: boolean;
+  /** At most `nodes` nodes started every `seconds` (a rack's breaker): node i starts no sooner than floor(i / nodes) * seconds. */
+  stagger?: { nodes: number; seconds: number };
+  /** Waits (tests: a fake clock). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** The BMC a node's ipmitool would talk to directly (not through a relay), for the probe. */
@@ -181,8 +185,15 @@ export async function powerMany(nodes: readonly PowerNode[], action: NodePowerAc
   const probe = options.probe ?? (options.pluginFor === undefined && options.run === undefined);
   const answers = probe ? probeBmcs(bmcs.filter((b) => b !== undefined), { deadlineMs: timeoutMs }) : new Map<string, Promise<boolean>>();
   const slots = new Limiter(fanout);
+  const started = Date.now();
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   await Promise.all(
     nodes.map(async (node, i) => {
+      // The stagger delays the start, not the probe (which powers nothing), and holds no slot.
+      if (options.stagger) {
+        const wait = started + Math.floor(i / options.stagger.nodes) * options.stagger.seconds * 1000 - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
       const bmc = bmcs[i];
       const answering = bmc ? answers.get(bmcKey(bmc)) : undefined;
       let result: PowerResult;

@@ -2,21 +2,25 @@
 // each node's lines as it answers, stdout to stdout and stderr to stderr, every line prefixed `n3: `.
 // `--collate` waits for all and prints identical outputs once under a node range (`n[0-7,9]: ...`).
 // `--stdin @FILE` gives the file to the command on every node. Exit status non-zero when any node
-// failed, the last line naming them.
-import { ExitError, errorMessage } from '../../lib/errors.js';
+// failed, the last line naming them. One streaming `POST /nodes/exec` for all nodes: the head node does
+// the fan-out (--fanout) under the per-node deadline (--timeout).
+import { ExitError } from '../../lib/errors.js';
 import { MAX_INLINE_BYTES, readLocalText } from '../../lib/local-files.js';
 import { compressNames } from '../../lib/noderange.js';
-import { isObject, labelOf, NODES } from '../common/collection.js';
+import { labelOf, NODES } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
 import { renderJson, safeText, type JsonObject } from '../common/format.js';
 import { selectObjects } from '../common/select.js';
 import { DEFAULT_FANOUT, MAX_FANOUT, numberOption } from './power.js';
+import { streamAnswers } from './stream.js';
 
 export const DEFAULT_EXEC_TIMEOUT_S = 60;
 /** The API's limit (below nginx's read timeout). */
 export const MAX_EXEC_TIMEOUT_S = 540;
-/** Extra time the API gets beyond the node's deadline to answer. */
+/** Extra time the API gets beyond the node's deadline to answer (a head node that does not stream). */
 const ANSWER_MARGIN_MS = 15_000;
+/** Longest streamed line: up to 1 MiB of stdout and of stderr, JSON-escaped. */
+export const MAX_EXEC_LINE_BYTES = 16 * 1024 * 1024;
 
 /** One node's answer as the API gives it. */
 export interface NodeExecAnswer {
@@ -97,36 +101,24 @@ export async function nodeExec(ctx: ToolContext, words: readonly string[]): Prom
 
   const nodes = await selectObjects(ctx, NODES, { action: 'exec', required: true });
   const names = nodes.map(labelOf);
-  const api = ctx.api();
   const json = ctx.args.common.format !== 'plain';
-  const answers = new Map<string, NodeExecAnswer>();
-  const body = { command: [...words], timeout, ...(stdin === undefined ? {} : { stdin }) };
-  let next = 0;
-
-  const one = async (name: string): Promise<NodeExecAnswer> => {
-    try {
-      const data = await api.post<unknown>(`/node/${encodeURIComponent(name)}/exec`, body, { timeoutMs: timeout * 1000 + ANSWER_MARGIN_MS });
-      if (isObject(data) && typeof data.ok === 'boolean') {
-        const a = data as unknown as NodeExecAnswer;
-        return { ...a, name, stdout: typeof a.stdout === 'string' ? a.stdout : '', stderr: typeof a.stderr === 'string' ? a.stderr : '' };
-      }
-      return { name, ok: false, stdout: '', stderr: '', error: 'the head node sent no exec answer' };
-    } catch (err) {
-      return { name, ok: false, stdout: '', stderr: '', error: errorMessage(err) };
-    }
-  };
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const name = names[next++] as string;
-      const a = await one(name);
-      answers.set(name, a);
-      if (json || collated) continue;
-      const label = safeText(name);
+  const answers = await streamAnswers<NodeExecAnswer>(ctx, '/nodes/exec', names, {
+    body: { command: [...words], fanout, timeout, ...(stdin === undefined ? {} : { stdin }) },
+    timeoutMs: timeout * 1000 + ANSWER_MARGIN_MS,
+    maxLineBytes: MAX_EXEC_LINE_BYTES,
+    normalize: (line) => ({
+      ...(line as unknown as NodeExecAnswer),
+      stdout: typeof line.stdout === 'string' ? line.stdout : '',
+      stderr: typeof line.stderr === 'string' ? line.stderr : '',
+    }),
+    missing: (name, error) => ({ name, ok: false, stdout: '', stderr: '', error }),
+    onAnswer: (a) => {
+      if (json || collated) return;
+      const label = safeText(a.name);
       ctx.out(prefixLines(label, a.stdout));
       ctx.err(prefixLines(label, a.stderr) + (a.ok ? '' : `${label}: ${errorLine(a)}`));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(fanout, names.length) }, worker));
+    },
+  });
 
   const all = names.map((n) => answers.get(n) as NodeExecAnswer);
   if (json) {

@@ -1,12 +1,14 @@
 // `cw-nodectl -i NODES power on|off|cycle|reset|status|boot|soft`: one line per node as the answers
 // arrive (`n3: on`, `n7: ERROR: BMC 10.1.15.7 did not answer within 10 s`), at most --fanout nodes at
-// once, and with --stagger N/SECONDS no more than N nodes started every SECONDS (a rack's breaker).
-import { ExitError, errorMessage } from '../../lib/errors.js';
+// once, and with --stagger N/SECONDS no more than N nodes started every SECONDS (a rack's breaker). The
+// head node does the fan-out and the stagger: the tool sends one streaming request.
+import { ExitError } from '../../lib/errors.js';
 import { compressNames } from '../../lib/noderange.js';
-import { isObject, labelOf, NODES } from '../common/collection.js';
+import { labelOf, NODES } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
 import { renderJson, safeText, type JsonObject } from '../common/format.js';
 import { selectObjects } from '../common/select.js';
+import { streamAnswers } from './stream.js';
 
 /** What `power` accepts; `boot` is on when off, reset when on; `soft` asks the OS to shut down. */
 export const POWER_WORDS = ['status', 'on', 'off', 'cycle', 'reset', 'boot', 'soft'] as const;
@@ -15,8 +17,8 @@ export type PowerWord = (typeof POWER_WORDS)[number];
 export const DEFAULT_FANOUT = 64;
 export const MAX_FANOUT = 1024;
 export const DEFAULT_TIMEOUT_S = 10;
-/** The API client waits 30 s for an answer: a node's deadline stays below that. */
-export const MAX_TIMEOUT_S = 25;
+/** The API's longest per-node deadline (answers are streamed, so no client deadline bounds it). */
+export const MAX_TIMEOUT_S = 600;
 
 /** One node's answer as the API gives it. */
 export interface NodePowerAnswer {
@@ -60,11 +62,12 @@ export function answerText(a: NodePowerAnswer): string {
 }
 
 /**
- * `-i IDS power ACTION [--fanout N] [--stagger N/SECONDS] [--timeout SECONDS]`. Each node is one
- * `POST /node/NAME/power`, so a line is printed the moment its node answers. ExitError naming the
- * failed nodes when any failed.
+ * `-i IDS power ACTION [--fanout N] [--stagger N/SECONDS] [--timeout SECONDS]`: one streaming
+ * `POST /nodes/power` for all nodes; the head node works on --fanout nodes at once, starts at most N
+ * nodes every SECONDS with --stagger, and sends each node's answer as it comes, printed at once.
+ * ExitError naming the failed nodes when any failed.
  */
-export async function nodePower(ctx: ToolContext, words: readonly string[], sleep: (ms: number) => Promise<void> = delay): Promise<void> {
+export async function nodePower(ctx: ToolContext, words: readonly string[]): Promise<void> {
   const [action, ...rest] = words;
   if (action === undefined || !(POWER_WORDS as readonly string[]).includes(action)) {
     throw new ExitError(`power needs one of ${POWER_WORDS.join(', ')} (e.g. cw-nodectl -i n[0-3] power status)`);
@@ -78,35 +81,15 @@ export async function nodePower(ctx: ToolContext, words: readonly string[], slee
 
   const nodes = await selectObjects(ctx, NODES, { action: 'power', required: true });
   const names = nodes.map(labelOf);
-  const api = ctx.api();
   const json = ctx.args.common.format !== 'plain';
-  const answers = new Map<string, NodePowerAnswer>();
-  const started = Date.now();
-  let next = 0;
-
-  const one = async (name: string): Promise<NodePowerAnswer> => {
-    try {
-      const data = await api.post<unknown>(`/node/${encodeURIComponent(name)}/power`, { action, timeout });
-      if (isObject(data) && typeof data.ok === 'boolean') return { ...(data as unknown as NodePowerAnswer), name };
-      return { name, ok: false, error: 'the head node sent no power answer' };
-    } catch (err) {
-      return { name, ok: false, error: errorMessage(err) };
-    }
-  };
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const i = next++;
-      const name = names[i] as string;
-      if (stagger) {
-        const wait = started + Math.floor(i / stagger.count) * stagger.seconds * 1000 - Date.now();
-        if (wait > 0) await sleep(wait);
-      }
-      const answer = await one(name);
-      answers.set(name, answer);
-      if (!json) ctx.out(`${safeText(name)}: ${answerText(answer)}\n`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(fanout, names.length) }, worker));
+  const answers = await streamAnswers<NodePowerAnswer>(ctx, '/nodes/power', names, {
+    body: { action, fanout, timeout, ...(stagger ? { stagger: { nodes: stagger.count, seconds: stagger.seconds } } : {}) },
+    normalize: (line) => line as unknown as NodePowerAnswer,
+    missing: (name, error) => ({ name, ok: false, error }),
+    onAnswer: (answer) => {
+      if (!json) ctx.out(`${safeText(answer.name)}: ${answerText(answer)}\n`);
+    },
+  });
 
   if (json) {
     const doc: JsonObject = {};
@@ -120,8 +103,4 @@ export async function nodePower(ctx: ToolContext, words: readonly string[], slee
   if (failed.length > 0) {
     throw new ExitError(`power ${action} failed on ${failed.length} of ${names.length} node${names.length === 1 ? '' : 's'}: ${compressNames(failed)}`);
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

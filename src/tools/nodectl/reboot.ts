@@ -1,18 +1,20 @@
 // `cw-nodectl -i NODES reboot|shutdown [--soft|--hard] [--timeout 60]` (seed 003): --soft runs the node's
 // /usr/sbin/reboot or `/usr/sbin/shutdown -h now` over ssh; --hard is the power_uri's reset or off;
 // neither is soft when the node is up and answers, then hard when it is still up after --timeout.
-// One line per node as it answers: `n3: soft reboot`, `n4: hard reset (not up)`.
-import { ExitError, errorMessage } from '../../lib/errors.js';
-import { isObject, labelOf, NODES } from '../common/collection.js';
+// One line per node as it answers: `n3: soft reboot`, `n4: hard reset (not up)`, from one streaming
+// `POST /nodes/reboot|shutdown` (the head node does the fan-out).
+import { ExitError } from '../../lib/errors.js';
+import { labelOf, NODES } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
 import { renderJson, safeText, type JsonObject } from '../common/format.js';
 import { selectObjects } from '../common/select.js';
 import { failure } from './exec.js';
 import { DEFAULT_FANOUT, MAX_FANOUT, numberOption } from './power.js';
+import { streamAnswers } from './stream.js';
 
 export const DEFAULT_DOWN_TIMEOUT_S = 60;
 export const MAX_DOWN_TIMEOUT_S = 540;
-/** Time the API may take beyond --timeout: the soft command (15 s), the power action (10 s), slack. */
+/** Time a head node that does not stream may take beyond --timeout: the soft command (15 s), the power action (10 s), slack. */
 const ANSWER_MARGIN_MS = 40_000;
 
 export interface NodeRebootAnswer {
@@ -42,28 +44,16 @@ export async function nodeReboot(ctx: ToolContext, action: 'reboot' | 'shutdown'
 
   const nodes = await selectObjects(ctx, NODES, { action, required: true });
   const names = nodes.map(labelOf);
-  const api = ctx.api();
   const json = ctx.args.common.format !== 'plain';
-  const answers = new Map<string, NodeRebootAnswer>();
-  let next = 0;
-  const one = async (name: string): Promise<NodeRebootAnswer> => {
-    try {
-      const data = await api.post<unknown>(`/node/${encodeURIComponent(name)}/${action}`, { mode, timeout }, { timeoutMs: timeout * 1000 + ANSWER_MARGIN_MS });
-      if (isObject(data) && typeof data.ok === 'boolean') return { ...(data as unknown as NodeRebootAnswer), name };
-      return { name, ok: false, error: `the head node sent no ${action} answer` };
-    } catch (err) {
-      return { name, ok: false, error: errorMessage(err) };
-    }
-  };
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const name = names[next++] as string;
-      const a = await one(name);
-      answers.set(name, a);
-      if (!json) ctx.out(`${safeText(name)}: ${rebootText(action, a)}\n`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(fanout, names.length) }, worker));
+  const answers = await streamAnswers<NodeRebootAnswer>(ctx, `/nodes/${action}`, names, {
+    body: { mode, fanout, timeout },
+    timeoutMs: timeout * 1000 + ANSWER_MARGIN_MS,
+    normalize: (line) => line as unknown as NodeRebootAnswer,
+    missing: (name, error) => ({ name, ok: false, error }),
+    onAnswer: (a) => {
+      if (!json) ctx.out(`${safeText(a.name)}: ${rebootText(action, a)}\n`);
+    },
+  });
   if (json) {
     const doc: JsonObject = {};
     for (const name of names) {

@@ -64,8 +64,26 @@ opensslTest('another certificate than the pinned one is refused before anything 
   t.true(err?.message.includes(`presented certificate ${other.pin}, not ${head.pin} that client.sslverify pins; nothing was sent`), err?.message);
   t.regex(err?.message ?? '', /cw-containerctl tool-config/);
   t.deepEqual(seen, [], 'not even the anonymous challenge');
-  // Anonymous requests are refused alike.
+  // Anonymous requests are refused alike, and so are streams.
   await t.throwsAsync(api.get('/version', { auth: false }), { message: /not .* that client\.sslverify pins/ });
+  await t.throwsAsync(
+    async () => {
+      for await (const _ of api.stream('POST', '/nodes/power', { body: { ids: 'n0', action: 'status' } })) void _;
+    },
+    { message: /not .* that client\.sslverify pins/ },
+  );
+  t.deepEqual(seen, []);
+});
+
+opensslTest('a stream goes through the pinned certificate like any request', async (t) => {
+  const { head } = certs(t);
+  const { url, seen } = await httpsApi(t, head);
+  const api = client(url, head.pin);
+  t.teardown(() => api.close());
+  const lines: unknown[] = [];
+  for await (const line of api.stream('POST', '/nodes/power', { body: { ids: 'n0', action: 'status' } })) lines.push(line);
+  t.deepEqual(lines, []);
+  t.deepEqual(seen, ['POST /api/v1/auth/challenge -', 'POST /api/v1/auth/token -', 'POST /api/v1/nodes/power Bearer tok']);
 });
 
 opensslTest('a CA file verifies the chain and the name; the system CAs refuse a self-signed head node with a hint', async (t) => {

@@ -59,6 +59,8 @@ export interface RunResult {
   /** The one-line `ERROR: ...` the process boundary would print, or undefined on success. */
   error?: string;
   exitCode: number;
+  /** Each write to stdout with the ms since the tool started: what a user saw when. */
+  outWrites: Array<{ at: number; text: string }>;
 }
 
 /** A tool's command function, e.g. `nodectl`. */
@@ -101,12 +103,18 @@ export class Cluster {
   async run(tool: ToolFn, argv: readonly string[], env: NodeJS.ProcessEnv = this.env, tokens: TokenCache = this.tokens): Promise<RunResult> {
     let out = '';
     let err = '';
+    const outWrites: RunResult['outWrites'] = [];
+    const started = Date.now();
+    const write = (s: string) => {
+      out += s;
+      outWrites.push({ at: Date.now() - started, text: s });
+    };
     try {
-      await tool(argv, { env, cwd: this.cwd, out: (s) => (out += s), err: (s) => (err += s), tokens });
-      return { out, err, exitCode: 0 };
+      await tool(argv, { env, cwd: this.cwd, out: write, err: (s) => (err += s), tokens });
+      return { out, err, exitCode: 0, outWrites };
     } catch (e) {
       if (!(e instanceof ExitError)) throw e;
-      return { out, err, error: `ERROR: ${e.message}`, exitCode: e.exitCode };
+      return { out, err, error: `ERROR: ${e.message}`, exitCode: e.exitCode, outWrites };
     }
   }
 

@@ -69,6 +69,26 @@ test.serial('power status/on/boot/off: one line per node, --json, a failing node
   t.is(r.error, 'ERROR: power off failed on 2 of 5 nodes: n[3,7]');
 });
 
+test.serial('each line is printed as its node answers, a silent BMC last', async (t) => {
+  const c = await fixture.start();
+  await c.client().post('/nodes', [
+    { index: 0, power_uri: 'libvirt:///dead' },
+    { index: 1, power_uri: 'libvirt:///f1' },
+    { index: 2, power_uri: 'libvirt:///f2' },
+  ]);
+  const r = await c.run(nodectl, ['-i', 'n[0-2]', 'power', 'status', '--timeout', '1.5']);
+  t.is(r.exitCode, 1);
+  const texts = r.outWrites.map((w) => w.text);
+  t.deepEqual(texts.slice(0, 2).sort(), ['n1: off\n', 'n2: off\n']);
+  t.deepEqual(texts.slice(2), ['n0: ERROR: libvirt did not answer within 1.5 s\n']);
+  const fast = r.outWrites.filter((w) => !w.text.startsWith('n0'));
+  const slow = r.outWrites.find((w) => w.text.startsWith('n0'));
+  // The fast nodes were printed while the silent one was still pending.
+  t.true(fast.every((w) => w.at < (slow?.at ?? 0) - 700), JSON.stringify(r.outWrites));
+  t.true((slow?.at ?? 0) >= 1400, JSON.stringify(r.outWrites));
+  t.is(r.error, 'ERROR: power status failed on 1 of 3 nodes: n0');
+});
+
 test.serial('--fanout, --stagger and the action are checked before anything runs; --stagger spaces the starts', async (t) => {
   const c = await fixture.start();
   await c.client().post('/nodes', Array.from({ length: 4 }, (_, i) => ({ index: i, power_uri: `libvirt:///s${i}` })));

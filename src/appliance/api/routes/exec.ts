@@ -1,7 +1,7 @@
 // Commands on nodes over ssh, and soft/hard reboot and shutdown: `POST /nodes/exec` and
 // `POST /node/:id/exec`, `POST /nodes/{reboot,shutdown}` and `POST /node/:id/{reboot,shutdown}`.
-// Bulk routes answer once every node has (no streaming yet); `cw-nodectl` asks node by node with its
-// own fan-out, so it prints each node as it answers.
+// Bulk routes answer once every node has, or, with `Accept: application/x-ndjson`, stream one line per
+// node as it answers (ndjson.ts): `cw-nodectl` sends one streaming request for all nodes.
 import type { FastifyPluginAsync } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { compressNames } from '../../../lib/noderange.js';
 import { storagePaths, type StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
+import { ndjsonSchema, perNodeAnswer } from '../ndjson.js';
 import { arrayOf, idParams } from '../schemas.js';
 import { effectivePowerUri, MAX_POWER_FANOUT } from './power.js';
 
@@ -156,16 +157,25 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
           additionalProperties: false,
         },
       },
-      config: { summary: 'Run a command as root on nodes over ssh: stdout, stderr and exit status of each, in node order', tags, data: arrayOf(execResult) },
+      config: {
+        summary: 'Run a command as root on nodes over ssh: stdout, stderr and exit status of each, in node order (streamed as they answer with Accept: application/x-ndjson)',
+        tags,
+        data: arrayOf(execResult),
+        ndjson: ndjsonSchema(execResult),
+      },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body as { ids: string; command: string[]; stdin?: string; fanout?: number; timeout?: number };
       const nodes = await store.selectNodes(body.ids);
       if (nodes.length === 0) throw HttpError.notFound('No nodes found, nothing was done');
-      const results = await fanOut(nodes, (n) => runExec(n, body.command, body.stdin, body.timeout), { fanout: body.fanout ?? DEFAULT_EXEC_FANOUT, limiter });
-      // The command itself is not logged: it may hold anything the admin typed.
-      summary('exec', results.map((r) => r.name), results.filter((r) => !r.ok).map((r) => r.name), request);
-      return ok(results);
+      return perNodeAnswer(
+        request,
+        reply,
+        (onResult) =>
+          fanOut(nodes, (n) => runExec(n, body.command, body.stdin, body.timeout), { fanout: body.fanout ?? DEFAULT_EXEC_FANOUT, limiter, ...(onResult ? { onResult } : {}) }),
+        // The command itself is not logged: it may hold anything the admin typed.
+        (results) => summary('exec', results.map((r) => r.name), results.filter((r) => !r.ok).map((r) => r.name), request),
+      );
     },
   );
 
@@ -207,16 +217,24 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
             additionalProperties: false,
           },
         },
-        config: { summary: `${action === 'reboot' ? 'Reboot' : 'Shut down'} nodes, soft (ssh), hard (power_uri) or soft then hard`, tags, data: arrayOf(rebootResult) },
+        config: {
+          summary: `${action === 'reboot' ? 'Reboot' : 'Shut down'} nodes, soft (ssh), hard (power_uri) or soft then hard (streamed as they answer with Accept: application/x-ndjson)`,
+          tags,
+          data: arrayOf(rebootResult),
+          ndjson: ndjsonSchema(rebootResult),
+        },
       },
-      async (request) => {
+      async (request, reply) => {
         const body = request.body as { ids: string; mode?: RebootMode; fanout?: number; timeout?: number };
         const nodes = await store.selectNodes(body.ids);
         if (nodes.length === 0) throw HttpError.notFound('No nodes found, nothing was done');
         const mode = body.mode ?? 'auto';
-        const results = await fanOut(nodes, (n) => runReboot(n, action, mode, body.timeout), { fanout: body.fanout ?? DEFAULT_EXEC_FANOUT, limiter });
-        summary(`${action} ${mode}`, results.map((r) => r.name), results.filter((r) => !r.ok).map((r) => r.name), request);
-        return ok(results);
+        return perNodeAnswer(
+          request,
+          reply,
+          (onResult) => fanOut(nodes, (n) => runReboot(n, action, mode, body.timeout), { fanout: body.fanout ?? DEFAULT_EXEC_FANOUT, limiter, ...(onResult ? { onResult } : {}) }),
+          (results) => summary(`${action} ${mode}`, results.map((r) => r.name), results.filter((r) => !r.ok).map((r) => r.name), request),
+        );
       },
     );
     app.post(

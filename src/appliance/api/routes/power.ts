@@ -1,6 +1,7 @@
 // Power actions on nodes through their power_uri: `POST /nodes/power` for a node range (bounded
 // fan-out, one answer per node) and `POST /node/:id/power` for one node. A node without a power_uri of
-// its own uses `_power_uri` inherited from its attribute groups.
+// its own uses `_power_uri` inherited from its attribute groups. With `Accept: application/x-ndjson` the
+// bulk route streams one line per node as it answers (ndjson.ts).
 import type { FastifyPluginAsync } from 'fastify';
 import { join } from 'node:path';
 import type { JsonSchema } from '../../db/fields.js';
@@ -14,6 +15,7 @@ import {
   powerMany,
   powerNode,
   type PowerNode,
+  type PowerResult,
   type PowerRunOptions,
 } from '../../power/run.js';
 import type { SshIdentity } from '../../power/ssh.js';
@@ -22,6 +24,7 @@ import { compressNames } from '../../../lib/noderange.js';
 import { storagePaths, type StoragePaths } from '../../../lib/storage-layout.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
+import { ndjsonSchema, perNodeAnswer } from '../ndjson.js';
 import { arrayOf, idParams } from '../schemas.js';
 
 /** Most nodes one request may work on at once. */
@@ -78,6 +81,16 @@ const bulkBody: JsonSchema = {
     action: actionSchema,
     fanout: { type: 'integer', minimum: 1, maximum: MAX_POWER_FANOUT, description: `nodes at once (default ${DEFAULT_POWER_FANOUT})` },
     timeout: timeoutSchema,
+    stagger: {
+      type: 'object',
+      properties: {
+        nodes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        seconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600 },
+      },
+      required: ['nodes', 'seconds'],
+      additionalProperties: false,
+      description: 'start at most `nodes` nodes every `seconds` (e.g. 40 every 2 s), so a rack does not trip its breaker',
+    },
   },
   required: ['ids', 'action'],
   additionalProperties: false,
@@ -122,19 +135,33 @@ export const powerRoutes: FastifyPluginAsync<PowerRouteOptions> = async (app, op
         summary: 'Run a power action on nodes through their power_uri: one answer per node, in node order; a node that fails does not stop the others',
         tags,
         data: arrayOf(result),
+        ndjson: ndjsonSchema(result),
       },
     },
-    async (request) => {
-      const body = request.body as { ids: string; action: NodePowerAction; fanout?: number; timeout?: number };
+    async (request, reply) => {
+      const body = request.body as { ids: string; action: NodePowerAction; fanout?: number; timeout?: number; stagger?: { nodes: number; seconds: number } };
       const nodes = await store.selectNodes(body.ids);
       if (nodes.length === 0) throw HttpError.notFound('No nodes found, nothing was done');
-      const results = await powerMany(await targets(nodes), body.action, { ...runOptions(body.timeout), fanout: body.fanout ?? DEFAULT_POWER_FANOUT, limiter });
-      const failed = results.filter((r) => !r.ok).map((r) => r.name);
-      log(
-        `power ${body.action} ${compressNames(results.map((r) => r.name))} by ${who(request)}: ${results.length - failed.length} ok` +
-          (failed.length > 0 ? `, ${failed.length} failed (${compressNames(failed)})` : ''),
+      const list = await targets(nodes);
+      return perNodeAnswer<PowerResult>(
+        request,
+        reply,
+        (onResult) =>
+          powerMany(list, body.action, {
+            ...runOptions(body.timeout),
+            fanout: body.fanout ?? DEFAULT_POWER_FANOUT,
+            limiter,
+            ...(body.stagger ? { stagger: body.stagger } : {}),
+            ...(onResult ? { onResult } : {}),
+          }),
+        (results) => {
+          const failed = results.filter((r) => !r.ok).map((r) => r.name);
+          log(
+            `power ${body.action} ${compressNames(results.map((r) => r.name))} by ${who(request)}: ${results.length - failed.length} ok` +
+              (failed.length > 0 ? `, ${failed.length} failed (${compressNames(failed)})` : ''),
+          );
+        },
       );
-      return ok(results);
     },
   );
 

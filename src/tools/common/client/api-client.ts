@@ -86,6 +86,16 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+export interface StreamOptions {
+  /** JSON body. */
+  body?: unknown;
+  query?: RequestOptions['query'];
+  /** Wait this long for the answer's headers (default: the client's deadline). */
+  timeoutMs?: number;
+  /** Longest line accepted (default 1 MiB). */
+  maxLineBytes?: number;
+}
+
 export interface UploadSource {
   /** Opens the bytes to send; called again when the request must be repeated after re-authentication. */
   open: () => Readable;
@@ -111,6 +121,10 @@ export class ApiError extends ExitError {
 
 /** Largest response body read (a 100,000-node listing is well below it). */
 const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
+/** The media type of streamed answers: one JSON value per line. */
+export const NDJSON = 'application/x-ndjson';
+/** Longest line of a stream unless the caller allows more (exec lines carry up to 1 MiB of stdout and of stderr). */
+export const MAX_STREAM_LINE_BYTES = 1024 * 1024;
 /** Tokens are dropped this long before the server says they expire, to avoid racing the clock. */
 const EXPIRY_MARGIN_MS = 30_000;
 
@@ -276,15 +290,30 @@ export class ApiClient {
     retryable: boolean,
     timeoutMs?: number,
   ): Promise<{ status: number; data: unknown }> {
+    const res = await this.open(method, url, headers, body, timeoutMs);
+    return this.readEnvelope(res, retryable);
+  }
+
+  /** Sends one request and gives the response as its headers arrive; network failures are one-line ExitErrors. */
+  private async open(
+    method: Dispatcher.HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: string | Readable | undefined,
+    timeoutMs?: number,
+  ): Promise<Dispatcher.ResponseData> {
     this.warnAboutTls();
     const undici = await loadUndici();
     const dispatcher = this.dispatcher(undici);
-    let res: Dispatcher.ResponseData;
     try {
-      res = await undici.request(url, { method, headers, body, dispatcher, ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs }) });
+      return await undici.request(url, { method, headers, body, dispatcher, ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs }) });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
+  }
+
+  /** Reads a response as a CW envelope: its data, or a thrown one-line error (a 401 returned when `retryable`). */
+  private async readEnvelope(res: Dispatcher.ResponseData, retryable: boolean): Promise<{ status: number; data: unknown }> {
     const status = res.statusCode;
     const chunks: Buffer[] = [];
     let received = 0;
@@ -316,6 +345,75 @@ export class ApiClient {
     if (parsed.success && status < 400) return { status, data: parsed.data };
     const error = parsed.success ? '' : oneLine(parsed.error);
     throw new ApiError(status >= 400 ? status : 500, error || `the head node answered HTTP ${status}`);
+  }
+
+  /**
+   * Sends an authenticated JSON request asking for a stream (`Accept: application/x-ndjson`) and yields
+   * each line's JSON value as it arrives; blank lines (keep-alives) are skipped. Refusals throw ApiError
+   * as request() does, a 401 proves the key again once, TLS is checked as for every request. A line
+   * longer than `maxLineBytes` (default 1 MiB) ends the stream with an error. A head node that answers
+   * with an envelope instead of a stream has its `data` items yielded one by one.
+   * Example: `for await (const line of api.stream('POST', '/nodes/power', { body: { ids: 'n[0-3]', action: 'status' } })) ...`.
+   */
+  async *stream<T = unknown>(method: Dispatcher.HttpMethod, path: string, opts: StreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const headers: Record<string, string> = { accept: NDJSON };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = this.url(path, opts.query);
+    this.refusePlainHttp();
+    let res = await this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, opts.timeoutMs);
+    if (res.statusCode === 401) {
+      await res.body.dump();
+      this.tokens.delete(this.cacheKey);
+      res = await this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, opts.timeoutMs);
+    }
+    const type = String(res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (res.statusCode !== 200 || type !== NDJSON) {
+      const { data } = await this.readEnvelope(res, false);
+      if (Array.isArray(data)) yield* data as T[];
+      else yield data as T;
+      return;
+    }
+    const maxLine = opts.maxLineBytes ?? MAX_STREAM_LINE_BYTES;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const parse = (line: Buffer): T | undefined => {
+      const text = line.toString('utf8').trim();
+      if (text === '') return undefined;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new ExitError(`the head node at ${this.baseUrl} sent a line that is not JSON: ${oneLine(text).slice(0, 80)}`);
+      }
+    };
+    try {
+      for await (const raw of res.body) {
+        let chunk = raw as Buffer;
+        let nl: number;
+        while ((nl = chunk.indexOf(10)) >= 0) {
+          if (pendingBytes + nl > maxLine) throw new ExitError(`the head node at ${this.baseUrl} sent a line longer than ${maxLine} bytes; not reading on`);
+          const line = pending.length === 0 ? chunk.subarray(0, nl) : Buffer.concat([...pending, chunk.subarray(0, nl)]);
+          pending = [];
+          pendingBytes = 0;
+          chunk = chunk.subarray(nl + 1);
+          const value = parse(line);
+          if (value !== undefined) yield value;
+        }
+        if (chunk.length > 0) {
+          pendingBytes += chunk.length;
+          if (pendingBytes > maxLine) throw new ExitError(`the head node at ${this.baseUrl} sent a line longer than ${maxLine} bytes; not reading on`);
+          pending.push(chunk);
+        }
+      }
+    } catch (err) {
+      if (err instanceof ExitError) throw err;
+      throw new ExitError(`lost the head node at ${this.baseUrl} in the middle of its answer: ${describeNetworkError(err)}`);
+    } finally {
+      // The consumer stopped early or a line was refused: the connection is not read on.
+      if (!res.body.destroyed) res.body.destroy();
+    }
+    const last = parse(Buffer.concat(pending));
+    if (last !== undefined) yield last;
   }
 
   private get cacheKey(): string {
