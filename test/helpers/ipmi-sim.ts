@@ -1,6 +1,8 @@
 // A real IPMI 2.0 LAN BMC for tests: OpenIPMI's ipmi_sim (Debian openipmi), on a loopback address or
 // inside a network namespace. Its "machine" is a `sleep` that ipmi_sim starts on power on and kills on
-// power off, so the power state is ipmi_sim's own, and the process shows that it really changed.
+// power off, so the power state is ipmi_sim's own, and the process shows that it really changed. A test
+// may give a real machine instead: a qemu VM whose `ipmi-bmc-extern` device connects back to ipmi_sim's
+// VM channel (IpmiSim.qemuArgs), so that ipmi_sim manages the VM's power as a BMC manages a board's.
 import { execa, type ResultPromise } from 'execa';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,13 @@ export interface IpmiSimOptions {
   password: string;
   /** Run inside this network namespace (`ip netns exec`). */
   netns?: string;
+  /**
+   * What power on starts (ipmi_sim's `startcmd`), as argv without spaces or quotes in any argument;
+   * IpmiSim.MACHINE unless given, e.g. `['qemu-system-x86_64', ...IpmiSim.qemuArgs(vm), ...]`.
+   */
+  machine?: string[];
+  /** Where ipmi_sim listens for the VM's IPMI channel (`serial 15 ADDR PORT codec VM`); `addr`:9002 unless given. */
+  vm?: { addr: string; port: number };
 }
 
 /** Every ipmi_sim started by this process, for `stopAllIpmiSims` (also on a crash). */
@@ -33,8 +42,32 @@ export class IpmiSim {
     this.password = options.password;
   }
 
-  /** The machine this BMC powers: `/bin/sleep 86400`, ipmi_sim's child while on. */
+  /** The machine this BMC powers unless told otherwise: `/bin/sleep 86400`, ipmi_sim's child while on. */
   static readonly MACHINE = ['/bin/sleep', '86400'];
+
+  /**
+   * The qemu arguments that make a VM this BMC's board: a KCS interface whose BMC is ipmi_sim, reached
+   * over a socket to its VM channel `vm` (qemu reconnects every 10 s until ipmi_sim listens), e.g.
+   * `qemuArgs({ addr: '127.0.0.1', port: 9002 })` is `-chardev socket,id=ipmi0,host=127.0.0.1,port=9002,
+   * reconnect=10 -device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0`.
+   */
+  static qemuArgs(vm: { addr: string; port: number }): string[] {
+    return [
+      '-chardev', `socket,id=ipmi0,host=${vm.addr},port=${vm.port},reconnect=10`,
+      '-device', 'ipmi-bmc-extern,id=bmc0,chardev=ipmi0',
+      '-device', 'isa-ipmi-kcs,bmc=bmc0',
+    ];
+  }
+
+  /** The argv power on starts: options.machine or MACHINE. */
+  get machine(): string[] {
+    return this.options.machine ?? IpmiSim.MACHINE;
+  }
+
+  /** ipmi_sim's VM channel: options.vm or `addr`:9002. */
+  get vm(): { addr: string; port: number } {
+    return this.options.vm ?? { addr: this.addr, port: 9002 };
+  }
 
   get pid(): number | undefined {
     return this.#proc?.pid;
@@ -59,11 +92,13 @@ export class IpmiSim {
         '    allowed_auths_admin none md2 md5 straight',
         '    guid a123456789abcdefa123456789abcdef',
         '  endlan',
-        // The VM channel must exist for ipmi_sim's power control to manage startcmd; no VM connects here.
-        `  serial 15 ${this.addr} 9002 codec VM`,
-        `  startcmd ${q(IpmiSim.MACHINE.join(' '))}`,
+        // The VM channel must exist for ipmi_sim's power control to manage startcmd; only a qemu VM
+        // (qemuArgs) connects to it.
+        `  serial 15 ${this.vm.addr} ${this.vm.port} codec VM`,
+        `  startcmd ${q(this.machine.join(' '))}`,
         '  startnow false',
-        // With no VM connected ipmi_sim skips the graceful request and sends SIGTERM (0 would mean never).
+        // With no VM connected ipmi_sim skips the graceful request and sends SIGTERM (0 would mean never);
+        // a connected VM gets a second for it (power off is a hard off here).
         '  poweroff_wait 1',
         '  kill_wait 1',
         `  user 2 true ${q(this.user)} ${q(this.password)} admin 10 none md2 md5 straight`,
@@ -95,7 +130,7 @@ export class IpmiSim {
     return execa(file as string, rest, { env: { IPMI_PASSWORD: password }, reject: false, stdin: 'ignore', timeout: 30_000 });
   }
 
-  /** Whether the machine runs: a `sleep 86400` child of this ipmi_sim. */
+  /** Whether the machine runs: a child of this ipmi_sim with the machine's command line. */
   machineRunning(): boolean {
     const pid = this.pid;
     if (pid === undefined) return false;
@@ -106,7 +141,7 @@ export class IpmiSim {
         const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
         if (ppid !== pid) continue;
         const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean);
-        if (cmdline.join(' ') === IpmiSim.MACHINE.join(' ')) return true;
+        if (cmdline.join(' ') === this.machine.join(' ')) return true;
       } catch {
         // The process ended while we looked.
       }

@@ -1,0 +1,158 @@
+// A real BMC driving a real VM, through the appliance: OpenIPMI's ipmi_sim is the BMC of a qemu (TCG)
+// VM — its `startcmd` is the VM, and qemu's `ipmi-bmc-extern` + `isa-ipmi-kcs` connect back to its VM
+// channel — on the test bridge of a running appliance. `cw-nodectl power` asks the appliance, whose own
+// ipmitool asks ipmi_sim: off; on, and the VM PXE-boots DefaultImage through the appliance to `up`; off
+// again, and the VM is gone and the node goes `down`. ipmi_sim listens on the host's address in the
+// test's own docker network (its gateway), so the VM it starts can use the host's tap on that bridge.
+import test from 'ava';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { requireTools } from '../helpers/tools.js';
+import { AdminSession, sh, startOnTestBridge, tempDir, unmountUnder, waitFor } from './helpers.js';
+
+process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+const vmTest = requireTools('qemu-system-x86_64', 'ipmi_sim', 'ipmitool', 'ip', 'debootstrap', 'mksquashfs');
+const NET = 'cwbv0';
+const SUBNET = '10.213.41.0/24';
+const HEAD_IP = '10.213.41.10';
+/** The host's address on the test network (docker gives the bridge the subnet's first address). */
+const BMC_IP = '10.213.41.1';
+const NAME = 'cwit-bmcvm';
+const TAP = 'cwbvtap0';
+const N0_MAC = '52:54:00:5b:41:01';
+// Frames between the tap and the appliance cross the docker bridge (see netboot.test.ts).
+const FORWARD_RULE = ['FORWARD', '-i', NET, '-o', NET, '-m', 'comment', '--comment', 'cwit-bmcvm', '-j', 'ACCEPT'];
+const PASSWORD = `Bv${Math.random().toString(16).slice(2, 10)}`;
+
+const work = tempDir('cwbv');
+const storage = join(work, 'cw_container_storage');
+const home = tempDir('cwbv-home');
+const workspace = join(home, 'ws');
+const serialLog = join(work, 'serial.log');
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
+const vmChannel = { addr: '127.0.0.1', port: 9741 };
+const bmc = new IpmiSim({
+  dir: join(work, 'bmc'),
+  addr: BMC_IP,
+  password: PASSWORD,
+  vm: vmChannel,
+  // The NIC boot ROMs of ipxe-qemu live outside qemu's data directory (see netboot.test.ts).
+  machine: [
+    'qemu-system-x86_64', '-L', '/usr/lib/ipxe/qemu', '-L', '/usr/share/qemu', '-accel', 'tcg', '-m', '1536', '-smp', '2',
+    '-nographic', '-display', 'none', '-monitor', 'none', '-serial', `file:${serialLog}`,
+    '-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${N0_MAC},bootindex=1`, '-boot', 'n',
+    ...IpmiSim.qemuArgs(vmChannel),
+  ],
+});
+const tool = (name: string, args: string[], timeout = 120_000) => admin.tool(name, args, timeout);
+const nodectl = (args: string[], timeout?: number) => tool('nodectl', args, timeout);
+const serial = () => (existsSync(serialLog) ? readFileSync(serialLog, 'latin1') : '');
+
+/** Pids of the VMs this suite started (their command line names its own serial log), e.g. left by a crash. */
+function ourVms(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmdline[0] === 'qemu-system-x86_64' && cmdline.includes(`file:${serialLog}`)) pids.push(Number(entry));
+    } catch {
+      // Ended while we looked.
+    }
+  }
+  return pids;
+}
+
+/** Whether a VM has its IPMI channel to ipmi_sim open. */
+async function vmConnected(): Promise<boolean> {
+  const r = await sh('ss', ['-Htn', 'state', 'established', 'dst', `${vmChannel.addr}:${vmChannel.port}`], { reject: false });
+  return r.stdout.trim() !== '';
+}
+
+async function cleanup(): Promise<void> {
+  await stopAllIpmiSims();
+  for (const pid of ourVms()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  await sh('docker', ['rm', '-f', NAME], { reject: false });
+  await sh('ip', ['link', 'del', TAP], { reject: false });
+  await sh('docker', ['network', 'rm', NET], { reject: false });
+  while ((await sh('iptables', ['-D', ...FORWARD_RULE], { reject: false })).exitCode === 0);
+  admin.close();
+  await unmountUnder(workspace);
+}
+
+vmTest.before(async () => {
+  await cleanup();
+  await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
+  await sh('iptables', ['-I', ...FORWARD_RULE]);
+  await sh('ip', ['tuntap', 'add', TAP, 'mode', 'tap']);
+  await sh('ip', ['link', 'set', TAP, 'master', NET, 'up']);
+  await bmc.start();
+});
+
+test.after.always(async () => {
+  await cleanup();
+  rmSync(work, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
+});
+
+vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it through the appliance to up, power off ends it', async (t) => {
+  t.timeout(1_500_000);
+  let started = Date.now();
+  const defaults = await tool('add-boot-config', ['--make-defaults'], 900_000);
+  t.is(defaults.exitCode, 0, defaults.all);
+  t.log(`--make-defaults: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const conf = join(home, 'cluster.conf');
+  writeFileSync(conf, `iprange 10.213.41.100/24\nnode ${N0_MAC}\n`);
+  const load = await tool('cluster-conf', ['load', conf]);
+  t.is(load.exitCode, 0, load.all);
+  const update = await nodectl(['-i', 'n0', 'update', `power_uri=ipmi:///admin:${encodeURIComponent(PASSWORD)}@${BMC_IP}`]);
+  t.is(update.exitCode, 0, update.all);
+
+  // Off: by the appliance, by the BMC itself, and no VM runs.
+  const off = await nodectl(['-i', 'n0', 'power', 'status']);
+  t.is(off.exitCode, 0, off.all);
+  t.is(off.stdout, 'n0: off');
+  t.regex((await bmc.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is off/);
+  t.false(bmc.machineRunning());
+  t.regex((await nodectl(['-i', 'n0', 'status'])).stdout, /n0\s+new/);
+
+  // On: ipmi_sim starts the VM, the VM's BMC device connects back, and it boots from the network.
+  started = Date.now();
+  const on = await nodectl(['-i', 'n0', 'power', 'on']);
+  t.is(on.stdout, 'n0: on', on.all);
+  t.true(bmc.machineRunning(), 'ipmi_sim started the VM');
+  t.true(await eventually(vmConnected, 30_000), "the VM's ipmi-bmc-extern connected to ipmi_sim");
+  t.is((await nodectl(['-i', 'n0', 'power', 'status'])).stdout, 'n0: on');
+  t.regex((await bmc.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is on/);
+  const { ms } = await waitFor(async () => {
+    if (!bmc.machineRunning()) throw new Error('the VM ended');
+    return /cw-node-agent: n0 is up/.test(serial());
+  }, 600_000, 1000).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- serial ---\n${serial().slice(-6000)}`);
+  });
+  const wait = await nodectl(['-i', 'n0', 'waitfor', 'up', '--timeout', '120'], 140_000);
+  t.is(wait.exitCode, 0, `${wait.all}\n--- serial ---\n${serial().slice(-4000)}`);
+  t.log(`power on -> up: ${(Math.max(ms, Date.now() - started) / 1000).toFixed(1)} s`);
+  t.regex(serial(), /cw-init: node n0 /);
+  const up = await nodectl(['-i', 'n0', 'status']);
+  t.regex(up.stdout, /n0\s+up\s+up\s+10\.213\.41\.100/, up.all);
+
+  // Off: the VM is gone, the BMC and the appliance say off, and the silent node goes down.
+  const down = await nodectl(['-i', 'n0', 'power', 'off']);
+  t.is(down.stdout, 'n0: off', down.all);
+  t.true(await eventually(() => !bmc.machineRunning(), 15_000), 'the VM ended');
+  t.true(await eventually(async () => (await nodectl(['-i', 'n0', 'power', 'status'])).stdout === 'n0: off', 15_000));
+  t.regex((await bmc.ipmitool(['chassis', 'power', 'status'])).stdout, /Chassis Power is off/);
+  t.deepEqual(ourVms(), []);
+  const gone = await nodectl(['-i', 'n0', 'waitfor', 'down', '--timeout', '90'], 100_000);
+  t.is(gone.exitCode, 0, gone.all);
+  t.regex((await nodectl(['-i', 'n0', 'status'])).stdout, /n0\s+down/);
+});
