@@ -3,7 +3,8 @@
 // API. The password stays out of listings, command lines and the appliance's log files. (execa strips
 // the tool's final newline.)
 import test from 'ava';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
 import { requireTools } from '../helpers/tools.js';
@@ -18,6 +19,8 @@ const SUBNET = '10.213.40.0/24';
 const HEAD_IP = '10.213.40.10';
 const BMC_IP = '10.213.40.50';
 const SILENT_IP = '10.213.40.77';
+/** A BMC that answers the first question of a session and nothing after (a hung IPMI stack), beside ipmi_sim. */
+const HUNG_PORT = 6230;
 const NAME = 'cwit-power';
 const PASSWORD = `Pw$${Math.random().toString(16).slice(2, 10)}`;
 const bmcHost = new TestHost('cwpwbmc', NET, `${BMC_IP}/24`, '52:54:00:7c:00:50');
@@ -29,7 +32,30 @@ const bmc = new IpmiSim({ dir: join(work, 'bmc'), addr: BMC_IP, password: PASSWO
 const nodectl = (args: string[]) => admin.tool('nodectl', args);
 const uri = (addr: string, password = PASSWORD) => `ipmi:///admin:${encodeURIComponent(password)}@${addr}`;
 
+let hung: ResultPromise | undefined;
+
+/**
+ * Answers Get Channel Authentication Capabilities (the appliance's probe and ipmitool's first message) and
+ * stays silent to everything else, so the appliance's ipmitool runs until the node's deadline.
+ */
+function startHungBmc(): void {
+  const script = join(work, 'hung-bmc.mjs');
+  writeFileSync(
+    script,
+    [
+      "import { createSocket } from 'node:dgram';",
+      "const s = createSocket('udp4');",
+      's.on(\'message\', (m, from) => { if (m.length > 19 && m[19] === 0x38) s.send(Buffer.from([6, 0, 255, 7, 0]), from.port, from.address); });',
+      `s.bind(${HUNG_PORT}, '${BMC_IP}');`,
+    ].join('\n'),
+  );
+  hung = execa('ip', ['netns', 'exec', bmcHost.ns, process.execPath, script], { reject: false });
+}
+
 async function cleanup(): Promise<void> {
+  hung?.kill('SIGKILL');
+  await hung;
+  hung = undefined;
   await sh('docker', ['rm', '-f', NAME], { reject: false });
   await stopAllIpmiSims();
   await bmcHost.destroy();
@@ -42,6 +68,7 @@ ipmiTest.before(async () => {
   await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   await bmcHost.create();
   await bmc.start();
+  startHungBmc();
 });
 
 test.after.always(async () => {
@@ -65,6 +92,7 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
     [0, uri(BMC_IP)],
     [1, uri(BMC_IP, 'wrong-one')],
     [2, uri(SILENT_IP)],
+    [3, uri(`${BMC_IP}:${HUNG_PORT}`)],
   ] as const) {
     const r = await nodectl(['create', `index=${index}`, `power_uri=${power}`]);
     t.is(r.exitCode, 0, r.all);
@@ -83,14 +111,17 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
   t.true(bmc.machineRunning(), 'ipmi_sim started its machine');
   t.is((await nodectl(['-i', 'n0', 'power', 'status'])).stdout, 'n0: on');
 
-  // One live, one refusing and one silent BMC: a line each, the silent one after its deadline.
+  // One live, one refusing, one silent and one hung BMC: a line each, the silent and the hung one after
+  // their deadline (the silent one found out by the probe, without an ipmitool; the hung one answers the
+  // probe, so the appliance's ipmitool runs against it until the deadline, and is watched meanwhile).
   const leaks: string[] = [];
   let sawIpmitool = false;
   const started = Date.now();
-  const mixed = nodectl(['-i', 'n[0-2]', 'power', 'status', '--timeout', '3']);
+  const mixed = nodectl(['-i', 'n[0-3]', 'power', 'status', '--timeout', '3']);
   while (Date.now() - started < 2500) {
     for (const line of allCommandLines()) {
-      if (line.startsWith('ipmitool') && line.includes(SILENT_IP)) sawIpmitool = true;
+      if (line.startsWith('ipmitool') && line.includes(String(HUNG_PORT))) sawIpmitool = true;
+      if (line.startsWith('ipmitool') && line.includes(SILENT_IP)) t.fail('an ipmitool was started for the silent BMC');
       if (line.includes(PASSWORD.slice(3))) leaks.push(line);
     }
     await new Promise((r) => setTimeout(r, 25));
@@ -102,8 +133,9 @@ ipmiTest.serial('cw-nodectl power status/on/off through the appliance against ip
     'n0: on',
     `n1: ERROR: BMC ${BMC_IP} refused the session (wrong user or password?): Unable to establish IPMI v2 / RMCP+ session`,
     `n2: ERROR: BMC ${SILENT_IP} did not answer within 3 s`,
+    `n3: ERROR: BMC ${BMC_IP} did not answer within 3 s`,
   ]);
-  t.is(r.stderr.trim(), 'ERROR: power status failed on 2 of 3 nodes: n[1-2]');
+  t.is(r.stderr.trim(), 'ERROR: power status failed on 3 of 4 nodes: n[1-3]');
   t.true(elapsed < 6000, `${elapsed} ms`);
   t.true(sawIpmitool, "the appliance's ipmitool was seen running");
   t.deepEqual(leaks, [], 'no command line holds the password');
