@@ -149,9 +149,9 @@ export function parseArgs(argv: readonly string[], extra: readonly OptionSpec[] 
  * argv with `--` put before the command of a command-taking action (`exec`), so the command's own
  * options stay its own: `-i n0 exec --collate uname -r` -> `-i n0 exec --collate -- uname -r`. Options
  * before the command's first word are still the tool's. Unchanged when the action is absent or `--`
- * already ends the options.
+ * already ends the options. With `chains`, the action may also follow `then` (`reboot then exec uptime`).
  */
-export function protectCommand(argv: readonly string[], extra: readonly OptionSpec[], actions: readonly string[]): string[] {
+export function protectCommand(argv: readonly string[], extra: readonly OptionSpec[], actions: readonly string[], chains = false): string[] {
   const specs = [...COMMON_OPTIONS, ...extra];
   const takesValue = (word: string): boolean => {
     if (word.startsWith('--')) return !word.includes('=') && specs.some((s) => s.value && `--${s.long}` === word);
@@ -164,6 +164,7 @@ export function protectCommand(argv: readonly string[], extra: readonly OptionSp
     return false;
   };
   let seenAction = false;
+  let actionPosition = true;
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i] as string;
     if (word === '--') return [...argv];
@@ -172,11 +173,34 @@ export function protectCommand(argv: readonly string[], extra: readonly OptionSp
       continue;
     }
     if (seenAction) return [...argv.slice(0, i), '--', ...argv.slice(i)];
-    // Only the first word can be the action.
-    if (!actions.includes(word)) return [...argv];
-    seenAction = true;
+    if (actionPosition && actions.includes(word)) {
+      seenAction = true;
+      continue;
+    }
+    // Only the first word can be the action (or, in a chain, the first after `then`).
+    if (!chains) return [...argv];
+    actionPosition = word === CHAIN_WORD;
   }
   return [...argv];
+}
+
+/** The word between the actions of a chain: `cw-nodectl -i n[0-3] reboot then waitfor up then exec uptime`. */
+export const CHAIN_WORD = 'then';
+
+/**
+ * A chain's actions: the words split at `then`. A command-taking action (`exec`) takes every word after
+ * it, `then` included, so it can only come last. Example:
+ * `splitChain(['reboot', 'then', 'waitfor', 'up'], ['exec'])` -> `[['reboot'], ['waitfor', 'up']]`.
+ */
+export function splitChain(words: readonly string[], commandActions: readonly string[] = []): string[][] {
+  const segments: string[][] = [[]];
+  for (const word of words) {
+    const current = segments.at(-1) as string[];
+    const action = current[0];
+    if (word === CHAIN_WORD && !(action !== undefined && commandActions.includes(action))) segments.push([]);
+    else current.push(word);
+  }
+  return segments;
 }
 
 /** `key=value` words split at the first `=`; the key must be non-empty. */

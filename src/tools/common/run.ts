@@ -1,7 +1,7 @@
 // One runner for every tool: parse the command line, pick the action from the tool's table, run it,
 // close the connection. The process boundary (printing `ERROR: ...`, the exit code) is in main.ts.
 import { ExitError, runCommand } from '../../lib/errors.js';
-import { clip, parseArgs, protectCommand, usageText, type OptionSpec } from './args.js';
+import { CHAIN_WORD, clip, parseArgs, protectCommand, splitChain, usageText, type OptionSpec } from './args.js';
 import { makeContext, type ToolContext, type ToolIo } from './context.js';
 
 /** An action: gets the words after its name. */
@@ -22,6 +22,11 @@ export interface ToolSpec {
   defaultAction?: string;
   /** Actions followed by a command whose words are never the tool's options (`exec uname -r`). */
   commandActions?: readonly string[];
+  /**
+   * Actions may be chained with `then`, each run after the one before succeeded, on the same selection
+   * and options: `cw-nodectl -i n[0-3] reboot then waitfor up then exec uptime`.
+   */
+  chains?: boolean;
 }
 
 /**
@@ -29,7 +34,7 @@ export interface ToolSpec {
  * Throws ExitError for every expected failure.
  */
 export async function runTool(tool: ToolSpec, argv: readonly string[], io: ToolIo = {}): Promise<void> {
-  const given = tool.commandActions ? protectCommand(argv, tool.options ?? [], tool.commandActions) : argv;
+  const given = tool.commandActions ? protectCommand(argv, tool.options ?? [], tool.commandActions, tool.chains === true) : argv;
   const args = parseArgs(given, tool.options ?? []);
   const ctx = makeContext(tool.name, args, io);
   if (args.common.help || args.words[0] === 'help') {
@@ -38,11 +43,18 @@ export async function runTool(tool: ToolSpec, argv: readonly string[], io: ToolI
   }
   try {
     if (tool.before && (await tool.before(ctx))) return;
-    const [name = tool.defaultAction, ...rest] = args.words;
-    if (name === undefined) throw new ExitError(`no action given (${tool.name} --help lists them)`);
-    const action = Object.hasOwn(tool.actions, name) ? tool.actions[name] : undefined;
-    if (!action) throw new ExitError(`unknown action "${clip(name)}" (${tool.name} --help lists them)`);
-    await action(ctx, rest);
+    const segments = tool.chains ? splitChain(args.words, tool.commandActions) : [args.words];
+    // Every action of a chain is known before the first runs.
+    const steps = segments.map((segment, i) => {
+      const [name = i === 0 ? tool.defaultAction : undefined, ...rest] = segment;
+      if (name === undefined) {
+        throw new ExitError(i === 0 ? `no action given (${tool.name} --help lists them)` : `no action after "${CHAIN_WORD}"`);
+      }
+      const action = Object.hasOwn(tool.actions, name) ? tool.actions[name] : undefined;
+      if (!action) throw new ExitError(`unknown action "${clip(name)}" (${tool.name} --help lists them)`);
+      return { action, rest };
+    });
+    for (const { action, rest } of steps) await action(ctx, rest);
   } finally {
     await ctx.close();
   }

@@ -99,6 +99,7 @@ export const NODECTL: ToolSpec = {
     'exec CMD [ARGS...]                run CMD as root on each node over ssh, lines prefixed n3: (--collate folds identical output)',
     'reboot|shutdown [--soft|--hard]   soft: ssh and run /usr/sbin/reboot (shutdown -h now); hard: power_uri; neither: soft, then hard if still up after --timeout',
     'rm|delete                         delete the selected nodes',
+    'ACTION then ACTION ...            run actions one after another on the same nodes, stopping at the first failure, e.g. reboot then waitfor up then exec uptime (exec can only be last)',
   ],
   options: [
     { long: 'content', value: true, help: 'create: fields as JSON, or @file.json' },
@@ -111,6 +112,7 @@ export const NODECTL: ToolSpec = {
     { long: 'stagger', value: true, help: 'power: start at most N nodes every SECONDS, e.g. --stagger 40/2' },
   ],
   commandActions: ['exec'],
+  chains: true,
   actions: {
     ls: nodeList,
     list: nodeList,

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { protectCommand } from '../../../src/tools/common/args.js';
+import { protectCommand, splitChain } from '../../../src/tools/common/args.js';
 import { collate, renderCollated } from '../../../src/tools/nodectl/exec.js';
 import { nodectl } from '../../../src/tools/nodectl/nodectl.js';
 import { clusterFixture } from './harness.js';
@@ -119,4 +119,34 @@ test('protectCommand puts -- before the command of exec only', (t) => {
   t.deepEqual(protectCommand(['-i', 'exec', 'ls', '-l'], specs, ['exec']), ['-i', 'exec', 'ls', '-l']);
   t.deepEqual(protectCommand(['exec', '--', 'ls', '-l'], specs, ['exec']), ['exec', '--', 'ls', '-l']);
   t.deepEqual(protectCommand(['ls', '-l'], specs, ['exec']), ['ls', '-l']);
+});
+
+test('protectCommand in a chain: exec after then keeps its words', (t) => {
+  const specs = [{ long: 'collate', help: '' }, { long: 'timeout', value: true, help: '' }];
+  t.deepEqual(protectCommand(['-i', 'n0', 'reboot', 'then', 'waitfor', 'up', 'then', 'exec', 'uname', '-r'], specs, ['exec'], true), [
+    '-i', 'n0', 'reboot', 'then', 'waitfor', 'up', 'then', 'exec', '--', 'uname', '-r',
+  ]);
+  // `exec` as an argument of another action is not the action.
+  t.deepEqual(protectCommand(['ls', 'exec', '-l'], specs, ['exec'], true), ['ls', 'exec', '-l']);
+  t.deepEqual(splitChain(['reboot', 'then', 'waitfor', 'up', 'then', 'exec', 'echo', 'then', 'x'], ['exec']), [['reboot'], ['waitfor', 'up'], ['exec', 'echo', 'then', 'x']]);
+});
+
+test.serial('chains: actions run one after another on the same nodes; a failure stops the chain; exec takes the rest', async (t) => {
+  const c = await cluster();
+  const r = await c.run(nodectl, ['-i', 'n[0-1]', 'set', '_rack=r1', 'then', 'exec', 'sh', '-c', 'hostname', 'then', 'ignored']);
+  t.is(r.exitCode, 0, r.error);
+  const lines = r.out.trim().split('\n');
+  t.regex(lines[0] ?? '', /^Set _rack on/);
+  // The words after exec, `then` included, are the command's (`sh -c hostname then ignored`: $0 and $1).
+  t.deepEqual(lines.slice(1).sort(), ['n0: n0', 'n1: n1']);
+  const calls = () => readFileSync(join(binDir, 'calls'), 'utf8');
+  const before = calls();
+  const stopped = await c.run(nodectl, ['-i', 'n9', 'set', '_rack=r2', 'then', 'exec', 'hostname']);
+  t.not(stopped.exitCode, 0);
+  t.is(calls(), before, 'exec never ran after the failed step');
+  const empty = await c.run(nodectl, ['-i', 'n0', 'ls', 'then']);
+  t.is(empty.error, 'ERROR: no action after "then"');
+  const unknown = await c.run(nodectl, ['-i', 'n0', 'set', '_rack=r3', 'then', 'bogus']);
+  t.regex(unknown.error ?? '', /unknown action "bogus"/);
+  t.is(calls(), before);
 });
