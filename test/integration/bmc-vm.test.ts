@@ -103,7 +103,7 @@ test.after.always(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it through the appliance to up, power off ends it', async (t) => {
+vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up, exec, soft reboot, hard fallback without sshd, power off', async (t) => {
   t.timeout(1_500_000);
   let started = Date.now();
   const defaults = await tool('add-boot-config', ['--make-defaults'], 900_000);
@@ -144,6 +144,43 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it through t
   t.regex(serial(), /cw-init: node n0 /);
   const up = await nodectl(['-i', 'n0', 'status']);
   t.regex(up.stdout, /n0\s+up\s+up\s+10\.213\.41\.100/, up.all);
+
+  // exec over ssh with the appliance's key, which the initramfs installed for root: the node's own name.
+  const name = await nodectl(['-i', 'n0', 'exec', 'hostname'], 120_000);
+  t.is(name.stdout, 'n0: n0', name.all);
+
+  /** Waits until the VM has booted once more than `boots` times and reports up again. */
+  const bootsSoFar = () => serial().split('cw-init: node n0 ').length - 1;
+  const backUp = async (boots: number, what: string) => {
+    const t0 = Date.now();
+    await waitFor(async () => bootsSoFar() > boots && /cw-node-agent: n0 is up/.test(serial().split('cw-init: node n0 ').at(-1) ?? ''), 600_000, 1000).catch(
+      (err: Error) => {
+        throw new Error(`${what}: ${err.message}\n--- serial ---\n${serial().slice(-6000)}`);
+      },
+    );
+    const again = await nodectl(['-i', 'n0', 'waitfor', 'up', '--timeout', '120'], 140_000);
+    t.is(again.exitCode, 0, again.all);
+    t.true(bmc.machineRunning(), `${what}: the same VM, still powered on`);
+    t.log(`${what} -> up: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  };
+
+  // reboot --soft: ssh runs /usr/sbin/reboot on the node; it boots through the appliance again.
+  let boots = bootsSoFar();
+  const soft = await nodectl(['-i', 'n0', 'reboot', '--soft'], 120_000);
+  t.is(soft.exitCode, 0, soft.all);
+  t.regex(soft.stdout, /^n0: soft reboot/, soft.all);
+  await backUp(boots, 'reboot --soft');
+
+  // With the node's sshd stopped, reboot (no flag) cannot be soft: it falls back to the BMC's reset.
+  const stop = await nodectl(['-i', 'n0', 'exec', 'systemctl', 'stop', 'ssh'], 120_000);
+  t.is(stop.exitCode, 0, stop.all);
+  boots = bootsSoFar();
+  const started2 = Date.now();
+  const hard = await nodectl(['-i', 'n0', 'reboot', '--timeout', '20'], 120_000);
+  t.is(hard.exitCode, 0, hard.all);
+  t.regex(hard.stdout, /^n0: hard reset/, hard.all);
+  t.true(Date.now() - started2 < 40_000, `the fallback took ${Date.now() - started2} ms`);
+  await backUp(boots, 'reboot falling back to hard');
 
   // Off: the VM is gone, the BMC and the appliance say off, and the silent node goes down.
   const down = await nodectl(['-i', 'n0', 'power', 'off']);
