@@ -34,6 +34,8 @@ const DIRS = {
   tlsDir: { dir: 'tls', mode: PUBLIC_DIR_MODE },
   dhcpDir: { dir: 'dhcp', mode: PUBLIC_DIR_MODE },
   logsDir: { dir: 'logs', mode: PUBLIC_DIR_MODE },
+  /** Serial console logs, one per node (`n0.log`): what a console shows may be secret. */
+  consolesDir: { dir: 'logs/consoles', mode: PRIVATE_DIR_MODE },
 } as const satisfies Record<string, StorageDir>;
 
 /** Every directory of the layout, parents before children. */
