@@ -198,7 +198,7 @@ export class ConsoleWorker {
 function firstLine(text: string): string | undefined {
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[\p{C}]/gu, '').trim();
-    if (line !== '') return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+    if (line !== '') return (line.length > 200 ? `${line.slice(0, 197)}...` : line).replace(/^Error:\s*/, '');
   }
   return undefined;
 }
