@@ -16,6 +16,20 @@ export function solCommand(target: IpmiTarget, verb: 'activate' | 'deactivate'):
   };
 }
 
+/**
+ * The worker's `sol activate`: through `stdbuf -o0`, because ipmitool writes the console through stdio,
+ * which holds output back in a buffer when stdout is a pipe rather than a terminal.
+ */
+export function solLogCommand(target: IpmiTarget): Command {
+  const activate = solCommand(target, 'activate');
+  return { ...activate, file: 'stdbuf', args: ['-o0', activate.file, ...activate.args] };
+}
+
+/** Lines ipmitool writes to stderr that say nothing about why a session ended (stdin is not a terminal). */
+export function isIpmitoolNoise(line: string): boolean {
+  return /^tcgetattr: |^tcsetattr: |^Info: SOL parameter /.test(line.trim());
+}
+
 /** ipmitool's answer when another session holds the node's SOL payload (a stale one, or another client). */
 export function isSolBusy(stderr: string): boolean {
   return /payload already (active|in use)|SOL payload already/i.test(stderr);

@@ -10,7 +10,7 @@ import { LineSplitter } from '../supervisor/lines.js';
 import { realClock } from '../supervisor/spawner.js';
 import type { Clock, RestartPolicy, TimerHandle } from '../supervisor/types.js';
 import { stampLine, type ConsoleLog } from './log-file.js';
-import { isIpmitoolBanner, isSolBusy, solCommand } from './sol.js';
+import { isIpmitoolBanner, isIpmitoolNoise, isSolBusy, solCommand, solLogCommand } from './sol.js';
 import type { Command } from '../power/command.js';
 
 /** A running `sol activate`. */
@@ -135,7 +135,7 @@ export class ConsoleWorker {
     });
     let proc: SolProcess;
     try {
-      proc = this.#o.spawn(solCommand(this.target, 'activate'));
+      proc = this.#o.spawn(solLogCommand(this.target));
     } catch (err) {
       this.#failed(`cannot start ipmitool: ${errorMessage(err)}`, 'spawn');
       return;
@@ -198,7 +198,7 @@ export class ConsoleWorker {
 function firstLine(text: string): string | undefined {
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[\p{C}]/gu, '').trim();
-    if (line !== '') return (line.length > 200 ? `${line.slice(0, 197)}...` : line).replace(/^Error:\s*/, '');
+    if (line !== '' && !isIpmitoolNoise(line)) return (line.length > 200 ? `${line.slice(0, 197)}...` : line).replace(/^Error:\s*/, '');
   }
   return undefined;
 }

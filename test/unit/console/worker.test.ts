@@ -76,6 +76,8 @@ test('lines from the serial port are stamped with the time they arrived; ipmitoo
   worker.start();
   t.is(spawned.length, 1);
   const sol = spawned[0] as FakeSol;
+  t.is(sol.command.file, 'stdbuf');
+  t.deepEqual(sol.command.args.slice(0, 2), ['-o0', 'ipmitool']);
   t.deepEqual(sol.command.args.slice(-3), ['-E', 'sol', 'activate']);
   t.deepEqual(sol.command.env, { IPMI_PASSWORD: SECRET });
   t.false(sol.command.args.join(' ').includes(SECRET));
@@ -94,7 +96,7 @@ test('refusals back off exponentially with jitter up to the cap, said once', asy
   const delays: number[] = [];
   let last = clock.now();
   for (let i = 0; i < 12; i++) {
-    (spawned[spawned.length - 1] as FakeSol).exit(1, 'Error: Unable to establish IPMI v2 / RMCP+ session\n');
+    (spawned[spawned.length - 1] as FakeSol).exit(1, 'tcgetattr: Inappropriate ioctl for device\nError: Unable to establish IPMI v2 / RMCP+ session\n');
     const before = spawned.length;
     while (spawned.length === before) await clock.advance(100);
     delays.push(clock.now() - last);
