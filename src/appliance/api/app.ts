@@ -13,6 +13,7 @@ import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { consoleRoutes, type ConsoleRouteOptions } from './routes/console.js';
 import { execRoutes, type ExecRouteOptions } from './routes/exec.js';
 import { powerRoutes, type PowerRouteOptions } from './routes/power.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -63,6 +64,8 @@ export interface ApiOptions {
   power?: Omit<PowerRouteOptions, 'paths'>;
   /** How exec, reboot and shutdown reach nodes (tests: a fake ssh, another sshd port). */
   exec?: Omit<ExecRouteOptions, 'paths'>;
+  /** The console routes' sshd port and follow interval. */
+  console?: Omit<ConsoleRouteOptions, 'paths'>;
 }
 
 declare module 'fastify' {
@@ -155,6 +158,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(nodeRoutes, { clock });
       await v1.register(powerRoutes, { log, ...options.power, paths: options.paths });
       await v1.register(execRoutes, { log, clock, ...options.exec, paths: options.paths });
+      await v1.register(consoleRoutes, { ...options.console, paths: options.paths });
       await v1.register(collectionRoutes, { paths: options.paths });
       await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname(), paths: options.paths });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });

@@ -9,6 +9,9 @@ import { DEFAULT_TOKEN_TTL_MS } from './auth/index.js';
 import { dhcpSync } from './dhcp-sync.js';
 import { dnsSync } from './dns-sync.js';
 import { reloadService, supervisorHealthClient } from './supervisor-client.js';
+import { ConsoleManager, followDatabase } from '../console/manager.js';
+import { consoleHoldDir } from '../console/hold.js';
+import { execaRunner } from '../power/command.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
 const SHUTDOWN_DEADLINE_MS = 4000;
@@ -36,6 +39,7 @@ await runCommand(async () => {
     auth: authFromEnv(process.env),
     accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
     onDhcpChange: syncNames,
+    console: { sshPort: portOf(process.env, 'CW_SSH_PORT', 2200) },
   });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
@@ -46,6 +50,13 @@ await runCommand(async () => {
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
   // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
   syncNames();
+  // Console logs of the nodes that ask for them (_console_log=yes), following every committed change.
+  const consoles = followDatabase(
+    store,
+    new ConsoleManager({ dir: paths.consolesDir, holdDir: consoleHoldDir(), run: execaRunner, say: log }),
+    { intervalMs: 30_000, say: log },
+  );
+  const unsubscribeConsoles = store.onCommit(() => consoles.trigger());
 
   const signal = await shutdownSignal();
   log(`${signal}: closing the CW API`);
@@ -54,11 +65,13 @@ await runCommand(async () => {
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
+  unsubscribeConsoles();
   try {
     await app.close();
   } catch (err) {
     log(`closing the server: ${errorMessage(err)}`);
   }
+  await consoles.stop().catch((err: unknown) => log(`stopping console logs: ${errorMessage(err)}`));
   await store.close();
   clearTimeout(deadline);
   log('CW API stopped');
@@ -74,17 +87,18 @@ function isTrue(value: string | undefined): boolean {
  * (comma-separated origins or host names accepted besides them) and `CW_TOKEN_TTL` (seconds, or with s/m/h).
  */
 function authFromEnv(env: NodeJS.ProcessEnv): { extraAudiences: string[]; httpPort: number; httpsPort: number; tokenTtlMs: number } {
-  const portOf = (name: string, fallback: number): number => {
-    const port = Number(env[name]?.trim() || String(fallback));
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number 1-65535 (got ${JSON.stringify(env[name])})`);
-    return port;
-  };
   return {
     extraAudiences: audiencesFromEnv(env.CW_API_AUDIENCES),
-    httpPort: portOf('CW_HTTP_PORT', 80),
-    httpsPort: portOf('CW_HTTPS_PORT', 443),
+    httpPort: portOf(env, 'CW_HTTP_PORT', 80),
+    httpsPort: portOf(env, 'CW_HTTPS_PORT', 443),
     tokenTtlMs: parseDuration(env.CW_TOKEN_TTL, DEFAULT_TOKEN_TTL_MS),
   };
+}
+
+function portOf(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const port = Number(env[name]?.trim() || String(fallback));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number 1-65535 (got ${JSON.stringify(env[name])})`);
+  return port;
 }
 
 function parseDuration(value: string | undefined, fallbackMs: number): number {

@@ -6,6 +6,11 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** `/run/cw/consoles` (`CW_RUN_DIR` moves /run/cw): not persistent, so a reboot leaves no hold behind. */
+export function consoleHoldDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.CW_RUN_DIR || '/run/cw', 'consoles');
+}
+
 export function holdFile(dir: string, node: string): string {
   return join(dir, `${node}.held`);
 }

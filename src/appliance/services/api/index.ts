@@ -52,6 +52,8 @@ export function apiService(ctx: ServiceContext): ChildServiceSpec {
         // Signed challenges name the URL the tools used: the head node's addresses on this port.
         CW_HTTP_PORT: String(ctx.ports.http),
         CW_HTTPS_PORT: String(ctx.ports.https),
+        // Admins attach to serial consoles through sshd on this port (GET /node/:id/console tells them).
+        CW_SSH_PORT: String(ctx.ports.ssh),
         CW_SUPERVISOR_SOCKET: ctx.paths.controlSocket,
       },
     }),
