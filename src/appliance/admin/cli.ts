@@ -15,7 +15,8 @@ export const USAGE = `usage: cw-appliance COMMAND [ARGS]
   root-pass                   store the root password hash given in env CW_ROOT_HASH
   root-status                 show whether a root password is set
   tls-info                    show the HTTPS certificate (fingerprint, names, validity) as JSON
-  cluster-id [TOKEN]          set the cluster id (from env CW_CLUSTER_ID, or TOKEN), or print it`;
+  cluster-id [TOKEN]          set the cluster id (from env CW_CLUSTER_ID, or TOKEN), or print it
+  console NODE                attach this terminal to the node's serial-over-LAN console (leave with ~.)`;
 
 export interface CliIo {
   env?: NodeJS.ProcessEnv;
@@ -140,6 +141,12 @@ function buildProgram(ctx: CommandContext): Command {
     command('cluster-id [TOKEN]', [0, 1], async ([token]) => {
       const { clusterId } = await import('./commands/cluster-id.js');
       return clusterId(ctx, token);
+    }),
+  );
+  program.addCommand(
+    command('console NODE', [1, 1], async ([node]) => {
+      const { consoleAttach } = await import('./commands/console.js');
+      return consoleAttach(ctx, node!);
     }),
   );
   return program;

@@ -64,6 +64,7 @@ export class ConsoleWorker {
   #proc: SolProcess | undefined;
   #timer: TimerHandle | undefined;
   #connectedTimer: TimerHandle | undefined;
+  #watchTimer: TimerHandle | undefined;
   #startedAt = 0;
   #triedDeactivate = false;
   readonly #o: Required<Omit<ConsoleWorkerOptions, 'say' | 'held'>> & Pick<ConsoleWorkerOptions, 'say' | 'held'>;
@@ -107,8 +108,21 @@ export class ConsoleWorker {
   #clearTimers(): void {
     if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
     if (this.#connectedTimer) this.#o.clock.clearTimeout(this.#connectedTimer);
+    if (this.#watchTimer) this.#o.clock.clearTimeout(this.#watchTimer);
     this.#timer = undefined;
     this.#connectedTimer = undefined;
+    this.#watchTimer = undefined;
+  }
+
+  /** While a session runs, looks every HELD_POLL_MS whether an interactive session wants the console, and gives it up. */
+  #watchHold(proc: SolProcess): void {
+    if (!this.#o.held) return;
+    this.#watchTimer = this.#o.clock.setTimeout(() => {
+      this.#watchTimer = undefined;
+      if (this.#proc !== proc) return;
+      if (this.#o.held?.()) proc.kill();
+      else this.#watchHold(proc);
+    }, HELD_POLL_MS);
   }
 
   #later(ms: number, fn: () => void): void {
@@ -143,6 +157,7 @@ export class ConsoleWorker {
     this.#proc = proc;
     this.#startedAt = clock.now();
     proc.onData((chunk) => splitter.push(chunk));
+    this.#watchHold(proc);
     this.#connectedTimer = clock.setTimeout(() => {
       this.#connectedTimer = undefined;
       if (this.#proc !== proc) return;
@@ -155,7 +170,9 @@ export class ConsoleWorker {
       if (this.#proc !== proc) return;
       this.#proc = undefined;
       if (this.#connectedTimer) clock.clearTimeout(this.#connectedTimer);
+      if (this.#watchTimer) clock.clearTimeout(this.#watchTimer);
       this.#connectedTimer = undefined;
+      this.#watchTimer = undefined;
       if (this.#state === 'stopped') return;
       if (clock.now() - this.#startedAt >= STABLE_MS) this.#attempt = 0;
       if (isSolBusy(stderr) && !this.#triedDeactivate) {

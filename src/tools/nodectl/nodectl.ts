@@ -13,6 +13,7 @@ import { renderJson } from '../common/format.js';
 import { runTool, type ToolSpec } from '../common/run.js';
 import { idSpec, selectObjects } from '../common/select.js';
 import { contentOption, resolveAttributes } from '../common/values.js';
+import { nodeConsole } from './console.js';
 import { nodeExec } from './exec.js';
 import { nodePower } from './power.js';
 import { nodeReboot } from './reboot.js';
@@ -98,6 +99,7 @@ export const NODECTL: ToolSpec = {
     'power status|on|off|cycle|reset|boot|soft  power control through each node\'s power_uri, one line per node (boot: on if off, reset if on)',
     'exec CMD [ARGS...]                run CMD as root on each node over ssh, lines prefixed n3: (--collate folds identical output)',
     'reboot|shutdown [--soft|--hard]   soft: ssh and run /usr/sbin/reboot (shutdown -h now); hard: power_uri; neither: soft, then hard if still up after --timeout',
+    'console [--log [--lines N] [--follow]]  one node\'s serial console over ssh to the appliance (leave with ~.); --log: the appliance\'s log of it',
     'rm|delete                         delete the selected nodes',
     'ACTION then ACTION ...            run actions one after another on the same nodes, stopping at the first failure, e.g. reboot then waitfor up then exec uptime (exec can only be last)',
   ],
@@ -110,6 +112,10 @@ export const NODECTL: ToolSpec = {
     { long: 'soft', help: 'reboot/shutdown: only over ssh on the node' },
     { long: 'hard', help: 'reboot/shutdown: only through the power_uri (reset/off)' },
     { long: 'stagger', value: true, help: 'power: start at most N nodes every SECONDS, e.g. --stagger 40/2' },
+    { long: 'log', help: 'console: print the console log the appliance keeps (nodes with _console_log=yes)' },
+    { long: 'lines', value: true, help: `console --log: the last N lines (default 100)` },
+    { long: 'follow', help: 'console --log: keep printing new lines until interrupted' },
+    { long: 'ssh-port', value: true, help: 'console: the appliance\'s ssh port (default: what the head node says)' },
   ],
   commandActions: ['exec'],
   chains: true,
@@ -124,6 +130,7 @@ export const NODECTL: ToolSpec = {
     waitfor: (ctx, words) => waitFor(ctx, words),
     power: (ctx, words) => nodePower(ctx, words),
     exec: (ctx, words) => nodeExec(ctx, words),
+    console: (ctx, words) => nodeConsole(ctx, words),
     reboot: (ctx, words) => nodeReboot(ctx, 'reboot', words),
     shutdown: (ctx, words) => nodeReboot(ctx, 'shutdown', words),
     rm: nodeRemove,

@@ -165,8 +165,9 @@ test('an interactive session holds the console: the worker waits, then resumes a
   const { worker, clock, spawned, said } = setup(t, { held: () => held });
   worker.start();
   held = true;
-  // The interactive side ran `sol deactivate`: the worker's session ends.
-  (spawned[0] as FakeSol).exit(0, '');
+  // The worker notices the hold within a second and ends its own session.
+  await clock.advance(1000);
+  t.true((spawned[0] as FakeSol).killed);
   await clock.advance(60_000);
   t.is(spawned.length, 1);
   t.is(worker.state, 'held');

@@ -246,6 +246,58 @@ export class ApiClient {
     return received;
   }
 
+  /**
+   * `GET path` authenticated, for an answer that streams text (`console/log?follow=1`): hands each chunk
+   * to `write` until the server ends the answer or `signal` fires. An error answer (JSON envelope) throws
+   * its one-line message, as `get` does.
+   */
+  async streamText(path: string, query: RequestOptions['query'], write: (text: string) => void, signal?: AbortSignal): Promise<void> {
+    this.refusePlainHttp();
+    const url = this.url(path, query);
+    const undici = await loadUndici();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const token = await this.token();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await undici.request(url, {
+          method: 'GET',
+          headers: { accept: 'text/plain, application/json', authorization: `Bearer ${token}` },
+          dispatcher: this.dispatcher(undici),
+          // A quiet console sends nothing for hours: only the headers have a deadline.
+          bodyTimeout: 0,
+          ...(signal ? { signal } : {}),
+        });
+      } catch (err) {
+        if (signal?.aborted) return;
+        throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
+      }
+      if (res.statusCode === 401 && attempt === 0) {
+        await res.body.dump();
+        this.tokens.delete(this.cacheKey);
+        continue;
+      }
+      if (res.statusCode !== 200) {
+        const text = await res.body.text().catch(() => '');
+        let message = `the head node answered HTTP ${res.statusCode}`;
+        try {
+          const parsed: unknown = JSON.parse(text);
+          if (isEnvelope(parsed) && !parsed.success) message = oneLine(parsed.error) || message;
+        } catch {
+          // not an envelope
+        }
+        throw new ApiError(res.statusCode, message);
+      }
+      res.body.setEncoding('utf8');
+      try {
+        for await (const chunk of res.body) write(chunk as string);
+      } catch (err) {
+        if (signal?.aborted) return;
+        throw new ExitError(`lost the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
+      }
+      return;
+    }
+  }
+
   /** Releases the connection pool. */
   async close(): Promise<void> {
     const pool = this.pool;
