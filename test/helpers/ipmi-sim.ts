@@ -23,6 +23,8 @@ export interface IpmiSimOptions {
   machine?: string[];
   /** Where ipmi_sim listens for the VM's IPMI channel (`serial 15 ADDR PORT codec VM`); `addr`:9002 unless given. */
   vm?: { addr: string; port: number };
+  /** Serial-over-LAN to this device: `tcp:ADDR:PORT` (ipmi_sim connects to it), `telnet:…` or a tty path. */
+  sol?: string;
 }
 
 /** Every ipmi_sim started by this process, for `stopAllIpmiSims` (also on a crash). */
@@ -97,6 +99,7 @@ export class IpmiSim {
         `  serial 15 ${this.vm.addr} ${this.vm.port} codec VM`,
         `  startcmd ${q(this.machine.join(' '))}`,
         '  startnow false',
+        ...(this.options.sol ? [`  sol ${q(this.options.sol)} 115200`] : []),
         // With no VM connected ipmi_sim skips the graceful request and sends SIGTERM (0 would mean never);
         // a connected VM gets a second for it (power off is a hard off here).
         '  poweroff_wait 1',

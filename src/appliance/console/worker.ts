@@ -95,7 +95,17 @@ export class ConsoleWorker {
     this.#clearTimers();
     const proc = this.#proc;
     this.#proc = undefined;
-    proc?.kill();
+    if (proc) {
+      proc.kill();
+      // A killed ipmitool leaves its session open on the BMC: end it, so that the next client (an
+      // admin's interactive console, this worker started again) finds the console free.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 5000);
+      void this.#o
+        .run(solCommand(this.target, 'deactivate'), controller.signal)
+        .catch(() => undefined)
+        .finally(() => clearTimeout(timer));
+    }
     await this.#o.log.close();
   }
 

@@ -162,7 +162,7 @@ test('a stale session is deactivated, then activated again at once', async (t) =
 
 test('an interactive session holds the console: the worker waits, then resumes at once', async (t) => {
   let held = false;
-  const { worker, clock, spawned, said } = setup(t, { held: () => held });
+  const { worker, clock, spawned, said, ran } = setup(t, { held: () => held });
   worker.start();
   held = true;
   // The worker notices the hold within a second and ends its own session.
@@ -178,6 +178,9 @@ test('an interactive session holds the console: the worker waits, then resumes a
   await worker.stop();
   t.is(worker.state, 'stopped');
   t.true((spawned[1] as FakeSol).killed);
+  // Stopping also ends the session on the BMC, so that the next client finds it free.
+  await settle();
+  t.deepEqual(ran.map((c) => c.args.slice(-2).join(' ')), ['sol deactivate']);
 });
 
 test('the manager starts, restarts on a changed power_uri, and stops workers', async (t) => {

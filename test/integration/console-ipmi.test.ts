@@ -1,0 +1,142 @@
+// Console log workers against a real BMC: OpenIPMI's ipmi_sim with serial-over-LAN on a TCP "serial
+// port" this test serves, driven by real ipmitool processes as the API runs them. The session comes up
+// and stays up, the password is in no command line, an interactive hold makes the worker step aside and
+// come back, a stale session is deactivated, and a wrong password costs one log line however many
+// attempts it takes.
+import test from 'ava';
+import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { holdConsole } from '../../src/appliance/console/hold.js';
+import { ConsoleManager, type WantedConsole } from '../../src/appliance/console/manager.js';
+import { execaRunner } from '../../src/appliance/power/command.js';
+import { parsePowerTarget, type IpmiTarget } from '../../src/appliance/power/uri.js';
+import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { requireTools } from '../helpers/tools.js';
+import { tempDir } from './helpers.js';
+
+const ipmiTest = requireTools('ipmi_sim', 'ipmitool');
+const ADDR = '127.0.17.1';
+const PORT = 6231;
+const SERIAL_PORT = 9117;
+const PASSWORD = `S3c$${Math.random().toString(16).slice(2, 8)}`;
+const dir = tempDir('cw-console');
+const sim = new IpmiSim({ dir: join(dir, 'bmc'), addr: ADDR, port: PORT, password: PASSWORD, sol: `tcp:${ADDR}:${SERIAL_PORT}` });
+const uri = (password = PASSWORD) => `ipmi:///admin:${encodeURIComponent(password)}@${ADDR}:${PORT}`;
+const want = (u: string): WantedConsole => ({ node: 'n0', uri: u, target: parsePowerTarget(u).target as IpmiTarget });
+
+// The node's serial port: ipmi_sim connects here; what the test writes is what the node "prints".
+let serial: Socket | undefined;
+const server = createServer((socket) => {
+  serial = socket;
+  socket.on('error', () => undefined);
+});
+
+ipmiTest.before(async () => {
+  await new Promise<void>((resolve) => server.listen(SERIAL_PORT, ADDR, resolve));
+  await sim.start();
+});
+
+test.after.always(async () => {
+  serial?.destroy();
+  server.close();
+  await stopAllIpmiSims();
+  await execa('rm', ['-rf', dir], { reject: false });
+});
+
+function manager(said: string[]) {
+  return new ConsoleManager({ dir: join(dir, 'consoles'), holdDir: join(dir, 'held'), run: execaRunner, say: (l) => said.push(l) });
+}
+
+const solProcesses = () => allCommandLines().filter((l) => l.startsWith('ipmitool ') && l.includes(' sol activate') && l.includes(ADDR));
+
+ipmiTest.serial('the worker holds a SOL session; the password is in no command line; an interactive hold makes it step aside and resume', async (t) => {
+  const said: string[] = [];
+  const m = manager(said);
+  try {
+    await m.reconcile([want(uri())]);
+    t.true(await eventually(() => m.states().n0 === 'connected', 15_000), JSON.stringify({ states: m.states(), said }));
+    t.is(solProcesses().length, 1);
+    t.false(allCommandLines().some((l) => l.includes(PASSWORD)));
+    t.regex(said.join('\n'), /console n0: logging the serial console of BMC 127\.0\.17\.1/);
+
+    const release = await holdConsole(join(dir, 'held'), 'n0');
+    try {
+      t.true(await eventually(() => m.states().n0 === 'held' && solProcesses().length === 0, 10_000), JSON.stringify({ states: m.states(), said }));
+      // The interactive side (as cw-appliance console does) ends the session the worker left, then has the BMC's only SOL session.
+      const env = { IPMI_PASSWORD: PASSWORD };
+      const base = ['-I', 'lanplus', '-C', '3', '-H', ADDR, '-p', String(PORT), '-U', 'admin', '-E', 'sol'];
+      await execa('ipmitool', [...base, 'deactivate'], { env, reject: false });
+      const probed = await execa('stdbuf', ['-o0', 'ipmitool', ...base, 'activate'], { env, reject: false, stdin: 'pipe', timeout: 4000 });
+      t.regex(String(probed.stdout), /SOL Session operational/, String(probed.stderr));
+      // Still held: the worker has not taken the session back meanwhile.
+      t.is(m.states().n0, 'held');
+      await execa('ipmitool', [...base, 'deactivate'], { env, reject: false });
+    } finally {
+      await release();
+    }
+    t.true(await eventually(() => m.states().n0 === 'connected', 15_000), JSON.stringify({ states: m.states(), said }));
+  } finally {
+    await m.stopAll();
+  }
+  t.true(await eventually(() => solProcesses().length === 0, 5000));
+});
+
+ipmiTest.serial('a stale session on the BMC is deactivated, then the worker connects', async (t) => {
+  const env = { IPMI_PASSWORD: PASSWORD };
+  const args = ['-I', 'lanplus', '-C', '3', '-H', ADDR, '-p', String(PORT), '-U', 'admin', '-E', 'sol', 'activate'];
+  // A client that dies without deactivating leaves the payload active on the BMC.
+  const stale = execa('ipmitool', args, { env, reject: false, stdin: 'pipe' });
+  await new Promise((r) => setTimeout(r, 2000));
+  stale.kill('SIGKILL');
+  await stale;
+  const blocked = await execa('ipmitool', args, { env, reject: false, stdin: 'pipe', timeout: 5000 });
+  t.regex(String(blocked.stderr), /already active/, 'the BMC keeps the dead session');
+  const said: string[] = [];
+  const m = manager(said);
+  try {
+    await m.reconcile([want(uri())]);
+    t.true(await eventually(() => m.states().n0 === 'connected', 20_000), JSON.stringify({ states: m.states(), said }));
+    t.regex(said.join('\n'), /stale SOL session blocks BMC 127\.0\.17\.1: deactivating it/);
+  } finally {
+    await m.stopAll();
+  }
+});
+
+ipmiTest.serial('a wrong password: backoff, one line for all attempts, never the password', async (t) => {
+  const said: string[] = [];
+  const m = manager(said);
+  const before = Date.now();
+  try {
+    await m.reconcile([want(uri('wrong-password'))]);
+    t.true(await eventually(() => m.states().n0 === 'backoff', 15_000));
+    // Attempts after about 1 s and 2 s more: still one line.
+    await new Promise((r) => setTimeout(r, 6000));
+  } finally {
+    await m.stopAll();
+  }
+  const lines = said.filter((l) => l.startsWith('console n0:'));
+  t.is(lines.length, 1, lines.join('\n'));
+  t.regex(lines[0] ?? '', /BMC 127\.0\.17\.1: .*(Unable to establish|RMCP\+).*reconnecting with backoff/);
+  t.false(said.join('\n').includes('wrong-password'));
+  t.true(Date.now() - before < 30_000);
+});
+
+ipmiTest.serial('lines written to the serial port reach the log, timestamped', async (t) => {
+  const said: string[] = [];
+  const m = manager(said);
+  const file = join(dir, 'consoles', 'n0.log');
+  try {
+    await m.reconcile([want(uri())]);
+    t.true(await eventually(() => m.states().n0 === 'connected', 15_000));
+    for (let i = 0; i < 10 && !(existsSync(file) && readFileSync(file, 'utf8').includes('serial-marker')); i++) {
+      serial?.write(`serial-marker ${i}\r\n`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    t.regex(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z serial-marker \d+$/m, `log: ${JSON.stringify(text)}; said: ${said.join(' | ')}`);
+  } finally {
+    await m.stopAll();
+  }
+});
