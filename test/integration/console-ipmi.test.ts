@@ -5,11 +5,14 @@
 // attempts it takes.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { holdConsole } from '../../src/appliance/console/hold.js';
-import { ConsoleManager, type WantedConsole } from '../../src/appliance/console/manager.js';
+import { ConsoleManager, followDatabase, type WantedConsole } from '../../src/appliance/console/manager.js';
+import { storagePaths } from '../../src/lib/storage-layout.js';
+import { nodectl } from '../../src/tools/nodectl/nodectl.js';
+import { clusterFixture } from '../unit/tools/harness.js';
 import { execaRunner } from '../../src/appliance/power/command.js';
 import { parsePowerTarget, type IpmiTarget } from '../../src/appliance/power/uri.js';
 import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
@@ -17,6 +20,7 @@ import { requireTools } from '../helpers/tools.js';
 import { tempDir } from './helpers.js';
 
 const ipmiTest = requireTools('ipmi_sim', 'ipmitool');
+const fixture = clusterFixture(test, 'console');
 const ADDR = '127.0.17.1';
 const PORT = 6231;
 const SERIAL_PORT = 9117;
@@ -116,27 +120,43 @@ ipmiTest.serial('a wrong password: backoff, one line for all attempts, never the
   } finally {
     await m.stopAll();
   }
-  const lines = said.filter((l) => l.startsWith('console n0:'));
+  const lines = said.filter((l) => /reconnecting/.test(l));
   t.is(lines.length, 1, lines.join('\n'));
   t.regex(lines[0] ?? '', /BMC 127\.0\.17\.1: .*(Unable to establish|RMCP\+).*reconnecting with backoff/);
   t.false(said.join('\n').includes('wrong-password'));
   t.true(Date.now() - before < 30_000);
 });
 
-ipmiTest.serial('lines written to the serial port reach the log, timestamped', async (t) => {
+ipmiTest.serial('end to end: _console_log=yes through the API starts the worker; serial lines land timestamped in STORAGE/logs/consoles/n0.log; cw-nodectl console --log replays them', async (t) => {
+  const c = await fixture.start();
+  const paths = storagePaths(c.storage);
   const said: string[] = [];
-  const m = manager(said);
-  const file = join(dir, 'consoles', 'n0.log');
+  const consoles = followDatabase(c.store, new ConsoleManager({ dir: paths.consolesDir, holdDir: join(dir, 'held'), run: execaRunner, say: (l) => said.push(l) }), { intervalMs: 60_000 });
+  const unsubscribe = c.store.onCommit(() => consoles.trigger());
   try {
-    await m.reconcile([want(uri())]);
-    t.true(await eventually(() => m.states().n0 === 'connected', 15_000));
-    for (let i = 0; i < 10 && !(existsSync(file) && readFileSync(file, 'utf8').includes('serial-marker')); i++) {
-      serial?.write(`serial-marker ${i}\r\n`);
+    await c.ok(nodectl, ['create', 'mac=52:54:00:00:00:01']);
+    await c.ok(nodectl, ['-i', 'n0', 'update', `power_uri=${uri()}`]);
+    t.false(await eventually(() => said.some((l) => /logging the serial console/.test(l)), 3000), 'no worker before the attribute');
+    await c.ok(nodectl, ['-i', 'n0', 'set', '_console_log=yes']);
+    t.true(await eventually(() => said.some((l) => /logging the serial console/.test(l)), 15_000), said.join(' | '));
+    const file = join(paths.consolesDir, 'n0.log');
+    for (let i = 0; i < 20 && !(existsSync(file) && readFileSync(file, 'utf8').includes('Debian GNU/Linux 12 n0 ttyS0')); i++) {
+      serial?.write(`[  OK  ] Reached target \x1b[1mMulti-User System\x1b[0m.\r\nDebian GNU/Linux 12 n0 ttyS0\r\n`);
       await new Promise((r) => setTimeout(r, 500));
     }
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    t.regex(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z serial-marker \d+$/m, `log: ${JSON.stringify(text)}; said: ${said.join(' | ')}`);
+    t.regex(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z Debian GNU\/Linux 12 n0 ttyS0$/m, `log: ${JSON.stringify(text)}; said: ${said.join(' | ')}`);
+    t.regex(text, /Z \[  OK  \] Reached target Multi-User System\.$/m, 'terminal controls are removed');
+    t.is(statSync(file).mode & 0o777, 0o640);
+    t.false(text.includes(PASSWORD));
+    const replay = await c.ok(nodectl, ['-i', 'n0', 'console', '--log', '--lines', '2']);
+    t.is(replay.trim().split('\n').length, 2);
+    t.regex(replay, /Z Debian GNU\/Linux 12 n0 ttyS0\n$/);
+    // Turning the attribute off stops the worker and its ipmitool.
+    await c.ok(nodectl, ['-i', 'n0', 'set', '_console_log=no']);
+    t.true(await eventually(() => said.some((l) => /no longer logged/.test(l)) && solProcesses().length === 0, 10_000), said.join(' | '));
   } finally {
-    await m.stopAll();
+    unsubscribe();
+    await consoles.stop();
   }
 });

@@ -1,8 +1,8 @@
 // A node's console log: `STORAGE/logs/consoles/<node>.log` (0640), one timestamped line per line the
 // serial port sent, rotated by size (`n0.log` -> `n0.log.1` -> ... -> `n0.log.KEEP`, the oldest dropped).
 import { constants } from 'node:fs';
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** Rotate once the current file would grow past this. */
 export const CONSOLE_LOG_MAX_BYTES = 10 * 1024 * 1024;
@@ -82,7 +82,13 @@ export class ConsoleLog {
   async #open(): Promise<FileHandle> {
     if (this.#handle) return this.#handle;
     // O_NOFOLLOW: a link planted in place of the log is refused, not written through.
-    const handle = await open(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, CONSOLE_LOG_MODE);
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+    const handle = await open(this.file, flags, CONSOLE_LOG_MODE).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      // The storage layout makes logs/consoles; a directory removed since is made again (root only).
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+      return open(this.file, flags, CONSOLE_LOG_MODE);
+    });
     const info = await handle.stat();
     if (!info.isFile()) {
       await handle.close();

@@ -22,8 +22,8 @@ test('consoleLogFile refuses names that are not node names', (t) => {
   for (const bad of ['../x', 'a/b', '', '.hidden', 'a..b']) t.throws(() => consoleLogFile('/d', bad));
 });
 
-test('ConsoleLog appends lines in order, mode 0640', async (t) => {
-  const file = join(scratch(t), 'n0.log');
+test('ConsoleLog appends lines in order, mode 0640, making its directory when missing', async (t) => {
+  const file = join(scratch(t), 'consoles', 'n0.log');
   const log = new ConsoleLog(file);
   await Promise.all([log.append(['a', 'b']), log.append(['c'])]);
   await log.close();
