@@ -54,6 +54,11 @@ export interface ApiOptions {
    * Bursts are the hook's business: the real one coalesces reloads.
    */
   onDhcpChange?: () => void;
+  /**
+   * Called after every successful change request (POST, PUT, PATCH, DELETE answered below 400): things
+   * that follow more of the model than DHCP does (the console log workers) look again.
+   */
+  onChange?: () => void;
   /** The storage directory, for uploads (boot files, image content); uploads answer 503 without it. */
   paths?: StoragePaths;
   /** This head node's name in `GET /heads` (default: the host name). */
@@ -126,6 +131,18 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       }
     });
     app.addHook('onClose', async () => unsubscribe());
+  }
+
+  if (options.onChange) {
+    const hook = options.onChange;
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS' || reply.statusCode >= 400) return;
+      try {
+        hook();
+      } catch (err) {
+        log(`change notification failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
   }
 
   const accessLog = options.accessLog ?? false;

@@ -31,6 +31,7 @@ await runCommand(async () => {
     syncDhcp();
     syncDns();
   };
+  let consoles: ReturnType<typeof followDatabase> | undefined;
   const app = buildApi({
     store,
     supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
@@ -40,6 +41,7 @@ await runCommand(async () => {
     accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
     onDhcpChange: syncNames,
     console: { sshPort: portOf(process.env, 'CW_SSH_PORT', 2200) },
+    onChange: () => consoles?.trigger(),
   });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
@@ -50,14 +52,13 @@ await runCommand(async () => {
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
   // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
   syncNames();
-  // Console logs of the nodes that ask for them (_console_log=yes), following every committed change.
-  const consoles = followDatabase(
+  // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
+  // request, and every 30 s for changes made around the API.
+  consoles = followDatabase(
     store,
     new ConsoleManager({ dir: paths.consolesDir, holdDir: consoleHoldDir(), run: execaRunner, say: log }),
     { intervalMs: 30_000, say: log },
   );
-  const unsubscribeConsoles = store.onCommit(() => consoles.trigger());
-
   const signal = await shutdownSignal();
   log(`${signal}: closing the CW API`);
   const deadline = setTimeout(() => {
@@ -65,7 +66,6 @@ await runCommand(async () => {
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
-  unsubscribeConsoles();
   try {
     await app.close();
   } catch (err) {

@@ -75,3 +75,16 @@ test('wantedConsoles: _console_log and _power_uri resolved through groups; the n
   );
   t.deepEqual(skipped, [{ node: 'n2', reason: 'console logs need an ipmi:/// power_uri (no relay)' }]);
 });
+
+test('onChange is called after each successful change request, not after reads or refusals', async (t) => {
+  let changes = 0;
+  const s = await session(t, { onChange: () => (changes += 1) });
+  const before = changes; // logging in is a POST
+  await s.call('POST', '/nodes', {});
+  await s.call('PATCH', '/nodes', { ids: 'n0', set: { _console_log: 'yes' } });
+  t.is(changes, before + 2);
+  await s.call('GET', '/nodes');
+  await s.call('PATCH', '/nodes', { ids: 'n9', set: { x: '1' } });
+  await s.call('POST', '/nodes', { mac: 'bad' });
+  t.is(changes, before + 2);
+});
