@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { consoleAttach } from '../../src/appliance/admin/commands/console.js';
 import { holdConsole } from '../../src/appliance/console/hold.js';
 import { ConsoleManager, followDatabase, type WantedConsole } from '../../src/appliance/console/manager.js';
 import { storagePaths } from '../../src/lib/storage-layout.js';
@@ -159,5 +160,56 @@ ipmiTest.serial('end to end: _console_log=yes through the API starts the worker;
     t.true(await eventually(() => said.some((l) => /no longer logged/.test(l)) && solProcesses().length === 0, 10_000), said.join(' | '));
   } finally {
     await consoles.stop();
+  }
+});
+
+ipmiTest.serial('cw-appliance console takes the SOL session from the log worker, ~. ends it, and the worker logs again', async (t) => {
+  const c = await fixture.start();
+  const paths = storagePaths(c.storage);
+  await c.ok(nodectl, ['create', 'mac=52:54:00:00:00:02']);
+  await c.ok(nodectl, ['-i', 'n0', 'update', `power_uri=${uri()}`]);
+  const said: string[] = [];
+  const holdDir = join(dir, 'held');
+  const m = new ConsoleManager({ dir: paths.consolesDir, holdDir, run: execaRunner, say: (l) => said.push(l) });
+  const file = join(paths.consolesDir, 'n0.log');
+  const logText = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  try {
+    await m.reconcile([want(uri())]);
+    t.true(await eventually(() => m.states().n0 === 'connected', 15_000), said.join(' | '));
+    let shown = '';
+    const ctx = { paths, env: {}, out: () => undefined, supervisorHealth: async () => ({ status: 'healthy', services: {} }) as never };
+    await consoleAttach(ctx, 'n0', {
+      holdDir,
+      say: () => undefined,
+      // The admin's terminal: ipmitool with a pipe; it types ~. once the node's line was shown.
+      terminal: async (command) => {
+        const p = execa('stdbuf', ['-o0', command.file, ...command.args], { env: command.env ?? {}, stdin: 'pipe', reject: false, timeout: 30_000 });
+        const writer = setInterval(() => serial?.write('interactive-marker\r\n'), 300);
+        p.stdout?.on('data', (chunk: Buffer) => {
+          shown += chunk.toString('utf8');
+          if (shown.includes('interactive-marker')) {
+            clearInterval(writer);
+            p.stdin?.write('\r~.');
+          }
+        });
+        const r = await p;
+        clearInterval(writer);
+        return typeof r.exitCode === 'number' ? r.exitCode : 1;
+      },
+    });
+    t.regex(shown, /SOL Session operational/);
+    t.regex(shown, /interactive-marker/);
+    t.regex(shown, /terminated ipmitool/, 'ended by the escape');
+    t.true(said.some((l) => /interactive session holds the console/.test(l)), said.join(' | '));
+    t.notRegex(logText(), /interactive-marker/, 'what the interactive session saw is not in the log');
+    // Given back: the worker reconnects and logs again.
+    t.true(await eventually(() => m.states().n0 === 'connected', 20_000), JSON.stringify({ states: m.states(), said }));
+    for (let i = 0; i < 20 && !logText().includes('after-interactive'); i++) {
+      serial?.write('after-interactive\r\n');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    t.regex(logText(), /Z after-interactive$/m);
+  } finally {
+    await m.stopAll();
   }
 });
