@@ -1,6 +1,6 @@
 import test from 'ava';
 import { closeSync, readFileSync } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { apiReadyProbe, apiService } from '../../../src/appliance/services/api/index.js';
@@ -125,6 +125,7 @@ sshdTest('sshd prepare generates host keys (0600) and an empty authorized_keys, 
 
 test('StrictModes problems name the offending path', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-strict-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   await chmod(dir, 0o777);
   await writeFile(path.join(dir, 'authorized_keys'), '', { mode: 0o600 });
   const problems = await strictModesProblems(path.join(dir, 'authorized_keys'));
@@ -159,6 +160,7 @@ test('tftpd: iPXE binaries copied into the boot directory when missing or change
 
 test('tftpd runs as Debian\'s tftp user when it exists', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-passwd-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'with'), 'root:x:0:0::/root:/bin/sh\ntftp:x:101:102::/srv/tftp:/usr/sbin/nologin\n');
   await writeFile(path.join(dir, 'without'), 'root:x:0:0::/root:/bin/sh\n');
   t.is(await tftpUser(path.join(dir, 'with')), 'tftp');
@@ -198,6 +200,7 @@ test('the service table follows ARCHITECTURE.md; CW_FAIL_SERVICE turns one servi
 test('api readiness: without the proxy group the socket is never opened to everyone, and the probe says why', async (t) => {
   const { createServer } = await import('node:http');
   const dir = await mkdtemp(path.join(tmpdir(), 'cw-api-probe-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'api.sock');
   const groupFile = path.join(dir, 'group');
   await writeFile(groupFile, 'root:x:0:\n');
