@@ -14,6 +14,7 @@ import { portClosed } from '../src/appliance/exec/reboot.js';
 import { nodeSshArgv } from '../src/appliance/exec/remote.js';
 import { execNode, fanOut } from '../src/appliance/exec/run.js';
 import { ensureSshKey } from '../src/appliance/power/ssh.js';
+import { writeTestSshd } from '../test/helpers/sshd.js';
 
 const TARGETS = Number(process.env.CW_BENCH_TARGETS ?? 200);
 const FANOUT = Number(process.env.CW_BENCH_FANOUT ?? 64);
@@ -46,23 +47,7 @@ async function setUp(): Promise<void> {
   await execa('ip', ['addr', 'add', '10.214.0.1/16', 'dev', BRIDGE]);
   await execa('ip', ['link', 'set', BRIDGE, 'up']);
   await ensureSshKey(identity);
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${identity.keyFile}.pub`));
-  writeFileSync(
-    join(dir, 'sshd_config'),
-    [
-      `HostKey ${join(dir, 'host_key')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'StrictModes no',
-      'UsePAM no',
-      'UseDNS no',
-      'PidFile none',
-      '',
-    ].join('\n'),
-  );
-  await execa('mkdir', ['-p', '/run/sshd']);
+  await writeTestSshd(dir, readFileSync(`${identity.keyFile}.pub`), ['UseDNS no', 'PidFile none']);
   for (let i = 0; i < TARGETS; i++) {
     await execa('ip', ['netns', 'add', ns(i)]);
     await execa('ip', ['link', 'add', veth(i), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(i)]);

@@ -8,6 +8,7 @@ import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeTestSshd } from '../helpers/sshd.js';
 import { findTool, requireTools } from '../helpers/tools.js';
 import { AdminSession, TestHost, sh, startOnTestBridge, tempDir, waitFor } from './helpers.js';
 
@@ -47,26 +48,9 @@ async function cleanup(): Promise<void> {
 /** A real sshd for node i (all but `skip`), root allowed with exactly `key`. */
 async function startSshd(i: number, key: string): Promise<void> {
   const dir = join(work, `n${i}`);
-  mkdirSync(dir, { recursive: true });
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-  writeFileSync(join(dir, 'authorized_keys'), key);
+  await writeTestSshd(dir, key, [`SetEnv CW_TEST_RECORD=${join(dir, 'record')}`, `PidFile ${join(dir, 'sshd.pid')}`]);
   writeFileSync(join(dir, 'recorder'), RECORDER);
   chmodSync(join(dir, 'recorder'), 0o755);
-  writeFileSync(
-    join(dir, 'sshd_config'),
-    [
-      `HostKey ${join(dir, 'host_key')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'StrictModes no',
-      'UsePAM no',
-      `SetEnv CW_TEST_RECORD=${join(dir, 'record')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      '',
-    ].join('\n'),
-  );
-  mkdirSync('/run/sshd', { recursive: true });
   // unshare: a private mount namespace (the bind mount is seen by this sshd only) and its own hostname.
   const script = `hostname n${i} && mount --bind "$1/recorder" /usr/sbin/reboot && exec "$2" -D -e -f "$1/sshd_config"`;
   sshds.push(

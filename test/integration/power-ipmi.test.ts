@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { powerMany, powerNode, type PowerNode, type PowerResult } from '../../src/appliance/power/run.js';
 import { ensureSshKey } from '../../src/appliance/power/ssh.js';
 import { allCommandLines, eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { writeTestSshd } from '../helpers/sshd.js';
 import { findTool, requireTools } from '../helpers/tools.js';
 import { tempDir } from './helpers.js';
 
@@ -140,22 +141,7 @@ relayTest.serial('ipmi://root@RELAY/...: ipmitool runs on the relay over ssh wit
     // The appliance key is made on first use: run once to create it, then authorize it on the relay.
     const relayUri = `ipmi://root@${RELAY_IP}/admin:${encodeURIComponent(PASSWORD)}@127.0.0.1`;
     await ensureSshKey(identity);
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(relayDir, 'host_key')]);
-    writeFileSync(join(relayDir, 'authorized_keys'), readFileSync(`${identity.keyFile}.pub`));
-    writeFileSync(
-      join(relayDir, 'sshd_config'),
-      [
-        `HostKey ${join(relayDir, 'host_key')}`,
-        `AuthorizedKeysFile ${join(relayDir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'StrictModes no',
-        'UsePAM no',
-        `PidFile ${join(relayDir, 'sshd.pid')}`,
-        '',
-      ].join('\n'),
-    );
-    mkdirSync('/run/sshd', { recursive: true });
+    await writeTestSshd(relayDir, readFileSync(`${identity.keyFile}.pub`), [`PidFile ${join(relayDir, 'sshd.pid')}`]);
     sshd = execa('ip', ['netns', 'exec', RELAY_NS, findTool('sshd') ?? 'sshd', '-D', '-e', '-f', join(relayDir, 'sshd_config')], { reject: false });
     const node = { name: 'r0', powerUri: relayUri };
     let first: PowerResult | undefined;

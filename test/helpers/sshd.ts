@@ -1,0 +1,33 @@
+// A throwaway sshd for tests and benchmarks: a host key, one authorized key for root, and a config that
+// needs nothing from the host (no PAM, no strict modes) — run it with `sshd -D -e -f CONFIG`.
+import { execa } from 'execa';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Writes `dir/host_key`, `dir/authorized_keys` (holding `authorizedKey`) and `dir/sshd_config` with `extra`
+ * lines added; returns the config's path. Example:
+ * `const config = await writeTestSshd(dir, key, [`PidFile ${join(dir, 'sshd.pid')}`])`.
+ */
+export async function writeTestSshd(dir: string, authorizedKey: string | Buffer, extra: readonly string[] = []): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  writeFileSync(join(dir, 'authorized_keys'), authorizedKey);
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `HostKey ${join(dir, 'host_key')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'StrictModes no',
+      'UsePAM no',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  // sshd's privilege separation directory.
+  mkdirSync('/run/sshd', { recursive: true });
+  return config;
+}
