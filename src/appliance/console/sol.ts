@@ -1,5 +1,6 @@
 // The ipmitool commands of a serial-over-LAN console. The password is only ever `IPMI_PASSWORD` for `-E`.
 import type { Command } from '../power/command.js';
+import { lanplusLogin } from '../power/ipmi.js';
 import type { IpmiTarget } from '../power/uri.js';
 
 /**
@@ -9,11 +10,7 @@ import type { IpmiTarget } from '../power/uri.js';
  */
 export function solCommand(target: IpmiTarget, verb: 'activate' | 'deactivate'): Command {
   if (target.relay) throw new Error('serial consoles through an ipmi relay are not supported');
-  return {
-    file: 'ipmitool',
-    args: ['-I', 'lanplus', '-C', '3', '-H', target.bmc, '-p', String(target.port ?? 623), '-U', target.user, '-E', 'sol', verb],
-    env: { IPMI_PASSWORD: target.password },
-  };
+  return { file: 'ipmitool', args: [...lanplusLogin(target), 'sol', verb], env: { IPMI_PASSWORD: target.password } };
 }
 
 /**

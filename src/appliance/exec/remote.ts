@@ -10,7 +10,8 @@
 // remote-command argument. The remote shell then undoes exactly that quoting and nothing else: `$`,
 // backticks, `;`, `|`, globs, newlines and leading dashes arrive as literal characters. An admin who
 // wants the node's shell says so: `exec sh -c 'uptime; df -h /'`.
-import { shellQuote, sshArgv, type SshIdentity } from '../power/ssh.js';
+import { shellQuote } from '../../lib/shell-quote.js';
+import { sshArgv, type SshIdentity } from '../power/ssh.js';
 
 /** A node as exec and soft reboot reach it: its name and the address sshd listens on. */
 export interface ExecTarget {

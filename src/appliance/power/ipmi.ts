@@ -17,6 +17,15 @@ const IPMI_VERBS: Partial<Record<PowerAction, string>> = {
 };
 
 /**
+ * How the appliance's own ipmitool opens a session with a BMC: lanplus with cipher suite 3 (HMAC-SHA1,
+ * AES-128, the one every IPMI 2.0 BMC offers), `options` (retries, ...), the BMC, and the password from
+ * `IPMI_PASSWORD` (`-E`), never the argv. Power commands and serial consoles log in alike.
+ */
+export function lanplusLogin(target: IpmiTarget, options: readonly string[] = []): string[] {
+  return ['-I', 'lanplus', '-C', '3', ...options, '-H', target.bmc, '-p', String(target.port ?? 623), '-U', target.user, '-E'];
+}
+
+/**
  * The program and arguments of one `chassis power VERB` for `target`. `deadlineS` sets ipmitool's own
  * retries so that it keeps trying until the node's deadline, which then reports the BMC as silent.
  * Example (local): `ipmitool -I lanplus -C 3 -N 1 -R 11 -H 10.1.15.1 -p 623 -U admin -E chassis power status`
@@ -25,17 +34,13 @@ const IPMI_VERBS: Partial<Record<PowerAction, string>> = {
 export function ipmitoolCommand(target: IpmiTarget, action: PowerAction, deadlineS: number, identity: SshIdentity): Command {
   const verb = IPMI_VERBS[action];
   if (verb === undefined) throw new Error(`ipmi: no chassis power command for ${action}`);
-  const retries = String(Math.max(1, Math.ceil(deadlineS)) + 1);
-  // Cipher suite 3 (HMAC-SHA1, AES-128) is the one every IPMI 2.0 BMC offers.
-  const common = ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', retries, '-H', target.bmc];
+  const retry = ['-N', '1', '-R', String(Math.max(1, Math.ceil(deadlineS)) + 1)];
   if (!target.relay) {
-    return {
-      file: 'ipmitool',
-      args: [...common, '-p', String(target.port ?? 623), '-U', target.user, '-E', 'chassis', 'power', verb],
-      env: { IPMI_PASSWORD: target.password },
-    };
+    return { file: 'ipmitool', args: [...lanplusLogin(target, retry), 'chassis', 'power', verb], env: { IPMI_PASSWORD: target.password } };
   }
-  const remote = ['ipmitool', ...common, '-U', target.user, '-f', '/dev/stdin', 'chassis', 'power', verb];
+  // On a relay the password comes on stdin (ssh does not forward the environment), and the BMC is on its
+  // default port (parsePowerTarget refuses a port with a relay).
+  const remote = ['ipmitool', '-I', 'lanplus', '-C', '3', ...retry, '-H', target.bmc, '-U', target.user, '-f', '/dev/stdin', 'chassis', 'power', verb];
   return { file: 'ssh', args: sshArgv(target.relay, remote, identity, deadlineS), input: `${target.password}\n` };
 }
 

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { access, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SshHost } from './uri.js';
+import { shellQuote } from '../../lib/shell-quote.js';
 
 /** The appliance's own client key and the host keys it has seen, in the storage's private ssh/ directory. */
 export interface SshIdentity {
@@ -12,11 +13,6 @@ export interface SshIdentity {
   knownHostsFile: string;
 }
 
-/** One word for a POSIX shell: `'it'\''s'`. Words of safe characters stay as they are. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9._\/:@%+=,-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The argv of `ssh` running `remote` (one word each) on `to`, non-interactively with the appliance's

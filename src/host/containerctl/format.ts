@@ -29,11 +29,6 @@ export function relativeTime(thenMs: number, nowMs: number): string {
   return `${value} year${value === 1 ? '' : 's'} ago`;
 }
 
-/** Quotes a word for a POSIX shell only when it needs it. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The short image id (`sha256:` stripped, 12 hex digits). */
 export function shortId(id: string): string {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ipmiFailure, ipmitoolCommand, parseIpmiStatus } from '../../../src/appliance/power/ipmi.js';
-import { shellQuote, sshArgv } from '../../../src/appliance/power/ssh.js';
+import { shellQuote } from '../../../src/lib/shell-quote.js';
+import { sshArgv } from '../../../src/appliance/power/ssh.js';
 import { parsePowerTarget, type IpmiTarget, type LibvirtTarget, type VboxTarget } from '../../../src/appliance/power/uri.js';
 import { parseVboxState, parseVirshState, stepCommand, vboxSteps, virshSteps } from '../../../src/appliance/power/virt.js';
 import { PLUGIN_ACTIONS } from '../../../src/appliance/power/types.js';

@@ -2,7 +2,7 @@ import { ExitError } from '../../../lib/errors.js';
 import { findRunningAppliance, networkOf, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails, ImageInfo } from '../engine/engine.js';
-import { shellQuote } from '../format.js';
+import { shellQuote } from '../../../lib/shell-quote.js';
 import { DEFAULT_CONTAINER_NAME, FIXED_IP_LABEL, VERSION_LABEL } from '../labels.js';
 import { STOP_TIMEOUT_SECONDS } from '../start/container-spec.js';
 
