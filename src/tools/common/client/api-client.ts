@@ -86,6 +86,15 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** What one request may set beyond the pool's defaults. */
+interface OpenOptions {
+  /** Deadline for the response's headers, in ms. */
+  timeoutMs?: number;
+  /** Deadline between body chunks in ms (0: none, for answers that may stay quiet for hours). */
+  bodyTimeout?: number;
+  signal?: AbortSignal;
+}
+
 export interface StreamOptions {
   /** JSON body. */
   body?: unknown;
@@ -253,48 +262,28 @@ export class ApiClient {
    */
   async streamText(path: string, query: RequestOptions['query'], write: (text: string) => void, signal?: AbortSignal): Promise<void> {
     this.refusePlainHttp();
-    const url = this.url(path, query);
-    const undici = await loadUndici();
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const token = await this.token();
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await undici.request(url, {
-          method: 'GET',
-          headers: { accept: 'text/plain, application/json', authorization: `Bearer ${token}` },
-          dispatcher: this.dispatcher(undici),
-          // A quiet console sends nothing for hours: only the headers have a deadline.
-          bodyTimeout: 0,
-          ...(signal ? { signal } : {}),
-        });
-      } catch (err) {
-        if (signal?.aborted) return;
-        throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
-      }
-      if (res.statusCode === 401 && attempt === 0) {
-        await res.body.dump();
-        this.tokens.delete(this.cacheKey);
-        continue;
-      }
-      if (res.statusCode !== 200) {
-        const text = await res.body.text().catch(() => '');
-        let message = `the head node answered HTTP ${res.statusCode}`;
-        try {
-          const parsed: unknown = JSON.parse(text);
-          if (isEnvelope(parsed) && !parsed.success) message = oneLine(parsed.error) || message;
-        } catch {
-          // not an envelope
-        }
-        throw new ApiError(res.statusCode, message);
-      }
-      res.body.setEncoding('utf8');
-      try {
-        for await (const chunk of res.body) write(chunk as string);
-      } catch (err) {
-        if (signal?.aborted) return;
-        throw new ExitError(`lost the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
-      }
-      return;
+    let res: Dispatcher.ResponseData;
+    try {
+      // A quiet console sends nothing for hours: only the headers have a deadline.
+      res = await this.openAuthorized('GET', this.url(path, query), { accept: 'text/plain, application/json' }, undefined, {
+        bodyTimeout: 0,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+    if (res.statusCode !== 200) {
+      // The server's one-line refusal, as `get` throws it.
+      await this.readEnvelope(res, false);
+      throw new ApiError(res.statusCode, `the head node answered HTTP ${res.statusCode}`);
+    }
+    res.body.setEncoding('utf8');
+    try {
+      for await (const chunk of res.body) write(chunk as string);
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw new ExitError(`lost the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
   }
 
@@ -342,7 +331,7 @@ export class ApiClient {
     retryable: boolean,
     timeoutMs?: number,
   ): Promise<{ status: number; data: unknown }> {
-    const res = await this.open(method, url, headers, body, timeoutMs);
+    const res = await this.open(method, url, headers, body, timeoutMs === undefined ? {} : { timeoutMs });
     return this.readEnvelope(res, retryable);
   }
 
@@ -352,16 +341,40 @@ export class ApiClient {
     url: string,
     headers: Record<string, string>,
     body: string | Readable | undefined,
-    timeoutMs?: number,
+    options: OpenOptions = {},
   ): Promise<Dispatcher.ResponseData> {
     this.warnAboutTls();
     const undici = await loadUndici();
     const dispatcher = this.dispatcher(undici);
+    const { timeoutMs, bodyTimeout, signal } = options;
     try {
-      return await undici.request(url, { method, headers, body, dispatcher, ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs }) });
+      return await undici.request(url, {
+        method,
+        headers,
+        body,
+        dispatcher,
+        ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs }),
+        ...(bodyTimeout === undefined ? {} : { bodyTimeout }),
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       throw new ExitError(`cannot reach the head node at ${this.baseUrl}: ${describeNetworkError(err)}`);
     }
+  }
+
+  /** `open` with the bearer token; a 401 (the server forgot the token) proves the key again and asks once more. */
+  private async openAuthorized(
+    method: Dispatcher.HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    options: OpenOptions = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const res = await this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, options);
+    if (res.statusCode !== 401) return res;
+    await res.body.dump();
+    this.tokens.delete(this.cacheKey);
+    return this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, options);
   }
 
   /** Reads a response as a CW envelope: its data, or a thrown one-line error (a 401 returned when `retryable`). */
@@ -413,12 +426,7 @@ export class ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const url = this.url(path, opts.query);
     this.refusePlainHttp();
-    let res = await this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, opts.timeoutMs);
-    if (res.statusCode === 401) {
-      await res.body.dump();
-      this.tokens.delete(this.cacheKey);
-      res = await this.open(method, url, { ...headers, authorization: `Bearer ${await this.token()}` }, body, opts.timeoutMs);
-    }
+    const res = await this.openAuthorized(method, url, headers, body, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
     const type = String(res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (res.statusCode !== 200 || type !== NDJSON) {
       const { data } = await this.readEnvelope(res, false);
