@@ -4,16 +4,21 @@
 // ipmitool asks ipmi_sim: off; on, and the VM PXE-boots DefaultImage through the appliance to `up`; off
 // again, and the VM is gone and the node goes `down`. ipmi_sim listens on the host's address in the
 // test's own docker network (its gateway), so the VM it starts can use the host's tap on that bridge.
+// The VM's serial port is a socket that ipmi_sim's serial-over-LAN connects to (qemu also copies it to a
+// file the test watches); the appliance's console log worker holds the SOL session from before power on,
+// so the node's console log gets the boot lines. exec then runs on the VM and on 7 sshds in namespaces.
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, IpmiSim, stopAllIpmiSims } from '../helpers/ipmi-sim.js';
+import { startNamespacedSshd } from '../helpers/sshd.js';
 import { requireTools } from '../helpers/tools.js';
-import { AdminSession, sh, startOnTestBridge, tempDir, unmountUnder, waitFor } from './helpers.js';
+import { AdminSession, sh, startOnTestBridge, TestHost, tempDir, unmountUnder, waitFor } from './helpers.js';
+import type { ResultPromise } from 'execa';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
-const vmTest = requireTools('qemu-system-x86_64', 'ipmi_sim', 'ipmitool', 'ip', 'debootstrap', 'mksquashfs');
+const vmTest = requireTools('qemu-system-x86_64', 'ipmi_sim', 'ipmitool', 'ip', 'debootstrap', 'mksquashfs', 'sshd', 'unshare', 'curl');
 const NET = 'cwbv0';
 const SUBNET = '10.213.41.0/24';
 const HEAD_IP = '10.213.41.10';
@@ -33,6 +38,11 @@ const workspace = join(home, 'ws');
 const serialLog = join(work, 'serial.log');
 const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`, { 'modimg.workspace': workspace });
 const vmChannel = { addr: '127.0.0.1', port: 9741 };
+/** The VM's serial port: qemu listens here (and logs to serialLog), ipmi_sim's SOL connects to it. */
+const SERIAL_PORT = 9742;
+/** 7 more exec targets: sshds in namespaces on the test bridge, named n1..n7. */
+const others = Array.from({ length: 7 }, (_, k) => new TestHost(`cwbvn${k + 1}`, NET, `10.213.41.${201 + k}/24`, `52:54:00:5b:41:${(0x11 + k).toString(16)}`));
+const sshds: ResultPromise[] = [];
 const bmc = new IpmiSim({
   dir: join(work, 'bmc'),
   addr: BMC_IP,
@@ -41,10 +51,13 @@ const bmc = new IpmiSim({
   // The NIC boot ROMs of ipxe-qemu live outside qemu's data directory (see netboot.test.ts).
   machine: [
     'qemu-system-x86_64', '-L', '/usr/lib/ipxe/qemu', '-L', '/usr/share/qemu', '-accel', 'tcg', '-m', '1536', '-smp', '2',
-    '-nographic', '-display', 'none', '-monitor', 'none', '-serial', `file:${serialLog}`,
+    '-nographic', '-display', 'none', '-monitor', 'none',
+    '-chardev', `socket,id=ser0,host=127.0.0.1,port=${SERIAL_PORT},server=on,wait=off,logfile=${serialLog}`, '-serial', 'chardev:ser0',
     '-netdev', `tap,id=n0,ifname=${TAP},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${N0_MAC},bootindex=1`, '-boot', 'n',
     ...IpmiSim.qemuArgs(vmChannel),
   ],
+  // ipmi_sim connects to the VM's serial socket, retrying every 10 s while no VM runs.
+  sol: `tcp:127.0.0.1:${SERIAL_PORT}`,
 });
 const tool = (name: string, args: string[], timeout = 120_000) => admin.tool(name, args, timeout);
 const nodectl = (args: string[], timeout?: number) => tool('nodectl', args, timeout);
@@ -57,7 +70,7 @@ function ourVms(): number[] {
     if (!/^[0-9]+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmdline[0] === 'qemu-system-x86_64' && cmdline.includes(`file:${serialLog}`)) pids.push(Number(entry));
+      if (cmdline[0] === 'qemu-system-x86_64' && cmdline.some((a) => a.includes(`logfile=${serialLog}`))) pids.push(Number(entry));
     } catch {
       // Ended while we looked.
     }
@@ -72,6 +85,11 @@ async function vmConnected(): Promise<boolean> {
 }
 
 async function cleanup(): Promise<void> {
+  for (const p of sshds.splice(0)) {
+    p.kill('SIGTERM');
+    await p.catch(() => {});
+  }
+  for (const h of others) await h.destroy();
   await stopAllIpmiSims();
   for (const pid of ourVms()) {
     try {
@@ -103,7 +121,7 @@ test.after.always(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up, exec, soft reboot, hard fallback without sshd, power off', async (t) => {
+vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up with its boot lines in the console log, exec on it and 7 more, soft reboot, hard fallback without sshd, power off', async (t) => {
   t.timeout(1_500_000);
   let started = Date.now();
   const defaults = await tool('add-boot-config', ['--make-defaults'], 900_000);
@@ -115,6 +133,9 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up, ex
   t.is(load.exitCode, 0, load.all);
   const update = await nodectl(['-i', 'n0', 'update', `power_uri=ipmi:///admin:${encodeURIComponent(PASSWORD)}@${BMC_IP}`]);
   t.is(update.exitCode, 0, update.all);
+  // The console log worker holds n0's SOL session from now on, while the VM is still off.
+  const logged = await nodectl(['-i', 'n0', 'set', '_console_log=yes']);
+  t.is(logged.exitCode, 0, logged.all);
 
   // Off: by the appliance, by the BMC itself, and no VM runs.
   const off = await nodectl(['-i', 'n0', 'power', 'status']);
@@ -148,6 +169,39 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up, ex
   // exec over ssh with the appliance's key, which the initramfs installed for root: the node's own name.
   const name = await nodectl(['-i', 'n0', 'exec', 'hostname'], 120_000);
   t.is(name.stdout, 'n0: n0', name.all);
+
+  // The boot came through serial-over-LAN into the appliance's console log of n0: the kernel's and the
+  // initramfs's lines, each stamped with the time it arrived.
+  const consoleLog = await nodectl(['-i', 'n0', 'console', '--log', '--lines', '100000']);
+  t.is(consoleLog.exitCode, 0, consoleLog.all);
+  t.regex(consoleLog.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .*Linux version /m, consoleLog.stdout.slice(-3000));
+  t.regex(consoleLog.stdout, /^\S+Z .*cw-init: node n0 /m);
+  t.regex(consoleLog.stdout, /^\S+Z .*cw-node-agent: n0 is up/m);
+  t.false(consoleLog.stdout.includes(PASSWORD));
+
+  // exec on 8 targets: the VM and 7 sshds in namespaces with hostnames n1..n7, authorizing the key the
+  // appliance serves to booting nodes.
+  const key = (await sh('curl', ['-fsS', `http://${HEAD_IP}/api/v1/boot/authorized-keys`])).stdout;
+  for (const [k, h] of others.entries()) {
+    await h.create();
+    sshds.push((await startNamespacedSshd({ ns: h.ns, dir: join(work, `n${k + 1}`), hostname: `n${k + 1}`, key })).sshd);
+    const created = await nodectl(['create', `index=${k + 1}`, `ip=${h.cidr.split('/')[0]}`, `mac=${h.mac}`]);
+    t.is(created.exitCode, 0, created.all);
+  }
+  await waitFor(async () => others.every((_, k) => existsSync(join(work, `n${k + 1}`, 'sshd.pid'))) || undefined, 10_000);
+  const names = await nodectl(['-i', 'n[0-7]', 'exec', 'hostname'], 120_000);
+  t.is(names.exitCode, 0, names.all);
+  t.deepEqual(names.stdout.split('\n').sort(), Array.from({ length: 8 }, (_, i) => `n${i}: n${i}`));
+  const kernels = await nodectl(['-i', 'n[0-7]', '--collate', 'exec', 'uname', '-s'], 120_000);
+  t.is(kernels.stdout, 'n[0-7]: Linux', kernels.all);
+  // n5's sshd ends: the run fails, naming n5 on the last line, and the others still answer.
+  sshds[4]!.kill('SIGTERM');
+  await sshds[4];
+  const partial = await nodectl(['-i', 'n[0-7]', '--collate', '--timeout', '10', 'exec', 'uname', '-s'], 120_000);
+  t.not(partial.exitCode, 0, partial.all);
+  t.is(partial.stdout, 'n[0-4,6-7]: Linux', partial.all);
+  t.regex(partial.stderr, /^n5: ERROR: /m);
+  t.is(partial.stderr.split('\n').at(-1), 'ERROR: exec failed on 1 of 8 nodes: n5');
 
   /** Waits until the VM has booted once more than `boots` times and reports up again. */
   const bootsSoFar = () => serial().split('cw-init: node n0 ').length - 1;
