@@ -1,10 +1,13 @@
-// What every node image carries from us: the status agent and its systemd unit, enabled.
-// Called by the image builders after a root filesystem is made (or imported).
+// What every node image carries from us: the status agent and its systemd unit, enabled; and no ssh host
+// keys. A key baked into an image would be every node's key, and images are served to anyone who asks at
+// boot, so anyone could pose as any node to the head node's ssh. Instead cw-ssh-host-keys.service makes
+// the keys at each boot (before sshd starts) and the agent reports the public one with the node secret,
+// so the head node pins it. Called by the image builders after a root filesystem is made (or imported).
 //
 // Nothing else is changed: root stays locked (no default passwords), no network configuration is added
 // (the initramfs leaves the boot interface configured and nothing on the node must reconfigure it), and
 // systemd's getty generator starts a serial getty by itself for console=ttyS0.
-import { chmod, copyFile, lstat, mkdir, readlink, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NODE_SCRIPTS_DIR } from './initramfs/build.js';
 
@@ -12,12 +15,17 @@ export const AGENT_PATH = '/usr/local/sbin/cw-node-agent';
 export const AGENT_UNIT = 'cw-node-agent.service';
 const UNIT_PATH = `/etc/systemd/system/${AGENT_UNIT}`;
 const WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${AGENT_UNIT}`;
+export const HOST_KEYS_UNIT = 'cw-ssh-host-keys.service';
+const HOST_KEYS_UNIT_PATH = `/etc/systemd/system/${HOST_KEYS_UNIT}`;
+const HOST_KEYS_WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${HOST_KEYS_UNIT}`;
 
 export interface InstallNodeFilesResult {
   /** Paths written, inside the root. */
   installed: string[];
   /** Things the image lacks for the agent to work (e.g. no curl). */
   warnings: string[];
+  /** ssh host key files removed from the image (`/etc/ssh/ssh_host_ed25519_key`, ...). */
+  removedHostKeys: string[];
 }
 
 /**
@@ -32,11 +40,14 @@ export async function installNodeFiles(rootDir: string, scriptsDir = NODE_SCRIPT
 
   await replaceFile(join(scriptsDir, 'cw-node-agent'), at(AGENT_PATH), 0o755);
   await replaceFile(join(scriptsDir, AGENT_UNIT), at(UNIT_PATH), 0o644);
-  const link = at(WANTS_LINK);
-  const current = await readlink(link).catch(() => undefined);
-  if (current !== UNIT_PATH) {
-    await rm(link, { force: true });
-    await symlink(UNIT_PATH, link);
+  await enable(at(WANTS_LINK), UNIT_PATH);
+  await replaceFile(join(scriptsDir, HOST_KEYS_UNIT), at(HOST_KEYS_UNIT_PATH), 0o644);
+  await enable(at(HOST_KEYS_WANTS_LINK), HOST_KEYS_UNIT_PATH);
+  const removedHostKeys: string[] = [];
+  for (const entry of await readdir(at('/etc/ssh')).catch(() => [] as string[])) {
+    if (!/^ssh_host_.*_key(\.pub)?$/.test(entry)) continue;
+    await rm(at(`/etc/ssh/${entry}`), { force: true });
+    removedHostKeys.push(`/etc/ssh/${entry}`);
   }
 
   const warnings: string[] = [];
@@ -44,7 +55,16 @@ export async function installNodeFiles(rootDir: string, scriptsDir = NODE_SCRIPT
   if (!(await anyExists(rootDir, ['/sbin/init', '/usr/sbin/init', '/lib/systemd/systemd', '/usr/lib/systemd/systemd']))) {
     warnings.push('the image has no /sbin/init (install systemd-sysv): nodes cannot boot it');
   }
-  return { installed: [AGENT_PATH, UNIT_PATH, WANTS_LINK], warnings };
+  return { installed: [AGENT_PATH, UNIT_PATH, WANTS_LINK, HOST_KEYS_UNIT_PATH, HOST_KEYS_WANTS_LINK], warnings, removedHostKeys };
+}
+
+/** Makes `link` a symlink to `unitPath` (a unit enabled as systemctl would), replacing whatever is there. */
+async function enable(link: string, unitPath: string): Promise<void> {
+  const current = await readlink(link).catch(() => undefined);
+  if (current !== unitPath) {
+    await rm(link, { force: true });
+    await symlink(unitPath, link);
+  }
 }
 
 /** Copies src over dest, replacing a symlink at dest rather than writing through it. */

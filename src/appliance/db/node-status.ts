@@ -2,6 +2,7 @@
 // The store keeps the last report (`status`) and its time (`last_seen`); the state is derived from both
 // whenever a node is read, so it is never stale in the database.
 import { isValidIPv4 } from '../../lib/ipv4.js';
+import { parsePublicKey } from '../../lib/sshkey.js';
 import { ValidationError } from './errors.js';
 import type { Node } from './nodes.js';
 
@@ -33,11 +34,16 @@ export interface NodeStatusReport {
   ram_total?: number;
   /** Why a stage failed, or any short note. */
   message?: string;
+  /**
+   * The public half of the ed25519 host key the node's sshd made at this boot (`ssh-ed25519 BASE64`, no
+   * comment). Sent with the node secret, so the head node can pin it for exec and soft reboot.
+   */
+  ssh_host_key?: string;
 }
 
 const RELEASE_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 const MESSAGE_MAX = 300;
-const REPORT_FIELDS = ['stage', 'ip', 'kernel', 'uptime', 'load', 'ram_free', 'ram_total', 'message'] as const;
+const REPORT_FIELDS = ['stage', 'ip', 'kernel', 'uptime', 'load', 'ram_free', 'ram_total', 'message', 'ssh_host_key'] as const;
 
 const bad = (field: string, reason: string, value: unknown): ValidationError =>
   new ValidationError(`${field}: ${reason}, not ${(JSON.stringify(value) ?? String(value)).slice(0, 60)}`);
@@ -88,9 +94,25 @@ export function parseStatusReport(body: unknown): NodeStatusReport {
         }
         report.message = value;
         break;
+      case 'ssh_host_key':
+        report.ssh_host_key = hostKey(value);
+        break;
     }
   }
   return report;
+}
+
+/** An ed25519 public key line, normalized to `ssh-ed25519 BASE64` (a comment is dropped). */
+function hostKey(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 200) throw bad('ssh_host_key', 'must be an ssh-ed25519 public key line', value);
+  let key;
+  try {
+    key = parsePublicKey(value);
+  } catch (err) {
+    throw bad('ssh_host_key', `must be an ssh-ed25519 public key line (${(err as Error).message})`, value);
+  }
+  if (key.type !== 'ssh-ed25519') throw bad('ssh_host_key', 'must be an ssh-ed25519 public key line', value);
+  return key.line.split(' ').slice(0, 2).join(' ');
 }
 
 function nonNegative(field: string, value: unknown, integer: boolean): number {

@@ -40,8 +40,9 @@ export async function buildRoot(
   await mkdir(partial, { recursive: true, mode: 0o755 });
   try {
     await session.reporter.step(label, (s) => build(partial, s));
-    await installNodeFiles(partial);
+    const files = await installNodeFiles(partial);
     session.say(`installed the node agent into ${name}`);
+    if (files.removedHostKeys.length > 0) session.say(`removed ${files.removedHostKeys.length} ssh host key files from ${name}: each node makes its own at boot`);
     await rm(root, { recursive: true, force: true });
     await rename(partial, root);
   } catch (err) {

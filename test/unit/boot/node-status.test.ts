@@ -28,6 +28,13 @@ test('the state is shown, never stored: a stored state is replaced by the derive
   t.deepEqual(node.status, { stage: 'up', state: 'up', ip: '10.0.0.5' }, 'the input is not changed');
 });
 
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKgf913NsQ6qJxb+F7VfFjukD6JNdAuHxR+tzhIXF6zA';
+const RSA_HOST_KEY = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDdhRvzAfmRneicoOrmbPq4X3IdSBKlWtmeE1kcp3iT0rbFhEPxGlGTU/5jltuM8s6ohX1XNUxE7yTVMpyUulq/qhzOt55Gq5628W26U2CVigjYzBP9+KFwrJ/0vtpWlTMnJVhqPKf8a58V37EfRAHWeL+rGhbUkM09EdOCgbczqk5N/xd2hUBTSIkUuZMicjMji1Vg90wIzkP1bEGGG+5SzO+cvUrHQQfP62sPgKR2SAoQsaYrAEC9lz27t58s4hAV+m0elKyZZS/ZE7kgSKP5iixOrkhYAF5Lj6Wfj7u19CvIJ13hSamwS1/csfH8CzB2d0zVY6aup6e1mWb74zo5';
+
+test('reports: the ed25519 host key is kept without its comment', (t) => {
+  t.deepEqual(parseStatusReport({ stage: 'up', ssh_host_key: `${HOST_KEY} root@n0` }), { stage: 'up', ssh_host_key: HOST_KEY });
+});
+
 test('reports: known fields checked, unknown ones dropped', (t) => {
   t.deepEqual(parseStatusReport({ stage: 'up', ip: '10.0.0.5', kernel: '6.1.0-18-amd64', uptime: 1.5, load: 0.25, ram_free: 1, ram_total: 2, message: 'ok', agent: 'v2' }), {
     stage: 'up',
@@ -52,6 +59,10 @@ test('reports: known fields checked, unknown ones dropped', (t) => {
     [{ stage: 'up', load: [] }, /^load: /],
     [{ stage: 'up', load: ['1'] }, /^load: /],
     [{ stage: 'up', message: '\u001b[2J' }, /^message: /],
+    [{ stage: 'up', ssh_host_key: 'ssh-ed25519 AAAA' }, /^ssh_host_key: must be an ssh-ed25519 public key line/],
+    [{ stage: 'up', ssh_host_key: 'ssh-ed25519 AAAA\nssh-ed25519 BBBB' }, /^ssh_host_key: /],
+    [{ stage: 'up', ssh_host_key: `${RSA_HOST_KEY}` }, /^ssh_host_key: must be an ssh-ed25519 public key line/],
+    [{ stage: 'up', ssh_host_key: 42 }, /^ssh_host_key: /],
   ];
   for (const [body, message] of bad) t.throws(() => parseStatusReport(body), { instanceOf: ValidationError, message }, JSON.stringify(body));
 });

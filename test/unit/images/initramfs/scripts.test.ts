@@ -152,15 +152,17 @@ test('/init checks the image against cw.sha256, trades the secret and leaves it 
   t.true(init.indexOf('cw_sha256_of "$IMG"') < init.indexOf('cw_squash_offset "$IMG"'));
 });
 
-bbTest('cw-node-agent reports with the secret of /etc/cw/node-secret in a header, not on its command line', async (t) => {
+bbTest('cw-node-agent reports with the secret of /etc/cw/node-secret in a header, not on its command line, and its host key without the comment', async (t) => {
   const head = await fakeHead(t, () => '{"success":true}');
   const dir = mkdtempSync(join(tmpdir(), 'cw-agent-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'node.conf'), `CW_HEAD=${head.url}\nCW_NODE=n0\nCW_MAC=52:54:00:00:00:01\nCW_IFACE=\n`);
   writeFileSync(join(dir, 'node-secret'), `${SECRET}\n`, { mode: 0o600 });
+  const hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKgf913NsQ6qJxb+F7VfFjukD6JNdAuHxR+tzhIXF6zA';
+  writeFileSync(join(dir, 'host_key.pub'), `${hostKey} root@n0\n`);
   const agent = execa(BUSYBOX, ['sh', join(NODE_SCRIPTS_DIR, 'cw-node-agent')], {
     reject: false,
-    env: { CW_NODE_CONF: join(dir, 'node.conf'), CW_NODE_SECRET: join(dir, 'node-secret'), CW_INTERVAL: '1', TMPDIR: dir },
+    env: { CW_NODE_CONF: join(dir, 'node.conf'), CW_NODE_SECRET: join(dir, 'node-secret'), CW_SSH_HOST_KEY: join(dir, 'host_key.pub'), CW_INTERVAL: '1', TMPDIR: dir },
   });
   try {
     const deadline = Date.now() + 15_000;
@@ -170,6 +172,7 @@ bbTest('cw-node-agent reports with the secret of /etc/cw/node-secret in a header
     t.is(first?.url, '/api/v1/boot/status/52:54:00:00:00:01');
     t.is(first?.headers['x-cw-node-secret'], SECRET);
     t.is(JSON.parse(first?.body ?? '{}').stage, 'up');
+    t.is(JSON.parse(first?.body ?? '{}').ssh_host_key, hostKey);
     // The curl config holding the secret is private to the agent's user.
     const conf = readdirSync(dir).find((f) => f.startsWith('cw-node-agent.'));
     t.truthy(conf);
