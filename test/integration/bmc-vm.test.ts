@@ -170,6 +170,18 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up wit
   const name = await nodectl(['-i', 'n0', 'exec', 'hostname'], 120_000);
   t.is(name.stdout, 'n0: n0', name.all);
 
+  // The image carries no ssh host keys: the node made its own at this boot, reported the public one with
+  // its node secret, and the appliance pinned it (exec accepts that key only).
+  const pins = join(storage, 'ssh', 'known_hosts.nodes');
+  const hostKey = async () => {
+    const r = await nodectl(['-i', 'n0', 'exec', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], 120_000);
+    t.is(r.exitCode, 0, r.all);
+    return r.stdout.replace(/^n0: /, '').split(' ').slice(0, 2).join(' ');
+  };
+  const firstKey = await hostKey();
+  t.regex(firstKey, /^ssh-ed25519 [A-Za-z0-9+/]+=*$/);
+  t.true(readFileSync(pins, 'utf8').includes(`n0 ${firstKey}\n`), readFileSync(pins, 'utf8'));
+
   // The boot came through serial-over-LAN into the appliance's console log of n0: the kernel's and the
   // initramfs's lines, each stamped with the time it arrived.
   const consoleLog = await nodectl(['-i', 'n0', 'console', '--log', '--lines', '100000']);
@@ -224,6 +236,11 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up wit
   t.is(soft.exitCode, 0, soft.all);
   t.regex(soft.stdout, /^n0: soft reboot/, soft.all);
   await backUp(boots, 'reboot --soft');
+  // A new boot, a new host key, pinned in place of the old one.
+  const secondKey = await hostKey();
+  t.not(secondKey, firstKey);
+  t.true(readFileSync(pins, 'utf8').includes(`n0 ${secondKey}\n`));
+  t.false(readFileSync(pins, 'utf8').includes(firstKey));
 
   // With the node's sshd stopped, reboot (no flag) cannot be soft: it falls back to the BMC's reset.
   const stop = await nodectl(['-i', 'n0', 'exec', 'systemctl', 'stop', 'ssh'], 120_000);

@@ -12,6 +12,7 @@
 // wants the node's shell says so: `exec sh -c 'uptime; df -h /'`.
 import { shellQuote } from '../../lib/shell-quote.js';
 import { sshArgv, type SshIdentity } from '../power/ssh.js';
+import { pinnedHostOptions } from './host-keys.js';
 
 /** A node as exec and soft reboot reach it: its name and the address sshd listens on. */
 export interface ExecTarget {
@@ -20,6 +21,8 @@ export interface ExecTarget {
   ip: string | null;
   /** sshd port on the node (default 22). */
   port?: number;
+  /** The host key the node reported at this boot (`ssh-ed25519 BASE64`): the only one accepted (host-keys.ts). */
+  hostKey?: string;
 }
 
 /** The login used on nodes. */
@@ -45,5 +48,6 @@ export function nodeSshArgv(target: ExecTarget, words: readonly string[], identi
   // sshArgv quotes each word with the same shellQuote; the result is the same as remoteCommand(words).
   const args = sshArgv({ host: target.ip, user: NODE_USER }, words, identity, connectTimeoutS);
   if (target.port !== undefined && target.port !== 22) args.unshift('-p', String(target.port));
+  if (target.hostKey !== undefined) args.unshift(...pinnedHostOptions(target.name, identity));
   return args;
 }

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { Limiter, seconds } from '../power/run.js';
 import { ensureSshKey, type SshIdentity } from '../power/ssh.js';
 import { nodeSshArgv, type ExecTarget } from './remote.js';
+import { pinnedHosts } from './host-keys.js';
 
 /** Per-node deadline unless the caller gives one. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
@@ -82,6 +83,13 @@ export async function execNode(target: ExecTarget, words: readonly string[], opt
   } catch {
     return failed('the head node could not make its ssh key (is ssh-keygen installed?)');
   }
+  if (target.hostKey !== undefined) {
+    try {
+      await pinnedHosts(options.identity).pin(target.name, target.hostKey);
+    } catch (err) {
+      return failed(`could not record the host key ${target.name} reported: ${(err as Error).message}`);
+    }
+  }
   const signal = AbortSignal.timeout(timeoutMs);
   const args = nodeSshArgv(target, words, options.identity, Math.min(10, timeoutMs / 1000));
   const run = options.run ?? execaExecRunner;
@@ -91,7 +99,10 @@ export async function execNode(target: ExecTarget, words: readonly string[], opt
   if (r.notFound) return failed('ssh is not installed on the head node');
   if (r.exitCode === undefined) return failed('ssh was stopped', output);
   if (r.exitCode === SSH_FAILURE) {
-    const complaint = sshComplaint(r.stderr);
+    let complaint = sshComplaint(r.stderr);
+    if (target.hostKey !== undefined && /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(r.stderr)) {
+      complaint = `ssh: refused: the host answering at ${target.ip} does not have the key ${target.name} reported at boot (if it has just rebooted, try again once it is up)`;
+    }
     // ssh's complaint alone is said once, in the error; anything else on stderr is kept.
     const alone = r.stderr.trim() === complaint;
     return failed(complaint.startsWith('ssh: ') ? complaint : `ssh: ${complaint}`, { ...output, ...(alone ? { stderr: '' } : {}), exit_code: r.exitCode });

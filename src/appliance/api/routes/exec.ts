@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { JsonSchema } from '../../db/fields.js';
 import { nodeState } from '../../db/node-status.js';
 import type { Node } from '../../db/nodes.js';
+import type { ExecTarget } from '../../exec/remote.js';
 import { execNode, fanOut, DEFAULT_EXEC_FANOUT, DEFAULT_EXEC_TIMEOUT_MS, type ExecRunner } from '../../exec/run.js';
 import { NODE_OS_ACTIONS, portClosed, rebootNode, REBOOT_MODES, DEFAULT_DOWN_TIMEOUT_MS, type NodeOsAction, type RebootMode } from '../../exec/reboot.js';
 import { Limiter, powerNode, type PowerRunOptions } from '../../power/run.js';
@@ -94,7 +95,10 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
   const who = (request: { user?: { name: string } }) => request.user?.name ?? 'anonymous';
   const tags = ['nodes'];
   const sshPort = options.sshPort ?? 22;
-  const target = (n: Node) => ({ name: n.name, ip: n.ip, port: sshPort });
+  const target = (n: Node): ExecTarget => {
+    const hostKey = n.status.ssh_host_key;
+    return { name: n.name, ip: n.ip, port: sshPort, ...(typeof hostKey === 'string' ? { hostKey } : {}) };
+  };
 
   const runExec = (n: Node, command: string[], stdin: string | undefined, timeoutS: number | undefined) =>
     execNode(target(n), command, {
