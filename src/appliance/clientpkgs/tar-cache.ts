@@ -54,15 +54,17 @@ export class RpmTarCache {
     if (rpmPath.endsWith('.deb') || (await isArArchive(rpmPath))) throw new DebToTarRefused(rpmPath);
     const rpmSha256 = await this.#sha256(rpmPath);
     const path = this.pathFor(rpmSha256);
+    // No await between looking for a running conversion and registering a new one: that is what makes
+    // concurrent callers share it.
     const running = this.#inflight.get(rpmSha256);
     if (running) return running;
-    if (await exists(path)) return { path, rpmSha256, converted: false };
-    const flight = this.#convert(rpmPath, rpmSha256, path).finally(() => this.#inflight.delete(rpmSha256));
+    const flight = this.#cachedOrConvert(rpmPath, rpmSha256, path).finally(() => this.#inflight.delete(rpmSha256));
     this.#inflight.set(rpmSha256, flight);
     return flight;
   }
 
-  async #convert(rpmPath: string, rpmSha256: string, path: string): Promise<CachedTar> {
+  async #cachedOrConvert(rpmPath: string, rpmSha256: string, path: string): Promise<CachedTar> {
+    if (await exists(path)) return { path, rpmSha256, converted: false };
     this.conversions++;
     const tmp = join(this.dir, `.${rpmSha256}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {

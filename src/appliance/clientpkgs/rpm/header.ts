@@ -176,7 +176,16 @@ async function readExact(fh: FileHandle, position: number, length: number, part:
   return buf;
 }
 
-async function readHeaderBlob(fh: FileHandle, start: number, part: RpmPart): Promise<HeaderBlob> {
+/** A header's raw bytes (magic to end of data store), checked for plausible sizes but not decoded yet. */
+interface RawHeader {
+  start: number;
+  end: number;
+  bytes: Buffer;
+  count: number;
+  dataSize: number;
+}
+
+async function readRawHeader(fh: FileHandle, start: number, part: RpmPart): Promise<RawHeader> {
   const intro = await readExact(fh, start, 16, part, 'header intro');
   if (!intro.subarray(0, 4).equals(HEADER_MAGIC)) {
     throw new RpmFormatError(part, start, `bad header magic ${intro.subarray(0, 4).toString('hex')} (expected 8eade801)`);
@@ -186,8 +195,13 @@ async function readHeaderBlob(fh: FileHandle, start: number, part: RpmPart): Pro
   if (count === 0 || count > MAX_INDEX_ENTRIES) throw new RpmFormatError(part, start + 8, `implausible index entry count ${count}`);
   if (dataSize > MAX_HEADER_DATA) throw new RpmFormatError(part, start + 12, `implausible data size ${dataSize}`);
   const body = await readExact(fh, start + 16, count * 16 + dataSize, part, 'header');
-  const storeOffset = count * 16;
-  const store = body.subarray(storeOffset);
+  return { start, end: start + 16 + body.length, bytes: Buffer.concat([intro, body]), count, dataSize };
+}
+
+function decodeHeader(raw: RawHeader, part: RpmPart): HeaderBlob {
+  const { start, count, dataSize } = raw;
+  const body = raw.bytes.subarray(16);
+  const store = body.subarray(count * 16);
   const tags = new Map<number, TagValue>();
   for (let i = 0; i < count; i++) {
     const at = i * 16;
@@ -201,7 +215,7 @@ async function readHeaderBlob(fh: FileHandle, start: number, part: RpmPart): Pro
     const bad = (problem: string) => new RpmFormatError(part, entryOffset, `tag ${tag}: ${problem}`);
     tags.set(tag, decodeValue(store, type, offset, n, bad));
   }
-  return { tags, start, end: start + 16 + body.length, bytes: Buffer.concat([intro, body]) };
+  return { tags, start, end: raw.end, bytes: raw.bytes };
 }
 
 function decodeValue(store: Buffer, type: number, offset: number, count: number, bad: (p: string) => RpmFormatError): TagValue {
@@ -312,18 +326,20 @@ export async function readRpmHeaders(fh: FileHandle): Promise<RpmHeaders> {
   }
   if (lead[4] !== 3 && lead[4] !== 4) throw new RpmFormatError('lead', 4, `unsupported RPM format version ${lead[4]}`);
   if (lead.readUInt16BE(6) !== 0) throw new RpmFormatError('lead', 6, 'a source RPM, not a binary package');
-  const sig = await readHeaderBlob(fh, LEAD_SIZE, 'signature header');
+  const sig = decodeHeader(await readRawHeader(fh, LEAD_SIZE, 'signature header'), 'signature header');
   // The signature header is padded to a multiple of 8 bytes.
   const pad = (8 - ((sig.end - LEAD_SIZE) % 8)) % 8;
   const padding = await readExact(fh, sig.end, pad, 'signature header', 'padding');
-  const main = await readHeaderBlob(fh, sig.end + pad, 'header');
+  const raw = await readRawHeader(fh, sig.end + pad, 'header');
+  // Checked before decoding, so a damaged header is reported as such rather than as the odd value it holds.
   const expected = str(sig.tags, SigTag.SHA256);
   if (expected !== undefined) {
-    const actual = createHash('sha256').update(main.bytes).digest('hex');
+    const actual = createHash('sha256').update(raw.bytes).digest('hex');
     if (actual !== expected.toLowerCase()) {
-      throw new RpmFormatError('header', main.start, `SHA-256 ${actual} differs from the signature's ${expected}: the header is corrupt`);
+      throw new RpmFormatError('header', raw.start, `SHA-256 ${actual} differs from the signature's ${expected}: the header is corrupt`);
     }
   }
+  const main = decodeHeader(raw, 'header');
   const pkg = packageOf(main);
   return { pkg, prefix: [lead, sig.bytes, padding, main.bytes] };
 }
