@@ -98,15 +98,18 @@ const pad4 = (n: number): number => (4 - (n % 4)) % 4;
  */
 export async function nextCpioEntry(reader: ByteReader): Promise<CpioEntry | undefined> {
   const offset = reader.position;
-  const head = await reader.read(HEADER_SIZE);
-  if (!head) throw new RpmFormatError('cpio archive', offset, 'archive ends without its TRAILER!!! entry (truncated payload)');
-  const magic = head.toString('latin1', 0, 6);
+  const magicBytes = await reader.read(6);
+  if (!magicBytes) throw new RpmFormatError('cpio archive', offset, 'archive ends without its TRAILER!!! entry (truncated payload)');
+  const magic = magicBytes.toString('latin1');
   if (magic === STRIPPED_MAGIC) {
-    throw new RpmFormatError('cpio archive', offset, 'rpm large-file payload (07070X, files over 4 GiB) is not supported');
+    throw new RpmFormatError('cpio archive', offset, "rpm's large-file payload format (07070X, used for files of 4 GiB and more) is not supported");
   }
   if (magic !== NEWC_MAGIC && magic !== CRC_MAGIC) {
-    throw new RpmFormatError('cpio archive', offset, `bad entry magic ${JSON.stringify(head.toString('latin1', 0, 6))} (expected 070701)`);
+    throw new RpmFormatError('cpio archive', offset, `bad entry magic ${JSON.stringify(magic)} (expected 070701)`);
   }
+  const rest = await reader.read(HEADER_SIZE - 6);
+  if (!rest) throw new RpmFormatError('cpio archive', offset, 'archive ends inside an entry header (truncated payload)');
+  const head = Buffer.concat([magicBytes, rest]);
   const fields: number[] = [];
   for (let i = 0; i < 13; i++) {
     const text = head.toString('latin1', 6 + i * 8, 14 + i * 8);
