@@ -297,8 +297,10 @@ rpmTest('a zstd RPM with a file over 100 MB converts in bounded memory, identica
   const big = await convertInChild(rpms.zstd, join(work, 'tar-zstd'));
   t.true(big.converted);
   t.log(`${(BIG_SIZE / MiB).toFixed(0)} MiB file converted in ${big.ms} ms; peak RSS ${(big.maxRssBytes / MiB).toFixed(0)} MiB, ${(small.maxRssBytes / MiB).toFixed(0)} MiB for a tiny package`);
-  // Holding the payload (over 110 MiB) would add at least that much; streaming adds buffers only.
-  t.true(big.maxRssBytes - small.maxRssBytes < 80 * MiB, `peak RSS ${big.maxRssBytes} vs ${small.maxRssBytes} bytes`);
+  // Holding the payload (over 110 MiB, and its tar as much again) would add more than that; streaming adds
+  // buffers, and the freed ones V8 lets pile up (about 64 MiB) before it collects them. Measured: +60 to
+  // +85 MiB for this file, +85 MiB for one three times its size.
+  t.true(big.maxRssBytes - small.maxRssBytes < 100 * MiB, `peak RSS ${big.maxRssBytes} vs ${small.maxRssBytes} bytes`);
   const manifest = await compareWithRpmTools(t, rpms.zstd, big.path, 'zstd');
   t.like(
     manifest.files.find((f) => f.path === '/usr/share/cwtest/big.bin'),

@@ -145,3 +145,21 @@ test('tar headers keep long UTF-8 names, owners by name, setuid bits, mtimes and
     { path: 'pkg/var/empty/', type: 'Directory', mode: 0o1777, uname: 'root', gname: 'root', mtime: 1_700_000_000_000, linkpath: undefined, data: '' },
   ]);
 });
+
+test('parallel gzip: one valid gzip stream of the input, the same bytes every time, at any block boundary', async (t) => {
+  const { parallelGzip, GZIP_BLOCK } = await import('../../../src/appliance/clientpkgs/rpm/parallel-gzip.js');
+  const { gunzipSync } = await import('node:zlib');
+  const { randomBytes } = await import('node:crypto');
+  const collect = async (input: Buffer, chunk: number, concurrency: number): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    for await (const part of parallelGzip(chunked(input, Math.max(1, chunk)), 6, concurrency)) out.push(part);
+    return Buffer.concat(out);
+  };
+  for (const size of [0, 1, GZIP_BLOCK - 1, GZIP_BLOCK, 3 * GZIP_BLOCK + 17]) {
+    const input = Buffer.concat([randomBytes(Math.floor(size / 2)), Buffer.alloc(size - Math.floor(size / 2), 'x')]);
+    const one = await collect(input, 65536, 1);
+    const four = await collect(input, 4093, 4);
+    t.true(gunzipSync(one).equals(input), `${size} bytes`);
+    t.true(four.equals(one), `${size} bytes: same output whatever the chunking and concurrency`);
+  }
+});

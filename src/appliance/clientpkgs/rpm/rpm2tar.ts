@@ -16,9 +16,10 @@ import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, createGunzip, createGzip, createZstdDecompress } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { createDecompressStream as createXzDecompress } from '@napi-rs/lzma/xz';
 import { ByteReader, nextCpioEntry, skipDataPadding, type CpioEntry } from './cpio.js';
+import { parallelGzip } from './parallel-gzip.js';
 import { FileFlag, readRpmHeaders, RpmFormatError, type RpmFile, type RpmPackage, type ScriptPhase } from './header.js';
 import { tarEnd, tarHeader, tarPadding, type TarEntry } from './tar-entries.js';
 
@@ -143,7 +144,7 @@ export async function convertRpmToTarGz(rpmPath: string, destFile: string, rpmSh
         tap,
         decompressor,
         (source: AsyncIterable<Buffer>) => tarChunks(source, pkg, layout, manifest, stats),
-        createGzip({ level: zlibConstants.Z_DEFAULT_COMPRESSION }),
+        (tar: AsyncIterable<Buffer>) => parallelGzip(tar),
         createWriteStream(destFile, { flags: 'wx', mode: 0o644 }),
       );
     } catch (err) {
