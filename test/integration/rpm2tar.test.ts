@@ -16,7 +16,7 @@ import type { RpmTarManifest } from '../../src/appliance/clientpkgs/rpm/rpm2tar.
 import { RpmTarCache } from '../../src/appliance/clientpkgs/tar-cache.js';
 import { requireTools } from '../helpers/tools.js';
 
-const rpmTest = requireTools('rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'root');
+const rpmTest = requireTools('rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'busybox', 'root');
 
 let work = '';
 const rpms: Record<'gzip' | 'xz' | 'zstd', string> = { gzip: '', xz: '', zstd: '' };
@@ -267,6 +267,17 @@ for (const compressor of ['gzip', 'xz'] as const) {
     t.like(secret, { user: 'nobody', group: 'nogroup', mode: '0640' });
     t.like(manifest.files.find((f) => f.path === '/etc/cw/grüße-ünïcode ☃.txt'), { config: true, entry: 'pkg/etc/cw/grüße-ünïcode ☃.txt' });
     t.is(new Set(manifest.files.filter((f) => f.hardlinkGroup !== undefined).map((f) => f.hardlinkGroup)).size, 1);
+
+    // busybox's tar (what the tar installer has on a minimal root) unpacks the same files as GNU tar:
+    // the parallel gzip members, pax headers, hard links and modes included.
+    const viaBusybox = join(work, `busybox-${compressor}`);
+    await mkdir(viaBusybox);
+    await execa('busybox', ['tar', '-xzf', result.path, '-C', viaBusybox], { stdin: 'ignore' });
+    for (const file of manifest.files) {
+      const { ino: _a, ...gnu } = await describe(join(work, `cmp-${compressor}-tar`, file.entry!));
+      const { ino: _b, ...busybox } = await describe(join(viaBusybox, file.entry!));
+      t.deepEqual(busybox, gnu, `busybox tar: ${file.path}`);
+    }
 
     // Asked again, it is served from the cache, also by a new cache on the same directory.
     t.false((await cache.tarFor(rpms[compressor])).converted);
