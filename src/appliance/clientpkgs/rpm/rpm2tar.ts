@@ -9,8 +9,8 @@
 //   ./pkg/triggers/KIND-N   trigger scripts, extracted but NOT run by the tar installer; their first
 //                           lines say what they wait for
 //   ./pkg/manifest.json     everything above as data (format "cw-rpm2tar/1", see RpmTarManifest)
-// An RPM with a file whose top directory is /scripts, /triggers or /manifest.json is refused: it would
-// collide with those names.
+// An RPM with a file whose top directory is /scripts, /triggers or /manifest.json, or with a file
+// /opt/cw/NAME/pkg, is refused: it would collide with those names.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -208,6 +208,9 @@ class Layout {
       if (file.path.split('/').includes('..')) throw new RpmFormatError('header', 0, `file path ${JSON.stringify(file.path)} contains ..`);
       const top = file.path.split('/')[1] ?? '';
       if (RESERVED_TOP.has(top)) throw new RpmFormatError('header', 0, `file ${file.path} collides with the archive's pkg/${top}`);
+      if (file.path === `${this.root}/pkg` || file.path.startsWith(`${this.root}/pkg/`)) {
+        throw new RpmFormatError('header', 0, `file ${file.path} collides with the archive's pkg/ (${this.root} is the archive's top)`);
+      }
       if ((file.mode & S_IFMT) === S_IFREG && !(file.flags & FileFlag.GHOST)) {
         const key = `${file.device}:${file.inode}`;
         groups.set(key, [...(groups.get(key) ?? []), file]);
