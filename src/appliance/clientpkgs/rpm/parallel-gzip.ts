@@ -11,6 +11,8 @@ import { gzip, type ZlibOptions } from 'node:zlib';
 const gzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gzip);
 
 export const GZIP_BLOCK = 1024 * 1024;
+/** Deflate never grows a block by more than a few bytes per 16 KiB, plus the gzip header and trailer. */
+const OUTPUT_CHUNK = GZIP_BLOCK + 64 * 1024;
 
 /** At most this many blocks compress at once (libuv's pool has 4 threads by default; files need it too). */
 function defaultConcurrency(): number {
@@ -25,7 +27,9 @@ export async function* parallelGzip(source: AsyncIterable<Buffer>, level = 6, co
   let blocks = 0;
   const flush = (): void => {
     blocks++;
-    const done = gzipAsync(Buffer.concat(parts, size), { level });
+    // An output buffer larger than any block's output: zlib then compresses the block in one job on the
+    // pool, instead of one job per 16 KiB of output, each waiting for the (busy) main thread to start it.
+    const done = gzipAsync(Buffer.concat(parts, size), { level, chunkSize: OUTPUT_CHUNK });
     // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
     done.catch(() => {});
     pending.push(done);
