@@ -51,7 +51,7 @@ export class ByteReader {
     return true;
   }
 
-  /** Exactly `n` bytes, or undefined when the stream ended first (`short` tells how many were there). */
+  /** Exactly `n` bytes, or undefined when the stream ended first. */
   async read(n: number): Promise<Buffer | undefined> {
     while (this.#pending.length < n) if (!(await this.#fill())) return undefined;
     const out = this.#pending.subarray(0, n);

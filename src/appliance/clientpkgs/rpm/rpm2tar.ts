@@ -17,6 +17,8 @@ import { open } from 'node:fs/promises';
 import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
+// xz: @napi-rs/lzma's streaming decoder (MIT, prebuilt, maintained). Tried beside it on an 80 MB
+// stream: lzma-native took 1.8x as long, node-liblzma (LGPL) ended a truncated stream without an error.
 import { createDecompressStream as createXzDecompress } from '@napi-rs/lzma/xz';
 import { ByteReader, nextCpioEntry, skipDataPadding, type CpioEntry } from './cpio.js';
 import { parallelGzip } from './parallel-gzip.js';
