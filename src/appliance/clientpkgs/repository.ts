@@ -54,9 +54,9 @@ export class ClientPackages {
   /** Header facts by file, kept while the file is unchanged. */
   readonly #headers = new Map<string, { identity: string; entry: Promise<RpmEntry | null> }>();
 
-  constructor(dirs: ClientPackageDirs) {
+  constructor(dirs: ClientPackageDirs, log?: (line: string) => void) {
     this.dirs = dirs;
-    this.tars = new RpmTarCache(dirs.clientTarDir);
+    this.tars = new RpmTarCache(dirs.clientTarDir, log);
   }
 
   /** Every readable RPM in rpm/ (files that are not RPMs are left out). */

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RpmFormatError } from './rpm/header.js';
 import { convertRpmToTarGz, DebToTarRefused } from './rpm/rpm2tar.js';
@@ -36,9 +36,12 @@ export class RpmTarCache {
   /** Remembered checksums, so asking again for an unchanged RPM does not read it again. */
   readonly #sums = new Map<string, { identity: string; sha256: Promise<string> }>();
 
-  /** `tarDir` is STORAGE/clientpkgs/tar (it must exist). */
-  constructor(tarDir: string) {
+  readonly #log: (line: string) => void;
+
+  /** `tarDir` is STORAGE/clientpkgs/tar (it must exist); `log` gets a line per conversion made. */
+  constructor(tarDir: string, log: (line: string) => void = () => {}) {
     this.dir = tarDir;
+    this.#log = log;
   }
 
   /** Where the TAR of the RPM with this SHA-256 is (or would be) cached. */
@@ -67,8 +70,9 @@ export class RpmTarCache {
     if (await exists(path)) return { path, rpmSha256, converted: false };
     this.conversions++;
     const tmp = join(this.dir, `.${rpmSha256}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    const started = performance.now();
     try {
-      await convertRpmToTarGz(rpmPath, tmp, rpmSha256);
+      const { entries } = await convertRpmToTarGz(rpmPath, tmp, rpmSha256);
       const fh = await open(tmp, 'r');
       try {
         await fh.sync();
@@ -76,6 +80,7 @@ export class RpmTarCache {
         await fh.close();
       }
       await rename(tmp, path);
+      this.#log(`${basename(rpmPath)} converted to TAR ${basename(path)} (${entries} entries, ${Math.round(performance.now() - started)} ms)`);
     } catch (err) {
       await rm(tmp, { force: true });
       if (err instanceof RpmFormatError) err.message = `${rpmPath}: ${err.message}`;

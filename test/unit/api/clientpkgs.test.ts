@@ -68,6 +68,8 @@ test.after.always(async () => {
 
 interface Setup {
   api: FastifyInstance;
+  /** The API's log lines. */
+  lines: string[];
   get(url: string, from?: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }>;
   packages: () => ClientPackages;
   dirs: { rpm: string; deb: string; tar: string };
@@ -76,8 +78,10 @@ interface Setup {
 /** An API over a fresh storage whose clientpkgs/rpm holds the RPMs named. */
 async function setup(t: { teardown(fn: () => unknown): void }, rpms: string[], clientPkgs: Omit<ClientPkgRouteOptions, 'paths'> = {}): Promise<Setup> {
   let packages: ClientPackages | undefined;
+  const lines: string[] = [];
   const { api, store } = apiWithTempStore({
     supervisorHealth: async () => healthyReport,
+    log: (line) => lines.push(line),
     clientPkgs: { ...clientPkgs, onPackages: (p) => (packages = p) },
   });
   t.teardown(() => api.close());
@@ -87,6 +91,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, rpms: string[], c
   for (const key of rpms) await copyFile(built[key]!, join(dirs.rpm, `${key}.rpm`));
   return {
     api,
+    lines,
     dirs,
     packages: () => packages!,
     async get(url, from = '10.0.0.7') {
@@ -131,6 +136,10 @@ rpmTest('50 concurrent downloads of a never-converted RPM: one conversion, 50 id
   t.is(new Set(replies.map((r) => sha256(r.body))).size, 1);
   t.is(s.packages().tars.conversions, 1);
   t.is((await readdir(s.dirs.tar)).length, 1);
+  t.deepEqual(
+    s.lines.filter((l) => l.includes('converted to TAR')).map((l) => l.replace(/\(.*\)/, '')),
+    [`cw-node-1.10.rpm converted to TAR ${(await readdir(s.dirs.tar))[0]} `],
+  );
 });
 
 /** GET `rawPath` over a real socket, exactly as written (no client-side normalisation of `..` or `%2e`). */

@@ -28,10 +28,10 @@ const ARCHES = ['x86_64', 'aarch64', 'noarch'];
 
 /** `/install/client/download/tar/:name` (the rpm and deb downloads will join it). */
 export const clientPkgRoutes: FastifyPluginAsync<ClientPkgRouteOptions> = async (app, options) => {
-  const packages = options.paths ? new ClientPackages(options.paths) : null;
+  const log = options.log ?? (() => {});
+  const packages = options.paths ? new ClientPackages(options.paths, log) : null;
   if (packages) options.onPackages?.(packages);
   const rate = new RateLimiter(options.rate ?? { burst: 20, perSecond: 5 }, options.clock ?? Date.now);
-  const log = options.log ?? (() => {});
 
   app.get(
     '/install/client/download/tar/:name',
