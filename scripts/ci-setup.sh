@@ -34,6 +34,7 @@ PACKAGES=(
   openipmi ipmitool redfishtool            # ipmi_sim as a real BMC, its client, a Redfish client
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
+  rpm2cpio                                 # the reference the RPM to TAR conversion is compared with
   openssl                                  # certificates for the HTTPS tests, as the appliance makes them
   jq ca-certificates git
 )

@@ -30,7 +30,12 @@ const DIRS = {
   generatedDir: { dir: 'etc/generated', mode: PUBLIC_DIR_MODE },
   bootDir: { dir: 'boot', mode: PUBLIC_DIR_MODE },
   imagesDir: { dir: 'images', mode: PUBLIC_DIR_MODE },
+  /** Client packages for diskful nodes: admins drop RPMs in rpm/ and DEBs in deb/; tar/ caches converted RPMs. */
   clientPkgsDir: { dir: 'clientpkgs', mode: PUBLIC_DIR_MODE },
+  clientRpmDir: { dir: 'clientpkgs/rpm', mode: PUBLIC_DIR_MODE },
+  clientDebDir: { dir: 'clientpkgs/deb', mode: PUBLIC_DIR_MODE },
+  clientTarDir: { dir: 'clientpkgs/tar', mode: PUBLIC_DIR_MODE },
+  clientInstallersDir: { dir: 'clientpkgs/installers', mode: PUBLIC_DIR_MODE },
   tlsDir: { dir: 'tls', mode: PUBLIC_DIR_MODE },
   dhcpDir: { dir: 'dhcp', mode: PUBLIC_DIR_MODE },
   logsDir: { dir: 'logs', mode: PUBLIC_DIR_MODE },

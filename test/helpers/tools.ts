@@ -33,6 +33,7 @@ export const TOOL_PACKAGES = {
   redfishtool: 'redfishtool',
   rpm: 'rpm',
   rpmbuild: 'rpm',
+  rpm2cpio: 'rpm2cpio',
   rpmsign: 'rpm',
   setpriv: 'util-linux',
   unshare: 'util-linux',

@@ -9,6 +9,7 @@ import { RouteCatalog } from './openapi.js';
 import { installSecretMasking } from './secrets.js';
 import { packageInfo } from './package-info.js';
 import { bootRoutes } from './routes/boot.js';
+import { clientPkgRoutes, type ClientPkgRouteOptions } from './routes/clientpkgs.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
@@ -71,6 +72,8 @@ export interface ApiOptions {
   exec?: Omit<ExecRouteOptions, 'paths'>;
   /** The console routes' sshd port and follow interval. */
   console?: Omit<ConsoleRouteOptions, 'paths'>;
+  /** The client-package downloads' rate limit (tests: a hook to see the conversions). */
+  clientPkgs?: Omit<ClientPkgRouteOptions, 'paths'>;
 }
 
 declare module 'fastify' {
@@ -181,6 +184,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
       // Anonymous: booting nodes have no credentials (docs/BOOT.md).
       await v1.register(bootRoutes, { paths: options.paths, clock, log });
+      // Anonymous too: diskful nodes installing themselves have no credentials either.
+      await v1.register(clientPkgRoutes, { clock, log, ...options.clientPkgs, paths: options.paths });
       v1.get(
         '/openapi.json',
         { config: { anonymous: true, summary: 'This document (the document itself, not in an envelope)', tags: ['meta'] } },
