@@ -198,7 +198,7 @@ export class RmcpSession {
     const kuid = userKey(this.#target.password);
     if (!sameCode(rakp2Code(kuid, exchange), second.code)) {
       // Tell the BMC, so that it frees the session now rather than at its timeout.
-      this.#link.send(setup(PAYLOAD.rakp3, rakp3(2, GIVE_UP, open.bmcSessionId))(), this.#target.host, this.#target.port);
+      await new Promise<void>((sent) => this.#link.send(setup(PAYLOAD.rakp3, rakp3(2, GIVE_UP, open.bmcSessionId))(), this.#target.host, this.#target.port, sent));
       throw new Error(`${this.#target.where} refused the session (wrong user or password?): its RAKP 2 key exchange code does not match the password`);
     }
     // The BMC has no K_G of its own unless one was set; then K_G is K_UID.
