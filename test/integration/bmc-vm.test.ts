@@ -1,7 +1,7 @@
 // A real BMC driving a real VM, through the appliance: OpenIPMI's ipmi_sim is the BMC of a qemu (TCG)
 // VM — its `startcmd` is the VM, and qemu's `ipmi-bmc-extern` + `isa-ipmi-kcs` connect back to its VM
 // channel — on the test bridge of a running appliance. `cw-nodectl power` asks the appliance, whose own
-// ipmitool asks ipmi_sim: off; on, and the VM PXE-boots DefaultImage through the appliance to `up`; off
+// IPMI client asks ipmi_sim: off; on, and the VM PXE-boots DefaultImage through the appliance to `up`; off
 // again, and the VM is gone and the node goes `down`. ipmi_sim listens on the host's address in the
 // test's own docker network (its gateway), so the VM it starts can use the host's tap on that bridge.
 // The VM's serial port is a socket that ipmi_sim's serial-over-LAN connects to (qemu also copies it to a

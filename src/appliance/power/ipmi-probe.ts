@@ -1,13 +1,14 @@
-// Which BMCs answer at all, asked of all of them at once from one UDP socket before any ipmitool runs.
-// A silent BMC would otherwise hold a fan-out slot (an ipmitool process retrying) for its whole deadline,
+// Which BMCs answer at all, asked of all of them at once from one UDP socket before any session starts.
+// A silent BMC would otherwise hold a fan-out slot (a session retrying) for its whole deadline,
 // so 100 silent BMCs at fan-out 64 cost two deadlines; probed, they cost one, together, and take no slot.
 //
 // The question is the one every IPMI-over-LAN session starts with (ipmitool's lanplus sends it first too):
 // Get Channel Authentication Capabilities, an IPMI 1.5 message outside any session. Any RMCP answer counts
-// as "answers": the real session, with its errors in words, is ipmitool's. Hand-written because no
+// as "answers": the real session, with its errors in words, is the client's. Hand-written because no
 // maintained npm package speaks IPMI over LAN; this is one fixed request of 23 bytes.
 import { createSocket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
+import { ipmiRequest, NETFN, RMCP_HEADER } from './rmcp/message.js';
 
 /** A BMC address as probed: an IPv4 literal and its UDP port. */
 export interface BmcAddress {
@@ -17,18 +18,10 @@ export interface BmcAddress {
 
 /** The request datagram: RMCP header, IPMI 1.5 session header (no auth, no session), the message. */
 export function authCapabilitiesRequest(sequence = 0): Buffer {
-  const rsAddr = 0x20; // the BMC
-  const netFnLun = 0x06 << 2; // App request, LUN 0
-  const rqAddr = 0x81; // a remote console software id
-  const rqSeqLun = (sequence & 0x3f) << 2;
-  const cmd = 0x38; // Get Channel Authentication Capabilities
-  const data = [0x8e, 0x04]; // this channel, with IPMI 2.0 extended data; Administrator
-  const checksum = (bytes: number[]) => (0x100 - (bytes.reduce((a, b) => a + b, 0) & 0xff)) & 0xff;
-  const body = [rqAddr, rqSeqLun, cmd, ...data];
-  const message = [rsAddr, netFnLun, checksum([rsAddr, netFnLun]), ...body, checksum(body)];
-  const rmcp = [0x06, 0x00, 0xff, 0x07]; // version 1.0, no ack, IPMI class
+  // Get Channel Authentication Capabilities: this channel, with IPMI 2.0 extended data; Administrator.
+  const message = ipmiRequest({ netFn: NETFN.app, cmd: 0x38, data: [0x8e, 0x04], seq: sequence });
   const session = [0x00, 0, 0, 0, 0, 0, 0, 0, 0, message.length]; // auth none, sequence 0, session 0, length
-  return Buffer.from([...rmcp, ...session, ...message]);
+  return Buffer.from([...RMCP_HEADER, ...session, ...message]);
 }
 
 /** Whether `datagram` is an RMCP answer carrying an IPMI message (what a BMC sends back). */
@@ -50,7 +43,7 @@ export interface ProbeOptions {
 
 /**
  * Asks every BMC at once; the promise of each resolves `true` as soon as it answers, `false` at the deadline.
- * Only IPv4 literals are probed: others (names) resolve `true` at once and are left to ipmitool.
+ * Only IPv4 literals are probed: others (names) resolve `true` at once and are left to the session.
  * Example: `const answers = probeBmcs([{ host: '10.1.15.7', port: 623 }], { deadlineMs: 10_000 })`,
  * then `await answers.get('10.1.15.7:623')`.
  */
@@ -103,7 +96,7 @@ export function probeBmcs(bmcs: readonly BmcAddress[], options: ProbeOptions): M
     if (isRmcpAnswer(datagram)) settle(bmcKey({ host: from.address, port: from.port }), true);
   });
   socket.on('error', () => {
-    // Cannot ask at all: let ipmitool try (and report) every BMC itself.
+    // Cannot ask at all: let the sessions try (and report) every BMC themselves.
     for (const key of [...pending.keys()]) settle(key, true);
   });
   socket.bind(0, () => sendAll());

@@ -1,7 +1,10 @@
-// IPMI over LAN (ipmitool -I lanplus), on the appliance or on a relay host reached over ssh. The password
-// never reaches an argv: locally it is `IPMI_PASSWORD` for `-E`, on a relay it is stdin for
-// `-f /dev/stdin` (ssh does not forward the environment).
+// IPMI over LAN. On the appliance, an RMCP+ session in process (rmcp/session.ts: a few datagrams per
+// node, no process); on a relay host reached over ssh, `ipmitool -I lanplus` there. The password never
+// reaches an argv: on a relay it is stdin for `-f /dev/stdin` (ssh does not forward the environment);
+// the appliance's own ipmitool (serial consoles, and the power baseline) takes it from `IPMI_PASSWORD`.
 import { firstLine, type Command, type CommandRunner } from './command.js';
+import { PRIVILEGE } from './rmcp/packet.js';
+import { COMMANDS, RmcpSession, type SessionTarget } from './rmcp/session.js';
 import { sshArgv, type SshIdentity } from './ssh.js';
 import { describeTarget, type IpmiTarget } from './uri.js';
 import type { PowerAction, PowerPlugin, PowerState } from './types.js';
@@ -14,6 +17,15 @@ const IPMI_VERBS: Partial<Record<PowerAction, string>> = {
   soft: 'soft',
   cycle: 'cycle',
   reset: 'reset',
+};
+
+/** The Chassis Control value ipmitool sends for each of its `chassis power` words (IPMI 2.0 §28.3). */
+export const CHASSIS_CONTROL: Partial<Record<PowerAction, number>> = {
+  off: 0x00,
+  on: 0x01,
+  cycle: 0x02,
+  reset: 0x03,
+  soft: 0x05, // ACPI soft shutdown
 };
 
 /**
@@ -60,7 +72,38 @@ export function ipmiFailure(target: IpmiTarget, exitCode: number, stderr: string
   return `${where}: ${line}`;
 }
 
+/** The IPMI plugin: in process for a BMC the appliance reaches, ipmitool over ssh through a relay. */
 export function ipmiPlugin(target: IpmiTarget, run: CommandRunner, identity: SshIdentity): PowerPlugin {
+  return target.relay ? ipmitoolPlugin(target, run, identity) : rmcpPlugin(target);
+}
+
+/**
+ * Power through an in-process RMCP+ session: status is Get Chassis Status's power bit; an action raises
+ * the session to Administrator, then sends Chassis Control.
+ */
+export function rmcpPlugin(target: IpmiTarget): PowerPlugin {
+  const bmc: SessionTarget = { host: target.bmc, port: target.port ?? 623, user: target.user, password: target.password, where: describeTarget(target) };
+  const options = (signal: AbortSignal, deadlineS: number) => ({ signal, deadlineMs: deadlineS * 1000 });
+  return {
+    async status(signal, deadlineS) {
+      const response = await RmcpSession.run(bmc, options(signal, deadlineS), (s) => s.request(COMMANDS.getChassisStatus));
+      const state = response.data[0];
+      if (state === undefined) throw new Error(`${bmc.where} answered Get Chassis Status without a power state`);
+      return state & 0x01 ? 'on' : 'off';
+    },
+    async act(action, signal, deadlineS) {
+      const control = CHASSIS_CONTROL[action];
+      if (control === undefined) throw new Error(`power ${action} is not supported through IPMI`);
+      await RmcpSession.run(bmc, options(signal, deadlineS), async (s) => {
+        await s.request(COMMANDS.setSessionPrivilege(PRIVILEGE.administrator));
+        await s.request(COMMANDS.chassisControl(control));
+      });
+    },
+  };
+}
+
+/** Power through one ipmitool process per call (relays; locally the baseline the benchmark compares with). */
+export function ipmitoolPlugin(target: IpmiTarget, run: CommandRunner, identity: SshIdentity): PowerPlugin {
   const call = async (action: PowerAction, signal: AbortSignal, deadlineS: number): Promise<string> => {
     const result = await run(ipmitoolCommand(target, action, deadlineS, identity), signal);
     if (result.exitCode !== 0) throw new Error(ipmiFailure(target, result.exitCode, result.stderr));

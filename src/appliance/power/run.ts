@@ -1,6 +1,7 @@
 // Power actions on nodes: one plugin call per node under a deadline, many nodes with a bounded fan-out.
-// An unreachable BMC costs its node's deadline and never more: the plugin's process is killed when the
-// deadline fires, and the node's answer is given then even if the plugin has not returned.
+// An unreachable BMC costs its node's deadline and never more: the plugin's process is killed (or its
+// session ended) when the deadline fires, and the node's answer is given then even if the plugin has not
+// returned.
 import { DeadlineError, execaRunner, type CommandRunner } from './command.js';
 import { ipmiPlugin } from './ipmi.js';
 import { bmcKey, probeBmcs, type BmcAddress } from './ipmi-probe.js';
@@ -160,7 +161,7 @@ export interface PowerManyOptions extends PowerRunOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** The BMC a node's ipmitool would talk to directly (not through a relay), for the probe. */
+/** The BMC the appliance talks to directly (not through a relay), for the probe. */
 function directBmc(node: PowerNode): BmcAddress | undefined {
   if (!node.powerUri) return undefined;
   try {
@@ -175,7 +176,7 @@ function directBmc(node: PowerNode): BmcAddress | undefined {
 /**
  * Runs `action` on every node, at most `fanout` at once; answers in the order of `nodes`. Local IPMI BMCs
  * are first asked, all at once, whether they answer: a silent one is reported at its deadline without
- * ever taking a slot or starting ipmitool (100 silent BMCs cost one deadline, not ⌈100 / fanout⌉).
+ * ever taking a slot or starting a session (100 silent BMCs cost one deadline, not ⌈100 / fanout⌉).
  */
 export async function powerMany(nodes: readonly PowerNode[], action: NodePowerAction, options: PowerManyOptions): Promise<PowerResult[]> {
   const fanout = Math.max(1, Math.min(options.fanout ?? DEFAULT_POWER_FANOUT, nodes.length || 1));

@@ -1,6 +1,6 @@
 // A node's power_uri, parsed into the plugin that runs it, and shown with its password masked.
 //
-//   ipmi:///USER:PASS@BMC[:PORT]            ipmitool -I lanplus on the appliance
+//   ipmi:///USER:PASS@BMC[:PORT]            an IPMI 2.0 (RMCP+) session from the appliance itself
 //   ipmi://[RUSER@]RELAY/USER:PASS@BMC      ipmitool on RELAY, reached over ssh with the appliance's key
 //   redfish://USER:PASS@BMC[:PORT][/redfish/v1/Systems/ID]   (redfish+http:// without TLS)
 //   libvirt://[USER@]HOST/DOMAIN            virsh on HOST over ssh (libvirt:///DOMAIN: here)
@@ -176,6 +176,9 @@ export function parsePowerTarget(uri: string): ParsedPowerUri {
       const rest = path.slice(1);
       if (rest.includes('/')) fail(scheme, 'ipmi: a / in the user name or password must be written as %2F');
       const cred = credentials(scheme, rest, start + slash + 1);
+      // IPMI 2.0's limits (the RAKP user name field, the 20-byte key): a longer one could never log in.
+      if (Buffer.byteLength(cred.user) > 16) fail(scheme, 'ipmi: the user name is longer than 16 bytes, the IPMI limit');
+      if (Buffer.byteLength(cred.password) > 20) fail(scheme, 'ipmi: the password is longer than 20 bytes, the IPMI 2.0 limit');
       const bmc = hostPort(scheme, cred.rest, 'BMC address');
       if (relay && bmc.port !== undefined) fail(scheme, 'ipmi: a BMC port is only supported without a relay host');
       const target: IpmiTarget = { scheme, bmc: bmc.host, user: cred.user, password: cred.password };

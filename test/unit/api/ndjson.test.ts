@@ -3,15 +3,26 @@
 import test from 'ava';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DeadlineError, type CommandRunner } from '../../../src/appliance/power/command.js';
+import { DeadlineError } from '../../../src/appliance/power/command.js';
+import type { PowerPlugin } from '../../../src/appliance/power/types.js';
+import type { PowerTarget } from '../../../src/appliance/power/uri.js';
 import type { ExecRunner } from '../../../src/appliance/exec/run.js';
 import { session, type Session } from './helpers.js';
 
-/** ipmitool that answers `on` at once, except BMC 10.1.15.99, which never answers. */
-const slowIpmi: CommandRunner = async (command, signal) => {
-  const bmc = command.args[command.args.indexOf('-H') + 1] as string;
-  if (bmc === '10.1.15.99') await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new DeadlineError()), { once: true }));
-  return { exitCode: 0, stdout: 'Chassis Power is on\n', stderr: '' };
+/** An IPMI plugin that answers `on` at once, except for BMC 10.1.15.99, which never answers (no datagram leaves). */
+const slowIpmi = (target: PowerTarget): PowerPlugin => {
+  const answer = async (signal: AbortSignal) => {
+    if (target.scheme === 'ipmi' && target.bmc === '10.1.15.99') {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new DeadlineError()), { once: true }));
+    }
+  };
+  return {
+    status: async (signal) => {
+      await answer(signal);
+      return 'on';
+    },
+    act: (_action, signal) => answer(signal),
+  };
 };
 
 async function listen(s: Session): Promise<number> {
@@ -46,7 +57,7 @@ async function timedLines(res: IncomingMessage, started: number): Promise<Array<
 
 test('POST /nodes/power with Accept: application/x-ndjson streams each node as it answers, then a summary line', async (t) => {
   const log: string[] = [];
-  const s = await session(t, { power: { run: slowIpmi }, log: (l) => log.push(l) });
+  const s = await session(t, { power: { pluginFor: slowIpmi }, log: (l) => log.push(l) });
   await s.call('POST', '/nodes', [
     { index: 0, power_uri: 'ipmi:///admin:pw@10.1.15.99' },
     { index: 1, power_uri: 'ipmi:///admin:pw@10.1.15.1' },
@@ -84,7 +95,7 @@ test('POST /nodes/power with Accept: application/x-ndjson streams each node as i
 
 test('a stream whose client goes away frees it; the nodes are still worked on and logged', async (t) => {
   const log: string[] = [];
-  const s = await session(t, { power: { run: slowIpmi }, log: (l) => log.push(l) });
+  const s = await session(t, { power: { pluginFor: slowIpmi }, log: (l) => log.push(l) });
   await s.call('POST', '/nodes', [
     { index: 0, power_uri: 'ipmi:///admin:pw@10.1.15.1' },
     { index: 1, power_uri: 'ipmi:///admin:pw@10.1.15.99' },
@@ -134,7 +145,7 @@ test('POST /nodes/exec and /nodes/reboot stream too; the OpenAPI document descri
 });
 
 test('POST /nodes/power with stagger starts at most N nodes every S seconds', async (t) => {
-  const s = await session(t, { power: { run: slowIpmi } });
+  const s = await session(t, { power: { pluginFor: slowIpmi } });
   await s.call('POST', '/nodes', [1, 2, 3].map((i) => ({ index: i, power_uri: `ipmi:///admin:pw@10.1.15.${i}` })));
   const port = await listen(s);
   const started = Date.now();

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { MASK, parsePowerTarget, PowerUriError, redactPowerUri } from '../../../src/appliance/power/uri.js';
 
-test('ipmi:///USER:PASS@BMC[:PORT] runs ipmitool here', (t) => {
+test('ipmi:///USER:PASS@BMC[:PORT] talks to the BMC from the appliance', (t) => {
   t.deepEqual(parsePowerTarget('ipmi:///admin:s3cret@10.1.15.1').target, { scheme: 'ipmi', bmc: '10.1.15.1', user: 'admin', password: 's3cret' });
   t.deepEqual(parsePowerTarget('ipmi:///admin:s3cret@bmc-n7.cluster:6230').target, {
     scheme: 'ipmi',
@@ -101,4 +101,18 @@ test('redaction masks the password and keeps the rest of the text', (t) => {
   // Unparseable values (stored by older versions) keep only their scheme.
   t.is(redactPowerUri('ipmi://admin:pw@10.0.0.1'), `ipmi://${MASK}`);
   t.is(redactPowerUri('weird stuff'), MASK);
+});
+
+test('IPMI 2.0 limits: a password of at most 20 bytes, a user name of at most 16, refused at the edge', (t) => {
+  t.like(parsePowerTarget(`ipmi:///admin:${'p'.repeat(20)}@10.0.0.1`).target, { password: 'p'.repeat(20) });
+  t.like(parsePowerTarget(`ipmi:///${'u'.repeat(16)}:pw@10.0.0.1`).target, { user: 'u'.repeat(16) });
+  const tooLong = t.throws(() => parsePowerTarget(`ipmi:///admin:${'p'.repeat(21)}@10.0.0.1`), { instanceOf: PowerUriError });
+  t.regex(tooLong.message, /^ipmi: the password is longer than 20 bytes, the IPMI 2\.0 limit \(e\.g\. /);
+  t.false(tooLong.message.includes('ppp'));
+  // Bytes, not characters: ten two-byte characters fit, eleven do not.
+  t.notThrows(() => parsePowerTarget(`ipmi:///admin:${encodeURIComponent('é'.repeat(10))}@10.0.0.1`));
+  t.throws(() => parsePowerTarget(`ipmi://relay/admin:${encodeURIComponent('é'.repeat(11))}@10.0.0.1`), { message: /longer than 20 bytes/ });
+  t.throws(() => parsePowerTarget(`ipmi:///${'u'.repeat(17)}:pw@10.0.0.1`), { message: /^ipmi: the user name is longer than 16 bytes, the IPMI limit/ });
+  // Redfish has no such limit.
+  t.like(parsePowerTarget(`redfish://root:${'p'.repeat(64)}@10.0.0.9`).target, { password: 'p'.repeat(64) });
 });
