@@ -201,7 +201,7 @@ async function socketExists(path: string): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The appliance's ssh masters, one per node it talks to.
