@@ -22,8 +22,10 @@
 //   idle for IDLE_MS is ended — 5,000 nodes do not keep 5,000 processes;
 // - the key holds the address, so after `update ip=...` the old master is never used again (it idles out);
 // - close() (API shutdown) ends them all; the directory is emptied when the pool starts and as masters end.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sshOptions, type SshIdentity } from '../power/ssh.js';
@@ -139,9 +141,41 @@ export interface MasterProcess {
  */
 export type MasterSpawner = (args: readonly string[], logFile: string) => MasterProcess;
 
-export const execaMasterSpawner: MasterSpawner = (args, logFile) => {
-  const p = execa('ssh', [...args], { stdin: 'ignore', stdout: 'ignore', stderr: { file: logFile, append: true }, reject: false });
-  return { exited: p.then(() => undefined, () => undefined), kill: (signal = 'SIGTERM') => void p.kill(signal) };
+// Masters still running when the API process exits without close() (a crash): ended with it. The
+// supervisor's stop signals the API's process group, which holds them too.
+const running = new Set<ChildProcess>();
+let exitHook = false;
+
+/**
+ * Starts a master with node:child_process rather than execa: execa would pipe its stderr through the API
+ * into the file (a pipe and a file descriptor held per master, 2,000 for 1,000 masters); here the child
+ * gets the file's descriptor and the API closes its own copy at once.
+ */
+export const spawnMaster: MasterSpawner = (args, logFile) => {
+  const fd = openSync(logFile, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn('ssh', [...args], { stdio: ['ignore', 'ignore', fd] });
+  } finally {
+    closeSync(fd);
+  }
+  running.add(child);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGTERM');
+    });
+  }
+  const exited = new Promise<void>((resolve) => {
+    const done = () => {
+      running.delete(child);
+      resolve();
+    };
+    child.once('exit', done);
+    // Not started at all (no ssh): 'exit' does not follow.
+    child.once('error', done);
+  });
+  return { exited, kill: (signal = 'SIGTERM') => void child.kill(signal) };
 };
 
 /** A lease on the master of one node; `release()` once the mux client is done. */
@@ -225,7 +259,7 @@ export class SshMasters {
     this.max = options.maxMasters ?? MAX_MASTERS;
     this.idleMs = options.idleMs ?? IDLE_MS;
     this.startMs = options.startMs ?? MASTER_START_MS;
-    this.spawn = options.spawn ?? execaMasterSpawner;
+    this.spawn = options.spawn ?? spawnMaster;
     this.isSocket = options.isSocket ?? socketExists;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
