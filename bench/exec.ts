@@ -60,7 +60,11 @@ async function setUp(): Promise<void> {
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'link', 'set', 'lo', 'up']);
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'addr', 'add', `${addr(i)}/16`, 'dev', 'eth0']);
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'link', 'set', 'eth0', 'up']);
-    sshds.push(execa('ip', ['netns', 'exec', ns(i), '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { reject: false }));
+    // An empty /root in a mount namespace of its own, as on a node: root's shell on this machine reads
+    // the host's ~/.bashrc for every ssh command (bash does under sshd), which may start dozens of
+    // processes (a pyenv init here: ~100 per command) and would be measured instead of exec.
+    const script = 'mount -t tmpfs -o mode=0700 cwbench /root && exec /usr/sbin/sshd -D -e -f "$1"';
+    sshds.push(execa('ip', ['netns', 'exec', ns(i), 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', join(dir, 'sshd_config')], { reject: false }));
   }
   const deadline = Date.now() + 60_000;
   for (const t of targets) {
@@ -74,11 +78,16 @@ async function setUp(): Promise<void> {
 async function timed(what: string, run: () => Promise<number>): Promise<void> {
   const started = Date.now();
   const failed = await run();
-  console.log(`${what}: ${((Date.now() - started) / 1000).toFixed(2)} s${failed > 0 ? ` (${failed} of ${TARGETS} failed)` : ''}`);
+  console.log(`${what}: ${((Date.now() - started) / 1000).toFixed(2)} s${failed > 0 ? ` (${failed} of ${TARGETS} failed${firstError ? `, e.g. ${firstError}` : ''})` : ''}`);
+  firstError = undefined;
 }
+let firstError: string | undefined;
 
-const inProcess = (fanout: number, pool?: SshMasters) => async () =>
-  (await fanOut(targets, (t) => execNode(t, ['true'], { identity, timeoutMs: 30_000, ...(pool ? { masters: pool } : {}) }), { fanout })).filter((r) => !r.ok).length;
+const inProcess = (fanout: number, pool?: SshMasters) => async () => {
+  const failed = (await fanOut(targets, (t) => execNode(t, ['true'], { identity, timeoutMs: 30_000, ...(pool ? { masters: pool } : {}) }), { fanout })).filter((r) => !r.ok);
+  firstError ??= failed[0] && `${failed[0].name}: ${failed[0].error}`;
+  return failed.length;
+};
 
 const sequential = async () => {
   let failed = 0;
