@@ -159,6 +159,15 @@ execTest.serial('exec reuses one kept-open connection per node; after the node\'
     t.is(r.stderr.split('\n')[0], 'n4: err', r.all);
     t.not(r.exitCode, 0);
   }
+  // stdin and a deadline over the kept-open connection; the command stopped at its deadline leaves it usable.
+  writeFileSync(join(work, 'job.txt'), 'line one\nline two\n');
+  const fed = await nodectl(['-i', 'n4', 'exec', '--stdin', `@${join(work, 'job.txt')}`, 'cat']);
+  t.is(fed.stdout, 'n4: line one\nn4: line two', fed.all);
+  const slow = await nodectl(['-i', 'n4', '--timeout', '2', 'exec', 'sleep', '30']);
+  t.not(slow.exitCode, 0);
+  t.regex(slow.all, /n4: ERROR: no answer within 2 s/);
+  const quick = await nodectl(['-i', 'n4', 'exec', 'hostname']);
+  t.is(quick.stdout, 'n4: n4', quick.all);
   t.deepEqual(await sshConnections(4), before, 'the same connection, no new one');
 
   // Restart: every process in n4's namespace ends (the listening sshd and the session holding the
