@@ -36,7 +36,7 @@ export type ExecRunner = (
 ) => Promise<{ exitCode?: number; stdout: string; stderr: string; canceled: boolean; notFound: boolean }>;
 
 export const execaExecRunner: ExecRunner = async (file, args, options) => {
-  const result = await execa(file, [...args], {
+  const subprocess = execa(file, [...args], {
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     cancelSignal: options.signal,
     forceKillAfterDelay: 1000,
@@ -45,6 +45,19 @@ export const execaExecRunner: ExecRunner = async (file, args, options) => {
     encoding: 'utf8',
     stripFinalNewline: false,
   });
+  // At the deadline: a mux client hands its stdout and stderr to its master, which keeps them open until
+  // the node's command ends, so once the client has exited its pipes are not waited for.
+  const letGo = () => {
+    subprocess.stdout?.destroy();
+    subprocess.stderr?.destroy();
+  };
+  const onAbort = () => {
+    if (subprocess.exitCode !== null || subprocess.signalCode !== null) letGo();
+    else subprocess.once('exit', letGo);
+  };
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const result = await subprocess;
+  options.signal.removeEventListener('abort', onAbort);
   const code = (result as { code?: unknown }).code;
   return {
     ...(typeof result.exitCode === 'number' ? { exitCode: result.exitCode } : {}),
@@ -100,7 +113,7 @@ export async function execNode(target: ExecTarget, words: readonly string[], opt
     const stderr = withoutMuxNoise(r.stderr);
     // A mux client whose connection dropped under it says nothing; its master says why (a rebooting node
     // closes it: soft reboot counts on `closed by remote host`).
-    const complaint = r.exitCode === SSH_FAILURE && stderr.trim() === '' ? await lease.masterComplaint() : undefined;
+    const complaint = !r.canceled && r.exitCode === SSH_FAILURE && stderr.trim() === '' ? await lease.masterComplaint() : undefined;
     return answer(target, { ...r, stderr: complaint ?? stderr }, timeoutMs);
   } finally {
     if (lease.kind === 'mux') lease.release();

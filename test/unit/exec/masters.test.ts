@@ -17,7 +17,7 @@ import {
   type MasterTarget,
 } from '../../../src/appliance/exec/masters.js';
 import { nodeSshArgv } from '../../../src/appliance/exec/remote.js';
-import { execNode, type ExecRunner } from '../../../src/appliance/exec/run.js';
+import { execaExecRunner, execNode, type ExecRunner } from '../../../src/appliance/exec/run.js';
 
 const identity = { keyFile: '/var/lib/cw/ssh/id_ed25519', knownHostsFile: '/var/lib/cw/ssh/known_hosts' };
 const node = (host: string, port = 22): MasterTarget => ({ host, user: 'root', port });
@@ -281,4 +281,12 @@ test('execNode runs a mux client over the master; a dropped connection is said a
   const dropped = execNode({ name: 'n3', ip: '10.0.0.3' }, ['/usr/sbin/reboot'], { identity, masters, run, timeoutMs: 5000 });
   void spawned[0]!.exit('Connection to 10.0.0.3 closed by remote host.\r\n');
   t.like(await dropped, { ok: false, exit_code: 255, error: 'ssh: Connection to 10.0.0.3 closed by remote host.' });
+});
+
+test('at the deadline the runner answers once ssh has exited, although another process (a master) still holds its output pipes', async (t) => {
+  // sh stands for the mux client, the background sleep for the master keeping stdout and stderr open.
+  const started = Date.now();
+  const r = await execaExecRunner('sh', ['-c', 'sleep 3 & wait'], { signal: AbortSignal.timeout(300), maxBuffer: 1024 });
+  t.true(r.canceled);
+  t.true(Date.now() - started < 2500, `${Date.now() - started} ms`);
 });
