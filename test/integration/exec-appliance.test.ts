@@ -163,7 +163,9 @@ execTest.serial('exec reuses one kept-open connection per node; after the node\'
   writeFileSync(join(work, 'job.txt'), 'line one\nline two\n');
   const fed = await nodectl(['-i', 'n4', 'exec', '--stdin', `@${join(work, 'job.txt')}`, 'cat']);
   t.is(fed.stdout, 'n4: line one\nn4: line two', fed.all);
+  const slowStarted = Date.now();
   const slow = await nodectl(['-i', 'n4', '--timeout', '2', 'exec', 'sleep', '30']);
+  t.true(Date.now() - slowStarted < 15_000, `answered after ${Date.now() - slowStarted} ms, not at its deadline`);
   t.not(slow.exitCode, 0);
   t.regex(slow.all, /n4: ERROR: no answer within 2 s/);
   const quick = await nodectl(['-i', 'n4', 'exec', 'hostname']);
