@@ -3,7 +3,7 @@
 # beside a sequential ssh loop. Needs root (namespaces, a bridge).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bin in ip sshd ssh ssh-keygen; do
+for bin in ip sshd ssh ssh-keygen unshare; do
   command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || { echo "ERROR: $bin not found (apt-get install -y iproute2 openssh-server openssh-client)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "ERROR: run as root (network namespaces and a bridge)" >&2; exit 1; }

@@ -1,7 +1,9 @@
 // exec figures: `exec true` on 200 real sshd targets, each in its own network namespace on a bridge,
-// through the code the API runs (src/appliance/exec/run.ts: one ssh per node, bounded fan-out), beside
-// a plain sequential `ssh` loop with the same arguments as the baseline (no pdsh here; GNU parallel is
-// used too when it is installed). The appliance's HTTP and nginx add one request, not one per node.
+// through the code the API runs (src/appliance/exec/run.ts with its kept-open connections, masters.ts):
+// cold (the first exec after the host keys are known: a master is made per node) and warm (the next
+// execs reuse them), beside one ssh per node as before (no masters) and a plain sequential `ssh` loop
+// with the same arguments as baselines (no pdsh here; GNU parallel is used too when it is installed).
+// The appliance's HTTP and nginx add one request, not one per node.
 // Usage: sudo npx tsx bench/exec.ts   (root; needs ip, sshd, ssh, ssh-keygen)
 //   CW_BENCH_TARGETS (default 200), CW_BENCH_FANOUT (default 64, the API's default).
 //   Bridge cwbx0 with 10.214.0.1/16, namespaces cwbx0..cwbx199 at 10.214.x.y: all removed at the end,
@@ -12,6 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { portClosed } from '../src/appliance/exec/reboot.js';
 import { nodeSshArgv } from '../src/appliance/exec/remote.js';
+import { controlDir, SshMasters } from '../src/appliance/exec/masters.js';
 import { execNode, fanOut } from '../src/appliance/exec/run.js';
 import { ensureSshKey } from '../src/appliance/power/ssh.js';
 import { writeTestSshd } from '../test/helpers/sshd.js';
@@ -26,10 +29,12 @@ const veth = (i: number) => `vcwbx${i}`;
 const addr = (i: number) => `10.214.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
 const targets = Array.from({ length: TARGETS }, (_, i) => ({ name: `n${i}`, ip: addr(i) }));
 const sshds: ResultPromise[] = [];
+let masters: SshMasters | undefined;
 
 const sh = (file: string, args: string[]) => execa(file, args, { reject: false });
 
 async function cleanup(): Promise<void> {
+  await masters?.close();
   for (const p of sshds.splice(0)) {
     p.kill('SIGTERM');
     await p.catch(() => {});
@@ -55,7 +60,11 @@ async function setUp(): Promise<void> {
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'link', 'set', 'lo', 'up']);
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'addr', 'add', `${addr(i)}/16`, 'dev', 'eth0']);
     await execa('ip', ['netns', 'exec', ns(i), 'ip', 'link', 'set', 'eth0', 'up']);
-    sshds.push(execa('ip', ['netns', 'exec', ns(i), '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { reject: false }));
+    // An empty /root in a mount namespace of its own, as on a node: root's shell on this machine reads
+    // the host's ~/.bashrc for every ssh command (bash does under sshd), which may start dozens of
+    // processes (a pyenv init here: ~100 per command) and would be measured instead of exec.
+    const script = 'mount -t tmpfs -o mode=0700 cwbench /root && exec /usr/sbin/sshd -D -e -f "$1"';
+    sshds.push(execa('ip', ['netns', 'exec', ns(i), 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', join(dir, 'sshd_config')], { reject: false }));
   }
   const deadline = Date.now() + 60_000;
   for (const t of targets) {
@@ -69,11 +78,16 @@ async function setUp(): Promise<void> {
 async function timed(what: string, run: () => Promise<number>): Promise<void> {
   const started = Date.now();
   const failed = await run();
-  console.log(`${what}: ${((Date.now() - started) / 1000).toFixed(2)} s${failed > 0 ? ` (${failed} of ${TARGETS} failed)` : ''}`);
+  console.log(`${what}: ${((Date.now() - started) / 1000).toFixed(2)} s${failed > 0 ? ` (${failed} of ${TARGETS} failed${firstError ? `, e.g. ${firstError}` : ''})` : ''}`);
+  firstError = undefined;
 }
+let firstError: string | undefined;
 
-const inProcess = (fanout: number) => async () =>
-  (await fanOut(targets, (t) => execNode(t, ['true'], { identity, timeoutMs: 30_000 }), { fanout })).filter((r) => !r.ok).length;
+const inProcess = (fanout: number, pool?: SshMasters) => async () => {
+  const failed = (await fanOut(targets, (t) => execNode(t, ['true'], { identity, timeoutMs: 30_000, ...(pool ? { masters: pool } : {}) }), { fanout })).filter((r) => !r.ok);
+  firstError ??= failed[0] && `${failed[0].name}: ${failed[0].error}`;
+  return failed.length;
+};
 
 const sequential = async () => {
   let failed = 0;
@@ -94,8 +108,18 @@ try {
   // First contact records the host keys (accept-new): not measured.
   await inProcess(FANOUT)();
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  for (let run = 1; run <= 3; run++) await timed(`exec true, ${TARGETS} targets, exec runner fanout ${FANOUT} (run ${run})`, inProcess(FANOUT));
-  await timed(`exec true, ${TARGETS} targets, exec runner fanout ${TARGETS}`, inProcess(TARGETS));
+  // The directory as the appliance has it (STORAGE/ssh/mux), here under the bench's temporary directory.
+  if (controlDir(dir) === undefined) throw new Error(`${dir}: too long a path for control sockets`);
+  // Baselines and cold runs alternate, so that both see the same load on a shared machine.
+  for (const fanout of [FANOUT, TARGETS]) {
+    await timed(`baseline: one ssh per node (no kept-open connections), fanout ${fanout}`, inProcess(fanout));
+    masters = new SshMasters({ dir: controlDir(dir), identity });
+    await timed(`exec true, ${TARGETS} targets, kept-open connections, fanout ${fanout}: cold (a master made per node)`, inProcess(fanout, masters));
+    for (let run = 1; run <= 3; run++) await timed(`exec true, ${TARGETS} targets, kept-open connections, fanout ${fanout}: warm (run ${run})`, inProcess(fanout, masters));
+    console.log(`masters open: ${masters.size}`);
+    await masters.close();
+    await timed(`baseline: one ssh per node (no kept-open connections), fanout ${fanout}`, inProcess(fanout));
+  }
   if ((await sh('parallel', ['--version'])).exitCode === 0) await timed(`baseline: GNU parallel -j ${FANOUT} ssh`, gnuParallel);
   else console.log('baseline: GNU parallel not installed, skipped');
   await timed(`baseline: sequential ssh loop, ${TARGETS} targets`, sequential);

@@ -1,7 +1,7 @@
 // A throwaway sshd for tests and benchmarks: a host key, one authorized key for root, and a config that
 // needs nothing from the host (no PAM, no strict modes) — run it with `sshd -D -e -f CONFIG`.
 import { execa, type ResultPromise } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool } from './tools.js';
 
@@ -12,7 +12,9 @@ import { findTool } from './tools.js';
  */
 export async function writeTestSshd(dir: string, authorizedKey: string | Buffer, extra: readonly string[] = []): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  // Kept when it exists: an sshd started again in the same directory (a node's sshd restarting) has the
+  // same host key, as a real one does (and ssh-keygen would ask whether to overwrite it).
+  if (!existsSync(join(dir, 'host_key'))) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')], { stdin: 'ignore' });
   writeFileSync(join(dir, 'authorized_keys'), authorizedKey);
   const config = join(dir, 'sshd_config');
   writeFileSync(

@@ -28,19 +28,38 @@ const home = tempDir('cwex-home');
 const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`);
 const nodectl = (args: string[]) => admin.tool('nodectl', args);
 const sshds: ResultPromise[] = [];
+/** The appliance's public key, as the nodes authorize it. */
+let nodeKey = '';
 
 /** Records how it was called (`/usr/sbin/reboot`, `/usr/sbin/shutdown -h now`) in its node's file. */
 const RECORDER = `#!/bin/sh
 printf '%s\\n' "$0 $*" >> "$CW_TEST_RECORD"
 `;
 
+/** The processes in a node's network namespace (its sshd and the sessions it serves). */
+async function namespacePids(ns: string): Promise<number[]> {
+  const r = await sh('ip', ['netns', 'pids', ns], { reject: false });
+  return r.stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number);
+}
+
 async function cleanup(): Promise<void> {
+  // The appliance first: its kept-open connections end. A session that outlived its sshd would keep
+  // the sshd's output pipe, and so its process here, open: every process in the namespaces ends too.
+  await sh('docker', ['rm', '-f', NAME], { reject: false });
+  for (const h of hosts) {
+    for (const pid of await namespacePids(h.ns)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
   for (const p of sshds.splice(0)) {
     p.kill('SIGTERM');
     await p.catch(() => {});
   }
   for (const h of hosts) await h.destroy();
-  await sh('docker', ['rm', '-f', NAME], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
   admin.close();
 }
@@ -64,11 +83,11 @@ execTest.before(async () => {
   await cleanup();
   await startOnTestBridge({ name: NAME, net: NET, subnet: SUBNET, headIp: HEAD_IP, storage, admin });
   // The key every booting node fetches (plain HTTP, anonymous), exactly as the initramfs does.
-  const key = (await sh('curl', ['-fsS', `http://${HEAD_IP}/api/v1/boot/authorized-keys`])).stdout;
-  if (!/^ssh-ed25519 [A-Za-z0-9+/=]+ cw-appliance$/.test(key.trim())) throw new Error(`not a key: ${key}`);
+  nodeKey = (await sh('curl', ['-fsS', `http://${HEAD_IP}/api/v1/boot/authorized-keys`])).stdout;
+  if (!/^ssh-ed25519 [A-Za-z0-9+/=]+ cw-appliance$/.test(nodeKey.trim())) throw new Error(`not a key: ${nodeKey}`);
   for (const h of hosts) await h.create();
   // n7 has no sshd: the failing target.
-  for (let i = 0; i < NODES - 1; i++) await startSshd(i, key);
+  for (let i = 0; i < NODES - 1; i++) await startSshd(i, nodeKey);
   for (let i = 0; i < NODES; i++) {
     const r = await nodectl(['create', `index=${i}`, `ip=${ip(i)}`, `mac=${hosts[i]!.mac}`]);
     if (r.exitCode !== 0) throw new Error(r.all);
@@ -117,4 +136,57 @@ execTest.serial('reboot --soft and shutdown --soft run the node\'s /usr/sbin/reb
   t.not(auto.exitCode, 0);
   t.regex(auto.stdout, /^n3: ERROR: not up; hard reboot \(power reset\): no power_uri/);
   t.false(existsSync(join(work, 'n3', 'record')));
+});
+
+/** The TCP connections node i's sshd holds (local and peer address and port). */
+async function sshConnections(i: number): Promise<string[]> {
+  const r = await hosts[i]!.exec(['ss', '-tnH', 'state', 'established', '( sport = :22 )']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).slice(-2).join(' '))
+    .filter((l) => l !== '')
+    .sort();
+}
+
+execTest.serial('exec reuses one kept-open connection per node; after the node\'s sshd restarts (connection dropped) it connects again', async (t) => {
+  const first = await nodectl(['-i', 'n4', 'exec', 'hostname']);
+  t.is(first.stdout, 'n4: n4', first.all);
+  const before = await sshConnections(4);
+  t.is(before.length, 1, before.join('\n'));
+  for (let k = 0; k < 3; k++) {
+    const r = await nodectl(['-i', 'n4', 'exec', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    t.is(r.stdout, 'n4: out', r.all);
+    t.is(r.stderr.split('\n')[0], 'n4: err', r.all);
+    t.not(r.exitCode, 0);
+  }
+  // stdin and a deadline over the kept-open connection; the command stopped at its deadline leaves it usable.
+  writeFileSync(join(work, 'job.txt'), 'line one\nline two\n');
+  const fed = await nodectl(['-i', 'n4', 'exec', '--stdin', `@${join(work, 'job.txt')}`, 'cat']);
+  t.is(fed.stdout, 'n4: line one\nn4: line two', fed.all);
+  const slowStarted = Date.now();
+  const slow = await nodectl(['-i', 'n4', '--timeout', '2', 'exec', 'sleep', '30']);
+  t.true(Date.now() - slowStarted < 15_000, `answered after ${Date.now() - slowStarted} ms, not at its deadline`);
+  t.not(slow.exitCode, 0);
+  t.regex(slow.all, /n4: ERROR: no answer within 2 s/);
+  const quick = await nodectl(['-i', 'n4', 'exec', 'hostname']);
+  t.is(quick.stdout, 'n4: n4', quick.all);
+  t.deepEqual(await sshConnections(4), before, 'the same connection, no new one');
+
+  // Restart: every process in n4's namespace ends (the listening sshd and the session holding the
+  // appliance's connection), then sshd starts again.
+  for (const pid of await namespacePids(hosts[4]!.ns)) process.kill(pid, 'SIGTERM');
+  await waitFor(async () => ((await namespacePids(hosts[4]!.ns)).length === 0 ? true : undefined), 10_000);
+  await startSshd(4, nodeKey);
+  const listening = async () => (await hosts[4]!.exec(['ss', '-tlnH', '( sport = :22 )'])).stdout.trim() !== '';
+  await waitFor(async () => ((await listening()) ? true : undefined), 10_000);
+
+  const after = await nodectl(['-i', 'n4', 'exec', 'hostname']);
+  t.is(after.exitCode, 0, after.all);
+  t.is(after.stdout, 'n4: n4', after.all);
+  const now = await sshConnections(4);
+  t.is(now.length, 1, now.join('\n'));
+  t.notDeepEqual(now, before, 'a new connection');
+  const again = await nodectl(['-i', 'n4', 'exec', 'true']);
+  t.is(again.exitCode, 0, again.all);
+  t.deepEqual(await sshConnections(4), now);
 });

@@ -55,7 +55,8 @@ export interface RebootDeps {
  */
 export function softAccepted(r: ExecResult): boolean {
   if (r.ok) return true;
-  return r.exit_code === SSH_FAILURE && /closed by remote host|connection reset|broken pipe/i.test(r.stderr);
+  // ssh's complaint is in `error`, and in stderr only when it said more.
+  return r.exit_code === SSH_FAILURE && /closed by remote host|connection reset|broken pipe/i.test(`${r.error ?? ''}\n${r.stderr}`);
 }
 
 /**

@@ -13,6 +13,7 @@
 import { shellQuote } from '../../lib/shell-quote.js';
 import { sshArgv, type SshIdentity } from '../power/ssh.js';
 import { pinnedHostOptions } from './host-keys.js';
+import { muxClientOptions, type MasterTarget } from './masters.js';
 
 /** A node as exec and soft reboot reach it: its name and the address sshd listens on. */
 export interface ExecTarget {
@@ -39,15 +40,23 @@ export function remoteCommand(words: readonly string[]): string {
 
 /**
  * The argv of `ssh` (without `ssh` itself) running `words` as root on `target`, with the connection
- * deadline `connectTimeoutS`. The remote command is one argument, quoted by remoteCommand.
+ * deadline `connectTimeoutS`. The remote command is one argument, quoted by remoteCommand. With
+ * `controlPath`, ssh runs it over that master's connection (masters.ts), or connects itself when the
+ * master is gone.
  * Example: `nodeSshArgv({name: 'n3', ip: '10.0.0.3'}, ['uname', '-r'], id, 5)` ->
  * `[..., '-l', 'root', '--', '10.0.0.3', 'uname -r']`.
  */
-export function nodeSshArgv(target: ExecTarget, words: readonly string[], identity: SshIdentity, connectTimeoutS: number): string[] {
+export function nodeSshArgv(target: ExecTarget, words: readonly string[], identity: SshIdentity, connectTimeoutS: number, controlPath?: string): string[] {
   if (target.ip === null) throw new Error(`${target.name} has no IP address`);
   // sshArgv quotes each word with the same shellQuote; the result is the same as remoteCommand(words).
   const args = sshArgv({ host: target.ip, user: NODE_USER }, words, identity, connectTimeoutS);
   if (target.port !== undefined && target.port !== 22) args.unshift('-p', String(target.port));
   if (target.hostKey !== undefined) args.unshift(...pinnedHostOptions(target.name, identity));
+  if (controlPath !== undefined) args.unshift(...muxClientOptions(controlPath));
   return args;
+}
+
+/** Where the master for `target` connects (the pool's key is user@ip:port). */
+export function masterTarget(target: ExecTarget & { ip: string }): MasterTarget {
+  return { host: target.ip, user: NODE_USER, port: target.port ?? 22, ...(target.hostKey === undefined ? {} : { pinnedAs: target.name }) };
 }

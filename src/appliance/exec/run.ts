@@ -1,10 +1,12 @@
 // `exec` on nodes: one ssh per node under a per-node deadline, many nodes with a bounded fan-out (the
-// power code's Limiter bounds all requests together). stdout and stderr are kept apart.
+// power code's Limiter bounds all requests together). stdout and stderr are kept apart. With a pool of
+// masters (masters.ts) the ssh is a mux client over the node's kept-open connection.
 import { execa } from 'execa';
 import { Limiter, seconds } from '../power/run.js';
 import { ensureSshKey, type SshIdentity } from '../power/ssh.js';
-import { nodeSshArgv, type ExecTarget } from './remote.js';
 import { pinnedHosts } from './host-keys.js';
+import { withoutMuxNoise, type Lease, type SshMasters } from './masters.js';
+import { masterTarget, nodeSshArgv, type ExecTarget } from './remote.js';
 
 /** Per-node deadline unless the caller gives one. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
@@ -35,7 +37,7 @@ export type ExecRunner = (
 ) => Promise<{ exitCode?: number; stdout: string; stderr: string; canceled: boolean; notFound: boolean }>;
 
 export const execaExecRunner: ExecRunner = async (file, args, options) => {
-  const result = await execa(file, [...args], {
+  const subprocess = execa(file, [...args], {
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     cancelSignal: options.signal,
     forceKillAfterDelay: 1000,
@@ -44,6 +46,19 @@ export const execaExecRunner: ExecRunner = async (file, args, options) => {
     encoding: 'utf8',
     stripFinalNewline: false,
   });
+  // At the deadline: a mux client hands its stdout and stderr to its master, which keeps them open until
+  // the node's command ends, so once the client has exited its pipes are not waited for.
+  const letGo = () => {
+    subprocess.stdout?.destroy();
+    subprocess.stderr?.destroy();
+  };
+  const onAbort = () => {
+    if (subprocess.exitCode !== null || subprocess.signalCode !== null) letGo();
+    else subprocess.once('exit', letGo);
+  };
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const result = await subprocess;
+  options.signal.removeEventListener('abort', onAbort);
   const code = (result as { code?: unknown }).code;
   return {
     ...(typeof result.exitCode === 'number' ? { exitCode: result.exitCode } : {}),
@@ -61,6 +76,8 @@ export interface ExecOptions {
   /** Given to the command's stdin on every node. */
   input?: string;
   run?: ExecRunner;
+  /** Kept-open connections to reuse (without: one connection per call). */
+  masters?: SshMasters;
 }
 
 /** The first line of ssh's complaint, for `ssh: ...` errors. */
@@ -91,9 +108,29 @@ export async function execNode(target: ExecTarget, words: readonly string[], opt
     }
   }
   const signal = AbortSignal.timeout(timeoutMs);
-  const args = nodeSshArgv(target, words, options.identity, Math.min(10, timeoutMs / 1000));
+  const connectTimeoutS = Math.min(10, timeoutMs / 1000);
+  const lease: Lease = options.masters ? await options.masters.acquire(masterTarget({ ...target, ip: target.ip }), connectTimeoutS, signal) : { kind: 'direct' };
+  if (lease.kind === 'timeout') return failed(`no answer within ${seconds(timeoutMs)}`);
+  // The master could not connect: the same answer as a plain ssh failing the same way.
+  if (lease.kind === 'failed') return answer(target, { exitCode: SSH_FAILURE, stdout: '', stderr: lease.complaint, canceled: false, notFound: false }, timeoutMs);
+  const args = nodeSshArgv(target, words, options.identity, connectTimeoutS, lease.kind === 'mux' ? lease.controlPath : undefined);
   const run = options.run ?? execaExecRunner;
-  const r = await run('ssh', args, { ...(options.input === undefined ? {} : { input: options.input }), signal, maxBuffer: MAX_EXEC_OUTPUT });
+  try {
+    const r = await run('ssh', args, { ...(options.input === undefined ? {} : { input: options.input }), signal, maxBuffer: MAX_EXEC_OUTPUT });
+    if (lease.kind !== 'mux') return answer(target, r, timeoutMs);
+    const stderr = withoutMuxNoise(r.stderr);
+    // A mux client whose connection dropped under it says nothing; its master says why (a rebooting node
+    // closes it: soft reboot counts on `closed by remote host`).
+    const complaint = !r.canceled && r.exitCode === SSH_FAILURE && stderr.trim() === '' ? await lease.masterComplaint() : undefined;
+    return answer(target, { ...r, stderr: complaint ?? stderr }, timeoutMs);
+  } finally {
+    if (lease.kind === 'mux') lease.release();
+  }
+}
+
+/** One node's answer from how its ssh ended. */
+function answer(target: ExecTarget, r: Awaited<ReturnType<ExecRunner>>, timeoutMs: number): ExecResult {
+  const failed = (error: string, extra: Partial<ExecResult> = {}): ExecResult => ({ name: target.name, ok: false, stdout: '', stderr: '', ...extra, error });
   const output = { stdout: r.stdout, stderr: r.stderr };
   if (r.canceled) return failed(`no answer within ${seconds(timeoutMs)}`, output);
   if (r.notFound) return failed('ssh is not installed on the head node');

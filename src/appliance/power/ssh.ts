@@ -15,13 +15,11 @@ export interface SshIdentity {
 
 
 /**
- * The argv of `ssh` running `remote` (one word each) on `to`, non-interactively with the appliance's
- * key. A host key seen for the first time is recorded (accept-new); a changed one is refused.
- * Example: `sshArgv({host: 'r1'}, ['ipmitool', '-V'], id, 5)` ->
- * `['-i', KEY, '-o', 'BatchMode=yes', ..., '--', 'r1', 'ipmitool -V']`.
+ * The options every `ssh` of the appliance starts with: its own key only, never a prompt, a host key seen
+ * for the first time recorded (accept-new) and a changed one refused, the connection deadline.
  */
-export function sshArgv(to: SshHost, remote: readonly string[], identity: SshIdentity, connectTimeoutS: number): string[] {
-  const args = [
+export function sshOptions(identity: SshIdentity, connectTimeoutS: number): string[] {
+  return [
     '-i',
     identity.keyFile,
     '-o',
@@ -38,6 +36,16 @@ export function sshArgv(to: SshHost, remote: readonly string[], identity: SshIde
     'LogLevel=ERROR',
     '-T',
   ];
+}
+
+/**
+ * The argv of `ssh` running `remote` (one word each) on `to`, non-interactively with the appliance's
+ * key (sshOptions).
+ * Example: `sshArgv({host: 'r1'}, ['ipmitool', '-V'], id, 5)` ->
+ * `['-i', KEY, '-o', 'BatchMode=yes', ..., '--', 'r1', 'ipmitool -V']`.
+ */
+export function sshArgv(to: SshHost, remote: readonly string[], identity: SshIdentity, connectTimeoutS: number): string[] {
+  const args = sshOptions(identity, connectTimeoutS);
   if (to.user !== undefined) args.push('-l', to.user);
   args.push('--', to.host, remote.map(shellQuote).join(' '));
   return args;

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePinnedHosts, PinnedHosts, pinnedHostsFile, renderPinnedHosts } from '../../../src/appliance/exec/host-keys.js';
-import { nodeSshArgv } from '../../../src/appliance/exec/remote.js';
+import { masterArgv, masterKey } from '../../../src/appliance/exec/masters.js';
+import { masterTarget, nodeSshArgv } from '../../../src/appliance/exec/remote.js';
 
 const KEY_A = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKgf913NsQ6qJxb+F7VfFjukD6JNdAuHxR+tzhIXF6zA';
 const KEY_B = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFEOQcEM8u6q0eUWx0S0y9gRSOMt7Sh4pT9ixmWcbZ1r';
@@ -53,4 +54,15 @@ test('ssh to a node with a reported key accepts only that key, by the node name;
   const plain = nodeSshArgv({ name: 'n3', ip: '10.0.0.3' }, ['true'], identity, 5);
   t.false(plain.some((a) => a.startsWith('HostKeyAlias=')));
   t.true(plain.includes('StrictHostKeyChecking=accept-new'));
+});
+
+test('a kept-open connection to a node with a reported key is made with the pin, and is another connection than one without', (t) => {
+  const identity = { keyFile: '/s/ssh/id_ed25519', knownHostsFile: '/s/ssh/known_hosts' };
+  const pinnedTo = masterTarget({ name: 'n3', ip: '10.0.0.3', hostKey: KEY_A });
+  t.is(pinnedTo.pinnedAs, 'n3');
+  const argv = masterArgv(pinnedTo, identity, 5, '/s/ssh/mux/0123456789abcdef');
+  t.deepEqual(argv.slice(0, 6), ['-o', 'HostKeyAlias=n3', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${pinnedHostsFile(identity)}`]);
+  const plain = masterTarget({ name: 'n3', ip: '10.0.0.3' });
+  t.false(masterArgv(plain, identity, 5, '/s/ssh/mux/0123456789abcdef').some((a) => a.startsWith('HostKeyAlias=')));
+  t.not(masterKey(pinnedTo), masterKey(plain));
 });

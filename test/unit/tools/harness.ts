@@ -88,7 +88,8 @@ export class Cluster {
     const store = await openStore({ paths });
     const info = parsePublicKey(key.publicLine);
     await store.addAdmin({ name: ADMIN, keyType: info.type, keyLine: info.line, fingerprint: info.fingerprint, comment: info.comment });
-    const app = buildApi({ store, supervisorHealth: async () => ({ status: 'healthy', services: {} }), paths });
+    // The exec tests' stand-in ssh runs one command per call and knows nothing of kept-open connections.
+    const app = buildApi({ store, supervisorHealth: async () => ({ status: 'healthy', services: {} }), paths, exec: { keepConnections: false } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as AddressInfo).port;
     const baseUrl = `http://127.0.0.1:${port}/api/v1`;

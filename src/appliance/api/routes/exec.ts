@@ -10,6 +10,8 @@ import { nodeState } from '../../db/node-status.js';
 import type { Node } from '../../db/nodes.js';
 import type { ExecTarget } from '../../exec/remote.js';
 import { execNode, fanOut, DEFAULT_EXEC_FANOUT, DEFAULT_EXEC_TIMEOUT_MS, type ExecRunner } from '../../exec/run.js';
+import { controlDir, SshMasters } from '../../exec/masters.js';
+import { masterTarget } from '../../exec/remote.js';
 import { NODE_OS_ACTIONS, portClosed, rebootNode, REBOOT_MODES, DEFAULT_DOWN_TIMEOUT_MS, type NodeOsAction, type RebootMode } from '../../exec/reboot.js';
 import { Limiter, powerNode, type PowerRunOptions } from '../../power/run.js';
 import { ensureSshKey, type SshIdentity } from '../../power/ssh.js';
@@ -34,6 +36,8 @@ export interface ExecRouteOptions {
   run?: ExecRunner;
   /** sshd port on the nodes (default 22). */
   sshPort?: number;
+  /** Keep one ssh connection open per node and reuse it (default true; masters.ts). */
+  keepConnections?: boolean;
   /** How hard actions run (tests: fake plugins). */
   pluginFor?: PowerRunOptions['pluginFor'];
   log?: (line: string) => void;
@@ -99,6 +103,15 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
     const hostKey = n.status.ssh_host_key;
     return { name: n.name, ip: n.ip, port: sshPort, ...(typeof hostKey === 'string' ? { hostKey } : {}) };
   };
+  // One kept-open connection per node for exec and soft reboot, ended with the API. Power relays and
+  // hypervisor hosts are not in it: a power action is one ssh now and then, and keeps its own connection.
+  const masters =
+    options.keepConnections === false || options.run ? undefined : new SshMasters({ dir: controlDir(paths.sshDir), identity, log });
+  if (masters) app.addHook('onClose', async () => masters.close());
+  /** A node going down drops its connection: the next exec gets a fresh one at once. */
+  const forgetConnection = (n: Node) => {
+    if (masters && n.ip !== null) masters.forget(masterTarget({ ...target(n), ip: n.ip }));
+  };
 
   const runExec = (n: Node, command: string[], stdin: string | undefined, timeoutS: number | undefined) =>
     execNode(target(n), command, {
@@ -106,6 +119,7 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
       timeoutMs: timeoutS === undefined ? DEFAULT_EXEC_TIMEOUT_MS : Math.round(timeoutS * 1000),
       ...(stdin === undefined ? {} : { input: stdin }),
       ...(options.run ? { run: options.run } : {}),
+      ...(masters ? { masters } : {}),
     });
 
   const runReboot = async (n: Node, action: NodeOsAction, mode: RebootMode, timeoutS: number | undefined) => {
@@ -113,8 +127,12 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
       const now = await store.getNode(n.name);
       return now !== undefined && now !== null && nodeState(now.status, now.last_seen, clock()) === 'up';
     };
-    return rebootNode(n.name, action, mode, timeoutS === undefined ? DEFAULT_DOWN_TIMEOUT_MS : Math.round(timeoutS * 1000), {
-      exec: (words, timeoutMs) => execNode(target(n), words, { identity, timeoutMs, ...(options.run ? { run: options.run } : {}) }),
+    const result = await rebootNode(n.name, action, mode, timeoutS === undefined ? DEFAULT_DOWN_TIMEOUT_MS : Math.round(timeoutS * 1000), {
+      exec: async (words, timeoutMs) => {
+        const r = await execNode(target(n), words, { identity, timeoutMs, ...(options.run ? { run: options.run } : {}), ...(masters ? { masters } : {}) });
+        forgetConnection(n);
+        return r;
+      },
       power: async (action) =>
         powerNode({ name: n.name, powerUri: await effectivePowerUri(store, n) }, action, {
           identity,
@@ -123,6 +141,8 @@ export const execRoutes: FastifyPluginAsync<ExecRouteOptions> = async (app, opti
       isUp,
       wentDown: async () => n.ip === null || (await portClosed(n.ip, sshPort)) || !(await isUp()),
     });
+    if (result.result === 'hard') forgetConnection(n);
+    return result;
   };
 
   const summary = (what: string, names: string[], failed: string[], request: { user?: { name: string } }) =>
