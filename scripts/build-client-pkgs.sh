@@ -83,7 +83,8 @@ upgrade_script="if [ -d /run/systemd/system ]; then
   systemctl daemon-reload >/dev/null 2>&1 || :
   systemctl try-restart $UNIT >/dev/null 2>&1 || :
 fi"
-ssh_dir_script="if [ -d /root ] && [ ! -d /root/.ssh ]; then install -d -m 0700 /root/.ssh; fi
+# mkdir, not install(1): busybox-based systems may lack the latter.
+ssh_dir_script="if [ -d /root ] && [ ! -d /root/.ssh ]; then mkdir -m 0700 /root/.ssh 2>/dev/null || :; fi
 chmod 0700 /root/.ssh 2>/dev/null || :"
 
 written=()
@@ -104,6 +105,8 @@ Requires: curl
 %define debug_package %{nil}
 %define __os_install_post %{nil}
 %define use_source_date_epoch_as_buildtime 1
+# Not the build machine's name: the image build and a host build give the same bytes.
+%define _buildhost cw-headnode
 %define clamp_mtime_to_source_date_epoch 1
 
 %description

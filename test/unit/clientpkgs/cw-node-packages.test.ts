@@ -45,7 +45,7 @@ pkgTest('the RPM: versioned with the product, the agent and its unit, node.conf 
   const triggers = await q('--triggers');
   t.is(triggers.match(/^triggerin scriptlet/gm)?.length, 1);
   t.regex(triggers, /^triggerin scriptlet \(using \/bin\/sh\) -- openssh-server$/m);
-  t.regex(triggers, /install -d -m 0700 \/root\/\.ssh/);
+  t.regex(triggers, /mkdir -m 0700 \/root\/\.ssh/);
   // The packaged agent is the one booted nodes run.
   const { stdout: agent } = await execa('sh', ['-c', 'rpm2cpio "$1" | cpio -i --quiet --to-stdout ./usr/sbin/cw-node-agent', 'sh', rpmFile()]);
   t.is(agent, (await readFile(join(repo, 'rootfs', 'node', 'cw-node-agent'), 'utf8')).trimEnd());
