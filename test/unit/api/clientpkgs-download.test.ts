@@ -136,3 +136,15 @@ pkgTest('hostile names are 400 and unknown types 404 for the rpm and deb downloa
   t.is((await s.get('/install/client/download/zip/cw-node')).status, 404);
   t.is((await s.get('/install/client/download/%2e%2e/cw-node')).status, 404);
 });
+
+test('the OpenAPI document describes the downloads (anonymous) and the listing (admins)', async (t) => {
+  const s = await session(t);
+  const doc = (await s.api.inject('/api/v1/openapi.json')).json();
+  const download = doc.paths['/install/client/download/{type}/{name}'].get;
+  t.deepEqual(download.security, [], 'anonymous');
+  t.regex(download.summary, /newest package NAME as it is/);
+  t.deepEqual(download.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort(), ['path:name', 'path:type', 'query:arch']);
+  const list = doc.paths['/install/client/packages'].get;
+  t.is(list.security, undefined, 'the global bearer/basic requirement');
+  t.truthy(doc.paths['/install/client/download/tar/{name}']);
+});
