@@ -157,6 +157,8 @@ source_url=$(git -C "$repo" remote get-url origin 2>/dev/null || true)
 args=(build --network "${BUILD_NETWORK:-host}" -f "$repo/Containerfile" -t "$image"
   --build-arg "BASE=$BASE" --build-arg "VERSION=$version" --build-arg "CREATED=$created"
   --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url"
+  # The client packages' file times and build time: the last commit's, so a rebuild gives the same bytes.
+  --build-arg "CLIENTPKGS_EPOCH=$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)"
   # Also as --label: buildah's layer cache can reuse a LABEL step whose ARG values changed.
   --label "org.opencontainers.image.version=$version"
   --label "org.opencontainers.image.created=$created"

@@ -19,6 +19,8 @@ export interface SupervisorConfig {
   failService: string | null;
   templatesDir: string;
   syslogSocket: string;
+  /** Our client packages in the image (`rpm/`, `deb/`), copied into STORAGE/clientpkgs at start. */
+  clientPkgsBundle: string;
   bins: ServiceContext['bins'];
 }
 
@@ -67,6 +69,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
     syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),
+    clientPkgsBundle: absolute('CW_CLIENTPKGS_BUNDLE', path.join(PACKAGE_ROOT, 'clientpkgs')),
     bins: {
       node: process.execPath,
       apiMain: absolute('CW_API_MAIN', path.join(PACKAGE_ROOT, 'dist/appliance/api/main.js')),

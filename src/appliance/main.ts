@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { errorMessage, runCommand } from '../lib/errors.js';
 import { prepareStorage, storagePaths } from '../lib/storage-layout.js';
+import { installBundledClientPackages } from './clientpkgs/bundled.js';
 import { loadSupervisorConfig, serviceContext } from './environment.js';
 import { buildServiceTable } from './services/index.js';
 import { closeControl, serveControl } from './supervisor/control.js';
@@ -24,6 +25,13 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
   process.on('exit', () => sink.flush());
   sink.write('supervisor', `cw-headnode supervisor (pid ${process.pid}, node ${process.version}), storage ${config.storage}`);
   if (created.length > 0) sink.write('supervisor', `created storage directories: ${created.join(', ')}`);
+  try {
+    const added = await installBundledClientPackages(config.clientPkgsBundle, storagePaths(config.storage));
+    if (added.length > 0) sink.write('supervisor', `added client packages: ${added.join(', ')}`);
+  } catch (err) {
+    // The appliance still works without them; the diskful-node downloads will say what is missing.
+    sink.write('supervisor', `cannot add the bundled client packages: ${errorMessage(err)}`);
+  }
 
   const ctx = serviceContext(config, (source, line) => sink.write(source, line), env);
   const supervisor = new Supervisor(buildServiceTable(ctx, { failService: config.failService }), {

@@ -20,6 +20,7 @@ export const TOOL_PACKAGES = {
   dig: 'bind9-dnsutils',
   dnsmasq: 'dnsmasq-base',
   dnf: 'dnf',
+  dpkg: 'dpkg',
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
   ip: 'iproute2',

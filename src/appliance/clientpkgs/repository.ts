@@ -1,8 +1,10 @@
 // The client packages admins drop into STORAGE/clientpkgs: which RPM is the newest of a name (read from
-// the RPMs' own headers, not their file names), and the TAR for a name (an admin's own `tar/NAME.tar.gz`,
-// else the newest RPM converted and cached).
+// the RPMs' own headers, not their file names), which DEB (from Debian's `NAME_VERSION_ARCH.deb` file
+// names, dpkg's order, after checking the file is a DEB), the TAR for a name (an admin's own
+// `tar/NAME.tar.gz`, else the newest RPM converted and cached), and the listing of all of them.
 import { readdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compareDebVersions, parseDebVersion, type DebVersion } from './deb/version.js';
 import { readRpmHeaders, RpmFormatError } from './rpm/header.js';
 import { DebToTarRefused } from './rpm/rpm2tar.js';
 import { compareEvr } from './rpm/version.js';
@@ -32,6 +34,47 @@ export interface RpmEntry {
   arch: string;
 }
 
+/** A file of rpm/ or deb/ that is not a readable package: left out of downloads, flagged in the listing. */
+export interface InvalidPackage {
+  file: string;
+  problem: string;
+}
+
+/** A DEB of the repository, named `NAME_VERSION_ARCH.deb` (a `%3a` in VERSION stands for the epoch's `:`). */
+export interface DebEntry {
+  file: string;
+  name: string;
+  version: string;
+  parsed: DebVersion;
+  arch: string;
+}
+
+/** The package types a node can download as they are. */
+export type DownloadType = 'rpm' | 'deb';
+
+/** One file of the listing (`GET /install/client/packages`, `cw-clusterctl clientpkgs ls`). */
+export interface PackageListing {
+  type: 'rpm' | 'deb' | 'tar';
+  /** File name inside clientpkgs/TYPE/. */
+  file: string;
+  size: number;
+  /** Null for a file that is not a readable package. */
+  name: string | null;
+  /** `[EPOCH:]VERSION-RELEASE` for an RPM, the DEB's version; null when not known. */
+  version: string | null;
+  arch: string | null;
+  valid: boolean;
+  /** Why the file is not used (invalid files only). */
+  problem?: string;
+  /** RPMs only: whether its converted TAR is in clientpkgs/tar already. */
+  tar_cached?: boolean;
+}
+
+/** Debian architectures of the arch names nodes send (rpm's). */
+const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', noarch: 'all' };
+
+const DEB_FILE_RE = /^([a-z0-9][a-z0-9.+-]*)_([^_/]+)_([a-z0-9-]+)\.deb$/;
+
 /** The TAR to send for a package. */
 export interface TarForName {
   path: string;
@@ -52,7 +95,7 @@ export class ClientPackages {
   readonly dirs: ClientPackageDirs;
   readonly tars: RpmTarCache;
   /** Header facts by file, kept while the file is unchanged. */
-  readonly #headers = new Map<string, { identity: string; entry: Promise<RpmEntry | null> }>();
+  readonly #headers = new Map<string, { identity: string; entry: Promise<RpmEntry | InvalidPackage | null> }>();
 
   constructor(dirs: ClientPackageDirs, log?: (line: string) => void) {
     this.dirs = dirs;
@@ -61,12 +104,67 @@ export class ClientPackages {
 
   /** Every readable RPM in rpm/ (files that are not RPMs are left out). */
   async rpms(): Promise<RpmEntry[]> {
-    const names = await readdir(this.dirs.clientRpmDir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [] as string[];
-      throw err;
-    });
-    const entries = await Promise.all(names.filter((n) => n.endsWith('.rpm') && !n.startsWith('.')).map((n) => this.#entry(join(this.dirs.clientRpmDir, n))));
-    return entries.filter((e): e is RpmEntry => e !== null);
+    return (await this.#rpmFiles()).filter((e): e is RpmEntry => 'name' in e);
+  }
+
+  async #rpmFiles(): Promise<(RpmEntry | InvalidPackage)[]> {
+    const names = await packageFiles(this.dirs.clientRpmDir, '.rpm');
+    const entries = await Promise.all(names.map((n) => this.#entry(join(this.dirs.clientRpmDir, n))));
+    return entries.filter((e): e is RpmEntry | InvalidPackage => e !== null);
+  }
+
+  /** Every DEB in deb/, the ones that are not a DEB (or not named like one) as InvalidPackage. */
+  async #debFiles(): Promise<(DebEntry | InvalidPackage)[]> {
+    const names = await packageFiles(this.dirs.clientDebDir, '.deb');
+    return Promise.all(names.map((n) => readDebEntry(join(this.dirs.clientDebDir, n))));
+  }
+
+  /** The newest DEB called `name` (for `arch`, given as x86_64/aarch64/noarch or Debian's, or `all`), or undefined. */
+  async newestDeb(name: string, arch?: string): Promise<DebEntry | undefined> {
+    const debArch = arch === undefined ? undefined : (DEB_ARCH[arch] ?? arch);
+    const candidates = (await this.#debFiles()).filter(
+      (e): e is DebEntry => 'name' in e && e.name === name && (debArch === undefined || e.arch === debArch || e.arch === 'all'),
+    );
+    candidates.sort((a, b) => compareDebVersions(b.parsed, a.parsed) || (a.file < b.file ? -1 : 1));
+    return candidates[0];
+  }
+
+  /** The file to send for `download/TYPE/NAME`: the newest valid package of that name, or undefined. */
+  async packageFor(type: DownloadType, name: string, arch?: string): Promise<{ path: string; filename: string } | undefined> {
+    const entry = type === 'rpm' ? await this.newestRpm(name, arch) : await this.newestDeb(name, arch);
+    if (!entry) return undefined;
+    const filename = entry.file.slice(entry.file.lastIndexOf('/') + 1);
+    return { path: entry.file, filename };
+  }
+
+  /** Every file of rpm/, deb/ and the admins' own TARs, invalid ones flagged; by type, name, file. */
+  async list(): Promise<PackageListing[]> {
+    const rows: PackageListing[] = [];
+    const base = (file: string) => file.slice(file.lastIndexOf('/') + 1);
+    for (const e of await this.#rpmFiles()) {
+      const size = await fileSize(e.file);
+      if ('problem' in e) rows.push({ type: 'rpm', file: base(e.file), size, name: null, version: null, arch: null, valid: false, problem: e.problem });
+      else {
+        const version = `${e.epoch ? `${e.epoch}:` : ''}${e.version}-${e.release}`;
+        const tarCached = await this.tars.isCached(e.file).catch(() => false);
+        rows.push({ type: 'rpm', file: base(e.file), size, name: e.name, version, arch: e.arch, valid: true, tar_cached: tarCached });
+      }
+    }
+    for (const e of await this.#debFiles()) {
+      const size = await fileSize(e.file);
+      if ('problem' in e) rows.push({ type: 'deb', file: base(e.file), size, name: null, version: null, arch: null, valid: false, problem: e.problem });
+      else rows.push({ type: 'deb', file: base(e.file), size, name: e.name, version: e.version, arch: e.arch, valid: true });
+    }
+    // The admins' own TARs (`NAME.tar.gz`); the converted ones (`SHA256.tar.gz`) show as tar_cached.
+    for (const n of await packageFiles(this.dirs.clientTarDir, '.tar.gz')) {
+      if (/^[0-9a-f]{64}\.tar\.gz$/.test(n)) continue;
+      const name = n.slice(0, -'.tar.gz'.length);
+      const valid = packageNameProblem(name) === null;
+      rows.push({ type: 'tar', file: n, size: await fileSize(join(this.dirs.clientTarDir, n)), name: valid ? name : null, version: null, arch: null, valid, ...(valid ? {} : { problem: 'not named NAME.tar.gz with a package name' }) });
+    }
+    const order = { rpm: 0, deb: 1, tar: 2 } as const;
+    rows.sort((a, b) => order[a.type] - order[b.type] || (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    return rows;
   }
 
   /** The newest RPM called `name` (for `arch` or noarch when given), or undefined. */
@@ -104,7 +202,7 @@ export class ClientPackages {
     };
   }
 
-  async #entry(file: string): Promise<RpmEntry | null> {
+  async #entry(file: string): Promise<RpmEntry | InvalidPackage | null> {
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) return null;
     const identity = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
@@ -116,19 +214,61 @@ export class ClientPackages {
   }
 }
 
-/** What an RPM's header says about it; null when it is not a readable RPM. */
-async function readEntry(file: string): Promise<RpmEntry | null> {
+/** What an RPM's header says about it; why not when it is not a readable RPM; null when it cannot be opened. */
+async function readEntry(file: string): Promise<RpmEntry | InvalidPackage | null> {
   const fh = await open(file, 'r').catch(() => null);
   if (!fh) return null;
   try {
     const { pkg } = await readRpmHeaders(fh);
+    if (packageNameProblem(pkg.name) !== null) return { file, problem: 'its header holds no usable package name' };
     return { file, name: pkg.name, epoch: pkg.epoch, version: pkg.version, release: pkg.release, arch: pkg.arch };
   } catch (err) {
-    if (err instanceof RpmFormatError) return null;
+    if (err instanceof RpmFormatError) return { file, problem: `not an RPM: ${err.message}` };
     throw err;
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A DEB named `NAME_VERSION_ARCH.deb` whose content starts as one does: the ar magic `!<arch>\n` and a
+ * first member called `debian-binary` (deb(5)); else why not.
+ */
+async function readDebEntry(file: string): Promise<DebEntry | InvalidPackage> {
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  const m = DEB_FILE_RE.exec(base);
+  const version = m ? (m[2] as string).replace(/%3a/gi, ':') : '';
+  const parsed = parseDebVersion(version);
+  if (!m || !parsed || packageNameProblem(m[1] as string) !== null) return { file, problem: 'not named NAME_VERSION_ARCH.deb' };
+  const fh = await open(file, 'r').catch(() => null);
+  if (!fh) return { file, problem: 'cannot be read' };
+  try {
+    const info = await fh.stat();
+    if (!info.isFile()) return { file, problem: 'not a regular file' };
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(8 + 16), 0, 8 + 16, 0);
+    const head = buffer.subarray(0, bytesRead).toString('latin1');
+    if (!head.startsWith('!<arch>\n')) return { file, problem: 'not a DEB: no ar archive magic' };
+    if (!/^debian-binary\/? *$/.test(head.slice(8))) return { file, problem: 'not a DEB: the first member is not debian-binary' };
+  } finally {
+    await fh.close();
+  }
+  return { file, name: m[1] as string, version, parsed, arch: m[3] as string };
+}
+
+/** The names in `dir` ending in `suffix` (not hidden: those are files being written); none when it is missing. */
+async function packageFiles(dir: string, suffix: string): Promise<string[]> {
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  return names.filter((n) => n.endsWith(suffix) && !n.startsWith('.')).sort();
+}
+
+async function fileSize(file: string): Promise<number> {
+  return stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
 }
 
 async function isFile(path: string): Promise<boolean> {

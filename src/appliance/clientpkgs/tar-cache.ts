@@ -89,6 +89,11 @@ export class RpmTarCache {
     return { path, rpmSha256, converted: true };
   }
 
+  /** True when the TAR of the RPM at `rpmPath` is in the cache already (nothing is converted). */
+  async isCached(rpmPath: string): Promise<boolean> {
+    return exists(this.pathFor(await this.#sha256(rpmPath)));
+  }
+
   async #sha256(file: string): Promise<string> {
     const info = await stat(file);
     if (!info.isFile()) throw new Error(`${file} is not a regular file`);

@@ -6,6 +6,7 @@
 //   cw-clusterctl distros import --name CentOS7 /etc/yum.repos.d/CentOS-Base.repo
 //   cw-clusterctl --set-distro CentOS ; cw-clusterctl --get-distro
 //   cw-clusterctl --set-domain hpc.example.org ; cw-clusterctl --get-domain
+//   cw-clusterctl clientpkgs ls
 import { basename } from 'node:path';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { ApiError } from '../common/client/api-client.js';
@@ -23,6 +24,7 @@ import type { ToolContext, ToolIo } from '../common/context.js';
 import { readLocalText } from '../../lib/local-files.js';
 import { renderJson, safeText } from '../common/format.js';
 import { runTool, type Action, type ToolSpec } from '../common/run.js';
+import { clientPkgsActions } from './clientpkgs.js';
 import { parseYumRepo, YumRepoError, type YumRepo } from './yum-repo.js';
 
 /** The actions of one collection (`repos ls`, `distros create`, ...). */
@@ -153,6 +155,7 @@ export const CLUSTERCTL: ToolSpec = {
     'distros import [--name NAME] [--release R] FILE.repo...  repos and a distro from yum .repo files',
     'distros update | clone | rm                      change, copy or delete the selected distros (-i)',
     'nets ls|list [-l|-L] | create | update | rm      cluster networks (cw-cluster-conf load makes them from ipranges)',
+    'clientpkgs ls|list                               client packages for diskful nodes: name, version, type, size, TAR cached',
     '--set-distro NAME | --get-distro                 set or show the default distro for new images',
     '--set-domain NAME | --get-domain                 set or show the DNS domain of the node names (n3.NAME)',
   ],
@@ -175,6 +178,7 @@ export const CLUSTERCTL: ToolSpec = {
     repos: collection('repos', collectionActions(REPOS)),
     distros: collection('distros', { ...collectionActions(DISTROS), import: distroImport }),
     nets: collection('nets', collectionActions(NETS)),
+    clientpkgs: collection('clientpkgs', clientPkgsActions),
   },
 };
 
