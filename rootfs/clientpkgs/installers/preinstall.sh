@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2015 # "A && B || cw_die": any failure of A or B stops the installer, as meant
 # cw pre-installer: finds out what this system is, tells the head node and runs the installer it answers
 # with (README, "Installers and registration").
 # Served by the head node with its URL on the next line (the only line it fills in).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2015 # "A && B || cw_die": any failure of A or B stops the installer, as meant
 # cw tar installer: for systems without rpm or dpkg. Usage: sh tar.sh [PACKAGE...] (default cw-node).
 # Served by the head node with its URL on the next line (the only line it fills in).
 CW_HEAD=

@@ -173,6 +173,12 @@ bbTest('the shipped installers parse under sh -n and busybox sh -n and have exac
   }
 });
 
+requireTools('shellcheck')('the shipped installers are shellcheck-clean as POSIX sh', async (t) => {
+  const files = (await readdir(SHIPPED_INSTALLERS_DIR)).filter((n) => n.endsWith('.sh')).map((n) => join(SHIPPED_INSTALLERS_DIR, n));
+  const r = await execa('shellcheck', ['-s', 'sh', ...files], { reject: false });
+  t.is(r.exitCode, 0, r.stdout);
+});
+
 bbTest('an installer served without a head URL stops with a clear message', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cw-installer-run-'));
   try {
