@@ -20,6 +20,20 @@ cw_die() {
   exit 1
 }
 
+# cw_have TOOL: TOOL is installed for real, not a busybox applet (busybox's rpm and dpkg cannot install
+# packages; busybox sh names its applets without a path).
+cw_have() {
+  _t=$(command -v "$1" 2>/dev/null) || return 1
+  case "$_t" in
+    /*) ;;
+    *) return 1 ;;
+  esac
+  case "$(readlink -f "$_t" 2>/dev/null)" in
+    */busybox) return 1 ;;
+  esac
+  return 0
+}
+
 # cw_get URL OUT [JSON]: downloads URL into OUT (POSTs JSON when given) with curl or wget.
 cw_get() {
   if command -v curl >/dev/null 2>&1; then
@@ -30,9 +44,9 @@ cw_get() {
     fi
   elif command -v wget >/dev/null 2>&1; then
     if [ $# -ge 3 ]; then
-      wget -q -T 300 --header='content-type: application/json' --post-data="$3" -O "$2" "$1"
+      wget -q --header='content-type: application/json' --post-data="$3" -O "$2" "$1"
     else
-      wget -q -T 300 -O "$2" "$1"
+      wget -q -O "$2" "$1"
     fi
   else
     cw_die "neither curl nor wget is installed: install one of them and run this again"
@@ -62,15 +76,14 @@ cw_head_mac() {
   if [ -n "$_a" ] && command -v ip >/dev/null 2>&1; then
     _dev=$(ip route get "$_a" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
   fi
-  if [ -z "$_dev" ] || [ "$_dev" = lo ]; then
-    for _p in /sys/class/net/*; do
-      _n=${_p##*/}
-      [ "$_n" = lo ] && continue
-      _dev=$_n
-      break
-    done
+  if [ -n "$_dev" ] && [ "$_dev" != lo ] && [ -r "/sys/class/net/$_dev/address" ]; then
+    tr 'A-F' 'a-f' <"/sys/class/net/$_dev/address"
+  elif [ -n "$_dev" ] && [ "$_dev" != lo ]; then
+    ip link show dev "$_dev" 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
+  else
+    # The head node is this system itself (or no route): the first Ethernet interface.
+    ip -o link show 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
   fi
-  [ -n "$_dev" ] && [ -r "/sys/class/net/$_dev/address" ] && tr 'A-F' 'a-f' <"/sys/class/net/$_dev/address"
 }
 
 # cw_configure: /etc/cw/node.conf, the node secret (if the head node knows this node) and root's key.
@@ -148,7 +161,7 @@ cw_done() {
 }
 
 cw_start "deb installer"
-command -v dpkg >/dev/null 2>&1 || cw_die "dpkg is not installed here: use the rpm or tar installer (?pkg=rpm, ?pkg=tar)"
+cw_have dpkg || cw_die "dpkg is not installed here: use the rpm or tar installer (?pkg=rpm, ?pkg=tar)"
 _arch=$(dpkg --print-architecture 2>/dev/null)
 cw_get "$CW_HEAD/api/v1/install/client/download/deb/cw-node" "$CW_WORK/cw-node.deb" 2>>"$CW_LOG" \
   || cw_die "cannot download cw-node.deb from $CW_HEAD"
@@ -156,7 +169,7 @@ _version=$(dpkg-deb -f "$CW_WORK/cw-node.deb" Version 2>>"$CW_LOG") || cw_die "t
 cw_configure
 if [ "$(dpkg-query -W -f '${Status} ${Version}' cw-node 2>/dev/null)" = "install ok installed $_version" ]; then
   cw_log "cw-node $_version is already installed: nothing to install"
-elif command -v apt-get >/dev/null 2>&1; then
+elif cw_have apt-get; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y "$CW_WORK/cw-node.deb" >>"$CW_LOG" 2>&1 \
     || cw_die "apt-get install of cw-node $_version${_arch:+ ($_arch)} failed (see $CW_LOG)"
 else

@@ -19,6 +19,20 @@ cw_die() {
   exit 1
 }
 
+# cw_have TOOL: TOOL is installed for real, not a busybox applet (busybox's rpm and dpkg cannot install
+# packages; busybox sh names its applets without a path).
+cw_have() {
+  _t=$(command -v "$1" 2>/dev/null) || return 1
+  case "$_t" in
+    /*) ;;
+    *) return 1 ;;
+  esac
+  case "$(readlink -f "$_t" 2>/dev/null)" in
+    */busybox) return 1 ;;
+  esac
+  return 0
+}
+
 # cw_word VALUE: VALUE if it is a plain word (what the head node accepts), else "unknown".
 cw_word() {
   case "$1" in
@@ -45,7 +59,7 @@ os_id=$(cw_word "$(cw_os_release ID)")
 os_like=$(cw_os_release ID_LIKE | tr -cd 'A-Za-z0-9._ -' | cut -c1-200)
 tools=
 for t in rpm dnf yum dpkg apt-get; do
-  command -v "$t" >/dev/null 2>&1 && tools="$tools${tools:+,}\"$t\""
+  cw_have "$t" && tools="$tools${tools:+,}\"$t\""
 done
 if [ -d /run/systemd/system ]; then init=systemd; else init=other; fi
 cw_log "detected: arch=$arch os=$os_id like=\"$os_like\" tools=[$tools] init=$init"
@@ -55,7 +69,7 @@ installer=$(mktemp /tmp/cw-installer.XXXXXX) || cw_die "cannot make a temporary 
 if command -v curl >/dev/null 2>&1; then
   curl -fsS --max-time 60 -H 'content-type: application/json' --data-binary "$body" -o "$installer" "$CW_HEAD/api/v1/install/client/installer" 2>>"$CW_LOG"
 elif command -v wget >/dev/null 2>&1; then
-  wget -q -T 60 --header='content-type: application/json' --post-data="$body" -O "$installer" "$CW_HEAD/api/v1/install/client/installer" 2>>"$CW_LOG"
+  wget -q --header='content-type: application/json' --post-data="$body" -O "$installer" "$CW_HEAD/api/v1/install/client/installer" 2>>"$CW_LOG"
 else
   rm -f "$installer"
   cw_die "neither curl nor wget is installed: install one of them and run this again"
@@ -64,7 +78,7 @@ case "$(head -n 1 "$installer")" in
   '#!/bin/sh'*) ;;
   *) rm -f "$installer"; cw_die "what the head node sent is not a shell script" ;;
 esac
-cw_log "running the installer the head node chose ($(sed -n '2s/^# //p' "$installer" | cut -c1-80))"
+cw_log "running the installer the head node chose ($(sed -n 's/^# \(cw [^:]*\):.*/\1/p' "$installer" | head -n 1))"
 sh "$installer" "$@"
 rc=$?
 rm -f "$installer"

@@ -20,6 +20,20 @@ cw_die() {
   exit 1
 }
 
+# cw_have TOOL: TOOL is installed for real, not a busybox applet (busybox's rpm and dpkg cannot install
+# packages; busybox sh names its applets without a path).
+cw_have() {
+  _t=$(command -v "$1" 2>/dev/null) || return 1
+  case "$_t" in
+    /*) ;;
+    *) return 1 ;;
+  esac
+  case "$(readlink -f "$_t" 2>/dev/null)" in
+    */busybox) return 1 ;;
+  esac
+  return 0
+}
+
 # cw_get URL OUT [JSON]: downloads URL into OUT (POSTs JSON when given) with curl or wget.
 cw_get() {
   if command -v curl >/dev/null 2>&1; then
@@ -30,9 +44,9 @@ cw_get() {
     fi
   elif command -v wget >/dev/null 2>&1; then
     if [ $# -ge 3 ]; then
-      wget -q -T 300 --header='content-type: application/json' --post-data="$3" -O "$2" "$1"
+      wget -q --header='content-type: application/json' --post-data="$3" -O "$2" "$1"
     else
-      wget -q -T 300 -O "$2" "$1"
+      wget -q -O "$2" "$1"
     fi
   else
     cw_die "neither curl nor wget is installed: install one of them and run this again"
@@ -62,15 +76,14 @@ cw_head_mac() {
   if [ -n "$_a" ] && command -v ip >/dev/null 2>&1; then
     _dev=$(ip route get "$_a" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
   fi
-  if [ -z "$_dev" ] || [ "$_dev" = lo ]; then
-    for _p in /sys/class/net/*; do
-      _n=${_p##*/}
-      [ "$_n" = lo ] && continue
-      _dev=$_n
-      break
-    done
+  if [ -n "$_dev" ] && [ "$_dev" != lo ] && [ -r "/sys/class/net/$_dev/address" ]; then
+    tr 'A-F' 'a-f' <"/sys/class/net/$_dev/address"
+  elif [ -n "$_dev" ] && [ "$_dev" != lo ]; then
+    ip link show dev "$_dev" 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
+  else
+    # The head node is this system itself (or no route): the first Ethernet interface.
+    ip -o link show 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
   fi
-  [ -n "$_dev" ] && [ -r "/sys/class/net/$_dev/address" ] && tr 'A-F' 'a-f' <"/sys/class/net/$_dev/address"
 }
 
 # cw_configure: /etc/cw/node.conf, the node secret (if the head node knows this node) and root's key.
@@ -148,7 +161,7 @@ cw_done() {
 }
 
 cw_start "rpm installer"
-command -v rpm >/dev/null 2>&1 || cw_die "rpm is not installed here: use the deb or tar installer (?pkg=deb, ?pkg=tar)"
+cw_have rpm || cw_die "rpm is not installed here: use the deb or tar installer (?pkg=deb, ?pkg=tar)"
 cw_get "$CW_HEAD/api/v1/install/client/download/rpm/cw-node?arch=$(uname -m)" "$CW_WORK/cw-node.rpm" 2>>"$CW_LOG" \
   || cw_get "$CW_HEAD/api/v1/install/client/download/rpm/cw-node" "$CW_WORK/cw-node.rpm" 2>>"$CW_LOG" \
   || cw_die "cannot download cw-node.rpm from $CW_HEAD"
@@ -157,9 +170,9 @@ _nevra=$(rpm -qp --nosignature "$CW_WORK/cw-node.rpm" 2>>"$CW_LOG") || cw_die "t
 cw_configure
 if rpm -q "$_nevra" >/dev/null 2>&1; then
   cw_log "$_nevra is already installed: nothing to install"
-elif command -v dnf >/dev/null 2>&1; then
+elif cw_have dnf; then
   dnf -y install "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "dnf install of $_nevra failed (see $CW_LOG)"
-elif command -v yum >/dev/null 2>&1; then
+elif cw_have yum; then
   yum -y install "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "yum install of $_nevra failed (see $CW_LOG)"
 else
   rpm -Uvh "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "rpm -Uvh of $_nevra failed (see $CW_LOG)"
