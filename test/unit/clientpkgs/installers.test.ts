@@ -17,7 +17,7 @@ import {
 } from '../../../src/appliance/clientpkgs/installers.js';
 import { checkNodeSecret } from '../../../src/appliance/boot/node-secret.js';
 import { requireTools, toolPath } from '../../helpers/tools.js';
-import { apiWithTempStore, healthyReport } from '../api/helpers.js';
+import { apiWithTempStore, healthyReport, session } from '../api/helpers.js';
 
 const HEAD = 'http://10.0.0.1:8080';
 
@@ -189,4 +189,34 @@ bbTest('an installer served without a head URL stops with a clear message', asyn
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('registration creates unknown nodes only when an admin turned it on: in that group, rate limited, capped', async (t) => {
+  const s = await session(t, { installers: { createRate: { burst: 3, perSecond: 0.0001 }, createCap: 2, registerRate: { burst: 100, perSecond: 1 } } });
+  const register = (mac: string, from: string) =>
+    s.api.inject({ method: 'POST', url: '/api/v1/install/client/register', headers: { host: '10.0.0.1' }, payload: { mac }, remoteAddress: from });
+  t.is((await register('52:54:00:00:01:01', '10.0.0.121')).statusCode, 404);
+  t.is((await s.call('PATCH', '/cluster', { diskful_register: 'diskful' })).status, 400);
+  await s.store.create('attribs', { name: 'diskful' });
+  const on = await s.call('PATCH', '/cluster', { diskful_register: 'diskful' });
+  t.is(on.status, 200);
+  t.is(on.body.data.diskful_register, 'diskful');
+  const first = await register('52:54:00:00:01:01', '10.0.0.121');
+  t.is(first.statusCode, 200);
+  const created = await s.store.getNode('52:54:00:00:01:01');
+  t.deepEqual([created?.ip, created?.groups], ['10.0.0.121', ['diskful']]);
+  t.is(first.json().data.name, created?.name);
+  // The same node again (a second installer run): its own address, a new secret, no new node.
+  t.is((await register('52:54:00:00:01:01', '10.0.0.121')).statusCode, 200);
+  // Its MAC from another address is not it.
+  t.is((await register('52:54:00:00:01:01', '10.0.0.99')).statusCode, 403);
+  t.is((await register('52:54:00:00:01:02', '10.0.0.122')).statusCode, 200);
+  const capped = await register('52:54:00:00:01:03', '10.0.0.123');
+  t.is(capped.statusCode, 403);
+  t.regex(capped.json().error, /group diskful has reached 2 nodes/);
+  const limited = await register('52:54:00:00:01:04', '10.0.0.124');
+  t.is(limited.statusCode, 429);
+  t.is((await s.store.listNodes()).length, 2);
+  t.is((await s.call('PATCH', '/cluster', { diskful_register: null })).body.data.diskful_register, null);
+  t.is((await register('52:54:00:00:01:05', '10.0.0.125')).statusCode, 404);
 });

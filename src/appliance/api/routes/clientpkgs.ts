@@ -17,6 +17,9 @@ import { hashNodeSecret, newNodeSecret } from '../../boot/node-secret.js';
 import { normalizeMac } from '../../../lib/validate.js';
 import { ok } from '../envelope.js';
 import { clientAddress } from './boot.js';
+import { isIP } from 'node:net';
+import type { Node } from '../../db/nodes.js';
+import { ConflictError, ValidationError } from '../../db/errors.js';
 import {
   ARCHES as INSTALLER_ARCHES,
   findInstaller,
@@ -121,6 +124,10 @@ export interface InstallerRouteOptions {
   rate?: RateOptions;
   /** Registrations per source: default a burst of 5, then one a minute. */
   registerRate?: RateOptions;
+  /** New nodes created by registration, from all sources together: default a burst of 10, then one every 10 s. */
+  createRate?: RateOptions;
+  /** At most this many nodes in the registration group (default 256): past it, no new node is created. */
+  createCap?: number;
   clock?: () => number;
   log?: (line: string) => void;
 }
@@ -166,6 +173,38 @@ export const installerRoutes: FastifyPluginAsync<InstallerRouteOptions> = async 
   const log = options.log ?? (() => {});
   const rate = new RateLimiter(options.rate ?? { burst: 20, perSecond: 2 }, clock);
   const registerRate = new RateLimiter(options.registerRate ?? { burst: 5, perSecond: 1 / 60 }, clock);
+  const createRate = new RateLimiter(options.createRate ?? { burst: 10, perSecond: 0.1 }, clock);
+  const createCap = options.createCap ?? 256;
+
+  /** A new node for an unknown MAC, if the admin turned registration on (README, "Installers and registration"). */
+  const createRegistered = async (mac: string, source: string): Promise<Node> => {
+    const group = await store.getSetting('diskful_register');
+    if (group === undefined) {
+      log(`registration refused: no node with MAC ${mac} (from ${source}); creating nodes is off`);
+      throw HttpError.notFound(`no node with MAC ${mac}: an admin adds it first (cw-nodectl add), with the address it has`);
+    }
+    if (isIP(source) !== 4) throw HttpError.forbidden(`a new node registers only from an IPv4 address, not ${source}`);
+    const wait = createRate.take('all');
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      log(`registration of ${mac} from ${source} refused: too many new nodes at once`);
+      throw new HttpError(429, `too many new nodes at once; try again in ${seconds} s`, { 'retry-after': String(seconds) });
+    }
+    const members = (await store.listNodes()).filter((n) => n.groups.includes(group)).length;
+    if (members >= createCap) {
+      log(`registration of ${mac} from ${source} refused: group ${group} has ${members} nodes, the cap`);
+      throw HttpError.forbidden(`no more nodes are created by registration: group ${group} has reached ${createCap} nodes`);
+    }
+    try {
+      const node = await store.createNode({ mac, ip: source, groups: [group] });
+      log(`diskful node ${node.name} (${mac}, ${source}) created by registration in group ${group}`);
+      return node;
+    } catch (err) {
+      if (!(err instanceof ValidationError || err instanceof ConflictError)) throw err;
+      log(`registration of ${mac} from ${source} refused: ${err.message}`);
+      throw HttpError.forbidden(`cannot create a node for ${mac} at ${source}: ${err.message}`);
+    }
+  };
   const dirs = { adminDir: options.paths?.clientInstallersDir, ...(options.shippedDir ? { shippedDir: options.shippedDir } : {}) };
 
   const limit = (limiter: RateLimiter, request: FastifyRequest, what: string): void => {
@@ -263,12 +302,9 @@ export const installerRoutes: FastifyPluginAsync<InstallerRouteOptions> = async 
       const { mac: raw } = request.body as { mac: string };
       const mac = normalizeMac(raw);
       if (mac === null) throw HttpError.badRequest(`mac: invalid MAC ${JSON.stringify(raw.slice(0, 40))}: expected six hex pairs like 52:54:00:00:00:01`);
-      const node = await store.getNode(mac);
       const source = clientAddress(request);
-      if (!node || (node.mac !== mac && !node.macs.includes(mac))) {
-        log(`registration refused: no node with MAC ${mac} (from ${source})`);
-        throw HttpError.notFound(`no node with MAC ${mac}: an admin adds it first (cw-nodectl add), with the address it has`);
-      }
+      const known = await store.getNode(mac);
+      const node = known && (known.mac === mac || known.macs.includes(mac)) ? known : await createRegistered(mac, source);
       if (node.ip === null || node.ip !== source) {
         log(`registration of ${node.name} refused: asked from ${source}, its address is ${node.ip ?? 'not set'}`);
         throw HttpError.forbidden(`node ${node.name} registers only from its own address ${node.ip ?? '(none set: an admin sets one)'}`);
