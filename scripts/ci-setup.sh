@@ -35,6 +35,7 @@ PACKAGES=(
   squashfs-tools fdisk cpio kmod           # cwsquash images, initramfs building
   dnf rpm createrepo-c gnupg               # RPM roots with the real dnf, from a repo the test builds
   rpm2cpio                                 # the reference the RPM to TAR conversion is compared with
+  shellcheck                               # the diskful-node installers are checked with it
   openssl                                  # certificates for the HTTPS tests, as the appliance makes them
   jq ca-certificates git
 )

@@ -37,6 +37,7 @@ export const TOOL_PACKAGES = {
   rpm2cpio: 'rpm2cpio',
   rpmsign: 'rpm',
   setpriv: 'util-linux',
+  shellcheck: 'shellcheck',
   unshare: 'util-linux',
   sfdisk: 'fdisk',
   sshd: 'openssh-server',

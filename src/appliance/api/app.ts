@@ -10,6 +10,7 @@ import { installSecretMasking } from './secrets.js';
 import { packageInfo } from './package-info.js';
 import { bootRoutes } from './routes/boot.js';
 import { clientPkgRoutes, type ClientPkgRouteOptions } from './routes/clientpkgs.js';
+import { installerRoutes, type InstallerRouteOptions } from './routes/clientpkgs.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
@@ -74,6 +75,7 @@ export interface ApiOptions {
   console?: Omit<ConsoleRouteOptions, 'paths'>;
   /** The client-package downloads' rate limit (tests: a hook to see the conversions). */
   clientPkgs?: Omit<ClientPkgRouteOptions, 'paths'>;
+  installers?: Omit<InstallerRouteOptions, 'paths'>;
 }
 
 declare module 'fastify' {
@@ -186,6 +188,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(bootRoutes, { paths: options.paths, clock, log });
       // Anonymous too: diskful nodes installing themselves have no credentials either.
       await v1.register(clientPkgRoutes, { clock, log, ...options.clientPkgs, paths: options.paths });
+      await v1.register(installerRoutes, { clock, log, ...options.installers, paths: options.paths });
       v1.get(
         '/openapi.json',
         { config: { anonymous: true, summary: 'This document (the document itself, not in an envelope)', tags: ['meta'] } },

@@ -7,6 +7,7 @@
 //   cw-clusterctl --set-distro CentOS ; cw-clusterctl --get-distro
 //   cw-clusterctl --set-domain hpc.example.org ; cw-clusterctl --get-domain
 //   cw-clusterctl clientpkgs ls
+//   cw-clusterctl --set-diskful-register diskful ; cw-clusterctl --get-diskful-register
 import { basename } from 'node:path';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { ApiError } from '../common/client/api-client.js';
@@ -63,6 +64,21 @@ async function clusterDomain(ctx: ToolContext): Promise<boolean> {
   const { format } = ctx.args.common;
   if (format !== 'plain') ctx.out(renderJson({ domain }, format));
   else ctx.out(`Domain: ${domain === null ? 'none' : safeText(domain)}\n`);
+  return ctx.args.words.length === 0;
+}
+
+/** `--set-diskful-register GROUP` (`''` turns it off), `--get-diskful-register`; true when one of them was the whole command. */
+async function diskfulRegister(ctx: ToolContext): Promise<boolean> {
+  const set = ctx.args.options.get('set-diskful-register');
+  const get = ctx.args.options.get('get-diskful-register') === true;
+  if (set === undefined && !get) return false;
+  const api = ctx.api();
+  if (typeof set === 'string') await api.patch<unknown>('/cluster', { diskful_register: set === '' ? null : set });
+  const current = await api.get<unknown>('/cluster');
+  const group = isObject(current) && typeof current.diskful_register === 'string' ? current.diskful_register : null;
+  const { format } = ctx.args.common;
+  if (format !== 'plain') ctx.out(renderJson({ diskful_register: group }, format));
+  else ctx.out(`Diskful registration: ${group === null ? 'off (only nodes already known by MAC)' : `new nodes go to group ${safeText(group)}`}\n`);
   return ctx.args.words.length === 0;
 }
 
@@ -158,12 +174,15 @@ export const CLUSTERCTL: ToolSpec = {
     'clientpkgs ls|list                               client packages for diskful nodes: name, version, type, size, TAR cached',
     '--set-distro NAME | --get-distro                 set or show the default distro for new images',
     '--set-domain NAME | --get-domain                 set or show the DNS domain of the node names (n3.NAME)',
+    '--set-diskful-register GROUP | --get-diskful-register  create unknown diskful nodes that register in GROUP (\'\' = off)',
   ],
   options: [
     { long: 'set-distro', value: true, help: 'make NAME the default distro' },
     { long: 'get-distro', help: 'show the default distro' },
     { long: 'set-domain', value: true, help: "make NAME the cluster's DNS domain ('' restores cluster.internal)" },
     { long: 'get-domain', help: "show the cluster's DNS domain" },
+    { long: 'set-diskful-register', value: true, help: "create diskful nodes that register with an unknown MAC in attribute group GROUP ('' turns it off)" },
+    { long: 'get-diskful-register', help: 'show whether and where diskful nodes are created when they register' },
     { long: 'name', value: true, help: 'distros import: name of the new distro (default: the file name)' },
     { long: 'release', value: true, help: 'distros import: release (fills $releasever)' },
     { long: 'package-manager', value: true, help: 'distros import: dnf, yum or apt' },
@@ -172,7 +191,8 @@ export const CLUSTERCTL: ToolSpec = {
   before: async (ctx) => {
     const domainOnly = await clusterDomain(ctx);
     const distroOnly = await defaultDistro(ctx);
-    return domainOnly || distroOnly;
+    const registerOnly = await diskfulRegister(ctx);
+    return domainOnly || distroOnly || registerOnly;
   },
   actions: {
     repos: collection('repos', collectionActions(REPOS)),

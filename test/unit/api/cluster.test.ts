@@ -145,12 +145,12 @@ test('a 10,000-node cluster.conf is applied in one transaction', async (t) => {
 
 test('cluster settings: the cluster id is write-only, the default distro a distro name', async (t) => {
   const s = await session(t);
-  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null, domain: 'cluster.internal' });
+  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null, domain: 'cluster.internal', diskful_register: null });
   await s.call('POST', '/repos', { name: 'base', urls: ['http://x/'] });
   await s.call('POST', '/distros', { name: 'CentOS', release: '7', repos: ['base'] });
   const res = await s.call('PATCH', '/cluster', { cluster_id: 'abcDEF0123456789', default_distro: 'CentOS' });
   t.is(res.status, 200);
-  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS', domain: 'cluster.internal' });
+  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS', domain: 'cluster.internal', diskful_register: null });
   t.is(await s.store.getSetting('cluster_id'), 'abcDEF0123456789');
   t.is((await s.call('PATCH', '/cluster', { cluster_id: 'bad id;' })).status, 400);
   t.is((await s.call('PATCH', '/cluster', { default_distro: 'Nope' })).status, 400);

@@ -366,6 +366,10 @@ test('clusterctl: repos and distros as in seed 003, default distro, import of a 
   t.is(await c.ok(clusterctl, ['--get-domain']), 'Domain: hpc.example.org\n');
   t.regex((await c.run(clusterctl, ['--set-domain', 'Bad_Domain'])).error ?? '', /^ERROR: invalid domain "Bad_Domain": domain must be lowercase$/);
   t.is(await c.ok(clusterctl, ['--set-domain', '']), 'Domain: cluster.internal\n');
+  t.is(await c.ok(clusterctl, ['--get-diskful-register']), 'Diskful registration: off (only nodes already known by MAC)\n');
+  t.regex((await c.run(clusterctl, ['--set-diskful-register', 'diskful'])).error ?? '', /^ERROR: diskful_register: no attribute group "diskful" \(create it first\)$/);
+  t.is(await c.ok(clusterctl, ['--set-diskful-register', 'DefaultAttribs']), 'Diskful registration: new nodes go to group DefaultAttribs\n');
+  t.is(await c.ok(clusterctl, ['--set-diskful-register', '']), 'Diskful registration: off (only nodes already known by MAC)\n');
 
   writeFileSync(
     join(c.cwd, 'Rocky.repo'),

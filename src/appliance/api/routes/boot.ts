@@ -32,7 +32,7 @@ declare module 'fastify' {
 }
 
 /** The trustworthy address of the requester (nginx's X-Real-IP, else the peer), IPv4-mapped IPv6 as IPv4. */
-function clientAddress(request: FastifyRequest): string {
+export function clientAddress(request: FastifyRequest): string {
   const source = sourceOf(request);
   return source.startsWith('::ffff:') && isIP(source.slice(7)) === 4 ? source.slice(7) : source;
 }

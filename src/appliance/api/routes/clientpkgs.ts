@@ -2,7 +2,7 @@
 // itself has no credentials, like a booting one; the names are checked before any file is looked at,
 // and only files of STORAGE/clientpkgs are ever read: RPMs and DEBs as they are, TARs converted from the
 // newest RPM. The listing of every package is for admins.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -13,6 +13,26 @@ import { RateLimiter, type RateOptions } from '../auth/limits.js';
 import { sourceOf } from '../auth/index.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
+// Installers and registration (the block at the end).
+import { headUrlOf } from '../../boot/ipxe/script.js';
+import { hashNodeSecret, newNodeSecret } from '../../boot/node-secret.js';
+import { normalizeMac } from '../../../lib/validate.js';
+import { clientAddress } from './boot.js';
+import { isIP } from 'node:net';
+import type { Node } from '../../db/nodes.js';
+import { ConflictError, ValidationError } from '../../db/errors.js';
+import {
+  ARCHES as INSTALLER_ARCHES,
+  findInstaller,
+  InstallerError,
+  OSES,
+  PKGS,
+  platformOfDetected,
+  platformOfQuery,
+  type Detected,
+  type Installer,
+  type Platform,
+} from '../../clientpkgs/installers.js';
 
 export interface ClientPkgRouteOptions {
   paths?: Pick<StoragePaths, 'clientRpmDir' | 'clientDebDir' | 'clientTarDir'> | undefined;
@@ -174,6 +194,211 @@ export const clientPkgRoutes: FastifyPluginAsync<ClientPkgRouteOptions> = async 
     async () => {
       if (!packages) throw unavailable();
       return ok(await packages.list());
+    },
+  );
+};
+
+// --- Installers and registration of diskful nodes (README, "Installers and registration") -----------
+
+export interface InstallerRouteOptions {
+  /** STORAGE/clientpkgs/installers: an admin's installers, which come before the shipped ones. */
+  paths?: Pick<StoragePaths, 'clientInstallersDir'> | undefined;
+  /** Where the shipped installers are (default: the package's rootfs/clientpkgs/installers). */
+  shippedDir?: string;
+  /** Installer requests per source: default a burst of 20, then 2 a second. */
+  rate?: RateOptions;
+  /** Registrations per source: default a burst of 5, then one a minute. */
+  registerRate?: RateOptions;
+  /** New nodes created by registration, from all sources together: default a burst of 10, then one every 10 s. */
+  createRate?: RateOptions;
+  /** At most this many nodes in the registration group (default 256): past it, no new node is created. */
+  createCap?: number;
+  clock?: () => number;
+  log?: (line: string) => void;
+}
+
+/** The pre-installer's report is a few hundred bytes. */
+const DETECTED_BODY_LIMIT = 4096;
+
+const WORD = '^[A-Za-z0-9._-]{1,64}$';
+
+const detectedBody = {
+  type: 'object',
+  description: 'what the pre-installer found; a feature it could not determine is "unknown" or left out',
+  properties: {
+    arch: { type: 'string', pattern: WORD, description: 'uname -m' },
+    os_id: { type: 'string', pattern: WORD, description: '/etc/os-release ID' },
+    os_like: { type: 'string', pattern: '^[A-Za-z0-9._ -]{0,200}$', description: '/etc/os-release ID_LIKE' },
+    tools: { type: 'array', maxItems: 8, uniqueItems: true, items: { enum: ['rpm', 'dnf', 'yum', 'dpkg', 'apt-get'] } },
+    init: { enum: ['systemd', 'other', 'unknown'] },
+  },
+  additionalProperties: false,
+};
+
+const registerBody = {
+  type: 'object',
+  properties: { mac: { type: 'string', minLength: 1, maxLength: 64, description: 'MAC of the interface that reaches the head node' } },
+  required: ['mac'],
+  additionalProperties: false,
+};
+
+function sendInstaller(reply: FastifyReply, installer: Installer): FastifyReply {
+  return reply
+    .header('content-type', 'text/x-shellscript; charset=utf-8')
+    .header('content-disposition', `inline; filename="${installer.name}"`)
+    .header('x-cw-installer', `${installer.origin}/${installer.name}`)
+    .header('cache-control', 'no-store')
+    .send(installer.text);
+}
+
+/** `/install/client/installer` (GET, POST) and `/install/client/register`. */
+export const installerRoutes: FastifyPluginAsync<InstallerRouteOptions> = async (app, options) => {
+  const store = app.store;
+  const clock = options.clock ?? Date.now;
+  const log = options.log ?? (() => {});
+  const rate = new RateLimiter(options.rate ?? { burst: 20, perSecond: 2 }, clock);
+  const registerRate = new RateLimiter(options.registerRate ?? { burst: 5, perSecond: 1 / 60 }, clock);
+  const createRate = new RateLimiter(options.createRate ?? { burst: 10, perSecond: 0.1 }, clock);
+  const createCap = options.createCap ?? 256;
+
+  /** A new node for an unknown MAC, if the admin turned registration on (README, "Installers and registration"). */
+  const createRegistered = async (mac: string, source: string): Promise<Node> => {
+    const group = await store.getSetting('diskful_register');
+    if (group === undefined) {
+      log(`registration refused: no node with MAC ${mac} (from ${source}); creating nodes is off`);
+      throw HttpError.notFound(`no node with MAC ${mac}: an admin adds it first (cw-nodectl add), with the address it has`);
+    }
+    if (isIP(source) !== 4) throw HttpError.forbidden(`a new node registers only from an IPv4 address, not ${source}`);
+    const wait = createRate.take('all');
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      log(`registration of ${mac} from ${source} refused: too many new nodes at once`);
+      throw new HttpError(429, `too many new nodes at once; try again in ${seconds} s`, { 'retry-after': String(seconds) });
+    }
+    const members = (await store.listNodes()).filter((n) => n.groups.includes(group)).length;
+    if (members >= createCap) {
+      log(`registration of ${mac} from ${source} refused: group ${group} has ${members} nodes, the cap`);
+      throw HttpError.forbidden(`no more nodes are created by registration: group ${group} has reached ${createCap} nodes`);
+    }
+    try {
+      const node = await store.createNode({ mac, ip: source, groups: [group] });
+      log(`diskful node ${node.name} (${mac}, ${source}) created by registration in group ${group}`);
+      return node;
+    } catch (err) {
+      if (!(err instanceof ValidationError || err instanceof ConflictError)) throw err;
+      log(`registration of ${mac} from ${source} refused: ${err.message}`);
+      throw HttpError.forbidden(`cannot create a node for ${mac} at ${source}: ${err.message}`);
+    }
+  };
+  const dirs = { adminDir: options.paths?.clientInstallersDir, ...(options.shippedDir ? { shippedDir: options.shippedDir } : {}) };
+
+  const limit = (limiter: RateLimiter, request: FastifyRequest, what: string): void => {
+    const wait = limiter.take(sourceOf(request));
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new HttpError(429, `too many ${what}; try again in ${seconds} s`, { 'retry-after': String(seconds) });
+    }
+  };
+
+  const serve = async (request: FastifyRequest, reply: FastifyReply, platform: Platform | null): Promise<FastifyReply> => {
+    const head = headUrlOf(request.headers.host);
+    if (head === null) throw HttpError.badRequest('the request had no usable Host header: cannot tell the installer where the head node is');
+    let installer;
+    try {
+      installer = await findInstaller(platform, head, dirs);
+    } catch (err) {
+      if (!(err instanceof InstallerError)) throw err;
+      log(`installer not served: ${err.message}`);
+      throw new HttpError(500, `the head node's installer is unusable: ${err.message}`);
+    }
+    if (!installer) throw HttpError.notFound(`no installer for ${JSON.stringify(platform ?? {})} in clientpkgs/installers`);
+    return sendInstaller(reply, installer);
+  };
+
+  const installerQuery = {
+    type: 'object',
+    properties: {
+      arch: { type: 'string', description: `${INSTALLER_ARCHES.join(', ')} or unknown` },
+      os: { type: 'string', description: `${OSES.join(', ')} or unknown` },
+      pkg: { type: 'string', description: `${PKGS.join(', ')} or unknown` },
+    },
+    additionalProperties: false,
+  };
+
+  app.get(
+    '/install/client/installer',
+    {
+      schema: { querystring: installerQuery },
+      config: {
+        anonymous: true,
+        summary:
+          'Without a query: the pre-installer. With arch, os, pkg: the most specific installer there is (text/x-shellscript, not an envelope), the head URL filled in',
+        tags,
+      },
+    },
+    async (request, reply) => {
+      limit(rate, request, 'installer requests');
+      const query = request.query as Record<string, unknown>;
+      if (Object.keys(query).length === 0) return serve(request, reply, null);
+      let platform;
+      try {
+        platform = platformOfQuery(query);
+      } catch (err) {
+        if (err instanceof InstallerError) throw HttpError.badRequest(err.message);
+        throw err;
+      }
+      return serve(request, reply, platform);
+    },
+  );
+
+  app.post(
+    '/install/client/installer',
+    {
+      bodyLimit: DETECTED_BODY_LIMIT,
+      schema: { body: detectedBody },
+      config: {
+        anonymous: true,
+        summary: 'The pre-installer posts what it detected (JSON) and receives its installer (text/x-shellscript, not an envelope)',
+        tags,
+      },
+    },
+    async (request, reply) => {
+      limit(rate, request, 'installer requests');
+      return serve(request, reply, platformOfDetected((request.body ?? {}) as Detected));
+    },
+  );
+
+  app.post(
+    '/install/client/register',
+    {
+      bodyLimit: DETECTED_BODY_LIMIT,
+      schema: { body: registerBody },
+      config: {
+        anonymous: true,
+        logsOwnRefusals: true,
+        summary:
+          'An installed diskful node asks for its node secret: only a node in the database with this MAC, asking from its own assigned address, gets a fresh one (the previous stops working)',
+        tags,
+        data: { type: 'object', properties: { name: { type: 'string' }, secret: { type: 'string' } } },
+      },
+    },
+    async (request, reply) => {
+      limit(registerRate, request, 'registrations');
+      const { mac: raw } = request.body as { mac: string };
+      const mac = normalizeMac(raw);
+      if (mac === null) throw HttpError.badRequest(`mac: invalid MAC ${JSON.stringify(raw.slice(0, 40))}: expected six hex pairs like 52:54:00:00:00:01`);
+      const source = clientAddress(request);
+      const known = await store.getNode(mac);
+      const node = known && (known.mac === mac || known.macs.includes(mac)) ? known : await createRegistered(mac, source);
+      if (node.ip === null || node.ip !== source) {
+        log(`registration of ${node.name} refused: asked from ${source}, its address is ${node.ip ?? 'not set'}`);
+        throw HttpError.forbidden(`node ${node.name} registers only from its own address ${node.ip ?? '(none set: an admin sets one)'}`);
+      }
+      const secret = newNodeSecret();
+      await store.setNodeSecretHash(node.uid, hashNodeSecret(secret), new Date(clock()));
+      log(`diskful node ${node.name} (${mac}) registered from ${source}: new node secret`);
+      reply.header('cache-control', 'no-store');
+      return ok({ name: node.name, secret });
     },
   );
 };

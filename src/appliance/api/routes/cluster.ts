@@ -24,6 +24,7 @@ const clusterSchema: JsonSchema = {
     cluster_id: { type: 'object', properties: { set: { type: 'boolean' } }, description: 'write-only; reads say whether it is set' },
     default_distro: { type: ['string', 'null'], description: 'distro name' },
     domain: { type: 'string', description: `DNS domain of the node names (n3.DOMAIN), ${DEFAULT_DOMAIN} unless set` },
+    diskful_register: { type: ['string', 'null'], description: 'attribute group that unknown diskful nodes are created in when they register; null: off' },
   },
 };
 
@@ -33,6 +34,7 @@ const clusterPatch: JsonSchema = {
     cluster_id: { type: 'string', maxLength: 512, description: 'the cluster id token' },
     default_distro: { type: ['string', 'null'], maxLength: 128, description: 'distro name or uid; null clears' },
     domain: { type: ['string', 'null'], maxLength: 253, description: `DNS domain of the node names; null restores ${DEFAULT_DOMAIN}` },
+    diskful_register: { type: ['string', 'null'], maxLength: 128, description: 'an existing attribute group: unknown diskful nodes that register are created in it (README, "Installers and registration"); null: off' },
   },
   additionalProperties: false,
 };
@@ -66,6 +68,7 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
       cluster_id: { set: (await store.getSetting('cluster_id')) !== undefined },
       default_distro: distro?.name ?? null,
       domain: (await store.getSetting('domain')) ?? DEFAULT_DOMAIN,
+      diskful_register: (await store.getSetting('diskful_register')) ?? null,
     };
   };
 
@@ -75,13 +78,19 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
     '/cluster',
     { schema: { body: clusterPatch }, config: { summary: 'Change cluster settings', tags: ['cluster'], data: clusterSchema } },
     async (request) => {
-      const body = request.body as { cluster_id?: string; default_distro?: string | null; domain?: string | null };
+      const body = request.body as { cluster_id?: string; default_distro?: string | null; domain?: string | null; diskful_register?: string | null };
       const clusterId = body.cluster_id === undefined ? undefined : validateClusterId(body.cluster_id);
       const domain = typeof body.domain === 'string' ? validateDomain(body.domain) : body.domain;
       await store.transaction(async (tx) => {
         if (clusterId !== undefined) await tx.setSetting('cluster_id', clusterId);
         if (domain === null) await tx.deleteSetting('domain');
         else if (domain !== undefined && domain !== (await tx.getSetting('domain'))) await tx.setSetting('domain', domain);
+        if (body.diskful_register === null) await tx.deleteSetting('diskful_register');
+        else if (body.diskful_register !== undefined) {
+          const group = await tx.get('attribs', body.diskful_register);
+          if (!group) throw HttpError.badRequest(`diskful_register: no attribute group ${JSON.stringify(body.diskful_register)} (create it first)`);
+          await tx.setSetting('diskful_register', group.name);
+        }
         if (body.default_distro === null) await tx.deleteSetting('default_distro');
         else if (body.default_distro !== undefined) {
           const distro = await tx.get('distros', body.default_distro);
