@@ -85,6 +85,9 @@ async function vmConnected(): Promise<boolean> {
 }
 
 async function cleanup(): Promise<void> {
+  // The appliance keeps connections open to the sshds: their sessions hold the sshds' output pipes, so
+  // every process in the namespaces ends before the sshd processes are waited for.
+  for (const h of others) await h.endProcesses();
   for (const p of sshds.splice(0)) {
     p.kill('SIGTERM');
     await p.catch(() => {});
@@ -207,7 +210,8 @@ vmTest.serial('ipmi_sim as the BMC of a qemu VM: power on PXE-boots it to up wit
   const kernels = await nodectl(['-i', 'n[0-7]', '--collate', 'exec', 'uname', '-s'], 120_000);
   t.is(kernels.stdout, 'n[0-7]: Linux', kernels.all);
   // n5's sshd ends: the run fails, naming n5 on the last line, and the others still answer.
-  sshds[4]!.kill('SIGTERM');
+  // Its sessions too: the appliance's kept-open connection to n5 would otherwise still answer.
+  await others[4]!.endProcesses();
   await sshds[4];
   const partial = await nodectl(['-i', 'n[0-7]', '--collate', '--timeout', '10', 'exec', 'uname', '-s'], 120_000);
   t.not(partial.exitCode, 0, partial.all);

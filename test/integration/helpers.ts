@@ -122,6 +122,18 @@ export class TestHost {
     return sh('ip', ['netns', 'exec', this.ns, ...args], opts);
   }
 
+  /** Ends every process in the namespace (a server and the sessions it forked, which keep its pipes open). */
+  async endProcesses(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const r = await sh('ip', ['netns', 'pids', this.ns], { reject: false });
+    for (const pid of r.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
+      try {
+        process.kill(Number(pid), signal);
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+
   async destroy(): Promise<void> {
     await sh('ip', ['netns', 'del', this.ns], { reject: false });
     await sh('ip', ['link', 'del', this.hostVeth], { reject: false });
