@@ -221,12 +221,12 @@ test('at most maxMasters: the least recently used idle one makes room; with all 
 test('idle masters end after the idle time; busy ones stay', async (t) => {
   let now = 0;
   const { masters, spawned, makeReady, spawnedCount } = await pool(t, { idleMs: 600_000, now: () => now });
+  // One after the other, so that spawned[0] is 10.0.0.1's master whatever the file system's timing.
   const a = masters.acquire(node('10.0.0.1'), 10, never);
-  const b = masters.acquire(node('10.0.0.2'), 10, never);
-  await tick();
   await makeReady(0);
-  await makeReady(1);
   const la = await a;
+  const b = masters.acquire(node('10.0.0.2'), 10, never);
+  await makeReady(1);
   const lb = await b;
   if (la.kind !== 'mux' || lb.kind !== 'mux') return t.fail();
   la.release();
@@ -242,12 +242,12 @@ test('idle masters end after the idle time; busy ones stay', async (t) => {
 
 test('forget ends a node\'s master (it is going down); close ends all and later calls connect themselves', async (t) => {
   const { masters, spawned, makeReady, spawnedCount } = await pool(t);
+  // One after the other, so that spawned[0] is 10.0.0.1's master whatever the file system's timing.
   const a = masters.acquire(node('10.0.0.1'), 10, never);
-  const b = masters.acquire(node('10.0.0.2'), 10, never);
-  await tick();
   await makeReady(0);
-  await makeReady(1);
   await a;
+  const b = masters.acquire(node('10.0.0.2'), 10, never);
+  await makeReady(1);
   await b;
   masters.forget(node('10.0.0.1'));
   t.deepEqual(spawned[0]!.kills, ['SIGTERM']);

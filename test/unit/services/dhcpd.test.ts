@@ -289,8 +289,8 @@ test('no cluster interface: dhcpd waits (clearly logged, once), health stays OK,
   const spec = { ...dhcpdService(ctx, () => table), readiness: { probe: async () => true, intervalMs: 100, timeoutMs: 1000 } };
   const supervisor = new Supervisor([spec], { clock, spawner, sink });
   supervisor.start();
-  await flush();
-  t.is(supervisor.state('dhcpd'), 'waiting');
+  // Preparing reads the interfaces and writes files: under load that takes more than a flush.
+  t.true(await eventually(() => supervisor.state('dhcpd') === 'waiting'), supervisor.state('dhcpd'));
   await clock.advance(60_000);
   t.deepEqual(sink.matching(/^\[dhcpd\]/), ['[dhcpd] no cluster network interface; waiting']);
   t.is(spawner.children.length, 0);
