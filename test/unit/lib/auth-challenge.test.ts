@@ -29,9 +29,15 @@ function keyPair(type: string, bits?: number): { publicLine: string; priv: sshpk
 }
 
 function sshSign(priv: sshpk.PrivateKey, message: Buffer | string, hash?: sshpk.AlgorithmHashType): Buffer {
-  const signer = priv.createSign(hash ?? (priv.type === 'ed25519' ? 'sha512' : 'sha256'));
-  signer.update(typeof message === 'string' ? Buffer.from(message) : message);
-  return signer.sign().toBuffer('ssh');
+  // sshpk names an ECDSA signature's curve by the length of its numbers: when r or s happens to be
+  // short (a leading zero byte, about 1 in 128) it writes `ecdsa-sha2-undefined`. ECDSA signatures are
+  // random, so such a signature is made again; an ssh-agent (what admins use) has no such quirk.
+  for (let attempt = 0; ; attempt++) {
+    const signer = priv.createSign(hash ?? (priv.type === 'ed25519' ? 'sha512' : 'sha256'));
+    signer.update(typeof message === 'string' ? Buffer.from(message) : message);
+    const blob = signer.sign().toBuffer('ssh');
+    if (priv.type !== 'ecdsa' || attempt >= 20 || parseSshSignature(blob).algorithm === `ecdsa-sha2-${priv.curve}`) return blob;
+  }
 }
 
 const NONCE = 'A'.repeat(43);
