@@ -3,6 +3,7 @@
 // from the node's own address), and the shipped scripts under busybox sh.
 import test from 'ava';
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -181,6 +182,10 @@ requireTools('shellcheck')('the shipped installers are shellcheck-clean as POSIX
 
 bbTest('an installer served without a head URL stops with a clear message', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cw-installer-run-'));
+  // The installer logs to /tmp/CW_INSTALL_LOG, as it does on a node: a log this test made is removed.
+  const log = '/tmp/CW_INSTALL_LOG';
+  const logWasThere = existsSync(log);
+  t.teardown(() => (logWasThere ? undefined : rm(log, { force: true })));
   try {
     await mkdir(dir, { recursive: true });
     const r = await execa(toolPath('busybox'), ['sh', join(SHIPPED_INSTALLERS_DIR, 'tar.sh')], { reject: false, env: { HOME: dir } });
