@@ -36,25 +36,11 @@ const RECORDER = `#!/bin/sh
 printf '%s\\n' "$0 $*" >> "$CW_TEST_RECORD"
 `;
 
-/** The processes in a node's network namespace (its sshd and the sessions it serves). */
-async function namespacePids(ns: string): Promise<number[]> {
-  const r = await sh('ip', ['netns', 'pids', ns], { reject: false });
-  return r.stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number);
-}
-
 async function cleanup(): Promise<void> {
   // The appliance first: its kept-open connections end. A session that outlived its sshd would keep
   // the sshd's output pipe, and so its process here, open: every process in the namespaces ends too.
   await sh('docker', ['rm', '-f', NAME], { reject: false });
-  for (const h of hosts) {
-    for (const pid of await namespacePids(h.ns)) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // Gone already.
-      }
-    }
-  }
+  for (const h of hosts) await h.endProcesses('SIGTERM');
   for (const p of sshds.splice(0)) {
     p.kill('SIGTERM');
     await p.catch(() => {});
@@ -174,8 +160,8 @@ execTest.serial('exec reuses one kept-open connection per node; after the node\'
 
   // Restart: every process in n4's namespace ends (the listening sshd and the session holding the
   // appliance's connection), then sshd starts again.
-  for (const pid of await namespacePids(hosts[4]!.ns)) process.kill(pid, 'SIGTERM');
-  await waitFor(async () => ((await namespacePids(hosts[4]!.ns)).length === 0 ? true : undefined), 10_000);
+  await hosts[4]!.endProcesses('SIGTERM');
+  await waitFor(async () => ((await hosts[4]!.pids()).length === 0 ? true : undefined), 10_000);
   await startSshd(4, nodeKey);
   const listening = async () => (await hosts[4]!.exec(['ss', '-tlnH', '( sport = :22 )'])).stdout.trim() !== '';
   await waitFor(async () => ((await listening()) ? true : undefined), 10_000);

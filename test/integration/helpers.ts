@@ -122,12 +122,17 @@ export class TestHost {
     return sh('ip', ['netns', 'exec', this.ns, ...args], opts);
   }
 
+  /** The processes in the namespace (a server and the sessions it serves). */
+  async pids(): Promise<number[]> {
+    const r = await sh('ip', ['netns', 'pids', this.ns], { reject: false });
+    return r.stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number);
+  }
+
   /** Ends every process in the namespace (a server and the sessions it forked, which keep its pipes open). */
   async endProcesses(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const r = await sh('ip', ['netns', 'pids', this.ns], { reject: false });
-    for (const pid of r.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
+    for (const pid of await this.pids()) {
       try {
-        process.kill(Number(pid), signal);
+        process.kill(pid, signal);
       } catch {
         // Gone already.
       }
