@@ -15,12 +15,17 @@ _version=$(dpkg-deb -f "$CW_WORK/cw-node.deb" Version 2>>"$CW_LOG") || cw_die "t
 cw_configure
 if [ "$(dpkg-query -W -f '${Status} ${Version}' cw-node 2>/dev/null)" = "install ok installed $_version" ]; then
   cw_log "cw-node $_version is already installed: nothing to install"
-elif cw_have apt-get; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$CW_WORK/cw-node.deb" >>"$CW_LOG" 2>&1 \
-    || cw_die "apt-get install of cw-node $_version${_arch:+ ($_arch)} failed (see $CW_LOG)"
 else
-  dpkg -i "$CW_WORK/cw-node.deb" >>"$CW_LOG" 2>&1 || cw_die "dpkg -i of cw-node $_version failed (see $CW_LOG)"
+  # confold: the node.conf just written stays (the package's is the empty template); no question on stdin.
+  if cw_have apt-get; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      "$CW_WORK/cw-node.deb" </dev/null >>"$CW_LOG" 2>&1 \
+      || cw_die "apt-get install of cw-node $_version${_arch:+ ($_arch)} failed (see $CW_LOG)"
+  else
+    dpkg -i --force-confdef --force-confold "$CW_WORK/cw-node.deb" </dev/null >>"$CW_LOG" 2>&1 \
+      || cw_die "dpkg -i of cw-node $_version failed (see $CW_LOG)"
+  fi
+  cw_log "installed cw-node $_version"
+  cw_enable_services
 fi
-cw_log "installed cw-node $_version"
-cw_enable_services
 cw_done "deb installer"

@@ -16,13 +16,15 @@ _nevra=$(rpm -qp --nosignature "$CW_WORK/cw-node.rpm" 2>>"$CW_LOG") || cw_die "t
 cw_configure
 if rpm -q "$_nevra" >/dev/null 2>&1; then
   cw_log "$_nevra is already installed: nothing to install"
-elif cw_have dnf; then
-  dnf -y install "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "dnf install of $_nevra failed (see $CW_LOG)"
-elif cw_have yum; then
-  yum -y install "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "yum install of $_nevra failed (see $CW_LOG)"
 else
-  rpm -Uvh "$CW_WORK/cw-node.rpm" >>"$CW_LOG" 2>&1 || cw_die "rpm -Uvh of $_nevra failed (see $CW_LOG)"
+  if cw_have dnf; then
+    dnf -y install "$CW_WORK/cw-node.rpm" </dev/null >>"$CW_LOG" 2>&1 || cw_die "dnf install of $_nevra failed (see $CW_LOG)"
+  elif cw_have yum; then
+    yum -y install "$CW_WORK/cw-node.rpm" </dev/null >>"$CW_LOG" 2>&1 || cw_die "yum install of $_nevra failed (see $CW_LOG)"
+  else
+    rpm -Uvh "$CW_WORK/cw-node.rpm" </dev/null >>"$CW_LOG" 2>&1 || cw_die "rpm -Uvh of $_nevra failed (see $CW_LOG)"
+  fi
+  cw_log "installed $_nevra"
+  cw_enable_services
 fi
-cw_log "installed $_nevra"
-cw_enable_services
 cw_done "rpm installer"

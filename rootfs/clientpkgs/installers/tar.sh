@@ -90,6 +90,7 @@ cw_install_tar() {
       && cw_pkg_paths "$_dest/pkg" f | while IFS= read -r _p; do rm -f "/${_p#./}" && cp -a "$_dest/pkg/$_p" "/${_p#./}" || exit 1; done
   } || cw_die "cannot copy the files of $1 into place"
   cw_log "installed $1 $_ver: $_dest, files copied from $_dest/pkg"
+  CW_CHANGED=1
   cw_run_script "$_dest" post "$_count"
   if [ -n "$_old" ]; then
     cw_run_script "$_old" preun 1
@@ -106,8 +107,9 @@ cw_start "tar installer"
 command -v tar >/dev/null 2>&1 && command -v gzip >/dev/null 2>&1 || cw_die "tar and gzip are needed"
 [ $# -gt 0 ] || set -- cw-node
 cw_configure
+CW_CHANGED=
 for _pkg in "$@"; do
   cw_install_tar "$_pkg"
 done
-cw_enable_services
+[ -z "$CW_CHANGED" ] || cw_enable_services
 cw_done "tar installer"

@@ -144,17 +144,24 @@ cw_install_head_key() {
   cw_log "installed the head node's ssh key for root in $_ssh/authorized_keys"
 }
 
-# cw_enable_services: enabled, not started (reboot, or systemctl start cw-status-updater).
+# cw_enable_services: enabled, not started (reboot, or systemctl start cw-status-updater). The package's
+# own script enables it; this only says so, or enables it where that script could not.
 cw_enable_services() {
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl daemon-reload >>"$CW_LOG" 2>&1
-    systemctl enable cw-status-updater.service >>"$CW_LOG" 2>&1 || cw_die "systemctl enable cw-status-updater failed (see $CW_LOG)"
-    cw_log "enabled cw-status-updater (not started: reboot, or systemctl start cw-status-updater)"
-  elif command -v systemctl >/dev/null 2>&1; then
-    systemctl enable cw-status-updater.service >>"$CW_LOG" 2>&1 || cw_die "systemctl enable cw-status-updater failed (see $CW_LOG)"
-    cw_log "enabled cw-status-updater (systemd is not running here: it starts at the next boot)"
-  else
+  if ! command -v systemctl >/dev/null 2>&1; then
     cw_log "WARNING: no systemd here: cw-status-updater is installed but not enabled; start the cw-status-updater agent from this system's init"
+    return 0
+  fi
+  [ -d /run/systemd/system ] && systemctl daemon-reload >>"$CW_LOG" 2>&1
+  if [ "$(systemctl is-enabled cw-status-updater.service 2>/dev/null)" = enabled ]; then
+    _how="is enabled (by the package)"
+  else
+    systemctl enable cw-status-updater.service >>"$CW_LOG" 2>&1 || cw_die "systemctl enable cw-status-updater failed (see $CW_LOG)"
+    _how="enabled"
+  fi
+  if [ -d /run/systemd/system ]; then
+    cw_log "cw-status-updater $_how, not started: reboot, or systemctl start cw-status-updater"
+  else
+    cw_log "cw-status-updater $_how (systemd is not running here: it starts at the next boot)"
   fi
 }
 
