@@ -20,6 +20,7 @@ export const TOOL_PACKAGES = {
   dig: 'bind9-dnsutils',
   dnsmasq: 'dnsmasq-base',
   dnf: 'dnf',
+  'docker-compose': 'docker-compose',
   dpkg: 'dpkg',
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
