@@ -21,6 +21,8 @@ export const TOOL_PACKAGES = {
   dnsmasq: 'dnsmasq-base',
   dnf: 'dnf',
   dpkg: 'dpkg',
+  etcd: 'etcd-server',
+  etcdctl: 'etcd-client',
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
   ip: 'iproute2',

@@ -1,0 +1,110 @@
+// A throwaway single-member etcd for tests and benchmarks: 127.0.0.1 only, free ports, a private data
+// directory, etcd's default limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB) unless `extraArgs`
+// says otherwise. Register tests that use it through requireTools('etcd').
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { toolPath } from './tools.js';
+
+export interface TestEtcd {
+  /** The client URL, e.g. `http://127.0.0.1:40123`. */
+  endpoint: string;
+  dataDir: string;
+  /** Stops etcd (it can be started again on the same data with `restart`). */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports and data. */
+  restart(): Promise<void>;
+  /** Stops it and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+/** A TCP port nothing listens on right now (the kernel's pick). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function healthy(endpoint: string): Promise<boolean> {
+  try {
+    const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000 });
+    return ((await res.body.json()) as { health?: string }).health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts etcd and waits until it reports healthy (at most `timeoutMs`); the caller destroys it.
+ * Example: `const etcd = await startTestEtcd(); t.teardown(() => etcd.destroy());`
+ */
+export async function startTestEtcd(options: { extraArgs?: readonly string[]; timeoutMs?: number } = {}): Promise<TestEtcd> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cw-etcd-'));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'test',
+    '--data-dir', join(dataDir, 'data'),
+    '--listen-client-urls', endpoint,
+    '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `test=${peer}`,
+    '--log-level', 'error',
+    ...(options.extraArgs ?? []),
+  ];
+  let proc: ResultPromise | undefined;
+  let output = '';
+  const start = async () => {
+    output = '';
+    const started = execa(toolPath('etcd'), args, { reject: false, stdin: 'ignore', all: true, cleanup: true });
+    started.all?.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-4000);
+    });
+    proc = started;
+    const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+    while (!(await healthy(endpoint))) {
+      if (started.exitCode !== null || Date.now() > deadline) {
+        started.kill('SIGKILL');
+        await started;
+        throw new Error(`etcd did not become healthy at ${endpoint}: ${output.trim()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async () => {
+    const running = proc;
+    proc = undefined;
+    if (!running || running.exitCode !== null) return;
+    running.kill('SIGTERM');
+    const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
+    await running;
+    clearTimeout(timer);
+  };
+  try {
+    await start();
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    endpoint,
+    dataDir,
+    stop,
+    restart: start,
+    destroy: async () => {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
