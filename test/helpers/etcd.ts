@@ -1,13 +1,13 @@
 // A throwaway single-member etcd for tests and benchmarks: 127.0.0.1 only, free ports, a private data
 // directory, etcd's default limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB) unless `extraArgs`
-// says otherwise. Register tests that use it through requireTools('etcd').
+// says otherwise. Register tests that use it through requireTools('etcd'). (It does not import
+// tools.ts, which loads ava, so that bench/ can use it too; etcd is in /usr/bin, on every PATH.)
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { toolPath } from './tools.js';
 
 export interface TestEtcd {
   /** The client URL, e.g. `http://127.0.0.1:40123`. */
@@ -67,7 +67,7 @@ export async function startTestEtcd(options: { extraArgs?: readonly string[]; ti
   let output = '';
   const start = async () => {
     output = '';
-    const started = execa(toolPath('etcd'), args, { reject: false, stdin: 'ignore', all: true, cleanup: true });
+    const started = execa('etcd', args, { reject: false, stdin: 'ignore', all: true, cleanup: true });
     started.all?.on('data', (d: Buffer) => {
       output = (output + d.toString()).slice(-4000);
     });

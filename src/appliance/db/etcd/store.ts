@@ -14,16 +14,22 @@
  * Key layout (prefix P, default `/cw/v1/`), values JSON:
  *   P head                        {"gen": GEN, "schema": N}: the current generation of the data and the
  *                                 schema version; its mod revision is the version every write compares.
- *   P g/GEN/TABLE/KEY             one row of TABLE (admins, settings, attribs, nodes, node_macs, nets,
- *                                 images, bootconfigs, repos, distros, node_secrets) as {column: value};
- *                                 KEY is the row's primary key, URI-encoded.
+ *   P g/GEN/pack/NNNNNN           the generation's rows as it was made: [[TABLE, KEY, {column: value}], ...],
+ *                                 each pack within one request's size limit.
+ *   P g/GEN/row/TABLE/KEY         a row written since: {column: value}, or null once deleted (the packs may
+ *                                 still hold it). TABLE is admins, settings, attribs, nodes, node_macs, nets,
+ *                                 images, bootconfigs, repos, distros or node_secrets; KEY is the row's
+ *                                 primary key, URI-encoded.
+ *   A generation's state is its packs with its rows laid over them.
  *
  * Atomicity within etcd's limits, on any etcd (defaults: 128 operations and 1.5 MiB per request): a
- * change that fits (MAX_TXN_OPS rows, MAX_TXN_BYTES) is one txn — compare head, put/delete its rows in
- * GEN, put head. A bigger one (a 10,000-node cluster.conf) writes the whole new state under a fresh
+ * change that fits (MAX_TXN_OPS rows, MAX_TXN_BYTES) is one txn — compare head, put its rows in GEN, put
+ * head. A bigger one (a 10,000-node cluster.conf) writes the whole new state as the packs of a fresh
  * generation P g/NEWGEN/ in as many requests as needed — invisible, nothing points there — and then one
  * small txn compares the head and points it at NEWGEN: all or nothing, and readers never see a half state.
  * The loser of a race deletes its staged generation; the winner deletes the generations before its own.
+ * Packs rather than a key per row: 10,000 nodes are 20,000 rows, which as keys would take 200 requests of
+ * 100 operations, as packs of 700 KiB about 8.
  * This needs no raised limits, so it works on an external etcd as well as on members we run.
  */
 
@@ -102,12 +108,15 @@ export class EtcdStore implements StoreHandle {
   #seen = 0;
   #stopWatch: (() => void) | undefined;
   #watchToken = 0;
+  #watchFailures = 0;
+  #headInFlight: Promise<number> | undefined;
+  #headNext: Promise<number> | undefined;
   #applying: Promise<void> = Promise.resolve();
   #reloading: Promise<void> | undefined;
   #caughtUp = new Set<() => void>();
   #closed = false;
-  /** Set when the replica reports a DHCP-relevant commit of our own (for `watch`). */
-  #localDhcp = false;
+  /** The write whose transaction is running: the replica's onCommit marks it DHCP-relevant (for `watch`). */
+  #running: { dhcp: boolean } | undefined;
 
   private constructor(client: EtcdClient, prefix: string, replica: SqliteStore, rows: ReplicaRows) {
     this.client = client;
@@ -115,8 +124,9 @@ export class EtcdStore implements StoreHandle {
     this.#replica = replica;
     this.#rows = rows;
     this.#headKey = `${prefix}head`;
+    // The replica reports right after its commit, before the next transaction starts: the running write's.
     replica.onCommit(() => {
-      this.#localDhcp = true;
+      if (this.#running) this.#running.dhcp = true;
     });
   }
 
@@ -144,17 +154,45 @@ export class EtcdStore implements StoreHandle {
   }
 
   #rowKey(gen: string, table: string, key: string): string {
-    return `${this.#genPrefix(gen)}${table}/${encodeURIComponent(key)}`;
+    return `${this.#genPrefix(gen)}row/${table}/${encodeURIComponent(key)}`;
   }
 
-  /** Splits a data key of generation `gen` into table and primary key; undefined for any other key. */
+  /** Splits a row key of generation `gen` into table and primary key; undefined for any other key. */
   #parseRowKey(gen: string, key: string): { table: string; key: string } | undefined {
-    const genPrefix = this.#genPrefix(gen);
-    if (!key.startsWith(genPrefix)) return undefined;
-    const rest = key.slice(genPrefix.length);
+    const rowPrefix = `${this.#genPrefix(gen)}row/`;
+    if (!key.startsWith(rowPrefix)) return undefined;
+    const rest = key.slice(rowPrefix.length);
     const slash = rest.indexOf('/');
     if (slash <= 0) return undefined;
     return { table: rest.slice(0, slash), key: decodeURIComponent(rest.slice(slash + 1)) };
+  }
+
+  /** A row key's value: the row, or undefined for a deleted one (`null`, or the key deleted). */
+  #rowValue(value: string | undefined): Record<string, unknown> | undefined {
+    if (value === undefined) return undefined;
+    return (JSON.parse(value) as Record<string, unknown> | null) ?? undefined;
+  }
+
+  /** Puts that write `rows` as packs of generation `gen`, each within one request's limits. */
+  #packOps(gen: string, rows: readonly RowChange[]): TxnOp[] {
+    const ops: TxnOp[] = [];
+    let pack: string[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (pack.length === 0) return;
+      ops.push({ put: { key: `${this.#genPrefix(gen)}pack/${String(ops.length).padStart(6, '0')}`, value: `[${pack.join(',')}]` } });
+      pack = [];
+      bytes = 0;
+    };
+    for (const r of rows) {
+      const entry = JSON.stringify([r.table, r.key, r.row]);
+      const size = Buffer.byteLength(entry) + 1;
+      if (bytes + size > MAX_TXN_BYTES) flush();
+      pack.push(entry);
+      bytes += size;
+    }
+    flush();
+    return ops;
   }
 
   #parseHead(value: string): Head {
@@ -182,11 +220,20 @@ export class EtcdStore implements StoreHandle {
           }
           const { gen } = this.#parseHead(head.value);
           const data = await this.client.range(this.#genPrefix(gen), { rangeEnd: prefixEnd(this.#genPrefix(gen)), revision });
-          const changes: RowChange[] = [];
+          // Packs sort before rows (`pack/` < `row/`): the rows changed since the generation was made win.
+          const rows = new Map<string, RowChange>();
+          const packPrefix = `${this.#genPrefix(gen)}pack/`;
           for (const kv of data.kvs) {
+            if (kv.key.startsWith(packPrefix)) {
+              for (const [table, key, row] of JSON.parse(kv.value) as Array<[string, string, Record<string, unknown>]>) {
+                rows.set(`${table}\0${key}`, { table, key, row });
+              }
+              continue;
+            }
             const at = this.#parseRowKey(gen, kv.key);
-            if (at) changes.push({ ...at, row: JSON.parse(kv.value) as Record<string, unknown> });
+            if (at) rows.set(`${at.table}\0${at.key}`, { ...at, row: this.#rowValue(kv.value) });
           }
+          const changes = [...rows.values()].filter((r) => r.row !== undefined);
           await this.#replica.exclusive(() => this.#rows.apply(changes, { replaceAll: true }));
           this.#applied = head.modRevision;
           this.#gen = gen;
@@ -194,6 +241,7 @@ export class EtcdStore implements StoreHandle {
           this.#startWatch(revision + 1);
           this.#notifyCaughtUp();
           this.#emit({ revision, origin: 'reload', tables: this.#rows.tableNames, dhcp: true });
+          this.#emitDhcp();
           return;
         }
       } finally {
@@ -207,7 +255,7 @@ export class EtcdStore implements StoreHandle {
   async #initialize(): Promise<boolean> {
     const gen = newGenId(0);
     const rows = await this.#replica.exclusive(() => this.#rows.allRows());
-    const ops: TxnOp[] = rows.map((r) => ({ put: { key: this.#rowKey(gen, r.table, r.key), value: JSON.stringify(r.row) } }));
+    const ops = this.#packOps(gen, rows);
     ops.push({ put: { key: this.#headKey, value: JSON.stringify({ gen, schema: SCHEMA } satisfies Head) } });
     return (await this.client.txnIfModRevision(this.#headKey, 0, ops)) !== undefined;
   }
@@ -221,13 +269,18 @@ export class EtcdStore implements StoreHandle {
       fromRevision,
       (revision, events) => {
         if (token !== this.#watchToken) return;
+        this.#watchFailures = 0;
         this.#applying = this.#applying.then(() => this.#applyRemote(revision, events)).catch(() => this.#reload().catch(() => undefined));
       },
       ({ compacted }) => {
         if (token !== this.#watchToken || this.#closed) return;
-        // The history we need is gone: start over from a full copy. Otherwise resume where we were.
+        // The history we need is gone: start over from a full copy. Otherwise resume where we were, backing
+        // off while etcd stays away (reads and writes report that themselves).
         if (compacted) void this.#reload().catch(() => undefined);
-        else setTimeout(() => token === this.#watchToken && !this.#closed && this.#startWatch(this.#seen + 1), 200).unref();
+        else {
+          const delay = Math.min(2000, 100 * 2 ** this.#watchFailures++);
+          setTimeout(() => token === this.#watchToken && !this.#closed && this.#startWatch(this.#seen + 1), delay).unref();
+        }
       },
     );
   }
@@ -240,6 +293,12 @@ export class EtcdStore implements StoreHandle {
       await this.#reload();
       return;
     }
+    const genPrefix = this.#genPrefix(this.#gen);
+    if (!headEvent && !events.some((e) => e.key.startsWith(genPrefix))) {
+      // Another head staging a generation, or cleaning up: nothing the replica holds.
+      this.#seen = Math.max(this.#seen, revision);
+      return;
+    }
     const changes: RowChange[] = [];
     const gen = this.#gen;
     const outcome = await this.#replica.exclusive(() => {
@@ -247,7 +306,7 @@ export class EtcdStore implements StoreHandle {
       if (revision <= this.#seen || gen !== this.#gen) return undefined;
       for (const e of events) {
         const at = this.#parseRowKey(gen, e.key);
-        if (at) changes.push({ ...at, row: e.type === 'put' ? (JSON.parse(e.value) as Record<string, unknown>) : undefined });
+        if (at) changes.push({ ...at, row: e.type === 'put' ? this.#rowValue(e.value) : undefined });
       }
       const dhcp = changes.some((c) => touchesDhcp(c, this.#rows.row(c.table, c.key)));
       if (changes.length > 0) this.#rows.apply(changes);
@@ -259,7 +318,7 @@ export class EtcdStore implements StoreHandle {
     this.#notifyCaughtUp();
     if (changes.length > 0) {
       this.#emit({ revision, origin: 'remote', tables: [...new Set(changes.map((c) => c.table))], dhcp: outcome.dhcp });
-      if (outcome.dhcp) for (const l of [...this.#dhcpListeners]) safeCall(() => l({ dhcp: true }));
+      if (outcome.dhcp) this.#emitDhcp();
     }
   }
 
@@ -274,8 +333,7 @@ export class EtcdStore implements StoreHandle {
   async #sync(): Promise<void> {
     if (this.#closed) throw new Error('store is closed');
     if (this.#insideTransaction.getStore()?.active) throw new Error('store used inside its own transaction; use the transaction argument');
-    const { kvs } = await this.client.range(this.#headKey);
-    const target = kvs[0]?.modRevision ?? 0;
+    const target = await this.#headRevision();
     if (target === this.#applied) return;
     if (target > this.#applied) {
       await new Promise<void>((resolve) => {
@@ -297,6 +355,30 @@ export class EtcdStore implements StoreHandle {
     await this.#reload();
   }
 
+  /**
+   * The head's mod revision as etcd has it now. Callers that come while a request is out share the next
+   * one, which starts after they called (so it still answers "now" for each of them): 64 concurrent reads
+   * cost two round trips, not 64.
+   */
+  #headRevision(): Promise<number> {
+    if (!this.#headInFlight) {
+      this.#headInFlight = this.client
+        .range(this.#headKey)
+        .then(({ kvs }) => kvs[0]?.modRevision ?? 0)
+        .finally(() => {
+          this.#headInFlight = undefined;
+        });
+      return this.#headInFlight;
+    }
+    this.#headNext ??= this.#headInFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.#headNext = undefined;
+        return this.#headRevision();
+      });
+    return this.#headNext;
+  }
+
   async #read<T>(op: (s: Store) => Promise<T>): Promise<T> {
     await this.#sync();
     return op(this.#replica);
@@ -306,16 +388,18 @@ export class EtcdStore implements StoreHandle {
   async #write<T>(op: (tx: Store) => Promise<T> | T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       await this.#sync();
-      const base = this.#applied;
+      const state = { dhcp: false };
       let committed: { revision: number; tables: string[]; dhcp: boolean } | undefined;
       try {
         // A mutable flag, not mere presence: timers created in the body inherit the context and outlive it.
         const context = { active: true };
-        this.#localDhcp = false;
         let result: T;
         try {
           result = await this.#insideTransaction.run(context, () =>
             this.#replica.transaction(async (tx) => {
+              this.#running = state;
+              // Read under the replica's lock: the revision its data is at, even if a copy-in ran since #sync.
+              const base = this.#applied;
               const value = await op(asEtcdView(tx));
               const changes = this.#rows.takeChanges();
               if (changes.length > 0) {
@@ -328,7 +412,7 @@ export class EtcdStore implements StoreHandle {
         } finally {
           context.active = false;
         }
-        if (committed) this.#emit({ ...committed, dhcp: this.#localDhcp, origin: 'local' });
+        if (committed) this.#emit({ ...committed, dhcp: state.dhcp, origin: 'local' });
         return result;
       } catch (err) {
         if (!(err instanceof StaleBase)) throw err;
@@ -341,9 +425,8 @@ export class EtcdStore implements StoreHandle {
   /** Commits captured row changes on top of head revision `base`; StaleBase when the head moved. */
   async #commit(changes: RowChange[], base: number): Promise<number> {
     const gen = this.#gen;
-    const ops: TxnOp[] = changes.map((c) =>
-      c.row ? { put: { key: this.#rowKey(gen, c.table, c.key), value: JSON.stringify(c.row) } } : { deleteRange: { key: this.#rowKey(gen, c.table, c.key) } },
-    );
+    // A deleted row is `null`, not a deleted key: the generation's packs may still hold it.
+    const ops: TxnOp[] = changes.map((c) => ({ put: { key: this.#rowKey(gen, c.table, c.key), value: JSON.stringify(c.row ?? null) } }));
     const head = JSON.stringify({ gen, schema: SCHEMA } satisfies Head);
     if (ops.length <= MAX_TXN_OPS && opBytes(ops) <= MAX_TXN_BYTES) {
       const revision = await this.client.txnIfModRevision(this.#headKey, base, [...ops, { put: { key: this.#headKey, value: head } }]);
@@ -358,7 +441,7 @@ export class EtcdStore implements StoreHandle {
   async #switchGeneration(base: number): Promise<number> {
     const gen = newGenId(base);
     const staged = this.#genPrefix(gen);
-    const ops: TxnOp[] = this.#rows.allRows().map((r) => ({ put: { key: this.#rowKey(gen, r.table, r.key), value: JSON.stringify(r.row) } }));
+    const ops = this.#packOps(gen, this.#rows.allRows());
     try {
       const batches = chunk(ops);
       for (let i = 0; i < batches.length; i += STAGING_PARALLEL) {
@@ -378,6 +461,10 @@ export class EtcdStore implements StoreHandle {
       if (this.#gen !== gen) await this.client.txn([{ deleteRange: { key: staged, rangeEnd: prefixEnd(staged) } }]).catch(() => undefined);
       throw err;
     }
+  }
+
+  #emitDhcp(): void {
+    for (const listener of [...this.#dhcpListeners]) safeCall(() => listener({ dhcp: true }));
   }
 
   #emit(change: StoreChange): void {
@@ -563,7 +650,7 @@ function newGenId(base: number): string {
 
 function opBytes(ops: readonly TxnOp[]): number {
   let bytes = 0;
-  for (const op of ops) bytes += 'put' in op ? op.put.key.length + op.put.value.length : op.deleteRange.key.length;
+  for (const op of ops) bytes += 'put' in op ? Buffer.byteLength(op.put.key) + Buffer.byteLength(op.put.value) : Buffer.byteLength(op.deleteRange.key);
   return bytes;
 }
 
