@@ -61,6 +61,8 @@ etcdTest('a 10,000-node applyClusterConf on an etcd with default limits is all o
   t.is((await generations(a)).length, 1, 'nothing staged is left behind');
 
   await a.removeNode('n50000');
+  const heard: CommitInfo[] = [];
+  b.onCommit((c) => heard.push(c));
   const seen = new Set<number>();
   let watching = true;
   const reader = (async () => {
@@ -78,6 +80,17 @@ etcdTest('a 10,000-node applyClusterConf on an etcd with default limits is all o
   t.like(await b.getNode(mac(9999)), { name: 'n9999', ip: '10.20.39.16' });
   t.deepEqual(await b.clusterConf(), await a.clusterConf());
   t.is((await generations(a)).length, 1, 'the replaced generation is deleted');
+  t.true(heard.length > 0, 'the other store reports the switch as a DHCP change');
+
+  // Rows changed after the switch lie over the generation's packs, deletions included.
+  await a.removeNode('n5');
+  await a.updateNode('n6', { attributes: { rack: '7' } });
+  const c = await openOn(t, prefix);
+  for (const store of [b, c]) {
+    t.is(await store.getNode('n5'), undefined);
+    t.is((await store.getNode('n6'))?.attributes.rack, '7');
+    t.is((await store.listNodes()).length, 9_999);
+  }
 });
 
 etcdTest('writers on two stores never give one MAC to two nodes', async (t) => {
@@ -125,6 +138,9 @@ etcdTest.serial('a change through one store reaches a watcher on another within 
   await a.updateNode('n0', { attributes: { rack: '3' } });
   t.is((await b.getNode('n0'))?.attributes.rack, '3');
   t.is(dhcp.length, 1);
+  await a.removeNode('n0');
+  t.is(await b.getNode('n0'), undefined);
+  t.is(dhcp.length, 2);
 });
 
 etcdTest.serial('a lost etcd is a clear error naming the endpoints within the deadline, and the store recovers', async (t) => {

@@ -289,9 +289,13 @@ export class EtcdStore implements StoreHandle {
   async #applyRemote(revision: number, events: WatchEvent[]): Promise<void> {
     if (this.#closed) return;
     const headEvent = events.find((e) => e.key === this.#headKey);
-    if (headEvent && headEvent.type === 'put' && this.#parseHead(headEvent.value).gen !== this.#gen && revision > this.#seen) {
-      await this.#reload();
-      return;
+    if (headEvent && headEvent.type === 'put') {
+      const { gen } = this.#parseHead(headEvent.value);
+      // Under the lock: a switch of our own may be committing and set #gen just after etcd answered.
+      if (await this.#replica.exclusive(() => gen !== this.#gen && revision > this.#seen)) {
+        await this.#reload();
+        return;
+      }
     }
     const genPrefix = this.#genPrefix(this.#gen);
     if (!headEvent && !events.some((e) => e.key.startsWith(genPrefix))) {
