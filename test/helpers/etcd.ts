@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 
 export interface TestEtcd {
   /** The client URL, e.g. `http://127.0.0.1:40123`. */
@@ -33,9 +33,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
+/** PEM files for an etcd that speaks HTTPS to its clients and asks them for a certificate. */
+export interface TestEtcdTls {
+  certFile: string;
+  keyFile: string;
+  /** The CAs (here: the self-signed certificates) whose client certificates etcd accepts. */
+  trustedCaFile: string;
+  /** What the health check presents and trusts. */
+  client: { ca: string; cert: string; key: string };
+}
+
+async function healthy(endpoint: string, dispatcher?: Agent): Promise<boolean> {
   try {
-    const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000 });
+    const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000, dispatcher });
     return ((await res.body.json()) as { health?: string }).health === 'true';
   } catch {
     return false;
@@ -46,11 +56,14 @@ async function healthy(endpoint: string): Promise<boolean> {
  * Starts etcd and waits until it reports healthy (at most `timeoutMs`); the caller destroys it.
  * Example: `const etcd = await startTestEtcd(); t.teardown(() => etcd.destroy());`
  */
-export async function startTestEtcd(options: { extraArgs?: readonly string[]; timeoutMs?: number } = {}): Promise<TestEtcd> {
+export async function startTestEtcd(options: { extraArgs?: readonly string[]; timeoutMs?: number; tls?: TestEtcdTls } = {}): Promise<TestEtcd> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cw-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+  const tls = options.tls;
+  const tlsArgs = tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.trustedCaFile, '--client-cert-auth'] : [];
+  const agent = tls ? new Agent({ connect: tls.client }) : undefined;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
     '--name', 'test',
@@ -61,6 +74,7 @@ export async function startTestEtcd(options: { extraArgs?: readonly string[]; ti
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `test=${peer}`,
     '--log-level', 'error',
+    ...tlsArgs,
     ...(options.extraArgs ?? []),
   ];
   let proc: ResultPromise | undefined;
@@ -73,7 +87,7 @@ export async function startTestEtcd(options: { extraArgs?: readonly string[]; ti
     });
     proc = started;
     const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-    while (!(await healthy(endpoint))) {
+    while (!(await healthy(endpoint, agent))) {
       if (started.exitCode !== null || Date.now() > deadline) {
         started.kill('SIGKILL');
         await started;
@@ -95,6 +109,7 @@ export async function startTestEtcd(options: { extraArgs?: readonly string[]; ti
     await start();
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
+    await agent?.close();
     throw err;
   }
   return {
@@ -104,6 +119,7 @@ export async function startTestEtcd(options: { extraArgs?: readonly string[]; ti
     restart: start,
     destroy: async () => {
       await stop();
+      await agent?.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

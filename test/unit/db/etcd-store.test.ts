@@ -7,8 +7,12 @@ import { prefixEnd } from '../../../src/appliance/db/etcd/client.js';
 import { EtcdUnavailableError, openEtcdStore, type EtcdStore, type StoreChange } from '../../../src/appliance/db/etcd/store.js';
 import { parseClusterConf } from '../../../src/lib/clusterconf.js';
 import { freePort, startTestEtcd, type TestEtcd } from '../../helpers/etcd.js';
+import { makeCertificate } from '../../helpers/tls.js';
 import { requireTools } from '../../helpers/tools.js';
-import { mac, storeContract } from './store-contract.js';
+import { tempDir } from '../lib/keys.js';
+import { admin, mac, storeContract } from './store-contract.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const etcdTest = requireTools('etcd');
 let etcd: TestEtcd | undefined;
@@ -172,4 +176,26 @@ test('endpoints must be plain http(s) URLs', async (t) => {
   await t.throwsAsync(openEtcdStore({ endpoints: ['10.0.0.1:2379'] }), { message: /invalid etcd endpoint "10.0.0.1:2379"/ });
   await t.throwsAsync(openEtcdStore({ endpoints: ['http://u:p@10.0.0.1:2379'] }), { message: /expected http\(s\):\/\/HOST:PORT/ });
   await t.throwsAsync(openEtcdStore({ endpoints: [] }), { message: /no etcd endpoints/ });
+});
+
+requireTools('etcd', 'openssl')('over TLS with client certificates: the store opens with its TLS options, and without a client certificate it is refused', async (t) => {
+  const { dir, cleanup } = tempDir('cw-etcd-tls-');
+  t.teardown(cleanup);
+  const server = makeCertificate(dir, 'etcd');
+  const head = makeCertificate(dir, 'head', ['DNS:head']);
+  const trustedCaFile = join(dir, 'trusted.pem');
+  writeFileSync(trustedCaFile, server.certPem + head.certPem);
+  const tls = { ca: server.certPem, cert: head.certPem, key: head.keyPem };
+  const own = await startTestEtcd({ tls: { certFile: server.certFile, keyFile: server.keyFile, trustedCaFile, client: tls } });
+  t.teardown(() => own.destroy());
+  t.regex(own.endpoint, /^https:/);
+  const store = await openEtcdStore({ endpoints: [own.endpoint], tls });
+  t.teardown(() => store.close());
+  await store.addAdmin(admin('alice'));
+  t.deepEqual((await store.listAdmins()).map((a) => a.name), ['alice']);
+  const refused = await t.throwsAsync(openEtcdStore({ endpoints: [own.endpoint], tls: { ca: server.certPem }, timeoutMs: 2000 }), {
+    instanceOf: EtcdUnavailableError,
+    message: new RegExp(`^etcd unavailable \\(endpoints ${own.endpoint.replaceAll('.', '\\.')}\\): `),
+  });
+  t.log(refused?.message);
 });

@@ -15,6 +15,9 @@ import { BusyError } from '../errors.js';
 /** etcd cannot be reached, or does not answer in time (no quorum, stopped, wrong address). */
 export class EtcdUnavailableError extends BusyError {}
 
+/** etcd answered and refused the request (a bad request: asking another member would not help). */
+class EtcdRefusedError extends Error {}
+
 export interface EtcdTls {
   /** PEM CA bundle that signed the etcd servers' certificates. */
   ca?: string | Buffer;
@@ -131,12 +134,12 @@ export class EtcdClient {
             lastError = new Error(`${this.endpoints[index]}: ${message}`);
             continue;
           }
-          throw new Error(`etcd refused ${path}: ${message}`);
+          throw new EtcdRefusedError(`etcd refused ${path}: ${message}`);
         }
         this.#preferred = index;
         return JSON.parse(text) as T;
       } catch (err) {
-        if (err instanceof Error && err.message.startsWith('etcd refused')) throw err;
+        if (err instanceof EtcdRefusedError) throw err;
         lastError = err;
         if (deadline.aborted) break;
       }
