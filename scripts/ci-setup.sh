@@ -38,6 +38,7 @@ PACKAGES=(
   shellcheck                               # the diskful-node installers are checked with it
   openssl                                  # certificates for the HTTPS tests, as the appliance makes them
   docker-compose                           # compose.networks.yaml is started with it in the networks test
+  etcd-server etcd-client                  # the etcd store's tests start a real etcd (3.4); etcdctl to inspect it
   jq ca-certificates git
 )
 

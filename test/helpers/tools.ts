@@ -22,6 +22,8 @@ export const TOOL_PACKAGES = {
   dnf: 'dnf',
   'docker-compose': 'docker-compose',
   dpkg: 'dpkg',
+  etcd: 'etcd-server',
+  etcdctl: 'etcd-client',
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
   ip: 'iproute2',
