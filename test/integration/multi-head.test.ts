@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../../src/tools/common/client/api-client.js';
 import type { SslVerify } from '../../src/tools/common/client/settings.js';
 import { requireTools } from '../helpers/tools.js';
-import { AdminSession, ctl, imageTarball, sh, TestHost, tempDir, waitFor, writeLeaseScript } from './helpers.js';
+import { AdminSession, ctl, imageTarball, sh, TestHost, tempDir, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -124,7 +124,6 @@ headsTest.serial('a node created on A is in the dhcpd of B and C within a second
       await sh('docker', ['unpause', ...others]);
     }
   }
-  void writeLeaseScript;
 });
 
 headsTest.serial('A killed while a writer writes through B: every acknowledged write is on every head once A is back; heads rm refuses to break the quorum', async (t) => {
@@ -150,7 +149,10 @@ headsTest.serial('A killed while a writer writes through B: every acknowledged w
   await waitFor(async () => acknowledged.length >= killedAt + 10, 60_000, 100);
 
   // Two of three left: removing a live head would leave one of two, below their quorum.
-  const rm = await ctl(['--help']).then(() => (apiOf(C) as Promise<ApiClient>)).then((c) => c.delete('/head/head-b').then(() => 'removed', (err: Error) => err.message));
+  const rm = await (await apiOf(C)).delete('/head/head-b').then(
+    () => 'removed',
+    (err: Error) => err.message,
+  );
   t.regex(rm, /would leave 1 healthy of 2 heads, fewer than their quorum of 2/);
 
   stop = true;
