@@ -102,7 +102,7 @@ headsTest.serial('a node created on A is in the dhcpd of B and C within a second
   t.is(load.exitCode, 0, load.all);
   const loaded = Date.now();
   for (const h of [B, C]) {
-    const file = join(storageOf(h), 'generated', 'dhcpd.conf');
+    const file = join(storageOf(h), 'etc', 'generated', 'dhcpd.conf');
     const { ms } = await waitFor(async () => existsSync(file) && readFileSync(file, 'utf8').includes(NODE_MAC), 10_000, 20);
     t.log(`${h.name}: the node in dhcpd.conf ${Date.now() - loaded} ms after load returned (${ms} ms polling; load took ${loaded - started} ms)`);
     t.true(Date.now() - loaded <= 1000 + 200, `${h.name} took ${Date.now() - loaded} ms`);

@@ -63,11 +63,9 @@ await runCommand(async () => {
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
   // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
   syncNames();
-  // Changes another head made (etcd): dhcpd, DNS and console logs follow them as they follow our own.
-  const unwatch = watchOtherHeads(store, (change) => {
-    if (change.dhcp) syncNames();
-    consoles?.trigger();
-  });
+  // Changes another head made (etcd): dhcpd and DNS follow them through onCommit (which the etcd store
+  // also calls for other heads' commits), console logs through this.
+  const unwatch = watchOtherHeads(store, () => consoles?.trigger());
   // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
   // request, and every 30 s for changes made around the API.
   consoles = followDatabase(

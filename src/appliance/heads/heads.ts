@@ -53,6 +53,9 @@ interface RawMember {
 
 const hexId = (id: string | undefined): string => (id ? BigInt(id).toString(16) : '0');
 
+/** How long a new member is asked for while the cluster settles after the last join. */
+const ADD_RETRY_MS = 20_000;
+
 /** How long one member gets to say how it is, so `heads ls` answers quickly with a member down. */
 const STATUS_TIMEOUT_MS = 1500;
 
@@ -123,9 +126,25 @@ export class Heads {
     const unstarted = members.filter((m) => !m.name);
     if (unstarted.length > 0) throw new HeadsError(`a head added before has not started yet (${(unstarted[0]!.peerURLs ?? []).join(', ')}): start it, or remove it, first`, 409);
     const [caCert, caKey] = await Promise.all([readFile(this.#pki.caCert, 'utf8'), readFile(this.#pki.caKey, 'utf8')]);
-    const res = await this.#client.call<{ members?: RawMember[] }>('/v3/cluster/member/add', { peerURLs: [peerUrl] });
+    const res = await this.#addMember(peerUrl);
     const all = (res.members ?? []).map((m) => `${m.name || name}=${(m.peerURLs ?? [])[0] ?? ''}`);
     return { name, address, initial_cluster: parseInitialCluster(all.join(',')), ca_cert: caCert, ca_key: caKey };
+  }
+
+  /**
+   * etcd refuses a new member until every member has been connected for a few seconds ("unhealthy
+   * cluster": a head that just joined): asked again for up to ADD_RETRY_MS.
+   */
+  async #addMember(peerUrl: string): Promise<{ members?: RawMember[] }> {
+    const until = Date.now() + ADD_RETRY_MS;
+    for (;;) {
+      try {
+        return await this.#client.call<{ members?: RawMember[] }>('/v3/cluster/member/add', { peerURLs: [peerUrl] });
+      } catch (err) {
+        if (!/unhealthy cluster/.test((err as Error).message) || Date.now() > until) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
   }
 
   /**
