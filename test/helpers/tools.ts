@@ -11,9 +11,11 @@ export const TOOL_PACKAGES = {
   'apt-cache': 'apt',
   'apt-get': 'apt',
   busybox: 'busybox-static',
+  cibadmin: 'pacemaker-cli-utils',
   cpio: 'cpio',
   curl: 'curl',
   createrepo_c: 'createrepo-c',
+  crm_verify: 'pacemaker-cli-utils',
   debootstrap: 'debootstrap',
   depmod: 'kmod',
   dhcpd: 'isc-dhcp-server',
@@ -22,6 +24,7 @@ export const TOOL_PACKAGES = {
   dnf: 'dnf',
   dpkg: 'dpkg',
   'dpkg-deb': 'dpkg',
+  fence_ipmilan: 'fence-agents',
   gpg: 'gnupg',
   ip: 'iproute2',
   ipmi_sim: 'openipmi',
@@ -29,7 +32,9 @@ export const TOOL_PACKAGES = {
   mksquashfs: 'squashfs-tools',
   mount: 'mount',
   nginx: 'nginx',
+  'ocf-tester': 'resource-agents',
   openssl: 'openssl',
+  pcs: 'pcs',
   'qemu-system-x86_64': 'qemu-system-x86',
   redfishtool: 'redfishtool',
   rpm: 'rpm',
@@ -43,6 +48,7 @@ export const TOOL_PACKAGES = {
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',
   unsquashfs: 'squashfs-tools',
+  xmllint: 'libxml2-utils',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

@@ -200,6 +200,17 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('install-ocf')
+    .description('install the Pacemaker resource agent (ocf:cw:headnode) on this host')
+    .option('--dir <dir>', 'provider directory', '/usr/lib/ocf/resource.d/cw')
+    .action((o: { dir: string }) =>
+      runCommand(async () => {
+        const { installOcf } = await import('./install-ocf/install-ocf.js');
+        await installOcf({ dir: o.dir }, { stdout: process.stdout });
+      }),
+    );
+
+  program
     .command('logs')
     .description("print the container's log")
     .option('-f, --follow', 'keep printing new lines')
