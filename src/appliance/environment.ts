@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitError } from '../lib/errors.js';
+import { isIPv4 } from '../lib/ipv4.js';
 import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
 import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
@@ -16,6 +17,8 @@ export interface SupervisorConfig {
   controlSocket: string;
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   dhcpInterfaces: string[] | null;
+  /** CW_HEAD_ADDRESS, e.g. a Pacemaker floating IP: what nodes are told in its network. */
+  headAddress: string | null;
   failService: string | null;
   templatesDir: string;
   syslogSocket: string;
@@ -51,6 +54,8 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
+  const headAddress = env.CW_HEAD_ADDRESS?.trim() || null;
+  if (headAddress !== null && !isIPv4(headAddress)) problems.push(`CW_HEAD_ADDRESS must be an IPv4 address (got "${headAddress}")`);
   const failService = env.CW_FAIL_SERVICE?.trim() || null;
   if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
   const runDir = absolute('CW_RUN_DIR', '/run/cw');
@@ -66,6 +71,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       dns: portOf('CW_DNS_PORT', 53),
     },
     dhcpInterfaces,
+    headAddress,
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
     syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),
@@ -111,6 +117,7 @@ export function serviceContext(config: SupervisorConfig, log: ServiceContext['lo
     }),
     ports: config.ports,
     dhcpInterfaces: config.dhcpInterfaces,
+    headAddress: config.headAddress,
     bins: config.bins,
     baseEnv: { ...baseEnv, CW_FAIL_SERVICE: undefined },
     log,

@@ -84,6 +84,8 @@ export interface ServiceContext {
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
+  /** CW_HEAD_ADDRESS: the address nodes are told in its cluster network (a floating IP), or null. */
+  headAddress: string | null;
   bins: ServiceBinaries;
   /** Environment every child starts from. */
   baseEnv: Readonly<Record<string, string | undefined>>;

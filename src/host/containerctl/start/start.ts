@@ -25,6 +25,8 @@ export interface StartOptions {
   /** A named engine network instead of the host's network. */
   network?: string | undefined;
   ip?: string | undefined;
+  /** The address nodes are told in its cluster network (a floating IP that moves with the appliance). */
+  headAddress?: string | undefined;
   httpPort?: number | undefined;
   httpsPort?: number | undefined;
   sshPort?: number | undefined;
@@ -51,6 +53,7 @@ interface Resolved {
   storageDir: string;
   network: string;
   ip: string | undefined;
+  headAddress: string | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -76,6 +79,9 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
     if (network === 'host') throw new ExitError('--ip needs --network NAME (under host networking the appliance uses the host\'s addresses)');
     if (!isIPv4(options.ip)) throw new ExitError(`--ip must be an IPv4 address, not "${options.ip}"`);
   }
+  if (options.headAddress !== undefined && !isIPv4(options.headAddress)) {
+    throw new ExitError(`--head-address must be an IPv4 address, not "${options.headAddress}"`);
+  }
   const httpPort = checkPort(options.httpPort, 80, '--http-port');
   const httpsPort = checkPort(options.httpsPort, 443, '--https-port');
   const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
@@ -97,7 +103,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, headAddress: options.headAddress, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -201,6 +207,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     engineKind: engine.identity.kind,
     network: wanted.network,
     ip: wanted.ip,
+    headAddress: wanted.headAddress,
     httpPort: wanted.httpPort,
     httpsPort: wanted.httpsPort,
     sshPort: wanted.sshPort,
@@ -240,7 +247,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`cw-headnode is running: container ${wanted.name}, image ${imageRef}, storage ${wanted.storageDir}\n`);
   ctx.stdout.write(`Healthy after ${result.seconds} s\n`);
   const network = wanted.network === 'host' ? 'host' : `${wanted.network}${wanted.ip ? ` (${wanted.ip})` : ''}`;
-  ctx.stdout.write(`Network: ${network}\n`);
+  ctx.stdout.write(`Network: ${network}${wanted.headAddress ? `; nodes are told head address ${wanted.headAddress}` : ''}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(
     `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp}), dns ${wanted.dnsPort}/udp+tcp\n`,
