@@ -3,11 +3,11 @@
 // monitor and stop driven the way Pacemaker drives them (OCF_RESKEY_* environment, exit codes).
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { storagePaths } from '../../src/lib/storage-layout.js';
 import { requireTools } from '../helpers/tools.js';
-import { cliPath, ctl, imageTarball, sh, tempDir } from './helpers.js';
+import { AdminSession, TestHost, cliPath, ctl, imageTarball, sh, tempDir, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -24,7 +24,21 @@ const agent = join(providerDir, 'headnode');
 const wrapper = join(work, 'cw-containerctl');
 let imageRef = '';
 
-const ocfTest = requireTools('ocf-tester', 'xmllint', 'curl');
+const ocfTest = requireTools('ocf-tester', 'xmllint', 'curl', 'busybox', 'ip');
+
+// The failover layout under host networking: the host's own address and the floating IP that the real
+// IPaddr2 agent adds, on one bridge that stands for the cluster network; a node in a namespace on it.
+const BRIDGE = 'cwocfh0';
+const OWN_CIDR = '10.224.62.1/24';
+const FLOATING = '10.224.62.2';
+const HOST_NAME = 'cwit-ocf-host';
+const NODE_MAC = '52:54:00:7e:62:01';
+const node = new TestHost('cwocfn', BRIDGE, '', NODE_MAC);
+const hostStorage = join(work, 'host-storage');
+const home = join(work, 'home');
+const admin = new AdminSession(home, `https://${FLOATING}:18543/api/v1`);
+const IPADDR2 = '/usr/lib/ocf/resource.d/heartbeat/IPaddr2';
+const ipaddr2Env = { OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'cw-ip', OCF_RESKEY_ip: FLOATING, OCF_RESKEY_cidr_netmask: '24', OCF_RESKEY_nic: BRIDGE };
 
 /** The parameters as Pacemaker would pass them (crm_resource --force-* passes the same). */
 function params(): Record<string, string> {
@@ -53,13 +67,19 @@ async function healthOverHttps(): Promise<string> {
 }
 
 async function cleanup(): Promise<void> {
-  await sh('docker', ['rm', '-f', NAME], { reject: false });
+  await sh('docker', ['rm', '-f', NAME, HOST_NAME], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
+  await execa(IPADDR2, ['stop'], { env: ipaddr2Env, reject: false });
+  await node.destroy();
+  await sh('ip', ['link', 'del', BRIDGE], { reject: false });
+  admin.close();
 }
 
 ocfTest.before(async () => {
   await cleanup();
   mkdirSync(storage);
+  mkdirSync(hostStorage);
+  mkdirSync(home);
   await sh('docker', ['network', 'create', '--driver', 'bridge', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   const load = await ctl(['img-load', imageTarball()]);
   if (load.exitCode !== 0) throw new Error(load.all);
@@ -160,3 +180,45 @@ async function supervisorPid(): Promise<number> {
   if (!line) throw new Error(`no supervisor in:\n${top.stdout}`);
   return Number(line.trim().split(/\s+/)[0]);
 }
+
+ocfTest.serial('head_address: under host networking nodes are told the floating IP that IPaddr2 added, not the host\'s own', async (t) => {
+  await sh('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+  await sh('ip', ['addr', 'add', OWN_CIDR, 'dev', BRIDGE]);
+  await sh('ip', ['link', 'set', BRIDGE, 'up']);
+  await node.create();
+  // The group's order: the floating IP first (the real IPaddr2 agent), then the appliance.
+  const ip = await execa(IPADDR2, ['start'], { env: ipaddr2Env, reject: false, all: true });
+  t.is(ip.exitCode, 0, ip.all);
+  const ports = '--http-port 18180 --https-port 18543 --ssh-port 12280 --tftp-port 16979 --dns-port 5399';
+  const hostParams = { storage: hostStorage, name: HOST_NAME, head_address: FLOATING, start_options: ports };
+  const start = await agentAction('start', 180_000, hostParams);
+  t.is(start.code, 0, start.all);
+  t.is((await agentAction('monitor', 40_000, hostParams)).code, 0);
+
+  // The admin's tools find the appliance at the floating IP, as tool-config proposes.
+  await admin.open();
+  const add = await ctl(['add-admin', admin.user, `@${admin.keyFile}.pub`, '--name', HOST_NAME]);
+  t.is(add.exitCode, 0, add.all);
+  await admin.adopt(HOST_NAME);
+  const conf = join(home, 'cluster.conf');
+  writeFileSync(conf, `iprange 10.224.62.100/24\nnode ${NODE_MAC}\n`);
+  const load = await admin.tool('cluster-conf', ['load', conf]);
+  t.is(load.exitCode, 0, load.all);
+
+  // A real DHCP client: its address, and the next-server (siaddr) it is to boot from.
+  const script = join(home, 'udhcpc.sh');
+  writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip $siaddr"\nexit 0\n', { mode: 0o755 });
+  const { value } = await waitFor(async () => {
+    const r = await node.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '1', '-T', '1', '-s', script], { reject: false, timeout: 30_000 });
+    return /^LEASE (\S+) (\S+)/m.exec(r.stdout) ?? undefined;
+  }, 30_000, 200);
+  t.is(value[1], '10.224.62.100');
+  t.is(value[2], FLOATING);
+  const dhcpdConf = readFileSync(join(storagePaths(hostStorage).generatedDir, 'dhcpd.conf'), 'utf8');
+  t.regex(dhcpdConf, new RegExp(`next-server ${FLOATING.replaceAll('.', '\\.')};`));
+  t.notRegex(dhcpdConf, /10\.224\.62\.1\b/);
+
+  const stop = await agentAction('stop', 40_000, hostParams);
+  t.is(stop.code, 0, stop.all);
+  t.is((await agentAction('monitor', 40_000, hostParams)).code, 7);
+});
