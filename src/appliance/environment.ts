@@ -5,6 +5,7 @@ import { isIPv4 } from '../lib/ipv4.js';
 import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
 import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
+import { etcdMemberFromEnv, type EtcdMember } from './services/etcd/index.js';
 import { runCommandLine } from './services/run.js';
 import { supervisorSocketPath } from './supervisor/client.js';
 
@@ -19,6 +20,7 @@ export interface SupervisorConfig {
   dhcpInterfaces: string[] | null;
   /** CW_HEAD_ADDRESS, e.g. a Pacemaker floating IP: what nodes are told in its network. */
   headAddress: string | null;
+  etcdMember: EtcdMember | null;
   failService: string | null;
   templatesDir: string;
   syslogSocket: string;
@@ -56,6 +58,12 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   }
   const headAddress = env.CW_HEAD_ADDRESS?.trim() || null;
   if (headAddress !== null && !isIPv4(headAddress)) problems.push(`CW_HEAD_ADDRESS must be an IPv4 address (got "${headAddress}")`);
+  let etcdMember: EtcdMember | null = null;
+  try {
+    etcdMember = etcdMemberFromEnv(env);
+  } catch (err) {
+    problems.push(err instanceof Error ? err.message : String(err));
+  }
   const failService = env.CW_FAIL_SERVICE?.trim() || null;
   if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
   const runDir = absolute('CW_RUN_DIR', '/run/cw');
@@ -72,6 +80,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
     },
     dhcpInterfaces,
     headAddress,
+    etcdMember,
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
     syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),
@@ -87,6 +96,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       dhcpd: absolute('CW_DHCPD_BIN', '/usr/sbin/dhcpd'),
       dnsmasq: absolute('CW_DNSMASQ_BIN', '/usr/sbin/dnsmasq'),
       ipxeDir: absolute('CW_IPXE_DIR', '/usr/lib/ipxe'),
+      etcd: absolute('CW_ETCD_BIN', '/usr/bin/etcd'),
     },
   };
   // tftp is UDP and may share a number with any TCP port; DNS takes both.
@@ -118,6 +128,7 @@ export function serviceContext(config: SupervisorConfig, log: ServiceContext['lo
     ports: config.ports,
     dhcpInterfaces: config.dhcpInterfaces,
     headAddress: config.headAddress,
+    etcdMember: config.etcdMember,
     bins: config.bins,
     baseEnv: { ...baseEnv, CW_FAIL_SERVICE: undefined },
     log,

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
 import type { RestartPolicy } from '../supervisor/types.js';
 import type { TemplateDirs } from '../config/template.js';
+import type { EtcdMember } from './etcd/index.js';
 
 /** Where things live; all absolute (the storage ones from `storagePaths`). */
 export interface ServicePaths
@@ -66,6 +67,8 @@ export interface ServiceBinaries {
   dnsmasq: string;
   /** Directory holding the iPXE binaries copied into the boot directory. */
   ipxeDir: string;
+  /** This head's etcd member, when it runs one (Debian's etcd-server). */
+  etcd: string;
 }
 
 export interface RunResult {
@@ -86,6 +89,8 @@ export interface ServiceContext {
   dhcpInterfaces: readonly string[] | null;
   /** CW_HEAD_ADDRESS: the address nodes are told in its cluster network (a floating IP), or null. */
   headAddress: string | null;
+  /** This head's etcd member (CW_ETCD_MEMBER, CW_ETCD_ADDRESS), or null: the database is SQLite or an outside etcd. */
+  etcdMember: EtcdMember | null;
   bins: ServiceBinaries;
   /** Environment every child starts from. */
   baseEnv: Readonly<Record<string, string | undefined>>;

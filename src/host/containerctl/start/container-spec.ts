@@ -45,6 +45,9 @@ export interface ApplianceContainerInput {
   ip?: string | undefined;
   /** CW_HEAD_ADDRESS: the address nodes are told in its cluster network. */
   headAddress?: string | undefined;
+  /** The service network (BMCs, switches) as a second interface; only beside a named `network`. */
+  serviceNetwork?: string | undefined;
+  serviceIp?: string | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -96,6 +99,7 @@ export function buildContainerSpec(input: ApplianceContainerInput): ContainerSpe
     binds: [`${input.storageDir}:${CONTAINER_STORAGE}${bindOptions}`],
     network: input.network,
     ip: input.network === 'host' ? undefined : input.ip,
+    ...(input.network !== 'host' && input.serviceNetwork ? { serviceNetwork: { network: input.serviceNetwork, ip: input.serviceIp } } : {}),
     capAdd: [...APPLIANCE_CAPABILITIES],
     stopTimeout: STOP_TIMEOUT_SECONDS,
   };

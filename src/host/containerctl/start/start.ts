@@ -24,6 +24,9 @@ export interface StartOptions {
   name?: string | undefined;
   /** A named engine network instead of the host's network. */
   network?: string | undefined;
+  /** A second engine network for BMCs and switches (`--service-network`), with its fixed address. */
+  serviceNetwork?: string | undefined;
+  serviceIp?: string | undefined;
   ip?: string | undefined;
   /** The address nodes are told in its cluster network (a floating IP that moves with the appliance). */
   headAddress?: string | undefined;
@@ -54,6 +57,8 @@ interface Resolved {
   network: string;
   ip: string | undefined;
   headAddress: string | undefined;
+  serviceNetwork: string | undefined;
+  serviceIp: string | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -82,6 +87,17 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   if (options.headAddress !== undefined && !isIPv4(options.headAddress)) {
     throw new ExitError(`--head-address must be an IPv4 address, not "${options.headAddress}"`);
   }
+  const serviceNetwork = options.serviceNetwork?.trim() || undefined;
+  if (serviceNetwork !== undefined) {
+    if (network === 'host') throw new ExitError('--service-network needs --network NAME (the management network); under host networking the host\'s own interfaces are used');
+    if (serviceNetwork === network) throw new ExitError(`--service-network and --network are both ${network}`);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(serviceNetwork)) throw new ExitError(`invalid --service-network "${serviceNetwork}"`);
+  }
+  if (options.serviceIp !== undefined) {
+    if (serviceNetwork === undefined) throw new ExitError('--service-ip needs --service-network NAME');
+    if (!isIPv4(options.serviceIp)) throw new ExitError(`--service-ip must be an IPv4 address, not "${options.serviceIp}"`);
+    if (options.serviceIp === options.ip) throw new ExitError(`--service-ip and --ip are both ${options.ip}`);
+  }
   const httpPort = checkPort(options.httpPort, 80, '--http-port');
   const httpsPort = checkPort(options.httpsPort, 443, '--https-port');
   const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
@@ -103,7 +119,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, headAddress: options.headAddress, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, headAddress: options.headAddress, serviceNetwork, serviceIp: options.serviceIp, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -208,6 +224,8 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     network: wanted.network,
     ip: wanted.ip,
     headAddress: wanted.headAddress,
+    serviceNetwork: wanted.serviceNetwork,
+    serviceIp: wanted.serviceIp,
     httpPort: wanted.httpPort,
     httpsPort: wanted.httpsPort,
     sshPort: wanted.sshPort,
@@ -248,6 +266,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`Healthy after ${result.seconds} s\n`);
   const network = wanted.network === 'host' ? 'host' : `${wanted.network}${wanted.ip ? ` (${wanted.ip})` : ''}`;
   ctx.stdout.write(`Network: ${network}${wanted.headAddress ? `; nodes are told head address ${wanted.headAddress}` : ''}\n`);
+  if (wanted.serviceNetwork) ctx.stdout.write(`Service network: ${wanted.serviceNetwork}${wanted.serviceIp ? ` (${wanted.serviceIp})` : ''}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(
     `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp}), dns ${wanted.dnsPort}/udp+tcp\n`,
