@@ -37,6 +37,9 @@ const node = new TestHost('cwocfn', BRIDGE, '', NODE_MAC);
 const hostStorage = join(work, 'host-storage');
 const home = join(work, 'home');
 const admin = new AdminSession(home, `https://${FLOATING}:18543/api/v1`);
+const PODMAN_SOCKET = process.env.CW_PODMAN_SOCKET ?? '/run/podman/podman.sock';
+const PODMAN_NAME = 'cwit-ocf-podman';
+const podmanStorage = join(work, 'podman-storage');
 const IPADDR2 = '/usr/lib/ocf/resource.d/heartbeat/IPaddr2';
 const ipaddr2Env = { OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'cw-ip', OCF_RESKEY_ip: FLOATING, OCF_RESKEY_cidr_netmask: '24', OCF_RESKEY_nic: BRIDGE };
 
@@ -68,6 +71,7 @@ async function healthOverHttps(): Promise<string> {
 
 async function cleanup(): Promise<void> {
   await sh('docker', ['rm', '-f', NAME, HOST_NAME], { reject: false });
+  await sh('podman', ['rm', '-f', PODMAN_NAME], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
   await execa(IPADDR2, ['stop'], { env: ipaddr2Env, reject: false });
   await node.destroy();
@@ -79,6 +83,7 @@ ocfTest.before(async () => {
   await cleanup();
   mkdirSync(storage);
   mkdirSync(hostStorage);
+  mkdirSync(podmanStorage);
   mkdirSync(home);
   await sh('docker', ['network', 'create', '--driver', 'bridge', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   const load = await ctl(['img-load', imageTarball()]);
@@ -221,4 +226,26 @@ ocfTest.serial('head_address: under host networking nodes are told the floating 
   const stop = await agentAction('stop', 40_000, hostParams);
   t.is(stop.code, 0, stop.all);
   t.is((await agentAction('monitor', 40_000, hostParams)).code, 7);
+});
+
+ocfTest.serial('ocf-tester passes under Podman too (host networking, high ports)', async (t) => {
+  const env = { DOCKER_HOST: `unix://${PODMAN_SOCKET}` };
+  const load = await ctl(['--engine', 'podman', 'img-load', imageTarball()], { env });
+  t.is(load.exitCode, 0, load.all);
+  const podmanImage = /Loaded image: (\S+)/.exec(load.stdout)![1]!;
+  const podmanParams = {
+    ...params(),
+    engine: 'podman',
+    image: podmanImage,
+    storage: podmanStorage,
+    name: PODMAN_NAME,
+    start_options: '--http-port 18280 --https-port 18643 --ssh-port 12380 --tftp-port 17079 --dns-port 5499',
+  };
+  const options = Object.entries(podmanParams).flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+  const r = await execa('ocf-tester', ['-n', 'cw-headnode', ...options, agent], { env, reject: false, all: true, timeout: 600_000 });
+  t.log(r.all?.split('\n').slice(-1).join('\n'));
+  t.is(r.exitCode, 0, r.all);
+  t.regex(r.all ?? '', /passed all tests/);
+  const state = await sh('podman', ['inspect', '--type', 'container', '--format', '{{.State.Running}}', PODMAN_NAME], { reject: false });
+  t.not(state.stdout, 'true');
 });
