@@ -52,3 +52,37 @@ requireTools('xmllint', 'ocf-tester')('the agent meta-data is valid against the 
     t.regex(meta.stdout, new RegExp(`<parameter name="${name}"`));
   }
 });
+
+/** Runs an agent action with `docker` on PATH replaced by a script that prints `message` and fails. */
+async function withFailingDocker(action: string, message: string, interval = '20000') {
+  const { dir, cleanup } = tempDir('cw-ocf-engine-');
+  try {
+    writeFileSync(join(dir, 'docker'), `#!/bin/sh\necho '${message}' >&2\nexit 1\n`, { mode: 0o755 });
+    const env = {
+      PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      OCF_ROOT: '/usr/lib/ocf',
+      OCF_RESKEY_storage: dir,
+      OCF_RESKEY_image: 'cw-headnode:0.1.0',
+      OCF_RESKEY_CRM_meta_timeout: '20000',
+      OCF_RESKEY_CRM_meta_interval: interval,
+    };
+    return await execa(shippedAgentPath(), [action], { env, extendEnv: false, reject: false, all: true });
+  } finally {
+    cleanup();
+  }
+}
+
+requireTools('ocf-tester')('an engine that does not answer is never taken for "not running"; one that knows no such container is', async (t) => {
+  const down = 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?';
+  const monitor = await withFailingDocker('monitor', down);
+  t.is(monitor.exitCode, 1, monitor.all);
+  t.regex(monitor.all ?? '', /docker did not say whether container cw-headnode runs/);
+  // A stop it cannot confirm fails, so that Pacemaker fences the head instead of starting a second copy.
+  const stop = await withFailingDocker('stop', down);
+  t.is(stop.exitCode, 1, stop.all);
+  t.regex(stop.all ?? '', /cannot confirm the stop/);
+  const absent = 'Error: No such container: cw-headnode';
+  t.is((await withFailingDocker('monitor', absent)).exitCode, 7);
+  t.is((await withFailingDocker('monitor', absent, '0')).exitCode, 7);
+  t.is((await withFailingDocker('stop', absent)).exitCode, 0);
+});
