@@ -4,7 +4,7 @@
 // beside SQLite's are bench/cluster.ts's figures (bench/heads.sh runs both stores).
 // Usage: npx tsx bench/heads.ts [IMAGE:TAG]   (root, Docker, a loaded cw-headnode image)
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiClient } from '../src/tools/common/client/api-client.js';
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
   const la = loadavg().map((x) => x.toFixed(2));
   await cleanup();
   try {
+    mkdirSync(home, { recursive: true });
     await admin.open();
     await execa('docker', ['network', 'create', '--subnet', '10.213.67.0/24', '-o', `com.docker.network.bridge.name=${NET}`, NET]);
     const [a, b, c] = HEADS as [(typeof HEADS)[number], (typeof HEADS)[number], (typeof HEADS)[number]];
