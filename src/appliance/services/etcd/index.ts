@@ -6,17 +6,14 @@ import { mkdir, stat } from 'node:fs/promises';
 import { readTextIfExists } from '../../../lib/optional-file.js';
 import { isIPv4 } from 'node:net';
 import * as path from 'node:path';
+import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, MEMBER_NAME_RE, parseInitialCluster } from '../../../lib/etcd-members.js';
 import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import { tcpListeningProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec } from '../../supervisor/types.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
 import { ensureEtcdCa, ensureMemberCertificate, etcdPkiFiles } from './pki.js';
 
-export const ETCD_CLIENT_PORT = 2379;
-export const ETCD_PEER_PORT = 2380;
-
-/** A member name: what etcd shows in `member list` and `cw-clusterctl heads ls`. */
-export const MEMBER_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { ETCD_CLIENT_PORT, ETCD_PEER_PORT, MEMBER_NAME_RE, parseInitialCluster } from '../../../lib/etcd-members.js';
 
 export interface EtcdMember {
   /** This head's member name (CW_ETCD_MEMBER). */
@@ -54,16 +51,6 @@ export function etcdMemberFromEnv(env: NodeJS.ProcessEnv): EtcdMember | null {
 
 const peerUrl = (address: string): string => `https://${address}:${ETCD_PEER_PORT}`;
 const clientUrl = (address: string): string => `https://${address}:${ETCD_CLIENT_PORT}`;
-
-/** One `NAME=https://ADDR:2380` per member, checked (the join file is written by our tools, but it is a file). */
-export function parseInitialCluster(value: string): string {
-  const entries = value.split(',');
-  for (const entry of entries) {
-    const m = /^([a-z0-9][a-z0-9-]{0,62})=https:\/\/(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(entry);
-    if (!m || !isIPv4(m[2]!)) throw new Error(`not a member NAME=https://ADDRESS:PORT: ${JSON.stringify(entry.slice(0, 80))}`);
-  }
-  return entries.join(',');
-}
 
 async function readJoin(file: string): Promise<EtcdJoin | null> {
   const text = await readTextIfExists(file);

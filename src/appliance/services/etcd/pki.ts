@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { chmod, readFile, rename, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import * as path from 'node:path';
+import type { EtcdPkiFiles } from '../../../lib/etcd-members.js';
 import { ensurePrivateDir } from '../../../lib/storage-layout.js';
 import { pathExists } from '../../config/files.js';
 import type { CommandRunner } from '../context.js';
@@ -14,25 +14,7 @@ import { tail } from '../run.js';
 /** Ten years, as the HTTPS certificate: these are trusted through the CA the heads share, not a public one. */
 const DAYS = 3650;
 
-export interface EtcdPkiFiles {
-  dir: string;
-  caCert: string;
-  caKey: string;
-  memberCert: string;
-  memberKey: string;
-}
-
-/** `STORAGE/secrets/etcd/`: the cluster CA and this head's member certificate (directory 0700, keys 0600). */
-export function etcdPkiFiles(secretsDir: string): EtcdPkiFiles {
-  const dir = path.join(secretsDir, 'etcd');
-  return {
-    dir,
-    caCert: path.join(dir, 'ca.crt'),
-    caKey: path.join(dir, 'ca.key'),
-    memberCert: path.join(dir, 'member.crt'),
-    memberKey: path.join(dir, 'member.key'),
-  };
-}
+export { etcdPkiFiles, type EtcdPkiFiles } from '../../../lib/etcd-members.js';
 
 async function openssl(run: CommandRunner, bin: string, args: string[], what: string): Promise<void> {
   const result = await run(bin, args);

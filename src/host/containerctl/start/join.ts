@@ -10,8 +10,7 @@ import { ExitError } from '../../../lib/errors.js';
 import { ensurePrivateDir, storagePaths } from '../../../lib/storage-layout.js';
 import { ApiClient } from '../../../tools/common/client/api-client.js';
 import { loadSettings, normalizeBaseUrl } from '../../../tools/common/client/settings.js';
-import { parseInitialCluster } from '../../../appliance/services/etcd/index.js';
-import { etcdPkiFiles } from '../../../appliance/services/etcd/pki.js';
+import { etcdPkiFiles, parseInitialCluster } from '../../../lib/etcd-members.js';
 
 export interface JoinRequest {
   /** The existing head: an address or name (its API is https://HEAD/api/v1), or the API's URL. */

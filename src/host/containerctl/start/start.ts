@@ -16,7 +16,7 @@ import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
 import { checkStorageDir, resolveStorageDir } from './storage.js';
 import { installOwnCertificate, readOwnCertificate } from './tls.js';
 import { joinCluster, refuseIfHead, type Joined } from './join.js';
-import { MEMBER_NAME_RE } from '../../../appliance/services/etcd/index.js';
+import { MEMBER_NAME_RE } from '../../../lib/etcd-members.js';
 
 export interface StartOptions {
   /** Default `./cw_container_storage`. */
