@@ -12,6 +12,10 @@ import { reloadService, supervisorHealthClient } from './supervisor-client.js';
 import { ConsoleManager, followDatabase } from '../console/manager.js';
 import { consoleHoldDir } from '../console/hold.js';
 import { execaRunner } from '../power/command.js';
+import { makeBackup, removeBackupLeftovers } from '../backup/backup.js';
+import { BackupSchedule, backupSettings } from '../backup/schedule.js';
+import { openSnapshotter } from '../db/snapshot.js';
+import { packageInfo } from './package-info.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
 const SHUTDOWN_DEADLINE_MS = 4000;
@@ -32,6 +36,16 @@ await runCommand(async () => {
     syncDns();
   };
   let consoles: ReturnType<typeof followDatabase> | undefined;
+  for (const name of await removeBackupLeftovers(paths.backupDir)) log(`backup: removed ${name}, left by an interrupted backup`);
+  const snapshotter = openSnapshotter(paths);
+  const backups = new BackupSchedule({
+    dir: paths.backupDir,
+    settings: async () => backupSettings({ interval: await store.getSetting('backup_interval'), keep: await store.getSetting('backup_keep') }),
+    backup: async (fileName) => {
+      await makeBackup({ paths, snapshotter, fileName, productVersion: packageInfo().version });
+    },
+    log,
+  });
   const app = buildApi({
     store,
     supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
@@ -42,6 +56,7 @@ await runCommand(async () => {
     onDhcpChange: syncNames,
     console: { sshPort: portOf(process.env, 'CW_SSH_PORT', 2200) },
     onChange: () => consoles?.trigger(),
+    onBackupSettings: () => void backups.poke().catch((err: unknown) => log(`backup: ${errorMessage(err)}`)),
   });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
@@ -52,6 +67,7 @@ await runCommand(async () => {
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
   // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
   syncNames();
+  await backups.start().catch((err: unknown) => log(`backup: cannot plan the scheduled backups: ${errorMessage(err)}`));
   // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
   // request, and every 30 s for changes made around the API.
   consoles = followDatabase(
@@ -72,6 +88,7 @@ await runCommand(async () => {
     log(`closing the server: ${errorMessage(err)}`);
   }
   await consoles.stop().catch((err: unknown) => log(`stopping console logs: ${errorMessage(err)}`));
+  await backups.stop();
   await store.close();
   clearTimeout(deadline);
   log('CW API stopped');

@@ -1,0 +1,306 @@
+// The backup archive (`cw-containerctl backup`, the appliance's rolling set, `start --restore`): a gzip'd
+// tar whose first member is `manifest.json` (product and schema version, time, the sha256 of every other
+// member), then the members. The appliance writes it; the host reads it back. An archive is untrusted input
+// when read: only regular files under a fixed list of names are accepted, everything is checked against the
+// manifest, and nothing is kept unless all of it checks out.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { chmod, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Parser, create as createTar, type ReadEntry } from 'tar';
+
+export const BACKUP_FORMAT = 'cw-backup';
+export const BACKUP_FORMAT_VERSION = 1;
+export const MANIFEST_NAME = 'manifest.json';
+
+/**
+ * The database schema version this release writes and reads (the last migration's number). The host side
+ * checks an archive against it before restoring; a unit test keeps it equal to the appliance's migrations.
+ */
+export const DATABASE_SCHEMA_VERSION = 3;
+
+/** The storage directory's parts a backup holds, below the storage root (images and boot files are not among them). */
+export const BACKUP_DIRS = ['db', 'secrets', 'tls', 'ssh', 'etc/templates'] as const;
+export type BackupDir = (typeof BACKUP_DIRS)[number];
+
+// One level of plain names under the known directories: no `..`, no hidden files, no subdirectories.
+const MEMBER_RE = /^(?:db\/cw\.sqlite|(?:secrets|tls|ssh|etc\/templates)\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
+const MANIFEST_MAX_BYTES = 1 << 20;
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+export interface BackupMember {
+  /** Path below the storage root, e.g. `db/cw.sqlite`. */
+  path: string;
+  size: number;
+  /** Hex SHA-256 of the content. */
+  sha256: string;
+}
+
+export interface BackupManifest {
+  format: typeof BACKUP_FORMAT;
+  formatVersion: number;
+  /** The cw-headnode version that made it. */
+  productVersion: string;
+  /** The database schema version (the last migration applied). */
+  schemaVersion: number;
+  /** The store backend the database snapshot is for (`sqlite`). */
+  backend: string;
+  /** ISO 8601 UTC. */
+  createdAt: string;
+  members: BackupMember[];
+}
+
+/** A problem with an archive that is the archive's fault (corrupt, truncated, foreign, hostile). */
+export class BackupArchiveError extends Error {}
+
+/** True for a member path the archive may hold (besides the manifest). */
+export function isBackupMemberPath(path: string): boolean {
+  return MEMBER_RE.test(path);
+}
+
+/** `cw-backup-20261206T101500Z.tar.gz` (or with a `-auto` infix for the scheduled ones). */
+export function backupFileName(when: Date, kind: 'manual' | 'auto' = 'manual'): string {
+  const stamp = when.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return `cw-backup-${kind === 'auto' ? 'auto-' : ''}${stamp}.tar.gz`;
+}
+
+/** Hex SHA-256 of a file, read as a stream. */
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** The manifest for `members` (paths below `stagingDir`): sizes and checksums are computed here. */
+export async function buildManifest(
+  stagingDir: string,
+  members: readonly string[],
+  info: { productVersion: string; schemaVersion: number; backend: string; createdAt: Date },
+): Promise<BackupManifest> {
+  const list: BackupMember[] = [];
+  for (const path of [...members].sort()) {
+    if (!isBackupMemberPath(path)) throw new Error(`internal: ${path} is not a backup member path`);
+    const file = join(stagingDir, path);
+    list.push({ path, size: (await stat(file)).size, sha256: await sha256OfFile(file) });
+  }
+  return {
+    format: BACKUP_FORMAT,
+    formatVersion: BACKUP_FORMAT_VERSION,
+    productVersion: info.productVersion,
+    schemaVersion: info.schemaVersion,
+    backend: info.backend,
+    createdAt: info.createdAt.toISOString(),
+    members: list,
+  };
+}
+
+/**
+ * Writes the archive of `manifest`'s members (files below `stagingDir`) to `dest`, mode 0600: into a
+ * temporary name in the same directory, flushed, then renamed — `dest` is never a partial file.
+ */
+export async function writeBackupArchive(stagingDir: string, manifest: BackupManifest, dest: string): Promise<void> {
+  const manifestFile = join(stagingDir, MANIFEST_NAME);
+  const fh = await open(manifestFile, 'wx', 0o600);
+  try {
+    await fh.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+  } finally {
+    await fh.close();
+  }
+  const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const pack = createTar({ gzip: true, cwd: stagingDir, portable: true, noDirRecurse: true }, [MANIFEST_NAME, ...manifest.members.map((m) => m.path)]);
+    await pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const dirFd = openSync(dirname(dest), 'r');
+  try {
+    fsyncSync(dirFd);
+  } catch {
+    // Not every filesystem can flush a directory; the rename happened all the same.
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** Parses and checks a manifest's shape; every member path must be an allowed one. */
+export function parseManifest(text: string): BackupManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BackupArchiveError('its manifest.json is not JSON');
+  }
+  const m = value as Partial<BackupManifest> | null;
+  if (!m || typeof m !== 'object' || m.format !== BACKUP_FORMAT) throw new BackupArchiveError('it is not a cw-headnode backup (manifest.json has no "format": "cw-backup")');
+  if (m.formatVersion !== BACKUP_FORMAT_VERSION) {
+    throw new BackupArchiveError(`its format version ${String(m.formatVersion)} is not one this cw-headnode reads (${BACKUP_FORMAT_VERSION}); use a newer cw-containerctl`);
+  }
+  if (typeof m.productVersion !== 'string' || !/^\d+\.\d+\.\d+[A-Za-z0-9.+-]*$/.test(m.productVersion)) throw new BackupArchiveError('manifest.json: productVersion is missing or invalid');
+  if (!Number.isInteger(m.schemaVersion) || (m.schemaVersion as number) < 1) throw new BackupArchiveError('manifest.json: schemaVersion is missing or invalid');
+  if (typeof m.backend !== 'string' || !/^[a-z0-9]{1,16}$/.test(m.backend)) throw new BackupArchiveError('manifest.json: backend is missing or invalid');
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) throw new BackupArchiveError('manifest.json: createdAt is missing or invalid');
+  if (!Array.isArray(m.members)) throw new BackupArchiveError('manifest.json: members is missing');
+  const seen = new Set<string>();
+  for (const member of m.members as unknown[]) {
+    const mm = member as Partial<BackupMember> | null;
+    if (!mm || typeof mm.path !== 'string' || !isBackupMemberPath(mm.path)) {
+      throw new BackupArchiveError(`manifest.json names a member that is not allowed: ${JSON.stringify(mm?.path ?? mm).slice(0, 80)}`);
+    }
+    if (!Number.isSafeInteger(mm.size) || (mm.size as number) < 0 || typeof mm.sha256 !== 'string' || !SHA256_RE.test(mm.sha256)) {
+      throw new BackupArchiveError(`manifest.json: member ${mm.path} has no valid size and sha256`);
+    }
+    if (seen.has(mm.path)) throw new BackupArchiveError(`manifest.json names ${mm.path} twice`);
+    seen.add(mm.path);
+  }
+  if (!seen.has('db/cw.sqlite')) throw new BackupArchiveError('manifest.json has no database (db/cw.sqlite)');
+  return m as BackupManifest;
+}
+
+export interface ReadBackupOptions {
+  /**
+   * Write each member below this directory (which must exist and be empty) as it is read; files are
+   * created 0600 and given their mode at the end. Without it the archive is only checked.
+   */
+  extractTo?: string;
+}
+
+/** Permission bits a restored member gets: private for the database and secrets, else at most 0644. */
+export function memberMode(path: string, archivedMode: number | undefined): number {
+  if (path.startsWith('db/') || path.startsWith('secrets/')) return 0o600;
+  return (archivedMode ?? 0o600) & 0o044 ? 0o644 : 0o600;
+}
+
+/**
+ * Reads a backup archive from start to end and checks it: `manifest.json` first, then only the regular
+ * files it names (each once, with its size and sha256), nothing else. Returns the manifest; throws
+ * BackupArchiveError for a corrupt, truncated, foreign or hostile archive.
+ */
+export async function readBackupArchive(file: string, options: ReadBackupOptions = {}): Promise<BackupManifest> {
+  let manifest: BackupManifest | undefined;
+  const found = new Map<string, { size: number; sha256: string }>();
+  let failure: Error | undefined;
+  const fail = (message: string): void => {
+    failure ??= new BackupArchiveError(message);
+  };
+  const written: Array<{ path: string; mode: number }> = [];
+
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      const path = entry.path;
+      const shown = JSON.stringify(path.slice(0, 100));
+      if (failure) return void entry.resume();
+      if (entry.type !== 'File' && entry.type !== 'OldFile') {
+        fail(`it holds ${shown}, a ${entry.type} entry: only regular files are accepted`);
+        return void entry.resume();
+      }
+      if (manifest === undefined && path !== MANIFEST_NAME) {
+        fail(`its first member is ${shown}, not manifest.json: not a cw-headnode backup`);
+        return void entry.resume();
+      }
+      if (path === MANIFEST_NAME) {
+        if (manifest !== undefined) fail('it holds manifest.json twice');
+        else if (entry.size > MANIFEST_MAX_BYTES) fail('its manifest.json is too large');
+        if (failure) return void entry.resume();
+        const chunks: Buffer[] = [];
+        entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+        entry.on('end', () => {
+          try {
+            manifest = parseManifest(Buffer.concat(chunks).toString('utf8'));
+          } catch (err) {
+            failure ??= err as Error;
+          }
+        });
+        return;
+      }
+      if (!isBackupMemberPath(path)) {
+        fail(`it holds ${shown}, which is not a path a backup may contain`);
+        return void entry.resume();
+      }
+      const expected = manifest?.members.find((m) => m.path === path);
+      if (!expected) {
+        fail(`it holds ${path}, which manifest.json does not name`);
+        return void entry.resume();
+      }
+      if (found.has(path)) {
+        fail(`it holds ${path} twice`);
+        return void entry.resume();
+      }
+      const hash = createHash('sha256');
+      let size = 0;
+      let fd: number | undefined;
+      if (options.extractTo) {
+        const target = join(options.extractTo, path);
+        try {
+          mkdirSyncPrivate(dirname(target), options.extractTo);
+          fd = openSync(target, 'wx', 0o600);
+          written.push({ path, mode: memberMode(path, entry.mode) });
+        } catch (err) {
+          failure ??= err as Error;
+          return void entry.resume();
+        }
+      }
+      entry.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+        if (fd !== undefined && !failure) {
+          try {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          } catch (err) {
+            failure ??= err as Error;
+          }
+        }
+      });
+      entry.on('end', () => {
+        if (fd !== undefined) {
+          try {
+            fsyncSync(fd);
+          } finally {
+            closeSync(fd);
+          }
+        }
+        found.set(path, { size, sha256: hash.digest('hex') });
+      });
+    },
+  });
+
+  try {
+    await pipeline(createReadStream(file), parser as unknown as NodeJS.WritableStream);
+  } catch (err) {
+    if (failure) throw failure;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') throw new BackupArchiveError(`cannot read it: ${e.message}`);
+    throw new BackupArchiveError(`it is corrupt or truncated (${e.message})`);
+  }
+  if (failure) throw failure;
+  if (!manifest) throw new BackupArchiveError('it holds no manifest.json: not a cw-headnode backup');
+  for (const m of manifest.members) {
+    const got = found.get(m.path);
+    if (!got) throw new BackupArchiveError(`it lacks ${m.path}, which manifest.json names (truncated?)`);
+    if (got.size !== m.size || got.sha256 !== m.sha256) {
+      throw new BackupArchiveError(`${m.path} does not match its checksum in manifest.json (the archive is damaged)`);
+    }
+  }
+  if (options.extractTo) {
+    for (const w of written) await chmod(join(options.extractTo, w.path), w.mode);
+  }
+  return manifest;
+}
+
+// Directories below the extraction root, 0700 (the layout's modes are given when they are moved into place).
+// Synchronous: entries arrive in order and their data must go to an open file before the next one.
+function mkdirSyncPrivate(dir: string, root: string): void {
+  if (dir !== root && !dir.startsWith(`${root}/`)) throw new Error(`internal: ${dir} is outside ${root}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
