@@ -3,12 +3,14 @@
 // member), then the members. The appliance writes it; the host reads it back. An archive is untrusted input
 // when read: only regular files under a fixed list of names are accepted, everything is checked against the
 // manifest, and nothing is kept unless all of it checks out.
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { chmod, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, openSync } from 'node:fs';
+import { chmod, open, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Parser, create as createTar, type ReadEntry } from 'tar';
+import { create as createTar } from 'tar';
+import { writeStreamAtomic } from './atomic-write.js';
+import { hashTo, readCheckedTar, readSmall } from './checked-tar.js';
 
 export const BACKUP_FORMAT = 'cw-backup';
 export const BACKUP_FORMAT_VERSION = 1;
@@ -107,29 +109,8 @@ export async function writeBackupArchive(stagingDir: string, manifest: BackupMan
   } finally {
     await fh.close();
   }
-  const tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const pack = createTar({ gzip: true, cwd: stagingDir, portable: true, noDirRecurse: true }, [MANIFEST_NAME, ...manifest.members.map((m) => m.path)]);
-    await pipeline(pack, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    await rename(tmp, dest);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dirFd = openSync(dirname(dest), 'r');
-  try {
-    fsyncSync(dirFd);
-  } catch {
-    // Not every filesystem can flush a directory; the rename happened all the same.
-  } finally {
-    closeSync(dirFd);
-  }
+  const pack = createTar({ gzip: true, cwd: stagingDir, portable: true, noDirRecurse: true }, [MANIFEST_NAME, ...manifest.members.map((m) => m.path)]);
+  await writeStreamAtomic(dest, pack, { mode: 0o600 });
 }
 
 /** Parses and checks a manifest's shape; every member path must be an allowed one. */
@@ -188,102 +169,35 @@ export function memberMode(path: string, archivedMode: number | undefined): numb
 export async function readBackupArchive(file: string, options: ReadBackupOptions = {}): Promise<BackupManifest> {
   let manifest: BackupManifest | undefined;
   const found = new Map<string, { size: number; sha256: string }>();
-  let failure: Error | undefined;
-  const fail = (message: string): void => {
-    failure ??= new BackupArchiveError(message);
-  };
   const written: Array<{ path: string; mode: number }> = [];
-
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry: ReadEntry) => {
+  await readCheckedTar(file, {
+    firstMember: MANIFEST_NAME,
+    kind: 'a cw-headnode backup',
+    error: (message) => new BackupArchiveError(message),
+    onFile: (entry, fail) => {
       const path = entry.path;
-      const shown = JSON.stringify(path.slice(0, 100));
-      if (failure) return void entry.resume();
-      if (entry.type !== 'File' && entry.type !== 'OldFile') {
-        fail(`it holds ${shown}, a ${entry.type} entry: only regular files are accepted`);
-        return void entry.resume();
-      }
-      if (manifest === undefined && path !== MANIFEST_NAME) {
-        fail(`its first member is ${shown}, not manifest.json: not a cw-headnode backup`);
-        return void entry.resume();
-      }
       if (path === MANIFEST_NAME) {
-        if (manifest !== undefined) fail('it holds manifest.json twice');
-        else if (entry.size > MANIFEST_MAX_BYTES) fail('its manifest.json is too large');
-        if (failure) return void entry.resume();
-        const chunks: Buffer[] = [];
-        entry.on('data', (chunk: Buffer) => chunks.push(chunk));
-        entry.on('end', () => {
-          try {
-            manifest = parseManifest(Buffer.concat(chunks).toString('utf8'));
-          } catch (err) {
-            failure ??= err as Error;
-          }
+        if (manifest !== undefined) return 'it holds manifest.json twice';
+        if (entry.size > MANIFEST_MAX_BYTES) return 'its manifest.json is too large';
+        readSmall(entry, fail, (text) => {
+          manifest = parseManifest(text);
         });
-        return;
+        return undefined;
       }
-      if (!isBackupMemberPath(path)) {
-        fail(`it holds ${shown}, which is not a path a backup may contain`);
-        return void entry.resume();
-      }
-      const expected = manifest?.members.find((m) => m.path === path);
-      if (!expected) {
-        fail(`it holds ${path}, which manifest.json does not name`);
-        return void entry.resume();
-      }
-      if (found.has(path)) {
-        fail(`it holds ${path} twice`);
-        return void entry.resume();
-      }
-      const hash = createHash('sha256');
-      let size = 0;
+      if (!isBackupMemberPath(path)) return `it holds ${JSON.stringify(path.slice(0, 100))}, which is not a path a backup may contain`;
+      if (!manifest?.members.some((m) => m.path === path)) return `it holds ${path}, which manifest.json does not name`;
+      if (found.has(path) || written.some((w) => w.path === path)) return `it holds ${path} twice`;
       let fd: number | undefined;
       if (options.extractTo) {
         const target = join(options.extractTo, path);
-        try {
-          mkdirSyncPrivate(dirname(target), options.extractTo);
-          fd = openSync(target, 'wx', 0o600);
-          written.push({ path, mode: memberMode(path, entry.mode) });
-        } catch (err) {
-          failure ??= err as Error;
-          return void entry.resume();
-        }
+        mkdirSyncPrivate(dirname(target), options.extractTo);
+        fd = openSync(target, 'wx', 0o600);
+        written.push({ path, mode: memberMode(path, entry.mode) });
       }
-      entry.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-        if (fd !== undefined && !failure) {
-          try {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-          } catch (err) {
-            failure ??= err as Error;
-          }
-        }
-      });
-      entry.on('end', () => {
-        if (fd !== undefined) {
-          try {
-            fsyncSync(fd);
-          } finally {
-            closeSync(fd);
-          }
-        }
-        found.set(path, { size, sha256: hash.digest('hex') });
-      });
+      hashTo(entry, fd, fail, (got) => found.set(path, got));
+      return undefined;
     },
   });
-
-  try {
-    await pipeline(createReadStream(file), parser as unknown as NodeJS.WritableStream);
-  } catch (err) {
-    if (failure) throw failure;
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') throw new BackupArchiveError(`cannot read it: ${e.message}`);
-    throw new BackupArchiveError(`it is corrupt or truncated (${e.message})`);
-  }
-  if (failure) throw failure;
   if (!manifest) throw new BackupArchiveError('it holds no manifest.json: not a cw-headnode backup');
   for (const m of manifest.members) {
     const got = found.get(m.path);

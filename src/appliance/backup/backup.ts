@@ -100,7 +100,8 @@ export async function removeBackupLeftovers(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names) {
-    if (!/^\.staging-|^\..*\.tmp$/.test(name)) continue;
+    // Staging directories, temporary archives, and copies `cw-containerctl backup FILE` did not take out.
+    if (!/^\.staging-|^\..*\.tmp$|^cw-export-[0-9a-f]+\.tmp$/.test(name)) continue;
     await rm(join(dir, name), { recursive: true, force: true });
     removed.push(name);
   }

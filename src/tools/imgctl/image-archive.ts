@@ -2,10 +2,8 @@
 // cwsquash content is already compressed) holding `cw-image.json` first — the image's name, description,
 // size and checksum, and the boot configs that used it on the head node it came from — then `image.img`.
 // Read as untrusted input: exactly those two regular files, in that order, the content's sha256 checked.
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, openSync, writeSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { Parser, type ReadEntry } from 'tar';
+import { openSync } from 'node:fs';
+import { hashTo, readCheckedTar, readSmall } from '../../lib/checked-tar.js';
 import { isSafeName } from '../../lib/validate.js';
 
 export const IMAGE_ARCHIVE_FORMAT = 'cw-image';
@@ -68,83 +66,28 @@ export function parseImageManifest(text: string): ImageManifest {
  */
 export async function readImageArchive(file: string, contentFile: string): Promise<ImageManifest> {
   let manifest: ImageManifest | undefined;
-  let failure: Error | undefined;
   let content: { size: number; checksum: string } | undefined;
-  const fail = (message: string) => {
-    failure ??= new ImageArchiveError(message);
-  };
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry: ReadEntry) => {
-      const shown = JSON.stringify(entry.path.slice(0, 100));
-      if (failure) return void entry.resume();
-      if (entry.type !== 'File' && entry.type !== 'OldFile') {
-        fail(`it holds ${shown}, a ${entry.type} entry: only regular files are accepted`);
-        return void entry.resume();
-      }
-      if (manifest === undefined && entry.path !== IMAGE_MANIFEST) {
-        fail(`its first member is ${shown}, not ${IMAGE_MANIFEST}: not a cw-headnode image archive`);
-        return void entry.resume();
-      }
+  let contentSeen = false;
+  await readCheckedTar(file, {
+    firstMember: IMAGE_MANIFEST,
+    kind: 'a cw-headnode image archive',
+    error: (message) => new ImageArchiveError(message),
+    onFile: (entry, fail) => {
       if (entry.path === IMAGE_MANIFEST) {
-        if (manifest !== undefined || entry.size > MANIFEST_MAX_BYTES) {
-          fail(`its ${IMAGE_MANIFEST} is repeated or too large`);
-          return void entry.resume();
-        }
-        const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
-        entry.on('end', () => {
-          try {
-            manifest = parseImageManifest(Buffer.concat(chunks).toString('utf8'));
-          } catch (err) {
-            failure ??= err as Error;
-          }
+        if (manifest !== undefined || entry.size > MANIFEST_MAX_BYTES) return `its ${IMAGE_MANIFEST} is repeated or too large`;
+        readSmall(entry, fail, (text) => {
+          manifest = parseImageManifest(text);
         });
-        return;
+        return undefined;
       }
-      if (entry.path !== IMAGE_CONTENT || content !== undefined) {
-        fail(`it holds ${shown}, which an image archive does not contain`);
-        return void entry.resume();
-      }
-      let fd: number;
-      try {
-        fd = openSync(contentFile, 'wx', 0o600);
-      } catch (err) {
-        failure ??= err as Error;
-        return void entry.resume();
-      }
-      const hash = createHash('sha256');
-      let size = 0;
-      entry.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-        if (failure) return;
-        try {
-          let off = 0;
-          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-        } catch (err) {
-          failure ??= err as Error;
-        }
+      if (entry.path !== IMAGE_CONTENT || contentSeen) return `it holds ${JSON.stringify(entry.path.slice(0, 100))}, which an image archive does not contain`;
+      contentSeen = true;
+      hashTo(entry, openSync(contentFile, 'wx', 0o600), fail, (got) => {
+        content = { size: got.size, checksum: `sha256:${got.sha256}` };
       });
-      entry.on('end', () => {
-        try {
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        content = { size, checksum: `sha256:${hash.digest('hex')}` };
-      });
+      return undefined;
     },
   });
-  try {
-    await pipeline(createReadStream(file), parser as unknown as NodeJS.WritableStream);
-  } catch (err) {
-    if (failure) throw failure;
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') throw new ImageArchiveError(`cannot read it: ${e.message}`);
-    throw new ImageArchiveError(`it is corrupt or truncated (${e.message})`);
-  }
-  if (failure) throw failure;
   if (!manifest) throw new ImageArchiveError(`it holds no ${IMAGE_MANIFEST}: not a cw-headnode image archive`);
   if (!content) throw new ImageArchiveError(`it holds no ${IMAGE_CONTENT} (truncated?)`);
   if (content.size !== manifest.image.size || content.checksum !== manifest.image.checksum) {

@@ -2,12 +2,12 @@
 // one head node to another. The content streams between disk and the API; it is checked against its
 // sha256 after the download, while it is read from the archive, and by the head node as it arrives.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { create as createTar } from 'tar';
 import { sha256File } from '../../images/cwsquash/index.js';
+import { writeStreamAtomic } from '../../lib/atomic-write.js';
 import { formatBytes } from '../../lib/bytes.js';
 import { ExitError } from '../../lib/errors.js';
 import { isSafeName } from '../../lib/validate.js';
@@ -54,7 +54,7 @@ export async function exportAction(ctx: ToolContext, words: readonly string[]): 
     .filter((b) => b.image === name || b.image === image.uid)
     .map((b) => ({ name: labelOf(b), description: text(b.description), cmdline: text(b.cmdline), kernel: fileName(b.kernel), initramfs: fileName(b.initramfs) }));
 
-  // Staged beside FILE, so the finished archive is renamed into place and FILE is never a partial file.
+  // The content is staged beside FILE (same filesystem, no /tmp of a different size); FILE is never partial.
   const staging = await mkdtemp(join(dirname(target), `.${basename(target)}.`));
   try {
     const content = join(staging, IMAGE_CONTENT);
@@ -69,9 +69,7 @@ export async function exportAction(ctx: ToolContext, words: readonly string[]): 
       bootconfigs,
     };
     await writeFile(join(staging, IMAGE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-    const archive = join(staging, 'archive.tar');
-    await pipeline(createTar({ cwd: staging, portable: true }, [IMAGE_MANIFEST, IMAGE_CONTENT]), createWriteStream(archive, { flags: 'wx', mode: 0o644 }));
-    await rename(archive, target);
+    await writeStreamAtomic(target, createTar({ cwd: staging, portable: true }, [IMAGE_MANIFEST, IMAGE_CONTENT]), { mode: 0o644, umask: true });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -2,11 +2,11 @@
 // the engine's exec), so the database snapshot is taken by the code that owns the database and no secret
 // crosses a command line or a log. The archive lands in STORAGE/backup/; a FILE elsewhere gets a copy.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../../../lib/bytes.js';
+import { writeStreamAtomic } from '../../../lib/atomic-write.js';
 import { ExitError } from '../../../lib/errors.js';
 import { findRunningAppliance, runAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
@@ -69,20 +69,11 @@ export async function backup(options: BackupOptions, ctx: CommandContext, cwd: s
   ctx.stdout.write(`Restore it into an empty storage directory with:\n    cw-containerctl start --restore ${written} NEW_STORAGE\n`);
 }
 
-/** Copies `from` to `to` (0600) through a temporary name beside `to`, flushed, then renamed. */
+/** Copies `from` to `to` (0600): `to` appears only once the whole copy is written and flushed. */
 async function copyPrivate(from: string, to: string): Promise<void> {
-  const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await pipeline(createReadStream(from), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
-    const fh = await open(tmp, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, to);
+    await writeStreamAtomic(to, createReadStream(from), { mode: 0o600 });
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new ExitError(`cannot write ${to}: ${(err as Error).message}`);
   }
 }

@@ -76,7 +76,8 @@ function stamp(when: Date): string {
 /**
  * Restores the archive into `storageDir`: refused while the storage already holds a database or secrets,
  * unless `force` — then what was there is moved aside (`db.before-restore-20261206T101500Z`, ...), never
- * deleted. On any failure the storage directory is as it was.
+ * deleted. A bad archive is found before anything is moved: only renames inside the storage directory
+ * happen after the whole archive has been extracted and checked.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   const { file, storageDir } = options;
@@ -94,7 +95,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   try {
     try {
       // Read and checked again while written: the file may have changed since it was verified.
-      await readBackupArchive(file, { extractTo: staging });
+      const again = await readBackupArchive(file, { extractTo: staging });
+      if (JSON.stringify(again) !== JSON.stringify(manifest)) throw new BackupArchiveError('it changed while it was being restored');
     } catch (err) {
       if (err instanceof BackupArchiveError) throw new ExitError(`${file} cannot be restored: ${err.message}; nothing was changed`);
       throw err;
