@@ -4,6 +4,7 @@ import { ExitError } from '../lib/errors.js';
 import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
 import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
+import { etcdMemberFromEnv, type EtcdMember } from './services/etcd/index.js';
 import { runCommandLine } from './services/run.js';
 import { supervisorSocketPath } from './supervisor/client.js';
 
@@ -16,6 +17,7 @@ export interface SupervisorConfig {
   controlSocket: string;
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   dhcpInterfaces: string[] | null;
+  etcdMember: EtcdMember | null;
   failService: string | null;
   templatesDir: string;
   syslogSocket: string;
@@ -51,6 +53,12 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
+  let etcdMember: EtcdMember | null = null;
+  try {
+    etcdMember = etcdMemberFromEnv(env);
+  } catch (err) {
+    problems.push(err instanceof Error ? err.message : String(err));
+  }
   const failService = env.CW_FAIL_SERVICE?.trim() || null;
   if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
   const runDir = absolute('CW_RUN_DIR', '/run/cw');
@@ -66,6 +74,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       dns: portOf('CW_DNS_PORT', 53),
     },
     dhcpInterfaces,
+    etcdMember,
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
     syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),
@@ -81,6 +90,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       dhcpd: absolute('CW_DHCPD_BIN', '/usr/sbin/dhcpd'),
       dnsmasq: absolute('CW_DNSMASQ_BIN', '/usr/sbin/dnsmasq'),
       ipxeDir: absolute('CW_IPXE_DIR', '/usr/lib/ipxe'),
+      etcd: absolute('CW_ETCD_BIN', '/usr/bin/etcd'),
     },
   };
   // tftp is UDP and may share a number with any TCP port; DNS takes both.
@@ -111,6 +121,7 @@ export function serviceContext(config: SupervisorConfig, log: ServiceContext['lo
     }),
     ports: config.ports,
     dhcpInterfaces: config.dhcpInterfaces,
+    etcdMember: config.etcdMember,
     bins: config.bins,
     baseEnv: { ...baseEnv, CW_FAIL_SERVICE: undefined },
     log,

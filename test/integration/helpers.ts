@@ -1,6 +1,6 @@
 // Shared pieces of the slow suites: the real CLI, a real engine, network namespaces on a test bridge.
 import { execa, type Options, type Result } from 'execa';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SslVerify } from '../../src/tools/common/client/settings.js';
@@ -25,8 +25,34 @@ export function headUrl(headIp: string): string {
   return `https://${headIp}`;
 }
 
+/** The directories tempDir made in this process, removed when it exits. */
+const madeTempDirs: string[] = [];
+
+/** The mount points at or below `dir` (/proc/mounts writes a space in a path as \040). */
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+process.once('exit', () => {
+  for (const dir of madeTempDirs) {
+    // Never recurse into something still mounted there (a chroot's /dev or /proc): say so and keep it.
+    const mounted = mountsUnder(dir);
+    if (mounted.length > 0) {
+      process.stderr.write(`kept ${dir}: still mounted there: ${mounted.join(', ')}\n`);
+      continue;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A new directory under the system's temporary directory, removed when the suite's process exits. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  madeTempDirs.push(dir);
+  return dir;
 }
 
 export type Run = Result<{ reject: false; all: true }>;
@@ -276,6 +302,5 @@ export async function dhcpLease(host: TestHost, script: string, tries = 1): Prom
 
 /** Lazily unmounts everything mounted below `dir` (chroot mounts a failed test may leave). */
 export async function unmountUnder(dir: string): Promise<void> {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(dir));
-  for (const m of mounts.reverse()) await sh('umount', ['--lazy', m], { reject: false });
+  for (const m of mountsUnder(dir).reverse()) await sh('umount', ['--lazy', m], { reject: false });
 }

@@ -15,15 +15,17 @@ import { apiWithTempStore, healthyReport } from '../unit/api/helpers.js';
 
 const tarTest = requireTools('root', 'busybox', 'rpmbuild', 'ssh-keygen');
 
-async function buildRpm(work: string): Promise<string> {
-  const top = join(work, 'rpmtop');
+/** cw-node VERSION: 1.2 has /etc/cw/agent.conf, a later one /etc/cw/agent2.conf instead; every script logs itself. */
+async function buildRpm(work: string, version = '1.2'): Promise<string> {
+  const top = join(work, `rpmtop-${version}`);
+  const conf = version === '1.2' ? 'agent.conf' : 'agent2.conf';
   await mkdir(join(top, 'SPECS'), { recursive: true });
   const spec = join(top, 'SPECS', 'cw-node.spec');
   await writeFile(
     spec,
     [
       'Name: cw-node',
-      'Version: 1.2',
+      `Version: ${version}`,
       'Release: 1',
       'Summary: tar installer test',
       'License: MIT',
@@ -35,25 +37,29 @@ async function buildRpm(work: string): Promise<string> {
       'mkdir -p %{buildroot}/usr/bin %{buildroot}/etc/cw %{buildroot}/opt/cw/cw-node/lib %{buildroot}/usr/lib/systemd/system',
       'printf "#!/bin/sh\\necho agent\\n" > %{buildroot}/usr/bin/cw-status-updater',
       'chmod 755 %{buildroot}/usr/bin/cw-status-updater',
-      'echo "interval=30" > %{buildroot}/etc/cw/agent.conf',
+      `echo "interval=30" > %{buildroot}/etc/cw/${conf}`,
       'echo "inside" > %{buildroot}/opt/cw/cw-node/lib/data',
       'printf "[Service]\\nExecStart=/usr/bin/cw-status-updater\\n" > %{buildroot}/usr/lib/systemd/system/cw-status-updater.service',
       '%pre',
       'echo "pre $1" >> /var/tmp/cw-node-scripts',
       '%post',
       'echo "post $1" >> /var/tmp/cw-node-scripts',
+      '%preun',
+      `echo "preun $1 (${version})" >> /var/tmp/cw-node-scripts`,
+      '%postun',
+      `echo "postun $1 (${version})" >> /var/tmp/cw-node-scripts`,
       '%triggerin -- telegraf',
       'echo "trigger" >> /var/tmp/cw-node-scripts',
       '%files',
       '/usr/bin/cw-status-updater',
-      '/etc/cw/agent.conf',
+      `/etc/cw/${conf}`,
       '/opt/cw/cw-node',
       '/usr/lib/systemd/system/cw-status-updater.service',
       '',
     ].join('\n'),
   );
   await execa('rpmbuild', ['-bb', '--define', `_topdir ${top}`, '--define', '__os_install_post %{nil}', spec], { stdin: 'ignore' });
-  return join(top, 'RPMS', 'noarch', 'cw-node-1.2-1.noarch.rpm');
+  return join(top, 'RPMS', 'noarch', `cw-node-${version}-1.noarch.rpm`);
 }
 
 tarTest('busybox root: pre-installer → tar installer → files, %post, skipped trigger, node secret', async (t) => {
@@ -115,6 +121,18 @@ tarTest('busybox root: pre-installer → tar installer → files, %post, skipped
     t.regex(second.stderr, /cw-node 1\.2-1 is already installed in \/opt\/cw\/cw-node: nothing to install/);
     t.is(await readFile(join(root, 'var/tmp/cw-node-scripts'), 'utf8'), 'pre 1\npost 1\n');
     t.is((await readFile(join(root, 'tmp/CW_INSTALL_LOG'), 'utf8')).split('tar installer finished').length, 3);
+
+    // An upgrade as rpm -U does it: the new %pre 2 and %post 2, then the old %preun 1 and %postun 1; the
+    // file the new version dropped is gone, its new file in place.
+    await copyFile(await buildRpm(work, '1.3'), join(store.paths.clientRpmDir, 'cw-node-1.3-1.noarch.rpm'));
+    const third = await run();
+    t.is(third.exitCode, 0, third.stderr);
+    t.is(await readFile(join(root, 'var/tmp/cw-node-scripts'), 'utf8'), 'pre 1\npost 1\npre 2\npost 2\npreun 1 (1.2)\npostun 1 (1.2)\n');
+    t.regex(third.stderr, /removed \/etc\/cw\/agent\.conf \(not in the new version\)/);
+    await t.throwsAsync(stat(join(root, 'etc/cw/agent.conf')), { code: 'ENOENT' });
+    t.is(await readFile(join(root, 'etc/cw/agent2.conf'), 'utf8'), 'interval=30\n');
+    t.is((await stat(join(root, 'usr/bin/cw-status-updater'))).mode & 0o777, 0o755);
+    t.regex(await readFile(join(root, 'opt/cw/cw-node/pkg/manifest.json'), 'utf8'), /"version": "1\.3"/);
   } finally {
     await api.close();
     await rm(work, { recursive: true, force: true });

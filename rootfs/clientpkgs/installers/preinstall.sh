@@ -2,36 +2,10 @@
 # shellcheck disable=SC2015 # "A && B || cw_die": any failure of A or B stops the installer, as meant
 # cw pre-installer: finds out what this system is, tells the head node and runs the installer it answers
 # with (README, "Installers and registration").
-# Served by the head node with its URL on the next line (the only line it fills in).
+# Served by the head node with its URL on the next line and lib/common.sh in place of "# @cw-common".
 CW_HEAD=
-set -u
-umask 022
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-CW_LOG=/tmp/CW_PREINSTALL_LOG
-
-cw_log() {
-  printf '%s %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$*" >>"$CW_LOG"
-  printf '%s\n' "$*" >&2
-}
-
-cw_die() {
-  cw_log "ERROR: $*"
-  exit 1
-}
-
-# cw_have TOOL: TOOL is installed for real, not a busybox applet (busybox's rpm and dpkg cannot install
-# packages; busybox sh names its applets without a path).
-cw_have() {
-  _t=$(command -v "$1" 2>/dev/null) || return 1
-  case "$_t" in
-    /*) ;;
-    *) return 1 ;;
-  esac
-  case "$(readlink -f "$_t" 2>/dev/null)" in
-    */busybox) return 1 ;;
-  esac
-  return 0
-}
+CW_LOG_NAME=CW_PREINSTALL_LOG
+# @cw-common
 
 # cw_word VALUE: VALUE if it is a plain word (what the head node accepts), else "unknown".
 cw_word() {
@@ -82,5 +56,5 @@ cw_log "running the installer the head node chose ($(sed -n 's/^# \(cw [^:]*\):.
 sh "$installer" "$@"
 rc=$?
 rm -f "$installer"
-[ "$rc" = 0 ] || cw_die "the installer failed (exit $rc): see /tmp/CW_INSTALL_LOG"
+[ "$rc" = 0 ] || cw_die "the installer failed (exit $rc): see $CW_LOG_DIR/CW_INSTALL_LOG"
 cw_log "pre-installer finished"

@@ -1,164 +1,10 @@
 #!/bin/sh
 # shellcheck disable=SC2015 # "A && B || cw_die": any failure of A or B stops the installer, as meant
 # cw tar installer: for systems without rpm or dpkg. Usage: sh tar.sh [PACKAGE...] (default cw-node).
-# Served by the head node with its URL on the next line (the only line it fills in).
+# Served by the head node with its URL on the next line and lib/common.sh in place of "# @cw-common".
 CW_HEAD=
-set -u
-umask 022
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-CW_LOG=/tmp/CW_INSTALL_LOG
-CW_WORK=
-
-cw_log() {
-  printf '%s %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$*" >>"$CW_LOG"
-  printf '%s\n' "$*" >&2
-}
-
-cw_die() {
-  cw_log "ERROR: $*"
-  [ -n "$CW_WORK" ] && rm -rf "$CW_WORK"
-  exit 1
-}
-
-# cw_have TOOL: TOOL is installed for real, not a busybox applet (busybox's rpm and dpkg cannot install
-# packages; busybox sh names its applets without a path).
-cw_have() {
-  _t=$(command -v "$1" 2>/dev/null) || return 1
-  case "$_t" in
-    /*) ;;
-    *) return 1 ;;
-  esac
-  case "$(readlink -f "$_t" 2>/dev/null)" in
-    */busybox) return 1 ;;
-  esac
-  return 0
-}
-
-# cw_get URL OUT [JSON]: downloads URL into OUT (POSTs JSON when given) with curl or wget.
-cw_get() {
-  if command -v curl >/dev/null 2>&1; then
-    if [ $# -ge 3 ]; then
-      curl -fsS --max-time 300 -H 'content-type: application/json' --data-binary "$3" -o "$2" "$1"
-    else
-      curl -fsS --max-time 300 -o "$2" "$1"
-    fi
-  elif command -v wget >/dev/null 2>&1; then
-    if [ $# -ge 3 ]; then
-      wget -q --header='content-type: application/json' --post-data="$3" -O "$2" "$1"
-    else
-      wget -q -O "$2" "$1"
-    fi
-  else
-    cw_die "neither curl nor wget is installed: install one of them and run this again"
-  fi
-}
-
-cw_start() {
-  case "$CW_HEAD" in
-    http://?*) ;;
-    *) cw_die "no head node URL in this script: download it from http://HEAD/api/v1/install/client/installer" ;;
-  esac
-  [ "$(id -u)" = 0 ] || cw_die "run this as root"
-  CW_WORK=$(mktemp -d /tmp/cw-install.XXXXXX) || cw_die "cannot make a temporary directory in /tmp"
-  cw_log "$1 started, head node $CW_HEAD"
-}
-
-# cw_head_mac: the MAC of the interface this system reaches the head node through.
-cw_head_mac() {
-  _h=${CW_HEAD#http://}
-  _h=${_h%%/*}
-  _h=${_h%:*}
-  case "$_h" in
-    *[!0-9.]*) _a=$(getent hosts "$_h" 2>/dev/null | awk 'NR == 1 { print $1 }') ;;
-    *) _a=$_h ;;
-  esac
-  _dev=
-  if [ -n "$_a" ] && command -v ip >/dev/null 2>&1; then
-    _dev=$(ip route get "$_a" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
-  fi
-  if [ -n "$_dev" ] && [ "$_dev" != lo ] && [ -r "/sys/class/net/$_dev/address" ]; then
-    tr 'A-F' 'a-f' <"/sys/class/net/$_dev/address"
-  elif [ -n "$_dev" ] && [ "$_dev" != lo ]; then
-    ip link show dev "$_dev" 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
-  else
-    # The head node is this system itself (or no route): the first Ethernet interface.
-    ip -o link show 2>/dev/null | sed -n 's|.*link/ether \([0-9a-fA-F:]*\).*|\1|p' | head -n 1 | tr 'A-F' 'a-f'
-  fi
-}
-
-# cw_configure: /etc/cw/node.conf, the node secret (if the head node knows this node) and root's key.
-cw_configure() {
-  CW_MAC=$(cw_head_mac)
-  case "$CW_MAC" in
-    [0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]) ;;
-    *) cw_die "cannot tell the MAC of the interface that reaches $CW_HEAD" ;;
-  esac
-  CW_NODE=$(hostname 2>/dev/null | cut -d. -f1)
-  mkdir -p /etc/cw || cw_die "cannot create /etc/cw"
-  if cw_get "$CW_HEAD/api/v1/install/client/register" "$CW_WORK/register" "{\"mac\":\"$CW_MAC\"}" 2>>"$CW_LOG"; then
-    _name=$(sed -n 's/.*"name":"\([A-Za-z0-9._-]*\)".*/\1/p' "$CW_WORK/register")
-    _secret=$(sed -n 's/.*"secret":"\([A-Za-z0-9_-]*\)".*/\1/p' "$CW_WORK/register")
-    [ -n "$_name" ] && CW_NODE=$_name
-    if [ -n "$_secret" ]; then
-      ( umask 077; printf '%s\n' "$_secret" >/etc/cw/node-secret.new ) && mv -f /etc/cw/node-secret.new /etc/cw/node-secret \
-        || cw_die "cannot write /etc/cw/node-secret"
-      chmod 600 /etc/cw/node-secret
-      cw_log "registered as node $CW_NODE ($CW_MAC): node secret in /etc/cw/node-secret"
-    fi
-  else
-    cw_log "WARNING: the head node does not know this system as a node with MAC $CW_MAC from this address; installing anyway. Add it (cw-nodectl add) and run this installer again to get its node secret"
-  fi
-  {
-    echo "# Written by the cw installer; read by cw-status-updater."
-    echo "CW_HEAD=$CW_HEAD"
-    echo "CW_MAC=$CW_MAC"
-    echo "CW_NODE=$CW_NODE"
-  } >/etc/cw/node.conf.new && mv -f /etc/cw/node.conf.new /etc/cw/node.conf || cw_die "cannot write /etc/cw/node.conf"
-  cw_log "wrote /etc/cw/node.conf (CW_NODE=$CW_NODE CW_MAC=$CW_MAC)"
-  cw_install_head_key
-}
-
-# cw_install_head_key: the appliance's ssh key for root (only a well-formed ssh-ed25519 line is taken).
-cw_install_head_key() {
-  if ! cw_get "$CW_HEAD/api/v1/boot/authorized-keys" "$CW_WORK/key" 2>>"$CW_LOG"; then
-    cw_log "WARNING: could not fetch the head node's ssh key; root logins from the head node will not work"
-    return 0
-  fi
-  _key=$(head -n 1 "$CW_WORK/key" | tr -d '\r')
-  case "$_key" in
-    'ssh-ed25519 '*' cw-appliance') ;;
-    *) cw_log "WARNING: the head node's ssh key is not an ssh-ed25519 line; not installed"; return 0 ;;
-  esac
-  case "$_key" in
-    *[!A-Za-z0-9+/=\ -]*) cw_log "WARNING: the head node's ssh key has unexpected characters; not installed"; return 0 ;;
-  esac
-  _ssh=$(getent passwd root 2>/dev/null | cut -d: -f6)
-  _ssh=${_ssh:-/root}/.ssh
-  mkdir -p "$_ssh" && chmod 700 "$_ssh" || cw_die "cannot create $_ssh"
-  { grep -v ' cw-appliance$' "$_ssh/authorized_keys" 2>/dev/null; printf '%s\n' "$_key"; } >"$CW_WORK/authorized_keys" \
-    && cat "$CW_WORK/authorized_keys" >"$_ssh/authorized_keys" && chmod 600 "$_ssh/authorized_keys" \
-    || cw_die "cannot write $_ssh/authorized_keys"
-  cw_log "installed the head node's ssh key for root in $_ssh/authorized_keys"
-}
-
-# cw_enable_services: enabled, not started (reboot, or systemctl start cw-status-updater).
-cw_enable_services() {
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl daemon-reload >>"$CW_LOG" 2>&1
-    systemctl enable cw-status-updater.service >>"$CW_LOG" 2>&1 || cw_die "systemctl enable cw-status-updater failed (see $CW_LOG)"
-    cw_log "enabled cw-status-updater (not started: reboot, or systemctl start cw-status-updater)"
-  elif command -v systemctl >/dev/null 2>&1; then
-    systemctl enable cw-status-updater.service >>"$CW_LOG" 2>&1 || cw_die "systemctl enable cw-status-updater failed (see $CW_LOG)"
-    cw_log "enabled cw-status-updater (systemd is not running here: it starts at the next boot)"
-  else
-    cw_log "WARNING: no systemd here: cw-status-updater is installed but not enabled; start the cw-status-updater agent from this system's init"
-  fi
-}
-
-cw_done() {
-  rm -rf "$CW_WORK"
-  cw_log "$1 finished"
-}
+CW_LOG_NAME=CW_INSTALL_LOG
+# @cw-common
 
 # cw_manifest_value FILE KEY: a top-level string of pkg/manifest.json (written one key a line).
 cw_manifest_value() {
@@ -181,6 +27,32 @@ cw_run_script() {
   "$@" >>"$CW_LOG" 2>&1 || cw_die "the %$_phase script failed (see $CW_LOG)"
 }
 
+# cw_pkg_paths DIR TYPE: the paths under DIR (a TAR's pkg/) of type TYPE (find's d or the rest, !d), as ./PATH,
+# without the scripts, triggers and manifest (which are not installed).
+cw_pkg_paths() {
+  (
+    cd "$1" || exit 1
+    if [ "$2" = d ]; then
+      find . -mindepth 1 \( -path ./scripts -o -path ./triggers -o -path ./manifest.json \) -prune -o -type d -print
+    else
+      find . -mindepth 1 \( -path ./scripts -o -path ./triggers -o -path ./manifest.json \) -prune -o ! -type d -print
+    fi
+  )
+}
+
+# cw_remove_dropped OLD NEW: removes from / the files of the old version (OLD, its pkg/) that the new one
+# (NEW) does not have, then those of its directories that are left empty, deepest first.
+cw_remove_dropped() {
+  cw_pkg_paths "$1" f | while IFS= read -r _p; do
+    if [ ! -e "$2/$_p" ] && [ ! -L "$2/$_p" ]; then
+      rm -f "/${_p#./}" && cw_log "removed /${_p#./} (not in the new version)"
+    fi
+  done
+  cw_pkg_paths "$1" d | sort -r | while IFS= read -r _d; do
+    [ -d "$2/$_d" ] || rmdir "/${_d#./}" 2>/dev/null || true
+  done
+}
+
 # cw_install_tar NAME
 cw_install_tar() {
   case "$1" in
@@ -198,20 +70,33 @@ cw_install_tar() {
     cw_log "$1 $_ver is already installed in $_dest: nothing to install"
     return 0
   fi
+  # An upgrade runs as rpm -U does: the new %pre 2, the new files, the new %post 2, then the old version's
+  # %preun 1, its files the new one no longer has removed, its %postun 1.
   _count=1
-  [ -d "$_dest" ] && _count=2
+  _old=
+  if [ -d "$_dest" ]; then
+    _count=2
+    _old=$CW_WORK/$1.old
+  fi
   cw_run_script "$_new" pre "$_count"
-  rm -rf "$_dest" && mkdir -p /opt/cw && mv "$_new" "$_dest" || cw_die "cannot move $1 into $_dest"
+  mkdir -p /opt/cw || cw_die "cannot create /opt/cw"
+  if [ -n "$_old" ]; then
+    mv "$_dest" "$_old" || cw_die "cannot move the installed $1 aside"
+  fi
+  mv "$_new" "$_dest" || cw_die "cannot move $1 into $_dest"
   # Every file under pkg/ except the scripts, triggers and manifest goes to its path under /.
-  (
-    cd "$_dest/pkg" || exit 1
-    find . -mindepth 1 \( -path ./scripts -o -path ./triggers -o -path ./manifest.json \) -prune -o -type d -print \
-      | while IFS= read -r _d; do mkdir -p "/${_d#./}" || exit 1; done || exit 1
-    find . -mindepth 1 \( -path ./scripts -o -path ./triggers -o -path ./manifest.json \) -prune -o ! -type d -print \
-      | while IFS= read -r _p; do rm -f "/${_p#./}" && cp -a "$_p" "/${_p#./}" || exit 1; done
-  ) || cw_die "cannot copy the files of $1 into place"
+  {
+    cw_pkg_paths "$_dest/pkg" d | while IFS= read -r _d; do mkdir -p "/${_d#./}" || exit 1; done \
+      && cw_pkg_paths "$_dest/pkg" f | while IFS= read -r _p; do rm -f "/${_p#./}" && cp -a "$_dest/pkg/$_p" "/${_p#./}" || exit 1; done
+  } || cw_die "cannot copy the files of $1 into place"
   cw_log "installed $1 $_ver: $_dest, files copied from $_dest/pkg"
+  CW_CHANGED=1
   cw_run_script "$_dest" post "$_count"
+  if [ -n "$_old" ]; then
+    cw_run_script "$_old" preun 1
+    cw_remove_dropped "$_old/pkg" "$_dest/pkg"
+    cw_run_script "$_old" postun 1
+  fi
   for _t in "$_dest"/pkg/triggers/*; do
     [ -f "$_t" ] || continue
     cw_log "SKIPPED trigger $_t ($(sed -n '2s/^# //p' "$_t")): the tar installer runs no triggers; check whether this system needs it"
@@ -222,8 +107,9 @@ cw_start "tar installer"
 command -v tar >/dev/null 2>&1 && command -v gzip >/dev/null 2>&1 || cw_die "tar and gzip are needed"
 [ $# -gt 0 ] || set -- cw-node
 cw_configure
+CW_CHANGED=
 for _pkg in "$@"; do
   cw_install_tar "$_pkg"
 done
-cw_enable_services
+[ -z "$CW_CHANGED" ] || cw_enable_services
 cw_done "tar installer"

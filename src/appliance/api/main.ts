@@ -37,7 +37,7 @@ await runCommand(async () => {
   };
   let consoles: ReturnType<typeof followDatabase> | undefined;
   for (const name of await removeBackupLeftovers(paths.backupDir)) log(`backup: removed ${name}, left by an interrupted backup`);
-  const snapshotter = openSnapshotter(paths);
+  const snapshotter = openSnapshotter(paths, store.backend === 'etcd' ? 'etcd' : 'sqlite');
   const backups = new BackupSchedule({
     dir: paths.backupDir,
     settings: async () => backupSettings({ interval: await store.getSetting('backup_interval'), keep: await store.getSetting('backup_keep') }),

@@ -113,6 +113,27 @@ export function installerNames(platform: Platform): string[] {
 
 export const PREINSTALLER_NAME = 'preinstall.sh';
 
+/** The functions every installer shares, kept once in the source (`lib/` holds no installer a node can ask for). */
+export const COMMON_NAME = 'lib/common.sh';
+
+/** The line an installer marks the place of the shared functions with (at most once). */
+const COMMON_LINE_RE = /^# @cw-common$/gm;
+
+/**
+ * Puts the shared functions (`common`, without its leading comment block) in place of the installer's
+ * `# @cw-common` line, so a node gets one self-contained script. A script without the line is unchanged.
+ */
+export function includeCommon(script: string, common: string, name: string): string {
+  const marks = script.match(COMMON_LINE_RE) ?? [];
+  if (marks.length === 0) return script;
+  if (marks.length > 1) throw new InstallerError(`installer ${name} must contain the line "# @cw-common" at most once (found ${marks.length})`);
+  const lines = common.split('\n');
+  const body = lines.slice(lines.findIndex((line) => !line.startsWith('#'))).join('\n').replace(/\n+$/, '');
+  if (/^CW_HEAD=/m.test(body)) throw new InstallerError(`${COMMON_NAME} must not set CW_HEAD`);
+  // A function replacement: `$&`-style patterns in the shared text are not interpreted.
+  return script.replace(COMMON_LINE_RE, () => body);
+}
+
 /** Fills the head URL into the `CW_HEAD=` line; the URL must be what headUrlOf accepts (http://HOST[:PORT]). */
 export function fillHead(script: string, head: string, name: string): string {
   if (typeof head !== 'string' || !head.startsWith('http://') || headUrlOf(head.slice('http://'.length)) !== head) {
@@ -170,7 +191,10 @@ export async function findInstaller(
     ] as const) {
       if (!dir) continue;
       const text = await readInstaller(dir, name);
-      if (text !== null) return { name, origin, text: fillHead(text, head, name) };
+      if (text === null) continue;
+      const common = await readInstaller(shippedDir, COMMON_NAME);
+      if (common === null) throw new InstallerError(`${COMMON_NAME} is missing from ${shippedDir}`);
+      return { name, origin, text: fillHead(includeCommon(text, common, name), head, name) };
     }
   }
   return null;

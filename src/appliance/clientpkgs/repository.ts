@@ -1,9 +1,10 @@
 // The client packages admins drop into STORAGE/clientpkgs: which RPM is the newest of a name (read from
-// the RPMs' own headers, not their file names), which DEB (from Debian's `NAME_VERSION_ARCH.deb` file
-// names, dpkg's order, after checking the file is a DEB), the TAR for a name (an admin's own
+// the RPMs' own headers, not their file names), which DEB (read from its control file, in dpkg's
+// order), the TAR for a name (an admin's own
 // `tar/NAME.tar.gz`, else the newest RPM converted and cached), and the listing of all of them.
 import { readdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DebFormatError, readDebControl } from './deb/control.js';
 import { compareDebVersions, parseDebVersion, type DebVersion } from './deb/version.js';
 import { readRpmHeaders, RpmFormatError } from './rpm/header.js';
 import { DebToTarRefused } from './rpm/rpm2tar.js';
@@ -40,7 +41,7 @@ export interface InvalidPackage {
   problem: string;
 }
 
-/** A DEB of the repository, named `NAME_VERSION_ARCH.deb` (a `%3a` in VERSION stands for the epoch's `:`). */
+/** A DEB of the repository, with what its control file says. */
 export interface DebEntry {
   file: string;
   name: string;
@@ -73,8 +74,6 @@ export interface PackageListing {
 /** Debian architectures of the arch names nodes send (rpm's). */
 const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', noarch: 'all' };
 
-const DEB_FILE_RE = /^([a-z0-9][a-z0-9.+-]*)_([^_/]+)_([a-z0-9-]+)\.deb$/;
-
 /** The TAR to send for a package. */
 export interface TarForName {
   path: string;
@@ -94,8 +93,8 @@ export interface ClientPackageDirs {
 export class ClientPackages {
   readonly dirs: ClientPackageDirs;
   readonly tars: RpmTarCache;
-  /** Header facts by file, kept while the file is unchanged. */
-  readonly #headers = new Map<string, { identity: string; entry: Promise<RpmEntry | InvalidPackage | null> }>();
+  /** Header (RPM) and control (DEB) facts by file, kept while the file is unchanged. */
+  readonly #headers = new Map<string, { identity: string; entry: Promise<RpmEntry | DebEntry | InvalidPackage | null> }>();
 
   constructor(dirs: ClientPackageDirs, log?: (line: string) => void) {
     this.dirs = dirs;
@@ -109,14 +108,15 @@ export class ClientPackages {
 
   async #rpmFiles(): Promise<(RpmEntry | InvalidPackage)[]> {
     const names = await packageFiles(this.dirs.clientRpmDir, '.rpm');
-    const entries = await Promise.all(names.map((n) => this.#entry(join(this.dirs.clientRpmDir, n))));
+    const entries = await Promise.all(names.map((n) => this.#entry(join(this.dirs.clientRpmDir, n), readEntry)));
     return entries.filter((e): e is RpmEntry | InvalidPackage => e !== null);
   }
 
-  /** Every DEB in deb/, the ones that are not a DEB (or not named like one) as InvalidPackage. */
+  /** Every DEB in deb/, the ones that are not a DEB as InvalidPackage. */
   async #debFiles(): Promise<(DebEntry | InvalidPackage)[]> {
     const names = await packageFiles(this.dirs.clientDebDir, '.deb');
-    return Promise.all(names.map((n) => readDebEntry(join(this.dirs.clientDebDir, n))));
+    const entries = await Promise.all(names.map((n) => this.#entry(join(this.dirs.clientDebDir, n), readDebEntry)));
+    return entries.filter((e): e is DebEntry | InvalidPackage => e !== null);
   }
 
   /** The newest DEB called `name` (for `arch`, given as x86_64/aarch64/noarch or Debian's, or `all`), or undefined. */
@@ -175,7 +175,7 @@ export class ClientPackages {
     return candidates[0];
   }
 
-  /** True when deb/ holds a package called `name` (`NAME_VERSION_ARCH.deb`). */
+  /** True when deb/ holds a package called `name` (by its control file). */
   async hasDeb(name: string): Promise<boolean> {
     const names = await readdir(this.dirs.clientDebDir).catch(() => [] as string[]);
     return names.some((n) => n.endsWith('.deb') && n.startsWith(`${name}_`));
@@ -202,13 +202,13 @@ export class ClientPackages {
     };
   }
 
-  async #entry(file: string): Promise<RpmEntry | InvalidPackage | null> {
+  async #entry<E extends RpmEntry | DebEntry>(file: string, read: (file: string) => Promise<E | InvalidPackage | null>): Promise<E | InvalidPackage | null> {
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) return null;
     const identity = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
     const known = this.#headers.get(file);
-    if (known?.identity === identity) return known.entry;
-    const entry = readEntry(file);
+    if (known?.identity === identity) return known.entry as Promise<E | InvalidPackage | null>;
+    const entry = read(file);
     this.#headers.set(file, { identity, entry });
     return entry;
   }
@@ -230,29 +230,22 @@ async function readEntry(file: string): Promise<RpmEntry | InvalidPackage | null
   }
 }
 
-/**
- * A DEB named `NAME_VERSION_ARCH.deb` whose content starts as one does: the ar magic `!<arch>\n` and a
- * first member called `debian-binary` (deb(5)); else why not.
- */
+/** A DEB with the name, version and architecture of its control file; else why it is not used. */
 async function readDebEntry(file: string): Promise<DebEntry | InvalidPackage> {
-  const base = file.slice(file.lastIndexOf('/') + 1);
-  const m = DEB_FILE_RE.exec(base);
-  const version = m ? (m[2] as string).replace(/%3a/gi, ':') : '';
-  const parsed = parseDebVersion(version);
-  if (!m || !parsed || packageNameProblem(m[1] as string) !== null) return { file, problem: 'not named NAME_VERSION_ARCH.deb' };
-  const fh = await open(file, 'r').catch(() => null);
-  if (!fh) return { file, problem: 'cannot be read' };
+  let control;
   try {
-    const info = await fh.stat();
-    if (!info.isFile()) return { file, problem: 'not a regular file' };
-    const { buffer, bytesRead } = await fh.read(Buffer.alloc(8 + 16), 0, 8 + 16, 0);
-    const head = buffer.subarray(0, bytesRead).toString('latin1');
-    if (!head.startsWith('!<arch>\n')) return { file, problem: 'not a DEB: no ar archive magic' };
-    if (!/^debian-binary\/? *$/.test(head.slice(8))) return { file, problem: 'not a DEB: the first member is not debian-binary' };
-  } finally {
-    await fh.close();
+    control = await readDebControl(file);
+  } catch (err) {
+    if (err instanceof DebFormatError) return { file, problem: err.message };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, problem: 'cannot be read' };
+    throw err;
   }
-  return { file, name: m[1] as string, version, parsed, arch: m[3] as string };
+  const nameProblem = packageNameProblem(control.package);
+  if (nameProblem !== null) return { file, problem: `its package name ${nameProblem}` };
+  const parsed = parseDebVersion(control.version);
+  if (!parsed) return { file, problem: `its version ${JSON.stringify(control.version.slice(0, 60))} is not a Debian version` };
+  if (!/^[a-z0-9-]+$/.test(control.architecture)) return { file, problem: `its architecture ${JSON.stringify(control.architecture.slice(0, 30))} is not one` };
+  return { file, name: control.package, version: control.version, parsed, arch: control.architecture };
 }
 
 /** The names in `dir` ending in `suffix` (not hidden: those are files being written); none when it is missing. */

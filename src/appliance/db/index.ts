@@ -1,4 +1,5 @@
 import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
+import { openEtcdStore, type EtcdStoreOptions } from './etcd/store.js';
 import { openSqliteStore } from './sqlite/store.js';
 import type { StoreHandle } from './store.js';
 
@@ -34,12 +35,15 @@ export { BOOT_STYLES, type BootStyle } from './fields.js';
 export { NODE_TYPES, type AttributeOrigin, type Node, type NodeInput, type ResolvedAttributes } from './nodes.js';
 export { CLUSTER_ID_RE, validateAdminName, validateClusterId } from './model.js';
 
-export type StoreBackend = 'sqlite';
+export type StoreBackend = 'sqlite' | 'etcd';
+export { EtcdUnavailableError, type EtcdStoreOptions, type StoreChange } from './etcd/store.js';
 
 export interface OpenStoreOptions {
   paths?: StoragePaths;
-  /** Only `sqlite` for now; a replicated backend is chosen here later. */
+  /** `sqlite` (the default: one head node) or `etcd` (several heads; needs `etcd`). */
   backend?: StoreBackend;
+  /** Where the etcd cluster is (endpoints, TLS) when `backend` is `etcd`. */
+  etcd?: Omit<EtcdStoreOptions, 'now'>;
   now?: () => Date;
 }
 
@@ -50,6 +54,9 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<StoreHa
   switch (backend) {
     case 'sqlite':
       return openSqliteStore(paths.dbFile, { now: options.now });
+    case 'etcd':
+      if (!options.etcd) throw new Error('the etcd store needs its endpoints');
+      return openEtcdStore({ ...options.etcd, now: options.now });
     default:
       throw new Error(`unknown store backend "${String(backend)}"`);
   }

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { storagePaths, type StoragePaths } from '../../lib/storage-layout.js';
 import type { RestartPolicy } from '../supervisor/types.js';
 import type { TemplateDirs } from '../config/template.js';
+import type { EtcdMember } from './etcd/index.js';
 
 /** Where things live; all absolute (the storage ones from `storagePaths`). */
 export interface ServicePaths
@@ -66,6 +67,8 @@ export interface ServiceBinaries {
   dnsmasq: string;
   /** Directory holding the iPXE binaries copied into the boot directory. */
   ipxeDir: string;
+  /** This head's etcd member, when it runs one (Debian's etcd-server). */
+  etcd: string;
 }
 
 export interface RunResult {
@@ -84,6 +87,8 @@ export interface ServiceContext {
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
+  /** This head's etcd member (CW_ETCD_MEMBER, CW_ETCD_ADDRESS), or null: the database is SQLite or an outside etcd. */
+  etcdMember: EtcdMember | null;
   bins: ServiceBinaries;
   /** Environment every child starts from. */
   baseEnv: Readonly<Record<string, string | undefined>>;

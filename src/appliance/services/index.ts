@@ -3,6 +3,7 @@ import { apiService } from './api/index.js';
 import type { ServiceContext } from './context.js';
 import { dhcpdService } from './dhcpd/index.js';
 import { dnsService } from './dns/index.js';
+import { etcdService } from './etcd/index.js';
 import { httpdService } from './httpd/index.js';
 import { sshdService } from './sshd/index.js';
 import { createSyslogSink } from './syslog/index.js';
@@ -20,9 +21,12 @@ export function buildServiceTable(ctx: ServiceContext, options: ServiceTableOpti
     accessLogFifo: ctx.paths.accessLogFifo,
     write: (source, line) => ctx.log(source, line),
   });
+  const api = apiService(ctx);
   const table: ServiceSpec[] = [
     syslog.spec,
-    apiService(ctx),
+    // The cluster database's member on this head comes first: the API opens the store on it.
+    ...(ctx.etcdMember ? [etcdService(ctx, ctx.etcdMember)] : []),
+    ctx.etcdMember ? { ...api, dependsOn: [...api.dependsOn, 'etcd'] } : api,
     httpdService(ctx, syslog.accessLogPath),
     tftpdService(ctx),
     dhcpdService(ctx),

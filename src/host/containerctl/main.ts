@@ -70,6 +70,8 @@ export function buildProgram(): Command {
     .option('--name <container>', 'container name', 'cw-headnode')
     .option('--network <name>', 'join this engine network instead of the host network')
     .option('--ip <address>', 'fixed IPv4 address on --network')
+    .option('--service-network <name>', 'also join this engine network, for BMCs and switches (needs --network)')
+    .option('--service-ip <address>', 'fixed IPv4 address on --service-network')
     .option('--http-port <port>', 'HTTP port (boot files, images, node reports)', toNumber, 80)
     .option('--https-port <port>', 'HTTPS port (the API for admins and tools; also boot files)', toNumber, 443)
     .option('--tls-cert <file>', 'your own HTTPS certificate (PEM, chain after it) instead of the self-signed one')
@@ -92,6 +94,8 @@ export function buildProgram(): Command {
             name: o.name as string,
             network: o.network as string | undefined,
             ip: o.ip as string | undefined,
+            serviceNetwork: o.serviceNetwork as string | undefined,
+            serviceIp: o.serviceIp as string | undefined,
             httpPort: o.httpPort as number,
             httpsPort: o.httpsPort as number,
             tlsCert: o.tlsCert as string | undefined,

@@ -56,6 +56,8 @@ pkgTest('download/rpm and download/deb answer anonymously with the newest packag
   await copyFile(deb, join(s.dirs.deb, 'cw-node_0.1.0-1_all.deb'));
   await copyFile(deb, join(s.dirs.deb, 'cw-node_1.0-9_all.deb'));
   await copyFile(newerDeb, join(s.dirs.deb, 'cw-node_1.0-10_all.deb'));
+  // Named as the newest, but its control file says 0.1.0-1: the control file decides.
+  await copyFile(deb, join(s.dirs.deb, 'cw-node_99.0-1_all.deb'));
 
   const r = await s.get('/install/client/download/rpm/cw-node');
   t.is(r.status, 200);
@@ -98,7 +100,7 @@ pkgTest('a file that is not a package is skipped by downloads and flagged invali
     { type: 'rpm', file: 'cw-node-0.1.0-1.noarch.rpm', name: 'cw-node', version: '0.1.0-1', arch: 'noarch', valid: true, tar_cached: true, sized: true },
     { type: 'rpm', file: 'cw-node-9.9-1.noarch.rpm', name: null, version: null, arch: null, valid: false, problem: String(rows[1]?.problem), sized: true },
     { type: 'deb', file: 'cw-node_0.1.0-1_all.deb', name: 'cw-node', version: '0.1.0-1', arch: 'all', valid: true, sized: true },
-    { type: 'deb', file: 'cw-node_9.8-1_all.deb', name: null, version: null, arch: null, valid: false, problem: 'not a DEB: the first member is not debian-binary', sized: true },
+    { type: 'deb', file: 'cw-node_9.8-1_all.deb', name: null, version: null, arch: null, valid: false, problem: 'not a DEB: an ar member header is cut short', sized: true },
     { type: 'deb', file: 'cw-node_9.9-1_all.deb', name: null, version: null, arch: null, valid: false, problem: 'not a DEB: no ar archive magic', sized: true },
     { type: 'tar', file: 'mytool.tar.gz', name: 'mytool', version: null, arch: null, valid: true, sized: true },
   ]);

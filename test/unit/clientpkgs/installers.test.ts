@@ -3,14 +3,15 @@
 // from the node's own address), and the shipped scripts under busybox sh.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  COMMON_NAME,
   fillHead,
   findInstaller,
+  includeCommon,
   installerNames,
   platformOfDetected,
   platformOfQuery,
@@ -161,38 +162,64 @@ test('POST /install/client/register: a node known by MAC, from its own address, 
 
 const bbTest = requireTools('busybox');
 
-bbTest('the shipped installers parse under sh -n and busybox sh -n and have exactly one CW_HEAD= line', async (t) => {
-  const names = (await readdir(SHIPPED_INSTALLERS_DIR)).filter((n) => n.endsWith('.sh')).sort();
-  t.deepEqual(names, ['deb.sh', 'preinstall.sh', 'rpm.sh', 'tar.sh']);
-  for (const name of names) {
-    const file = join(SHIPPED_INSTALLERS_DIR, name);
-    for (const cmd of [[toolPath('busybox'), 'sh', '-n', file], ['sh', '-n', file]] as const) {
-      const r = await execa(cmd[0], cmd.slice(1), { reject: false });
-      t.is(r.exitCode, 0, `${name}: ${r.stderr}`);
-    }
-    t.notThrows(() => fillHead(readFileSync(file, 'utf8'), HEAD, name));
+const SHIPPED_NAMES = ['deb.sh', 'preinstall.sh', 'rpm.sh', 'tar.sh'];
+
+/** Each shipped installer as a node gets it (shared functions in place; head URL filled in unless `head` is null), in DIR. */
+async function renderShipped(dir: string, head: string | null): Promise<string[]> {
+  const common = readFileSync(join(SHIPPED_INSTALLERS_DIR, COMMON_NAME), 'utf8');
+  const files: string[] = [];
+  for (const name of SHIPPED_NAMES) {
+    const text = includeCommon(readFileSync(join(SHIPPED_INSTALLERS_DIR, name), 'utf8'), common, name);
+    const file = join(dir, name);
+    await writeFile(file, head === null ? text : fillHead(text, head, name));
+    files.push(file);
   }
+  return files;
+}
+
+test('includeCommon: the shared functions once, in place of the one marker line; none → unchanged', (t) => {
+  const common = '#!/bin/sh\n# header\n# more\nset -u\ncw_log() { :; }\n\n';
+  t.is(includeCommon('#!/bin/sh\nCW_HEAD=\n# @cw-common\ncw_log hi\n', common, 'x.sh'), '#!/bin/sh\nCW_HEAD=\nset -u\ncw_log() { :; }\ncw_log hi\n');
+  t.is(includeCommon('#!/bin/sh\necho $&\n', common, 'x.sh'), '#!/bin/sh\necho $&\n');
+  t.is(includeCommon('# @cw-common\n', 'x=\'$&$1\'\n', 'x.sh'), "x='$&$1'\n");
+  t.throws(() => includeCommon('# @cw-common\n# @cw-common\n', common, 'x.sh'), { message: /at most once \(found 2\)/ });
+  t.throws(() => includeCommon('# @cw-common\n', 'CW_HEAD=\n', 'x.sh'), { message: /must not set CW_HEAD/ });
 });
 
-requireTools('shellcheck')('the shipped installers are shellcheck-clean as POSIX sh', async (t) => {
-  const files = (await readdir(SHIPPED_INSTALLERS_DIR)).filter((n) => n.endsWith('.sh')).map((n) => join(SHIPPED_INSTALLERS_DIR, n));
+bbTest('the shipped installers, as served, parse under sh -n and busybox sh -n; each source has one CW_HEAD= line', async (t) => {
+  t.deepEqual((await readdir(SHIPPED_INSTALLERS_DIR)).filter((n) => n.endsWith('.sh')).sort(), SHIPPED_NAMES);
+  const dir = await mkdtemp(join(tmpdir(), 'cw-installers-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  for (const file of await renderShipped(dir, HEAD)) {
+    for (const cmd of [[toolPath('busybox'), 'sh', '-n', file], ['sh', '-n', file]] as const) {
+      const r = await execa(cmd[0], cmd.slice(1), { reject: false });
+      t.is(r.exitCode, 0, `${file}: ${r.stderr}`);
+    }
+    t.regex(readFileSync(file, 'utf8'), /^cw_log\(\) \{$/m, `${file} holds the shared functions`);
+  }
+  for (const name of SHIPPED_NAMES) t.notThrows(() => fillHead(readFileSync(join(SHIPPED_INSTALLERS_DIR, name), 'utf8'), HEAD, name));
+});
+
+requireTools('shellcheck')('the shipped installers, as served, and their shared functions are shellcheck-clean as POSIX sh', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cw-installers-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const files = [...(await renderShipped(dir, HEAD)), join(SHIPPED_INSTALLERS_DIR, COMMON_NAME)];
   const r = await execa('shellcheck', ['-s', 'sh', ...files], { reject: false });
   t.is(r.exitCode, 0, r.stdout);
 });
 
-bbTest('an installer served without a head URL stops with a clear message', async (t) => {
+bbTest('an installer served without a head URL stops with a clear message, logged where CW_LOG_DIR says', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cw-installer-run-'));
-  // The installer logs to /tmp/CW_INSTALL_LOG, as it does on a node: a log this test made is removed.
-  const log = '/tmp/CW_INSTALL_LOG';
-  const logWasThere = existsSync(log);
-  t.teardown(() => (logWasThere ? undefined : rm(log, { force: true })));
-  try {
-    await mkdir(dir, { recursive: true });
-    const r = await execa(toolPath('busybox'), ['sh', join(SHIPPED_INSTALLERS_DIR, 'tar.sh')], { reject: false, env: { HOME: dir } });
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await renderShipped(dir, null);
+  for (const [name, log] of [
+    ['tar.sh', 'CW_INSTALL_LOG'],
+    ['preinstall.sh', 'CW_PREINSTALL_LOG'],
+  ] as const) {
+    const r = await execa(toolPath('busybox'), ['sh', join(dir, name)], { reject: false, env: { HOME: dir, CW_LOG_DIR: dir } });
     t.not(r.exitCode, 0);
     t.regex(r.stderr, /no head node URL in this script/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    t.regex(readFileSync(join(dir, log), 'utf8'), /ERROR: no head node URL in this script/);
   }
 });
 

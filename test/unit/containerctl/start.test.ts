@@ -75,8 +75,11 @@ test('options reach the container: ports, DHCP interfaces, extra env; Podman rel
     dnsPort: 5353,
     dhcpInterfaces: ['eth1', 'eth2'],
     extraEnv: ['CW_FAIL_SERVICE=dhcpd'],
+    serviceNetwork: 'svcnet',
+    serviceIp: '10.10.25.2',
   });
   t.deepEqual(spec.binds, ['/srv/cw:/var/lib/cw:z']);
+  t.deepEqual(spec.serviceNetwork, { network: 'svcnet', ip: '10.10.25.2' });
   t.true(spec.env.includes('CW_DHCP_INTERFACES=eth1 eth2'));
   t.true(spec.env.includes('CW_HTTP_PORT=8080'));
   t.true(spec.env.includes('CW_HTTPS_PORT=8443'));
@@ -194,6 +197,11 @@ test('invalid options are refused before anything is touched', async (t) => {
   await t.throwsAsync(start({ ip: '10.0.0.2' }, ctx), { message: /^--ip needs --network NAME/ });
   await t.throwsAsync(start({ httpPort: 70000 }, ctx), { message: /^--http-port must be a port number/ });
   await t.throwsAsync(start({ env: ['NOEQUALS'] }, ctx), { message: /invalid --env "NOEQUALS"/ });
+  await t.throwsAsync(start({ serviceNetwork: 'svc' }, ctx), { message: /^--service-network needs --network NAME/ });
+  await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'mgt' }, ctx), { message: '--service-network and --network are both mgt' });
+  await t.throwsAsync(start({ network: 'mgt', serviceIp: '10.0.1.2' }, ctx), { message: '--service-ip needs --service-network NAME' });
+  await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'svc', serviceIp: '10.0.1' }, ctx), { message: /^--service-ip must be an IPv4 address/ });
+  await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'svc;rm', serviceIp: '10.0.1.2' }, ctx), { message: /^invalid --service-network/ });
   t.is(ctx.engineCalls, 0);
 });
 

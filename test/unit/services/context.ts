@@ -29,6 +29,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
     }),
     ports: { http: 18080, https: 18443, ssh: 12200, tftp: 16969, dns: 15353 },
     dhcpInterfaces: null,
+    etcdMember: null,
     bins: {
       node: process.execPath,
       apiMain: '/opt/cw/dist/appliance/api/main.js',
@@ -40,6 +41,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
       dhcpd: '/usr/sbin/dhcpd',
       dnsmasq: '/usr/sbin/dnsmasq',
       ipxeDir: path.join(root, 'ipxe'),
+      etcd: '/usr/bin/etcd',
     },
     baseEnv: { PATH: process.env.PATH },
     log: (source, line) => logs.push(`[${source}] ${line}`),

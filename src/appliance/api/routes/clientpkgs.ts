@@ -143,7 +143,7 @@ export const clientPkgRoutes: FastifyPluginAsync<ClientPkgRouteOptions> = async 
       config: {
         anonymous: true,
         summary:
-          'The newest package NAME as it is (application/x-rpm or application/vnd.debian.binary-package, not an envelope): the newest RPM of clientpkgs/rpm by rpm\'s version order, or the newest DEB of clientpkgs/deb (NAME_VERSION_ARCH.deb) by dpkg\'s; files that are not packages are skipped; other types 404',
+          'The newest package NAME as it is (application/x-rpm or application/vnd.debian.binary-package, not an envelope): the newest RPM of clientpkgs/rpm by rpm\'s version order, or the newest DEB of clientpkgs/deb (Package, Version and Architecture from its control file) by dpkg\'s; files that are not packages are skipped; other types 404',
         tags,
       },
     },

@@ -546,6 +546,14 @@ export class SqliteStore extends QueryStore implements StoreHandle {
     });
   }
 
+  /**
+   * Runs `fn` on the connection alone, outside any transaction, then forgets cached reads. Only for a
+   * backend that keeps this store as its local replica (etcd/store.ts) and copies others' changes in.
+   */
+  exclusive<T>(fn: (db: Db) => T): Promise<T> {
+    return this.guard(() => fn(this.#db));
+  }
+
   /** Waits for running operations, then closes the connection (checkpointing the WAL). */
   close(): Promise<void> {
     if (this.#insideTransaction.getStore()?.active) {
@@ -583,6 +591,18 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     db?.close();
     throw new Error(`cannot open database ${file}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A store in memory, with every migration applied: the local replica a replicated backend (etcd) runs
+ * its queries on, so that both backends share one implementation of the model's rules.
+ */
+export function openMemorySqliteStore(options: Pick<SqliteStoreOptions, 'now'> = {}): SqliteStore {
+  const now = options.now ?? (() => new Date());
+  const db = new Database(':memory:');
+  db.pragma('foreign_keys = ON');
+  applyMigrations(db, MIGRATIONS, now);
+  return new SqliteStore(db, ':memory:', now);
 }
 
 /**

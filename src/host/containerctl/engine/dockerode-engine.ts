@@ -265,12 +265,27 @@ export class DockerodeEngine implements Engine {
     if (spec.network !== 'host' && spec.ip) {
       options.NetworkingConfig = { EndpointsConfig: { [spec.network]: { IPAMConfig: { IPv4Address: spec.ip } } } };
     }
+    let id: string;
     try {
-      const container = await this.docker.createContainer(options);
-      return container.id;
+      id = (await this.docker.createContainer(options)).id;
     } catch (err) {
       throw engineFailure(`cannot create container ${spec.name}`, err);
     }
+    // The engine API takes one network at creation (Docker before API 1.44, Podman's compat API): the
+    // service network is connected before the first start, so the appliance boots with both.
+    const service = spec.serviceNetwork;
+    if (service) {
+      try {
+        await this.docker.getNetwork(service.network).connect({
+          Container: id,
+          EndpointConfig: service.ip ? { IPAMConfig: { IPv4Address: service.ip } } : {},
+        });
+      } catch (err) {
+        await this.docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+        throw engineFailure(`cannot attach container ${spec.name} to the service network ${service.network}`, err);
+      }
+    }
+    return id;
   }
 
   async startContainer(id: string): Promise<void> {

@@ -55,6 +55,8 @@ export interface ContainerSpec {
   network: string;
   /** Fixed IPv4 address on a named network. */
   ip?: string | undefined;
+  /** A second network (the service network of BMCs and switches), attached before the container starts. */
+  serviceNetwork?: { network: string; ip?: string | undefined } | undefined;
   capAdd: string[];
   /** Seconds between the stop signal and KILL. */
   stopTimeout: number;

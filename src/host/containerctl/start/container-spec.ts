@@ -43,6 +43,9 @@ export interface ApplianceContainerInput {
   /** `host` or a network name. */
   network: string;
   ip?: string | undefined;
+  /** The service network (BMCs, switches) as a second interface; only beside a named `network`. */
+  serviceNetwork?: string | undefined;
+  serviceIp?: string | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -93,6 +96,7 @@ export function buildContainerSpec(input: ApplianceContainerInput): ContainerSpe
     binds: [`${input.storageDir}:${CONTAINER_STORAGE}${bindOptions}`],
     network: input.network,
     ip: input.network === 'host' ? undefined : input.ip,
+    ...(input.network !== 'host' && input.serviceNetwork ? { serviceNetwork: { network: input.serviceNetwork, ip: input.serviceIp } } : {}),
     capAdd: [...APPLIANCE_CAPABILITIES],
     stopTimeout: STOP_TIMEOUT_SECONDS,
   };

@@ -25,6 +25,9 @@ export interface StartOptions {
   name?: string | undefined;
   /** A named engine network instead of the host's network. */
   network?: string | undefined;
+  /** A second engine network for BMCs and switches (`--service-network`), with its fixed address. */
+  serviceNetwork?: string | undefined;
+  serviceIp?: string | undefined;
   ip?: string | undefined;
   httpPort?: number | undefined;
   httpsPort?: number | undefined;
@@ -56,6 +59,8 @@ interface Resolved {
   storageDir: string;
   network: string;
   ip: string | undefined;
+  serviceNetwork: string | undefined;
+  serviceIp: string | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -81,6 +86,17 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
     if (network === 'host') throw new ExitError('--ip needs --network NAME (under host networking the appliance uses the host\'s addresses)');
     if (!isIPv4(options.ip)) throw new ExitError(`--ip must be an IPv4 address, not "${options.ip}"`);
   }
+  const serviceNetwork = options.serviceNetwork?.trim() || undefined;
+  if (serviceNetwork !== undefined) {
+    if (network === 'host') throw new ExitError('--service-network needs --network NAME (the management network); under host networking the host\'s own interfaces are used');
+    if (serviceNetwork === network) throw new ExitError(`--service-network and --network are both ${network}`);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(serviceNetwork)) throw new ExitError(`invalid --service-network "${serviceNetwork}"`);
+  }
+  if (options.serviceIp !== undefined) {
+    if (serviceNetwork === undefined) throw new ExitError('--service-ip needs --service-network NAME');
+    if (!isIPv4(options.serviceIp)) throw new ExitError(`--service-ip must be an IPv4 address, not "${options.serviceIp}"`);
+    if (options.serviceIp === options.ip) throw new ExitError(`--service-ip and --ip are both ${options.ip}`);
+  }
   const httpPort = checkPort(options.httpPort, 80, '--http-port');
   const httpsPort = checkPort(options.httpsPort, 443, '--https-port');
   const sshPort = checkPort(options.sshPort, 2200, '--ssh-port');
@@ -102,7 +118,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, serviceNetwork, serviceIp: options.serviceIp, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -207,6 +223,8 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     engineKind: engine.identity.kind,
     network: wanted.network,
     ip: wanted.ip,
+    serviceNetwork: wanted.serviceNetwork,
+    serviceIp: wanted.serviceIp,
     httpPort: wanted.httpPort,
     httpsPort: wanted.httpsPort,
     sshPort: wanted.sshPort,
@@ -253,6 +271,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`Healthy after ${result.seconds} s\n`);
   const network = wanted.network === 'host' ? 'host' : `${wanted.network}${wanted.ip ? ` (${wanted.ip})` : ''}`;
   ctx.stdout.write(`Network: ${network}\n`);
+  if (wanted.serviceNetwork) ctx.stdout.write(`Service network: ${wanted.serviceNetwork}${wanted.serviceIp ? ` (${wanted.serviceIp})` : ''}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(
     `Ports: http ${wanted.httpPort}/tcp, https ${wanted.httpsPort}/tcp, ssh ${wanted.sshPort}/tcp, tftp ${wanted.tftpPort}/udp, dhcp 67/udp (interfaces: ${dhcp}), dns ${wanted.dnsPort}/udp+tcp\n`,
