@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync 
 import { randomBytes, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/tools/common/client/api-client.js';
+import { requireTools } from '../helpers/tools.js';
 import { AdminSession, ctl, sh, startOnTestBridge, tempDir, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -19,6 +20,8 @@ const SUBNET = '10.226.12.0/24';
 const A = { name: 'cwit-bkp-a', ip: '10.226.12.10' };
 const B = { name: 'cwit-bkp-b', ip: '10.226.12.11' };
 const BIG = 10_000;
+// Root for the engine and the test bridge; curl fetches an image the way a node does.
+const backupTest = requireTools('root', 'curl');
 
 const work = tempDir('cwbkp');
 const storageA = join(work, 'storage-a');
@@ -86,7 +89,7 @@ function manifestOf(file: string): { schemaVersion: number; productVersion: stri
   return JSON.parse(execFileSync('tar', ['-xzOf', file, 'manifest.json'], { encoding: 'utf8' })) as never;
 }
 
-test.before(async () => {
+backupTest.before(async () => {
   await cleanup();
   imageRef = await startOnTestBridge({ name: A.name, net: NET, subnet: SUBNET, headIp: A.ip, storage: storageA, admin: adminA });
   await adminB.open();
@@ -98,7 +101,7 @@ test.after.always(async () => {
   for (const admin of [adminA, adminB]) rmSync(admin.home, { recursive: true, force: true });
 });
 
-test.serial('a backup taken during a 10,000-node load restores to the state before or after it; one after it exactly', async (t) => {
+backupTest.serial('a backup taken during a 10,000-node load restores to the state before or after it; one after it exactly', async (t) => {
   // A cluster of 120 nodes first, then a load that adds 10,000 more (data only: a subnet off the test bridge).
   const small = ['iprange 10.60.0.1/16', ...Array.from({ length: 120 }, (_, i) => `node ${mac('0c', i)}`)];
   writeFileSync(join(work, 'small.conf'), `${small.join('\n')}\n`);
@@ -176,7 +179,7 @@ test.serial('a backup taken during a 10,000-node load restores to the state befo
   t.false(existsSync(fresh));
 });
 
-test.serial('an image exported from one head node is imported into another with its checksum and metadata', async (t) => {
+backupTest.serial('an image exported from one head node is imported into another with its checksum and metadata', async (t) => {
   const content = randomBytes(3 * 1024 * 1024);
   const sum = `sha256:${createHash('sha256').update(content).digest('hex')}`;
   writeFileSync(join(work, 'content.img'), content);
@@ -199,7 +202,7 @@ test.serial('an image exported from one head node is imported into another with 
   t.regex(await tool(adminB, 'imgctl', ['import', file, '--name', 'carried2']), /^Imported image carried2 /);
 });
 
-test.serial('the appliance keeps its own scheduled backups in STORAGE/backup/', async (t) => {
+backupTest.serial('the appliance keeps its own scheduled backups in STORAGE/backup/', async (t) => {
   t.regex(await tool(adminA, 'clusterctl', ['--set-backup-interval', '1m', '--set-backup-keep', '2']), /every 1m, newest 2 kept/);
   // The first one is due at once: there is none yet.
   const { value } = await waitFor(async () => readdirSync(join(storageA, 'backup')).find((n) => /^cw-backup-auto-\d{8}T\d{6}Z\.tar\.gz$/.test(n)), 30_000, 200);
