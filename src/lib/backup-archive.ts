@@ -23,11 +23,11 @@ export const MANIFEST_NAME = 'manifest.json';
 export const DATABASE_SCHEMA_VERSION = 3;
 
 /** The storage directory's parts a backup holds, below the storage root (images and boot files are not among them). */
-export const BACKUP_DIRS = ['db', 'secrets', 'tls', 'ssh', 'etc/templates'] as const;
+export const BACKUP_DIRS = ['db', 'secrets', 'admins', 'tls', 'ssh', 'etc/templates'] as const;
 export type BackupDir = (typeof BACKUP_DIRS)[number];
 
 // One level of plain names under the known directories: no `..`, no hidden files, no subdirectories.
-const MEMBER_RE = /^(?:db\/cw\.sqlite|(?:secrets|tls|ssh|etc\/templates)\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
+const MEMBER_RE = /^(?:db\/cw\.sqlite|(?:secrets|admins|tls|ssh|etc\/templates)\/[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
 const MANIFEST_MAX_BYTES = 1 << 20;
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
@@ -155,9 +155,9 @@ export interface ReadBackupOptions {
   extractTo?: string;
 }
 
-/** Permission bits a restored member gets: private for the database and secrets, else at most 0644. */
+/** Permission bits a restored member gets: private for the database, secrets and admin keys, else at most 0644. */
 export function memberMode(path: string, archivedMode: number | undefined): number {
-  if (path.startsWith('db/') || path.startsWith('secrets/')) return 0o600;
+  if (path.startsWith('db/') || path.startsWith('secrets/') || path.startsWith('admins/')) return 0o600;
   return (archivedMode ?? 0o600) & 0o044 ? 0o644 : 0o600;
 }
 

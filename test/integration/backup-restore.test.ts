@@ -137,8 +137,8 @@ backupTest.serial('a backup taken during a 10,000-node load restores to the stat
   t.is(statSync(during).mode & 0o777, 0o600);
   const manifest = manifestOf(during);
   const members = manifest.members.map((m) => m.path);
-  for (const wanted of ['db/cw.sqlite', 'secrets/db-password', 'secrets/tls-server.key', 'tls/server.crt']) t.true(members.includes(wanted), wanted);
-  t.deepEqual(members.filter((p) => !/^(db|secrets|tls|ssh|etc\/templates)\//.test(p)), [], 'no images, boot files or logs');
+  for (const wanted of ['db/cw.sqlite', 'secrets/db-password', 'secrets/tls-server.key', 'admins/authorized_keys', 'tls/server.crt']) t.true(members.includes(wanted), wanted);
+  t.deepEqual(members.filter((p) => !/^(db|secrets|admins|tls|ssh|etc\/templates)\//.test(p)), [], 'no images, boot files or logs');
 
   // Restored into an empty storage directory, a second appliance has the state of one side of the load.
   const restore = await startB(['--restore', during]);
@@ -151,6 +151,10 @@ backupTest.serial('a backup taken during a 10,000-node load restores to the stat
   // The secrets came along: the HTTPS key, hence the certificate's fingerprint, is A's.
   t.is(readFileSync(join(storageB, 'secrets', 'tls-server.key'), 'utf8'), readFileSync(join(storageA, 'secrets', 'tls-server.key'), 'utf8'));
   t.is(statSync(join(storageB, 'secrets', 'tls-server.key')).mode & 0o777, 0o600);
+  // And the admins' ssh keys (sshd's authorized_keys is rewritten only when admins change).
+  const alice = readFileSync(`${adminA.keyFile}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  t.true(execFileSync('tar', ['-xzOf', during, 'admins/authorized_keys'], { encoding: 'utf8' }).includes(alice));
+  t.true(readFileSync(join(storageB, 'admins', 'authorized_keys'), 'utf8').includes(alice));
 
   // A backup after the load, in the default place, restores exactly; over B's database only with --force.
   const second = await ctl(['backup', '--name', A.name]);

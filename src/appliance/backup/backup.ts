@@ -1,5 +1,6 @@
 // Making one backup archive of the storage directory: the database (a consistent snapshot, never a file
-// copy), the settings it holds, the secrets, the HTTPS certificate, the ssh keys and the admin's template
+// copy), the settings it holds, the secrets, the admins' authorized_keys (sshd reads the file; it is only
+// rewritten when admins change), the HTTPS certificate, the ssh keys and the admin's template
 // overrides. Images, boot files, logs and leases are not in it (images travel with cw-imgctl export).
 import { copyFile, lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -32,6 +32,7 @@ async function source(t: { teardown(fn: () => void): void }, conf = CONF) {
   writeFileSync(paths.tlsKeyFile, 'KEY\n', { mode: 0o600 });
   writeFileSync(join(paths.templatesDir, 'dhcpd.conf.template'), '# mine\n');
   writeFileSync(join(paths.imagesDir, 'u1.img'), 'not in backups');
+  writeFileSync(paths.authorizedKeysFile, 'ssh-ed25519 AAAA alice\n', { mode: 0o600 });
   return { dir, root, paths };
 }
 
@@ -63,7 +64,7 @@ test('a backup holds the database, secrets, certificate and templates (not image
   t.is(statSync(result.file).mode & 0o777, 0o600);
   t.deepEqual(
     result.manifest.members.map((m) => m.path),
-    ['db/cw.sqlite', 'etc/templates/dhcpd.conf.template', 'secrets/db-password', 'secrets/tls-server.key', 'tls/server.crt'],
+    ['admins/authorized_keys', 'db/cw.sqlite', 'etc/templates/dhcpd.conf.template', 'secrets/db-password', 'secrets/tls-server.key', 'tls/server.crt'],
   );
   t.is(result.manifest.schemaVersion, DATABASE_SCHEMA_VERSION);
   t.is(result.manifest.productVersion, '0.1.0');
@@ -87,6 +88,9 @@ test('restore into an empty storage directory gives the same cluster, settings a
   t.is(statSync(restored.secretsDir).mode & 0o777, 0o700);
   t.is(statSync(restored.tlsCertFile).mode & 0o777, 0o644);
   t.is(readFileSync(join(restored.templatesDir, 'dhcpd.conf.template'), 'utf8'), '# mine\n');
+  t.is(readFileSync(restored.authorizedKeysFile, 'utf8'), 'ssh-ed25519 AAAA alice\n');
+  t.is(statSync(restored.authorizedKeysFile).mode & 0o777, 0o600);
+  t.is(statSync(restored.adminsDir).mode & 0o777, 0o700);
   t.false(existsSync(join(restored.imagesDir, 'u1.img')));
   t.deepEqual(readdirSync(target).filter((n) => n.startsWith('.')), []);
   const store = await openStore({ paths: restored });
