@@ -36,6 +36,10 @@ function parseReport(stdout: string): ApplianceBackup {
   throw new ExitError(`the appliance answered the backup with something unexpected: ${JSON.stringify(line.slice(0, 120))}`);
 }
 
+/**
+ * `cw-containerctl backup [FILE] [--name NAME]`: FILE is refused when it exists; the archive is 0600 and
+ * appears under its final name only when complete.
+ */
 export async function backup(options: BackupOptions, ctx: CommandContext, cwd: string = process.cwd()): Promise<void> {
   const engine = await ctx.engine();
   const container = await findRunningAppliance(engine, options.name);
