@@ -4,7 +4,8 @@ import { ExitError } from '../lib/errors.js';
 import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
 import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
-import { etcdMemberFromEnv, type EtcdMember } from './services/etcd/index.js';
+import { resolveClusterDb, type ClusterDb } from './cluster-db.js';
+import type { EtcdMember } from './services/etcd/index.js';
 import { runCommandLine } from './services/run.js';
 import { supervisorSocketPath } from './supervisor/client.js';
 
@@ -17,6 +18,8 @@ export interface SupervisorConfig {
   controlSocket: string;
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   dhcpInterfaces: string[] | null;
+  /** Where the cluster database is (README, "Several head nodes"). */
+  clusterDb: ClusterDb;
   etcdMember: EtcdMember | null;
   failService: string | null;
   templatesDir: string;
@@ -53,9 +56,10 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
-  let etcdMember: EtcdMember | null = null;
+  const storage = absolute('CW_STORAGE', CONTAINER_STORAGE);
+  let clusterDb: ClusterDb = { kind: 'sqlite' };
   try {
-    etcdMember = etcdMemberFromEnv(env);
+    clusterDb = resolveClusterDb(env, storage);
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
@@ -63,7 +67,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   if (failService !== null && !/^[a-z][a-z0-9-]{0,31}$/.test(failService)) problems.push(`CW_FAIL_SERVICE: invalid service name "${failService}"`);
   const runDir = absolute('CW_RUN_DIR', '/run/cw');
   const config: SupervisorConfig = {
-    storage: absolute('CW_STORAGE', CONTAINER_STORAGE),
+    storage,
     runDir,
     controlSocket: absolute('CW_SUPERVISOR_SOCKET', supervisorSocketPath({ CW_RUN_DIR: runDir })),
     ports: {
@@ -74,7 +78,8 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
       dns: portOf('CW_DNS_PORT', 53),
     },
     dhcpInterfaces,
-    etcdMember,
+    clusterDb,
+    etcdMember: clusterDb.kind === 'member' ? clusterDb.member : null,
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
     syslogSocket: absolute('CW_SYSLOG_SOCKET', '/dev/log'),

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { errorMessage, runCommand } from '../lib/errors.js';
 import { prepareStorage, storagePaths } from '../lib/storage-layout.js';
 import { installBundledClientPackages } from './clientpkgs/bundled.js';
+import { describe as describeClusterDb, rememberClusterDb } from './cluster-db.js';
 import { loadSupervisorConfig, serviceContext } from './environment.js';
 import { buildServiceTable } from './services/index.js';
 import { closeControl, serveControl } from './supervisor/control.js';
@@ -25,6 +26,8 @@ export async function runSupervisor(env: NodeJS.ProcessEnv = process.env): Promi
   process.on('exit', () => sink.flush());
   sink.write('supervisor', `cw-headnode supervisor (pid ${process.pid}, node ${process.version}), storage ${config.storage}`);
   if (created.length > 0) sink.write('supervisor', `created storage directories: ${created.join(', ')}`);
+  await rememberClusterDb(config.storage, config.clusterDb);
+  sink.write('supervisor', `cluster database: ${describeClusterDb(config.clusterDb)}`);
   try {
     const added = await installBundledClientPackages(config.clientPkgsBundle, storagePaths(config.storage));
     if (added.length > 0) sink.write('supervisor', `added client packages: ${added.join(', ')}`);

@@ -1,4 +1,5 @@
 import type { SupervisorHealth } from '../api/supervisor-client.js';
+import { resolveClusterDb, storeOptionsOf } from '../cluster-db.js';
 import { openStore, type StoreHandle } from '../db/index.js';
 import type { StoragePaths } from '../../lib/storage-layout.js';
 
@@ -14,7 +15,8 @@ export interface CommandContext {
 
 /** Opens the store for one command and always closes it. */
 export async function withStore<T>(ctx: CommandContext, body: (store: StoreHandle) => Promise<T>): Promise<T> {
-  const store = await openStore({ paths: ctx.paths });
+  // The same database the API uses: SQLite, or etcd when this head is one of several.
+  const store = await openStore({ paths: ctx.paths, ...storeOptionsOf(resolveClusterDb(ctx.env, ctx.paths.root), ctx.paths.secretsDir) });
   try {
     return await body(store);
   } finally {

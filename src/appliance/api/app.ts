@@ -12,6 +12,8 @@ import { bootRoutes } from './routes/boot.js';
 import { clientPkgRoutes, type ClientPkgRouteOptions } from './routes/clientpkgs.js';
 import { installerRoutes, type InstallerRouteOptions } from './routes/clientpkgs.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { headRoutes } from './routes/heads.js';
+import type { Heads } from '../heads/heads.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -65,8 +67,10 @@ export interface ApiOptions {
   onBackupSettings?: () => void;
   /** The storage directory, for uploads (boot files, image content); uploads answer 503 without it. */
   paths?: StoragePaths;
-  /** This head node's name in `GET /heads` (default: the host name). */
+  /** This head node's name in `GET /heads` (default: the host name; its etcd member's name with etcd). */
   headName?: string;
+  /** The etcd members (`/heads`), when the database is etcd. */
+  heads?: Heads;
   /** Largest upload in bytes (default 512 MiB). */
   uploadLimitBytes?: number;
   /** How power actions run (tests: fake programs or plugins); the storage's ssh/ holds the appliance key. */
@@ -184,7 +188,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(execRoutes, { log, clock, ...options.exec, paths: options.paths });
       await v1.register(consoleRoutes, { ...options.console, paths: options.paths });
       await v1.register(collectionRoutes, { paths: options.paths });
-      await v1.register(clusterRoutes, { version, headName: options.headName ?? hostname(), paths: options.paths, onBackupSettings: options.onBackupSettings });
+      await v1.register(clusterRoutes, { paths: options.paths, onBackupSettings: options.onBackupSettings });
+      await v1.register(headRoutes, { version, headName: options.headName ?? hostname(), heads: options.heads, log });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
       // Anonymous: booting nodes have no credentials (docs/BOOT.md).
       await v1.register(bootRoutes, { paths: options.paths, clock, log });

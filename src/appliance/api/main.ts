@@ -1,5 +1,8 @@
 import { errorMessage, runCommand } from '../../lib/errors.js';
-import { openStore } from '../db/index.js';
+import { openStore, type StoreChange } from '../db/index.js';
+import { resolveClusterDb, storeOptionsOf } from '../cluster-db.js';
+import { Heads } from '../heads/heads.js';
+import { etcdPkiFiles } from '../services/etcd/pki.js';
 import { storagePaths } from '../../lib/storage-layout.js';
 import { ensureSecrets, runtimePaths } from '../storage.js';
 import { buildApi } from './app.js';
@@ -28,7 +31,13 @@ await runCommand(async () => {
   const paths = storagePaths();
   const runtime = runtimePaths();
   ensureSecrets(paths);
-  const store = await openStore({ paths });
+  const clusterDb = resolveClusterDb(process.env, paths.root);
+  const storeOptions = storeOptionsOf(clusterDb, paths.secretsDir);
+  const store = await openStore({ paths, ...storeOptions });
+  // With etcd, /heads shows (and changes) its members; a head running its member can admit new heads.
+  const heads = storeOptions.etcd
+    ? new Heads({ endpoints: storeOptions.etcd.endpoints, tls: storeOptions.etcd.tls ?? {}, pki: clusterDb.kind === 'member' ? etcdPkiFiles(paths.secretsDir) : null })
+    : undefined;
   const syncDhcp = dhcpSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dhcpd'), log });
   const syncDns = dnsSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dns'), log });
   const syncNames = (): void => {
@@ -51,6 +60,8 @@ await runCommand(async () => {
     supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
     log,
     paths,
+    ...(heads ? { heads } : {}),
+    ...(clusterDb.kind === 'member' ? { headName: clusterDb.member.name } : {}),
     auth: authFromEnv(process.env),
     accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
     onDhcpChange: syncNames,
@@ -67,6 +78,9 @@ await runCommand(async () => {
   log(`CW API listening on ${runtime.apiSocket} (storage ${paths.root})`);
   // dhcpd and dns may have started before us (or from a model of an older release): hand them the current one.
   syncNames();
+  // Changes another head made (etcd): dhcpd and DNS follow them through onCommit (which the etcd store
+  // also calls for other heads' commits), console logs through this.
+  const unwatch = watchOtherHeads(store, () => consoles?.trigger());
   await backups.start().catch((err: unknown) => log(`backup: cannot plan the scheduled backups: ${errorMessage(err)}`));
   // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
   // request, and every 30 s for changes made around the API.
@@ -87,12 +101,23 @@ await runCommand(async () => {
   } catch (err) {
     log(`closing the server: ${errorMessage(err)}`);
   }
+  unwatch();
+  await heads?.close();
   await consoles.stop().catch((err: unknown) => log(`stopping console logs: ${errorMessage(err)}`));
   await backups.stop();
   await store.close();
   clearTimeout(deadline);
   log('CW API stopped');
 });
+
+/** Calls `onChange` for changes that did not come through this API (the etcd store's watch); none with SQLite. */
+function watchOtherHeads(store: object, onChange: (change: StoreChange) => void): () => void {
+  const watchable = store as { watch?: (listener: (change: StoreChange) => void) => () => void };
+  if (typeof watchable.watch !== 'function') return () => {};
+  return watchable.watch((change) => {
+    if (change.origin !== 'local') onChange(change);
+  });
+}
 
 /** `1`, `true`, `yes`, `on` (any case). */
 function isTrue(value: string | undefined): boolean {

@@ -72,6 +72,11 @@ export function buildProgram(): Command {
     .option('--ip <address>', 'fixed IPv4 address on --network')
     .option('--service-network <name>', 'also join this engine network, for BMCs and switches (needs --network)')
     .option('--service-ip <address>', 'fixed IPv4 address on --service-network')
+    .option('--etcd-member', "keep the cluster database in etcd, with a member on this head: a new cluster (the first head)")
+    .option('--join <head>', 'join the cluster of the head at this address (as the admin in your tool settings); this head runs a member too')
+    .option('--etcd-name <name>', 'this head\'s member name (default: the container name)')
+    .option('--etcd-address <ip>', 'the address the other heads reach this one at (default: --ip)')
+    .option('--etcd <endpoints>', 'keep the cluster database in an outside etcd cluster (its client URLs, comma-separated)')
     .option('--http-port <port>', 'HTTP port (boot files, images, node reports)', toNumber, 80)
     .option('--https-port <port>', 'HTTPS port (the API for admins and tools; also boot files)', toNumber, 443)
     .option('--tls-cert <file>', 'your own HTTPS certificate (PEM, chain after it) instead of the self-signed one')
@@ -96,6 +101,11 @@ export function buildProgram(): Command {
             ip: o.ip as string | undefined,
             serviceNetwork: o.serviceNetwork as string | undefined,
             serviceIp: o.serviceIp as string | undefined,
+            etcdMember: o.etcdMember as boolean | undefined,
+            join: o.join as string | undefined,
+            etcdName: o.etcdName as string | undefined,
+            etcdAddress: o.etcdAddress as string | undefined,
+            etcd: o.etcd as string | undefined,
             httpPort: o.httpPort as number,
             httpsPort: o.httpsPort as number,
             tlsCert: o.tlsCert as string | undefined,

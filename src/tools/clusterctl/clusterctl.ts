@@ -7,6 +7,7 @@
 //   cw-clusterctl --set-distro CentOS ; cw-clusterctl --get-distro
 //   cw-clusterctl --set-domain hpc.example.org ; cw-clusterctl --get-domain
 //   cw-clusterctl clientpkgs ls
+//   cw-clusterctl heads ls ; cw-clusterctl heads rm head-c
 //   cw-clusterctl --set-diskful-register diskful ; cw-clusterctl --get-diskful-register
 //   cw-clusterctl --set-backup-interval 12h --set-backup-keep 14 ; cw-clusterctl --get-backup
 import { basename } from 'node:path';
@@ -27,6 +28,7 @@ import { readLocalText } from '../../lib/local-files.js';
 import { renderJson, safeText } from '../common/format.js';
 import { runTool, type Action, type ToolSpec } from '../common/run.js';
 import { clientPkgsActions } from './clientpkgs.js';
+import { headsActions } from './heads.js';
 import { parseYumRepo, YumRepoError, type YumRepo } from './yum-repo.js';
 
 /** The actions of one collection (`repos ls`, `distros create`, ...). */
@@ -201,6 +203,8 @@ export const CLUSTERCTL: ToolSpec = {
     'distros update | clone | rm                      change, copy or delete the selected distros (-i)',
     'nets ls|list [-l|-L] | create | update | rm      cluster networks (cw-cluster-conf load makes them from ipranges)',
     'clientpkgs ls|list                               client packages for diskful nodes: name, version, type, size, TAR cached',
+    'heads ls|list                                    the head nodes: health, leader, etcd version, database size',
+    'heads rm NAME                                    remove a head from the etcd cluster (refused if the rest lose quorum)',
     '--set-distro NAME | --get-distro                 set or show the default distro for new images',
     '--set-domain NAME | --get-domain                 set or show the DNS domain of the node names (n3.NAME)',
     '--set-diskful-register GROUP | --get-diskful-register  create unknown diskful nodes that register in GROUP (\'\' = off)',
@@ -233,6 +237,7 @@ export const CLUSTERCTL: ToolSpec = {
     distros: collection('distros', { ...collectionActions(DISTROS), import: distroImport }),
     nets: collection('nets', collectionActions(NETS)),
     clientpkgs: collection('clientpkgs', clientPkgsActions),
+    heads: collection('heads', headsActions),
   },
 };
 

@@ -193,7 +193,7 @@ test('the domain is a cluster setting: validated, null restores the default, and
 
 test('heads and admins', async (t) => {
   const s = await session(t, { headName: 'head1', version: '9.9.9' });
-  t.deepEqual((await s.call('GET', '/heads')).body.data, [{ name: 'head1', version: '9.9.9', backend: 'sqlite' }]);
+  t.deepEqual((await s.call('GET', '/heads')).body.data, [{ name: 'head1', version: '9.9.9', backend: 'sqlite', healthy: true, leader: true }]);
   const admins = (await s.call('GET', '/admins')).body.data;
   t.is(admins.length, 1);
   t.deepEqual(Object.keys(admins[0]).sort(), ['addedAt', 'comment', 'fingerprint', 'keyType', 'name']);

@@ -202,6 +202,12 @@ test('invalid options are refused before anything is touched', async (t) => {
   await t.throwsAsync(start({ network: 'mgt', serviceIp: '10.0.1.2' }, ctx), { message: '--service-ip needs --service-network NAME' });
   await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'svc', serviceIp: '10.0.1' }, ctx), { message: /^--service-ip must be an IPv4 address/ });
   await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'svc;rm', serviceIp: '10.0.1.2' }, ctx), { message: /^invalid --service-network/ });
+  await t.throwsAsync(start({ etcdMember: true }, ctx), { message: /^--etcd-address IP is needed/ });
+  await t.throwsAsync(start({ etcdMember: true, etcdAddress: '10.0.0.300' }, ctx), { message: /^--etcd-address must be an IPv4 address/ });
+  await t.throwsAsync(start({ name: 'Head_1', etcdMember: true, etcdAddress: '10.0.0.3' }, ctx), { message: /the container name "Head_1" is not a head name .*give --etcd-name/ });
+  await t.throwsAsync(start({ etcdMember: true, etcdAddress: '10.0.0.3', etcd: 'https://10.0.0.9:2379' }, ctx), { message: /^--etcd \(an outside etcd\) excludes/ });
+  await t.throwsAsync(start({ etcd: 'https://10.0.0.9:2379 --x' }, ctx), { message: /is not a client URL/ });
+  await t.throwsAsync(start({ etcdName: 'head-a' }, ctx), { message: /^--etcd-name and --etcd-address go with --etcd-member or --join/ });
   t.is(ctx.engineCalls, 0);
 });
 
@@ -264,6 +270,26 @@ test('Podman: the supervisor\'s answer is enough (its healthchecks need systemd 
     await start({}, ctx, { cwd: dir, findPortInUse: noPortsBusy });
     t.regex(ctx.out.text, /cw-headnode is running: container cw-headnode, image localhost\/cw-headnode:0\.1\.0/);
     t.deepEqual(engine.created[0]!.binds, [`${join(dir, 'cw_container_storage')}:/var/lib/cw:z`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--etcd-member puts the member name and address in the environment; --etcd the outside endpoints', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    const ctx = testContext(engine);
+    await start({ name: 'head-a', network: 'cwnet', ip: '10.0.0.11', etcdMember: true }, ctx, { cwd: dir, findPortInUse: noPortsBusy });
+    const env = engine.created[0]!.env;
+    t.true(env.includes('CW_ETCD_MEMBER=head-a'));
+    t.true(env.includes('CW_ETCD_ADDRESS=10.0.0.11'));
+
+    const other = new MemoryEngine();
+    other.addImage('cw-headnode:0.1.0', 1000);
+    await start({ storageDir: join(dir, 's2'), etcd: 'https://10.0.0.5:2379,https://10.0.0.6:2379' }, testContext(other), { cwd: dir, findPortInUse: noPortsBusy });
+    t.true(other.created[0]!.env.includes('CW_ETCD_ENDPOINTS=https://10.0.0.5:2379,https://10.0.0.6:2379'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,8 +20,6 @@ import { HttpError } from '../errors.js';
 import { arrayOf } from '../schemas.js';
 
 export interface ClusterRoutesOptions {
-  version: string;
-  headName: string;
   /** The storage directory, for sshd's authorized_keys; removing an admin answers 503 without it. */
   paths?: StoragePaths | undefined;
   /** Called after a change of the backup settings (the schedule plans again). */
@@ -71,8 +69,8 @@ const adminSchema: JsonSchema = {
 
 const adminView = (a: Admin) => ({ name: a.name, keyType: a.keyType, fingerprint: a.fingerprint, comment: a.comment, addedAt: a.addedAt });
 
-/** `/cluster`, `/cluster/conf`, `/heads`, `/admins`. */
-export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { version, headName, paths, onBackupSettings }) => {
+/** `/cluster`, `/cluster/conf`, `/admins` (`/heads` is in heads.ts). */
+export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { paths, onBackupSettings }) => {
   const store = app.store;
 
   const clusterView = async () => {
@@ -200,18 +198,6 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
       }
       return ok({ text });
     },
-  );
-
-  app.get(
-    '/heads',
-    {
-      config: {
-        summary: 'The head nodes (this one)',
-        tags: ['cluster'],
-        data: arrayOf({ type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, backend: { type: 'string' } } }),
-      },
-    },
-    async () => ok([{ name: headName, version, backend: store.backend }]),
   );
 
   app.get('/admins', { config: { summary: 'Admins (added with add-admin)', tags: ['admins'], data: arrayOf(adminSchema) } }, async () =>

@@ -101,6 +101,8 @@ export async function etcdArgs(files: EtcdFiles, pki: ReturnType<typeof etcdPkiF
     '--initial-cluster-token', 'cw-headnode',
     // Quick to notice a dead peer on a cluster network (defaults: 100 ms heartbeat, 1 s election).
     '--heartbeat-interval', '100', '--election-timeout', '1000',
+    // Old revisions go after an hour: every large change (a 10,000-node load) writes a whole generation.
+    '--auto-compaction-mode', 'periodic', '--auto-compaction-retention', '1h',
     '--logger', 'zap', '--log-outputs', 'stderr',
   ];
   if (await hasData(files.dataDir)) return args;

@@ -16,6 +16,8 @@ import { waitUntilHealthy } from './health.js';
 import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
 import { checkStorageDir, resolveStorageDir } from './storage.js';
 import { installOwnCertificate, readOwnCertificate } from './tls.js';
+import { joinCluster, refuseIfHead, type Joined } from './join.js';
+import { MEMBER_NAME_RE } from '../../../appliance/services/etcd/index.js';
 
 export interface StartOptions {
   /** Default `./cw_container_storage`. */
@@ -29,6 +31,15 @@ export interface StartOptions {
   serviceNetwork?: string | undefined;
   serviceIp?: string | undefined;
   ip?: string | undefined;
+  /** Run this head's own etcd member: a new cluster (the first head). */
+  etcdMember?: boolean | undefined;
+  /** Join the cluster of the head at this address (implies a member of its own). */
+  join?: string | undefined;
+  /** The member's name (default: the container name) and address (default: --ip). */
+  etcdName?: string | undefined;
+  etcdAddress?: string | undefined;
+  /** An outside etcd cluster's client URLs instead of members on the heads. */
+  etcd?: string | undefined;
   httpPort?: number | undefined;
   httpsPort?: number | undefined;
   sshPort?: number | undefined;
@@ -61,6 +72,8 @@ interface Resolved {
   ip: string | undefined;
   serviceNetwork: string | undefined;
   serviceIp: string | undefined;
+  /** The cluster database when it is etcd: a member on this head (joining HEAD, or a new cluster), or outside. */
+  etcd: { kind: 'member'; name: string; address: string; join: string | undefined } | { kind: 'external'; endpoints: string } | undefined;
   httpPort: number;
   httpsPort: number;
   sshPort: number;
@@ -113,12 +126,45 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   for (const iface of dhcpInterfaces) {
     if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) throw new ExitError(`invalid --dhcp-interface "${iface}"`);
   }
+  const etcd = resolveEtcd(options, name);
   const timeout = options.timeout ?? 120;
   if (!Number.isFinite(timeout) || timeout <= 0) throw new ExitError(`--timeout must be a positive number of seconds, not "${options.timeout}"`);
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, serviceNetwork, serviceIp: options.serviceIp, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, serviceNetwork, serviceIp: options.serviceIp, etcd, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+}
+
+/** `--etcd-member`, `--join`, `--etcd`: which, with what name and address (README, "Several head nodes"). */
+function resolveEtcd(options: StartOptions, name: string): Resolved['etcd'] {
+  const member = options.etcdMember === true || options.join !== undefined;
+  if (options.etcd !== undefined) {
+    if (member) throw new ExitError('--etcd (an outside etcd) excludes --etcd-member and --join (a member on this head)');
+    const endpoints = options.etcd.split(',').map((e) => e.trim()).filter(Boolean);
+    for (const e of endpoints) if (!/^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(e)) throw new ExitError(`--etcd: "${e}" is not a client URL like https://10.0.0.1:2379`);
+    if (endpoints.length === 0) throw new ExitError('--etcd needs the client URLs of the etcd cluster, e.g. https://10.0.0.1:2379,https://10.0.0.2:2379');
+    return { kind: 'external', endpoints: endpoints.join(',') };
+  }
+  if (!member) {
+    if (options.etcdName !== undefined || options.etcdAddress !== undefined) throw new ExitError('--etcd-name and --etcd-address go with --etcd-member or --join');
+    return undefined;
+  }
+  const memberName = options.etcdName ?? name.toLowerCase();
+  if (!MEMBER_NAME_RE.test(memberName)) {
+    throw new ExitError(`${options.etcdName === undefined ? `the container name "${name}"` : `--etcd-name "${memberName}"`} is not a head name (a-z, 0-9, -; up to 63): give --etcd-name`);
+  }
+  const address = options.etcdAddress ?? options.ip;
+  if (address === undefined) throw new ExitError('--etcd-address IP is needed: the address the other heads reach this one at (with --network, --ip is used)');
+  if (!isIPv4(address)) throw new ExitError(`--etcd-address must be an IPv4 address, not "${address}"`);
+  if (options.join !== undefined && options.join.trim() === '') throw new ExitError('--join needs the address of a head of the cluster');
+  return { kind: 'member', name: memberName, address, join: options.join?.trim() };
+}
+
+/** The container environment that tells the appliance where its database is. */
+function etcdEnv(etcd: Resolved['etcd']): string[] {
+  if (!etcd) return [];
+  if (etcd.kind === 'external') return [`CW_ETCD_ENDPOINTS=${etcd.endpoints}`];
+  return [`CW_ETCD_MEMBER=${etcd.name}`, `CW_ETCD_ADDRESS=${etcd.address}`];
 }
 
 /** A second appliance may not share the name, the storage, or (either of them) the host's network. */
@@ -231,7 +277,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     tftpPort: wanted.tftpPort,
     dnsPort: wanted.dnsPort,
     dhcpInterfaces: wanted.dhcpInterfaces,
-    extraEnv: wanted.env,
+    extraEnv: [...etcdEnv(wanted.etcd), ...wanted.env],
   });
 
   // Said once every refusal is behind (a refusal stays one ERROR line; those that concern the engine name it).
@@ -249,10 +295,23 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     await installOwnCertificate(wanted.storageDir, ownCertificate);
     ctx.stdout.write(`Installed the HTTPS certificate ${ownCertificate.pin} (valid until ${ownCertificate.validTo.toISOString().slice(0, 10)})\n`);
   }
+  let joined: Joined | undefined;
+  if (wanted.etcd?.kind === 'member' && wanted.etcd.join !== undefined) {
+    refuseIfHead(wanted.storageDir);
+    joined = await joinCluster({ head: wanted.etcd.join, name: wanted.etcd.name, address: wanted.etcd.address, storageDir: wanted.storageDir }, ctx.env);
+    ctx.stdout.write(`Joined the cluster of ${wanted.etcd.join} as head ${wanted.etcd.name} (etcd members: ${joined.initialCluster})\n`);
+  }
   // The storage directory holds all state, so a stopped container is simply replaced.
   if (previous) await engine.removeContainer(previous.id);
-  const id = await engine.createContainer(spec);
-  await engine.startContainer(id);
+  let id: string;
+  try {
+    id = await engine.createContainer(spec);
+    await engine.startContainer(id);
+  } catch (err) {
+    // A member that will never start would keep counting towards the others' quorum: take it back out.
+    if (joined) await joined.undo().catch((undoErr: unknown) => ctx.stderr.write(`could not remove the member again: ${(undoErr as Error).message}\n`));
+    throw err;
+  }
 
   const result = await waitUntilHealthy(engine, id, { timeoutSeconds: wanted.timeout, clock: ctx.clock, out: ctx.stdout });
   if (!result.healthy) {
