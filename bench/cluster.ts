@@ -190,7 +190,10 @@ async function setUp(image: string): Promise<void> {
   writeFileSync(probeFile, PROBE_SOURCE);
   await admin.open();
   await execa('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
-  await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22']);
+  // CW_BENCH_STORE=etcd: the same appliance with its database in etcd (a member on the head), for the
+  // etcd figures beside SQLite's (bench/heads.sh runs both).
+  const store = process.env.CW_BENCH_STORE === 'etcd' ? ['--etcd-member', '--etcd-name', 'bench'] : [];
+  await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22', ...store]);
   await ctl(['add-admin', ADMIN, `@${admin.keyFile}.pub`, '--name', NAME]);
   await prober.create();
   await loader.create();

@@ -103,6 +103,9 @@ say "compiling the tools"
 npx tsc -p tsconfig.json --outDir "$lib/dist" --sourceMap false
 # The node scripts the initramfs and image tools install (see src/**/initramfs/build.ts).
 cp -r rootfs/node "$lib/rootfs/node"
+# The Pacemaker resource agent, for `cw-containerctl install-ocf`.
+mkdir -p "$lib/packaging"
+cp -r packaging/ocf "$lib/packaging/ocf"
 
 # Production dependencies, installed with the runtime first on PATH so install scripts run under
 # it and node-gyp builds against its headers.

@@ -37,6 +37,8 @@ PACKAGES=(
   rpm2cpio                                 # the reference the RPM to TAR conversion is compared with
   shellcheck                               # the diskful-node installers are checked with it
   openssl                                  # certificates for the HTTPS tests, as the appliance makes them
+  resource-agents libxml2-utils            # the OCF agent: ocf-tester and its meta-data lint (xmllint)
+  pcs pacemaker-cli-utils fence-agents     # the pcs recipe checked on a CIB file (crm_verify), fence_ipmilan
   docker-compose                           # compose.networks.yaml is started with it in the networks test
   etcd-server etcd-client                  # the etcd store's tests start a real etcd (3.4); etcdctl to inspect it
   jq ca-certificates git

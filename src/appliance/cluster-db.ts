@@ -4,6 +4,7 @@
 // STORAGE/etcd/config.json, so a later start without the options keeps the head what it is.
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { readIfExistsSync } from '../lib/optional-file.js';
 import * as path from 'node:path';
 import { parseEndpoints } from './db/etcd/client.js';
 import type { OpenStoreOptions } from './db/index.js';
@@ -30,14 +31,9 @@ function fromEnv(env: NodeJS.ProcessEnv): ClusterDb | null {
 }
 
 function fromFile(file: string): ClusterDb | null {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  const data = JSON.parse(text) as { kind?: unknown; name?: unknown; address?: unknown; endpoints?: unknown };
+  const text = readIfExistsSync(file);
+  if (text === undefined) return null;
+  const data = JSON.parse(text.toString('utf8')) as { kind?: unknown; name?: unknown; address?: unknown; endpoints?: unknown };
   if (data.kind === 'member') {
     const member = etcdMemberFromEnv({ CW_ETCD_MEMBER: String(data.name ?? ''), CW_ETCD_ADDRESS: String(data.address ?? '') });
     if (member) return { kind: 'member', member };
@@ -80,15 +76,6 @@ export async function rememberClusterDb(storage: string, db: ClusterDb): Promise
   await rename(`${file}.new`, file);
 }
 
-function readIfThere(file: string): Buffer | undefined {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 /** How the API opens the store for this database (the member's own certificate is its client certificate). */
 export function storeOptionsOf(db: ClusterDb, secretsDir: string): Pick<OpenStoreOptions, 'backend' | 'etcd'> {
   if (db.kind === 'sqlite') return { backend: 'sqlite' };
@@ -100,6 +87,6 @@ export function storeOptionsOf(db: ClusterDb, secretsDir: string): Pick<OpenStor
     };
   }
   const files = externalEtcdTlsFiles(secretsDir);
-  const tls = { ca: readIfThere(files.ca), cert: readIfThere(files.cert), key: readIfThere(files.key) };
+  const tls = { ca: readIfExistsSync(files.ca), cert: readIfExistsSync(files.cert), key: readIfExistsSync(files.key) };
   return { backend: 'etcd', etcd: { endpoints: db.endpoints, tls } };
 }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitError } from '../lib/errors.js';
+import { isIPv4 } from '../lib/ipv4.js';
 import { CONTAINER_STORAGE } from '../lib/storage-layout.js';
 import { servicePaths, type ServiceContext } from './services/context.js';
 import { parseInterfaceList } from './services/dhcpd/networks.js';
@@ -20,6 +21,8 @@ export interface SupervisorConfig {
   dhcpInterfaces: string[] | null;
   /** Where the cluster database is (README, "Several head nodes"). */
   clusterDb: ClusterDb;
+  /** CW_HEAD_ADDRESS, e.g. a Pacemaker floating IP: what nodes are told in its network. */
+  headAddress: string | null;
   etcdMember: EtcdMember | null;
   failService: string | null;
   templatesDir: string;
@@ -56,6 +59,8 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
+  const headAddress = env.CW_HEAD_ADDRESS?.trim() || null;
+  if (headAddress !== null && !isIPv4(headAddress)) problems.push(`CW_HEAD_ADDRESS must be an IPv4 address (got "${headAddress}")`);
   const storage = absolute('CW_STORAGE', CONTAINER_STORAGE);
   let clusterDb: ClusterDb = { kind: 'sqlite' };
   try {
@@ -79,6 +84,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv = process.env): Supe
     },
     dhcpInterfaces,
     clusterDb,
+    headAddress,
     etcdMember: clusterDb.kind === 'member' ? clusterDb.member : null,
     failService,
     templatesDir: absolute('CW_TEMPLATES_DIR', path.join(PACKAGE_ROOT, 'rootfs/etc/cw/templates')),
@@ -126,6 +132,7 @@ export function serviceContext(config: SupervisorConfig, log: ServiceContext['lo
     }),
     ports: config.ports,
     dhcpInterfaces: config.dhcpInterfaces,
+    headAddress: config.headAddress,
     etcdMember: config.etcdMember,
     bins: config.bins,
     baseEnv: { ...baseEnv, CW_FAIL_SERVICE: undefined },

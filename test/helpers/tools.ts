@@ -11,9 +11,11 @@ export const TOOL_PACKAGES = {
   'apt-cache': 'apt',
   'apt-get': 'apt',
   busybox: 'busybox-static',
+  cibadmin: 'pacemaker-cli-utils',
   cpio: 'cpio',
   curl: 'curl',
   createrepo_c: 'createrepo-c',
+  crm_verify: 'pacemaker-cli-utils',
   debootstrap: 'debootstrap',
   depmod: 'kmod',
   dhcpd: 'isc-dhcp-server',
@@ -25,6 +27,7 @@ export const TOOL_PACKAGES = {
   etcd: 'etcd-server',
   etcdctl: 'etcd-client',
   'dpkg-deb': 'dpkg',
+  fence_ipmilan: 'fence-agents',
   gpg: 'gnupg',
   ip: 'iproute2',
   ipmi_sim: 'openipmi',
@@ -32,7 +35,9 @@ export const TOOL_PACKAGES = {
   mksquashfs: 'squashfs-tools',
   mount: 'mount',
   nginx: 'nginx',
+  'ocf-tester': 'resource-agents',
   openssl: 'openssl',
+  pcs: 'pcs',
   'qemu-system-x86_64': 'qemu-system-x86',
   redfishtool: 'redfishtool',
   rpm: 'rpm',
@@ -46,6 +51,7 @@ export const TOOL_PACKAGES = {
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',
   unsquashfs: 'squashfs-tools',
+  xmllint: 'libxml2-utils',
 } as const;
 
 export type Tool = keyof typeof TOOL_PACKAGES;

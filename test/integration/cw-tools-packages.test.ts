@@ -65,7 +65,7 @@ function newest(paths: string[]): number {
 
 /** The packages in build/, rebuilt unless all three are newer than their sources. */
 async function ensurePackages(): Promise<void> {
-  const sources = newest(['src', 'rootfs/node', 'scripts/build-tools-packages.sh', 'scripts/image', 'package.json', 'package-lock.json']);
+  const sources = newest(['src', 'rootfs/node', 'packaging', 'scripts/build-tools-packages.sh', 'scripts/image', 'package.json', 'package-lock.json']);
   const fresh = [deb, rpm, tgz].every((f) => existsSync(f) && statSync(f).mtimeMs > sources);
   if (fresh) return;
   await execa('bash', [join(repoRoot, 'scripts/build-tools-packages.sh'), '--out', buildDir], { cwd: repoRoot, timeout: 1_200_000 });
@@ -194,4 +194,8 @@ test('the tarball runs from wherever it is unpacked, through a link on PATH', as
   t.is(r.exitCode, 0, r.all);
   const v = await execa(join(dir, 'cw-tools/node/bin/node'), ['--version']);
   t.regex(v.stdout, /^v24\./);
+  // The Pacemaker resource agent comes along: install-ocf writes it where asked.
+  const ocf = await execa(join(dir, 'cw-tools/bin/cw-containerctl'), ['install-ocf', '--dir', join(dir, 'ocf', 'cw')], { reject: false, all: true, env: { PATH: '/usr/bin:/bin' }, extendEnv: false });
+  t.is(ocf.exitCode, 0, ocf.all);
+  t.is(readFileSync(join(dir, 'ocf', 'cw', 'headnode'), 'utf8'), readFileSync(join(repoRoot, 'packaging/ocf/cw-headnode'), 'utf8'));
 });

@@ -114,11 +114,17 @@ headsTest.serial('a node created on A is in the dhcpd of B and C within a second
   for (const h of HEADS) {
     const others = HEADS.filter((o) => o !== h).map((o) => o.name);
     await sh('docker', ['pause', ...others]);
+    let last = '';
     try {
       const { value } = await waitFor(async () => {
         const r = await client.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '2', '-T', '1', '-s', script], { reject: false, timeout: 20_000 });
+        last = `${r.stdout}\n${r.stderr}`;
         return /^LEASE (\S+) FROM (\S+)/m.exec(r.stdout) ?? undefined;
-      }, 30_000, 200);
+      }, 30_000, 200).catch(async (err: Error) => {
+        const logs = await sh('docker', ['logs', '--tail', '200', h.name], { reject: false });
+        const dhcp = `${logs.stdout}\n${logs.stderr}`.split('\n').filter((l) => /dhcp/i.test(l)).slice(-15).join('\n');
+        throw new Error(`${h.name} alone gave no lease: ${err.message}\nudhcpc: ${last}\n${dhcp}`);
+      });
       t.deepEqual([value[1], value[2]], ['10.213.66.100', h.ip], `${h.name} alone`);
     } finally {
       await sh('docker', ['unpause', ...others]);

@@ -1,8 +1,9 @@
 // The hand-over between the API (which owns the cluster model) and the supervisor's dhcpd service:
 // after a commit that affects DHCP the API writes the model here, then asks for `POST /reload/dhcpd`.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { readTextIfExists } from '../../lib/optional-file.js';
 import { DhcpModelError, validateDhcpModel, type DhcpModel } from './model.js';
 
 export const DHCP_MODEL_FILE = 'dhcp-model.json';
@@ -38,13 +39,8 @@ export async function writeDhcpModel(paths: DhcpModelPaths, model: DhcpModel): P
 /** Reads and validates the model; null when the API has not written one yet. Throws DhcpModelError when it is unusable. */
 export async function readDhcpModel(paths: DhcpModelPaths): Promise<DhcpModel | null> {
   const file = dhcpModelPath(paths);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = await readTextIfExists(file);
+  if (text === null) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -87,6 +87,8 @@ export interface ServiceContext {
   ports: { http: number; https: number; ssh: number; tftp: number; dns: number };
   /** Interfaces named by CW_DHCP_INTERFACES, or null to pick private-network interfaces automatically. */
   dhcpInterfaces: readonly string[] | null;
+  /** CW_HEAD_ADDRESS: the address nodes are told in its cluster network (a floating IP), or null. */
+  headAddress: string | null;
   /** This head's etcd member (CW_ETCD_MEMBER, CW_ETCD_ADDRESS), or null: the database is SQLite or an outside etcd. */
   etcdMember: EtcdMember | null;
   bins: ServiceBinaries;

@@ -70,6 +70,7 @@ export function buildProgram(): Command {
     .option('--name <container>', 'container name', 'cw-headnode')
     .option('--network <name>', 'join this engine network instead of the host network')
     .option('--ip <address>', 'fixed IPv4 address on --network')
+    .option('--head-address <address>', 'tell nodes this address of the head (e.g. a floating IP) in its cluster network')
     .option('--service-network <name>', 'also join this engine network, for BMCs and switches (needs --network)')
     .option('--service-ip <address>', 'fixed IPv4 address on --service-network')
     .option('--etcd-member', "keep the cluster database in etcd, with a member on this head: a new cluster (the first head)")
@@ -99,6 +100,7 @@ export function buildProgram(): Command {
             name: o.name as string,
             network: o.network as string | undefined,
             ip: o.ip as string | undefined,
+            headAddress: o.headAddress as string | undefined,
             serviceNetwork: o.serviceNetwork as string | undefined,
             serviceIp: o.serviceIp as string | undefined,
             etcdMember: o.etcdMember as boolean | undefined,
@@ -226,6 +228,17 @@ export function buildProgram(): Command {
       runCommand(async () => {
         const { engineCommand } = await import('./engine-command/engine-command.js');
         await engineCommand({ kind: o.kind }, ctx);
+      }),
+    );
+
+  program
+    .command('install-ocf')
+    .description('install the Pacemaker resource agent (ocf:cw:headnode) on this host')
+    .option('--dir <dir>', 'provider directory', '/usr/lib/ocf/resource.d/cw')
+    .action((o: { dir: string }) =>
+      runCommand(async () => {
+        const { installOcf } = await import('./install-ocf/install-ocf.js');
+        await installOcf({ dir: o.dir }, { stdout: process.stdout });
       }),
     );
 

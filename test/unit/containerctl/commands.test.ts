@@ -250,6 +250,20 @@ test('tool-config: host networking picks the host\'s private address', async (t)
   t.true(ctx.out.text.includes('client.base_url = https://10.54.0.123/api/v1\n'));
 });
 
+test('tool-config: a head address (floating IP) is proposed over the host\'s own addresses; stop restarts with it', async (t) => {
+  const engine = new MemoryEngine();
+  engine.addContainer({ name: 'cw-headnode', env: { CW_HEAD_ADDRESS: '10.54.0.2' } });
+  const ctx = testContext(engine, { USER: 'root' });
+  const nic = (...addresses: string[]) => addresses.map((address) => ({ address, netmask: '255.255.0.0', family: 'IPv4' as const, mac: '', internal: false, cidr: null }));
+  applianceAnswers(engine);
+  await toolConfig({}, ctx, { interfaces: () => ({ eth0: nic('10.54.0.123', '10.54.0.2') }) });
+  t.true(ctx.out.text.includes('client.base_url = https://10.54.0.2/api/v1\n'), ctx.out.text);
+  t.regex(ctx.out.text, /Other addresses of this host: 10\.54\.0\.123 \(eth0\)\n/);
+  const stopped = testContext(engine);
+  await stop({}, stopped);
+  t.regex(stopped.out.text, / --head-address 10\.54\.0\.2\n/);
+});
+
 test('shell uses the CLI of the engine in use, on the same endpoint', (t) => {
   const docker = new MemoryEngine('docker').identity;
   t.deepEqual(shellInvocation(docker, 'cw-headnode', ['/bin/bash'], true, 0), {

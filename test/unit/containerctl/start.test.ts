@@ -75,10 +75,12 @@ test('options reach the container: ports, DHCP interfaces, extra env; Podman rel
     dnsPort: 5353,
     dhcpInterfaces: ['eth1', 'eth2'],
     extraEnv: ['CW_FAIL_SERVICE=dhcpd'],
+    headAddress: '10.10.24.3',
     serviceNetwork: 'svcnet',
     serviceIp: '10.10.25.2',
   });
   t.deepEqual(spec.binds, ['/srv/cw:/var/lib/cw:z']);
+  t.true(spec.env.includes('CW_HEAD_ADDRESS=10.10.24.3'));
   t.deepEqual(spec.serviceNetwork, { network: 'svcnet', ip: '10.10.25.2' });
   t.true(spec.env.includes('CW_DHCP_INTERFACES=eth1 eth2'));
   t.true(spec.env.includes('CW_HTTP_PORT=8080'));
@@ -197,6 +199,7 @@ test('invalid options are refused before anything is touched', async (t) => {
   await t.throwsAsync(start({ ip: '10.0.0.2' }, ctx), { message: /^--ip needs --network NAME/ });
   await t.throwsAsync(start({ httpPort: 70000 }, ctx), { message: /^--http-port must be a port number/ });
   await t.throwsAsync(start({ env: ['NOEQUALS'] }, ctx), { message: /invalid --env "NOEQUALS"/ });
+  await t.throwsAsync(start({ headAddress: '10.0.0.256' }, ctx), { message: '--head-address must be an IPv4 address, not "10.0.0.256"' });
   await t.throwsAsync(start({ serviceNetwork: 'svc' }, ctx), { message: /^--service-network needs --network NAME/ });
   await t.throwsAsync(start({ network: 'mgt', serviceNetwork: 'mgt' }, ctx), { message: '--service-network and --network are both mgt' });
   await t.throwsAsync(start({ network: 'mgt', serviceIp: '10.0.1.2' }, ctx), { message: '--service-ip needs --service-network NAME' });

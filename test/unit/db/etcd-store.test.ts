@@ -199,3 +199,22 @@ requireTools('etcd', 'openssl')('over TLS with client certificates: the store op
   });
   t.log(refused?.message);
 });
+
+etcdTest('what an onCommit listener starts may use the store: it waits for the write, it is not taken for a nested use', async (t) => {
+  const store = await openOn(t, newPrefix());
+  const seen: number[] = [];
+  const errors: string[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  store.onCommit(() => {
+    // As the API's dhcpd sync does: read the model in a transaction of its own, later.
+    void store
+      .transaction(async (tx) => (await tx.listNodes()).length)
+      .then((n) => seen.push(n), (err: Error) => errors.push(err.message))
+      .finally(done);
+  });
+  await store.applyClusterConf(parseClusterConf(bigConf(150)));
+  await finished;
+  t.deepEqual(errors, []);
+  t.deepEqual(seen, [150]);
+});

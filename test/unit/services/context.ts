@@ -29,6 +29,7 @@ export async function testContext(options: { run?: CommandRunner; storage?: stri
     }),
     ports: { http: 18080, https: 18443, ssh: 12200, tftp: 16969, dns: 15353 },
     dhcpInterfaces: null,
+    headAddress: null,
     etcdMember: null,
     bins: {
       node: process.execPath,

@@ -6,6 +6,7 @@ import type { DhcpModel } from '../../../src/appliance/dhcp/model.js';
 import { writeDhcpModel } from '../../../src/appliance/dhcp/model-file.js';
 import { dhcpdCheckReason, dhcpdFiles, dhcpdService, renderDhcpdConf } from '../../../src/appliance/services/dhcpd/index.js';
 import {
+  advertisedAddresses,
   parseInterfaceList,
   planListening,
   selectDhcpNetworks,
@@ -97,6 +98,28 @@ test('with cluster networks: dhcpd listens where the head node has an address in
   const elsewhere = planListening({ eth0: HOST.eth0, eth2: HOST.eth2 }, CLUSTER.nets, null);
   t.deepEqual(elsewhere.listen, []);
   t.is(elsewhere.wait, 'no interface has an address in a cluster network (cluster 10.54.0.0/16)');
+});
+
+test('a head address (floating IP) is the only one nodes are told in its network; absent, the host\'s own are', async (t) => {
+  const floating = { ...HOST, eth1: [v4('10.54.1.1', '255.255.0.0'), v4('10.54.0.2', '255.255.0.0')] };
+  const plan = planListening(floating, CLUSTER.nets, null);
+  t.deepEqual(plan.ownAddresses, ['10.54.1.1', '10.54.0.2']);
+  t.deepEqual(advertisedAddresses(plan.ownAddresses, CLUSTER.nets, null), { addresses: ['10.54.1.1', '10.54.0.2'], note: null });
+  const advertised = advertisedAddresses(plan.ownAddresses, CLUSTER.nets, '10.54.0.2');
+  t.deepEqual(advertised, { addresses: ['10.54.0.2'], note: null });
+  const { ctx, cleanup } = await testContext();
+  t.teardown(cleanup);
+  const { text } = await renderDhcpdConf(ctx, CLUSTER, plan, advertised.addresses);
+  t.regex(text, /^ {2}next-server 10\.54\.0\.2;$/m);
+  t.regex(text, /filename "http:\/\/10\.54\.0\.2:18080\//);
+  t.notRegex(text, /next-server 10\.54\.1\.1/);
+  // Reserved all the same: neither address is ever handed to a node.
+  const hostOnly = planListening(HOST, CLUSTER.nets, null);
+  t.deepEqual(advertisedAddresses(hostOnly.ownAddresses, CLUSTER.nets, '10.54.0.2'), {
+    addresses: ['10.54.1.1'],
+    note: 'head address 10.54.0.2 is not advertised: no interface has it (yet) in cluster network cluster',
+  });
+  t.deepEqual(advertisedAddresses(hostOnly.ownAddresses, CLUSTER.nets, '192.168.9.9').note, 'head address 192.168.9.9 is not advertised: it is in no cluster network');
 });
 
 test('prepare: the model becomes subnets and hosts, checked by dhcpd -t, started on the cluster interface', async (t) => {

@@ -9,6 +9,7 @@ test('defaults follow ARCHITECTURE.md', (t) => {
   t.is(config.syslogSocket, '/dev/log');
   t.is(config.dhcpInterfaces, null);
   t.is(config.failService, null);
+  t.is(config.headAddress, null);
   t.true(config.templatesDir.endsWith('/rootfs/etc/cw/templates'));
   t.true(config.bins.apiMain.endsWith('/dist/appliance/api/main.js'));
 });
@@ -29,4 +30,6 @@ test('environment overrides are validated, every problem reported at once', (t) 
   t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '2200' }), { message: 'CW_SSH_PORT and CW_DNS_PORT are both 2200' });
   t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '69' }), { message: 'CW_DNS_PORT and CW_TFTP_PORT are both 69' });
   t.throws(() => loadSupervisorConfig({ CW_DNS_PORT: '67' }), { message: 'CW_DNS_PORT cannot be 67 (DHCP)' });
+  t.is(loadSupervisorConfig({ CW_HEAD_ADDRESS: '10.54.0.2' }).headAddress, '10.54.0.2');
+  t.throws(() => loadSupervisorConfig({ CW_HEAD_ADDRESS: 'head1' }), { message: 'CW_HEAD_ADDRESS must be an IPv4 address (got "head1")' });
 });

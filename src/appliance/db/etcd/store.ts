@@ -585,7 +585,10 @@ export class EtcdStore implements StoreHandle {
 
   /** Hears DHCP-relevant commits made through this store and, once copied in, those of other heads. */
   onCommit(listener: (change: CommitInfo) => void): () => void {
-    const offLocal = this.#replica.onCommit(listener);
+    // The replica calls it as its transaction commits, still inside this store's write: outside that
+    // context, so what the listener starts (dhcpd's model, read in a transaction of its own) is not taken
+    // for a nested use of the store and waits for the write to end instead.
+    const offLocal = this.#replica.onCommit((change) => this.#insideTransaction.exit(() => listener(change)));
     this.#dhcpListeners.add(listener);
     return () => {
       offLocal();

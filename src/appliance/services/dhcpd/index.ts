@@ -10,7 +10,7 @@ import { udpBoundProbe } from '../../supervisor/probes.js';
 import type { ChildServiceSpec, Unchanged, WaitFor } from '../../supervisor/types.js';
 import { loadTemplate, renderTemplate } from '../../config/template.js';
 import { DAEMON_RESTART, type ServiceContext } from '../context.js';
-import { planListening, type InterfaceTable, type ListenPlan } from './networks.js';
+import { advertisedAddresses, planListening, type InterfaceTable, type ListenPlan } from './networks.js';
 
 export const DHCP_SERVER_PORT = 67;
 
@@ -41,7 +41,12 @@ export interface RenderedDhcpdConf {
 }
 
 /** dhcpd.conf from `dhcpd.conf.template` (the admin's copy in STORAGE/etc/templates wins) with the model's subnets and hosts. */
-export async function renderDhcpdConf(ctx: ServiceContext, model: DhcpModel, plan: Pick<ListenPlan, 'listenOnly' | 'ownAddresses'>): Promise<RenderedDhcpdConf> {
+export async function renderDhcpdConf(
+  ctx: ServiceContext,
+  model: DhcpModel,
+  plan: Pick<ListenPlan, 'listenOnly' | 'ownAddresses'>,
+  advertised: readonly string[] = plan.ownAddresses,
+): Promise<RenderedDhcpdConf> {
   const template = await loadTemplate('dhcpd.conf.template', ctx.paths.templates);
   const sections = renderDhcpSections(
     {
@@ -51,9 +56,9 @@ export async function renderDhcpdConf(ctx: ServiceContext, model: DhcpModel, pla
         listenOnly: plan.listenOnly,
         reserved: plan.ownAddresses,
         // Nodes boot from the head node's address on their network, over TFTP and then HTTP on CW_HTTP_PORT.
-        boot: { headAddresses: plan.ownAddresses, httpPort: ctx.ports.http },
+        boot: { headAddresses: [...advertised], httpPort: ctx.ports.http },
         // DHCP names a server by address alone: one on another port than 53 cannot be handed out.
-        dns: { domain: model.domain ?? null, serverAddresses: ctx.ports.dns === 53 ? plan.ownAddresses : [] },
+        dns: { domain: model.domain ?? null, serverAddresses: ctx.ports.dns === 53 ? [...advertised] : [] },
       },
     },
     !declaresArchOption(template.text),
@@ -114,6 +119,7 @@ export function dhcpdService(ctx: ServiceContext, interfaces: () => InterfaceTab
   let started: { config: string | null; listen: string } | null = null;
   let rejection: string | null = null;
   let lastNotes = '';
+  let lastHeadNote: string | null = null;
 
   /** Keeps serving the working config after a failed render or check; with none to keep, the start fails. */
   async function keepLastGood(message: string, plan: ListenPlan | null): Promise<Unchanged | void> {
@@ -137,7 +143,10 @@ export function dhcpdService(ctx: ServiceContext, interfaces: () => InterfaceTab
       if (notes !== lastNotes && notes !== '') ctx.log('dhcpd', `skipping ${notes}`);
       lastNotes = notes;
       if (plan.wait !== null) return { wait: plan.wait };
-      rendered = await renderDhcpdConf(ctx, model, plan);
+      const advertised = advertisedAddresses(plan.ownAddresses, model.nets, ctx.headAddress);
+      if (advertised.note !== lastHeadNote && advertised.note !== null) ctx.log('dhcpd', advertised.note);
+      lastHeadNote = advertised.note;
+      rendered = await renderDhcpdConf(ctx, model, plan, advertised.addresses);
     } catch (err) {
       return keepLastGood(`new config not rendered: ${errorMessage(err)}`, plan);
     }

@@ -129,3 +129,26 @@ function listenOnlyOf(networks: readonly DhcpNetwork[]): ListenOnlyNet[] {
   }
   return [...byNet.values()].map((e) => ({ network: e.network, prefix: e.prefix, note: e.ifaces.join(', ').slice(0, 120) }));
 }
+
+/** What nodes are told is their head node: the addresses, and why the head address is not among them. */
+export interface Advertised {
+  addresses: string[];
+  /** Set when CW_HEAD_ADDRESS names an address no interface has in a cluster network (yet). */
+  note: string | null;
+}
+
+/**
+ * The head node's addresses nodes are told of (DHCP next-server, the iPXE URL, the DNS server): all of
+ * `own`, except that in the cluster network of `head` (CW_HEAD_ADDRESS, a floating IP that moves with
+ * the appliance between hosts) only `head` is, so a node never learns a host's own address, which goes
+ * down with that host. A head address no interface has falls back to `own`, with a note.
+ */
+export function advertisedAddresses(own: readonly string[], nets: readonly DhcpNet[], head: string | null): Advertised {
+  if (head === null) return { addresses: [...own], note: null };
+  const net = nets.find((n) => inSubnet(head, n.network, n.prefix));
+  if (!net || !own.includes(head)) {
+    const where = net ? `no interface has it (yet) in cluster network ${net.name}` : 'it is in no cluster network';
+    return { addresses: [...own], note: `head address ${head} is not advertised: ${where}` };
+  }
+  return { addresses: [head, ...own.filter((a) => !inSubnet(a, net.network, net.prefix))], note: null };
+}

@@ -2,7 +2,8 @@
 // (`cw-containerctl start --etcd-member` on the first head, `--join HEAD` on the next ones). Data in
 // STORAGE/etcd/data; clients and peers over TLS with certificates of the heads' shared CA, and only
 // certificates of that CA are let in (`--client-cert-auth`, `--peer-client-cert-auth`).
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { readTextIfExists } from '../../../lib/optional-file.js';
 import { isIPv4 } from 'node:net';
 import * as path from 'node:path';
 import { ensurePrivateDir } from '../../../lib/storage-layout.js';
@@ -65,13 +66,8 @@ export function parseInitialCluster(value: string): string {
 }
 
 async function readJoin(file: string): Promise<EtcdJoin | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+  const text = await readTextIfExists(file);
+  if (text === null) return null;
   const data = JSON.parse(text) as { initial_cluster?: unknown };
   if (typeof data.initial_cluster !== 'string') throw new Error(`${file}: no initial_cluster`);
   return { initialCluster: parseInitialCluster(data.initial_cluster) };

@@ -43,6 +43,8 @@ export interface ApplianceContainerInput {
   /** `host` or a network name. */
   network: string;
   ip?: string | undefined;
+  /** CW_HEAD_ADDRESS: the address nodes are told in its cluster network. */
+  headAddress?: string | undefined;
   /** The service network (BMCs, switches) as a second interface; only beside a named `network`. */
   serviceNetwork?: string | undefined;
   serviceIp?: string | undefined;
@@ -78,6 +80,7 @@ export function buildContainerSpec(input: ApplianceContainerInput): ContainerSpe
     ['CW_TFTP_PORT', String(input.tftpPort)],
     ['CW_DNS_PORT', String(input.dnsPort)],
     ['CW_DHCP_INTERFACES', input.dhcpInterfaces.join(' ')],
+    ...(input.headAddress ? ([['CW_HEAD_ADDRESS', input.headAddress]] as const) : []),
   ]);
   for (const [key, value] of parseEnvPairs(input.extraEnv)) env.set(key, value);
   // Podman on SELinux hosts must relabel the bind mount or the container cannot read it; Docker would

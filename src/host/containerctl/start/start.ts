@@ -40,6 +40,8 @@ export interface StartOptions {
   etcdAddress?: string | undefined;
   /** An outside etcd cluster's client URLs instead of members on the heads. */
   etcd?: string | undefined;
+  /** The address nodes are told in its cluster network (a floating IP that moves with the appliance). */
+  headAddress?: string | undefined;
   httpPort?: number | undefined;
   httpsPort?: number | undefined;
   sshPort?: number | undefined;
@@ -70,6 +72,7 @@ interface Resolved {
   storageDir: string;
   network: string;
   ip: string | undefined;
+  headAddress: string | undefined;
   serviceNetwork: string | undefined;
   serviceIp: string | undefined;
   /** The cluster database when it is etcd: a member on this head (joining HEAD, or a new cluster), or outside. */
@@ -98,6 +101,9 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   if (options.ip !== undefined) {
     if (network === 'host') throw new ExitError('--ip needs --network NAME (under host networking the appliance uses the host\'s addresses)');
     if (!isIPv4(options.ip)) throw new ExitError(`--ip must be an IPv4 address, not "${options.ip}"`);
+  }
+  if (options.headAddress !== undefined && !isIPv4(options.headAddress)) {
+    throw new ExitError(`--head-address must be an IPv4 address, not "${options.headAddress}"`);
   }
   const serviceNetwork = options.serviceNetwork?.trim() || undefined;
   if (serviceNetwork !== undefined) {
@@ -132,7 +138,7 @@ export function resolveStartOptions(options: StartOptions, cwd: string): Resolve
   parseEnvPairs(options.env ?? []);
   const storageDir = resolveStorageDir(options.storageDir, cwd);
   if (/[:,]/.test(storageDir)) throw new ExitError(`storage path ${storageDir} must not contain ":" or "," (engine bind mount syntax)`);
-  return { name, storageDir, network, ip: options.ip, serviceNetwork, serviceIp: options.serviceIp, etcd, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
+  return { name, storageDir, network, ip: options.ip, headAddress: options.headAddress, serviceNetwork, serviceIp: options.serviceIp, etcd, httpPort, httpsPort, sshPort, tftpPort, dnsPort, dhcpInterfaces, env: options.env ?? [], timeout };
 }
 
 /** `--etcd-member`, `--join`, `--etcd`: which, with what name and address (README, "Several head nodes"). */
@@ -269,6 +275,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
     engineKind: engine.identity.kind,
     network: wanted.network,
     ip: wanted.ip,
+    headAddress: wanted.headAddress,
     serviceNetwork: wanted.serviceNetwork,
     serviceIp: wanted.serviceIp,
     httpPort: wanted.httpPort,
@@ -329,7 +336,7 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   ctx.stdout.write(`cw-headnode is running: container ${wanted.name}, image ${imageRef}, storage ${wanted.storageDir}\n`);
   ctx.stdout.write(`Healthy after ${result.seconds} s\n`);
   const network = wanted.network === 'host' ? 'host' : `${wanted.network}${wanted.ip ? ` (${wanted.ip})` : ''}`;
-  ctx.stdout.write(`Network: ${network}\n`);
+  ctx.stdout.write(`Network: ${network}${wanted.headAddress ? `; nodes are told head address ${wanted.headAddress}` : ''}\n`);
   if (wanted.serviceNetwork) ctx.stdout.write(`Service network: ${wanted.serviceNetwork}${wanted.serviceIp ? ` (${wanted.serviceIp})` : ''}\n`);
   const dhcp = wanted.dhcpInterfaces.length > 0 ? wanted.dhcpInterfaces.join(' ') : 'auto';
   ctx.stdout.write(

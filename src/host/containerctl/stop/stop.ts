@@ -40,6 +40,7 @@ export function restartOptions(container: ContainerDetails): string[] {
     const value = container.env[key];
     if (value && value !== fallback) options.push(option, value);
   }
+  if (container.env.CW_HEAD_ADDRESS) options.push('--head-address', container.env.CW_HEAD_ADDRESS);
   for (const iface of (container.env.CW_DHCP_INTERFACES ?? '').split(/\s+/).filter(Boolean)) options.push('--dhcp-interface', iface);
   return options;
 }

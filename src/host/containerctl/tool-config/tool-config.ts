@@ -5,7 +5,7 @@ import { parsePin, type CertificatePin } from '../../../lib/tls.js';
 import { findRunningAppliance, networkOf, runAppliance, storageOf } from '../appliance.js';
 import type { CommandContext } from '../context.js';
 import type { ContainerDetails, Engine } from '../engine/engine.js';
-import { chooseAuthUser, invokingUser, networkAddress, rankHostAddresses, renderToolConfig } from './settings.js';
+import { chooseAuthUser, invokingUser, networkAddress, rankHostAddresses, renderToolConfig, type AddressChoice } from './settings.js';
 
 export interface ToolConfigOptions {
   name?: string | undefined;
@@ -45,11 +45,14 @@ export async function toolConfig(options: ToolConfigOptions, ctx: CommandContext
   const network = networkOf(container);
   const hostNetwork = network === 'host';
   let alternatives: { address: string; via: string }[] = [];
-  let chosen;
+  let chosen: AddressChoice | undefined;
+  const headAddress = container.env.CW_HEAD_ADDRESS;
   if (hostNetwork) {
     const ranked = rankHostAddresses((deps.interfaces ?? networkInterfaces)());
-    chosen = ranked[0];
-    alternatives = ranked.slice(1);
+    // A head address (the floating IP) is where the appliance is, whichever host runs it.
+    const head = headAddress ? { address: headAddress, via: 'the head address' } : undefined;
+    chosen = head ?? ranked[0];
+    alternatives = ranked.filter((a) => a !== chosen && a.address !== headAddress);
   } else {
     chosen = networkAddress(container.networks, network);
   }
