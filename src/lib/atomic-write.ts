@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -36,6 +38,28 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     }
     await rename(tmp, file);
   } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDirectory(dirname(file));
+}
+
+/**
+ * `writeFileAtomic` for data that arrives as a stream (archives, downloads): never held in memory, and
+ * `file` appears only once the whole stream is written and flushed.
+ */
+export async function writeStreamAtomic(file: string, source: Readable | AsyncIterable<Uint8Array>, options: AtomicWriteOptions = {}): Promise<void> {
+  const { mode = 0o644, umask = false } = options;
+  const tmp = temporaryName(file);
+  const fh = await open(tmp, 'wx', umask ? mode : 0o600);
+  try {
+    // The mode is set while the file is still empty (only `mode` may read it); the stream flushes
+    // (fsync) and closes the handle when it ends.
+    if (!umask) await fh.chmod(mode);
+    await pipeline(source, fh.createWriteStream({ flush: true }));
+    await rename(tmp, file);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
   }

@@ -41,6 +41,8 @@ const DIRS = {
   logsDir: { dir: 'logs', mode: PUBLIC_DIR_MODE },
   /** Serial console logs, one per node (`n0.log`): what a console shows may be secret. */
   consolesDir: { dir: 'logs/consoles', mode: PRIVATE_DIR_MODE },
+  /** Backup archives (database, settings, secrets): `cw-containerctl backup` and the rolling set. */
+  backupDir: { dir: 'backup', mode: PRIVATE_DIR_MODE },
 } as const satisfies Record<string, StorageDir>;
 
 /** Every directory of the layout, parents before children. */

@@ -16,7 +16,8 @@ export const USAGE = `usage: cw-appliance COMMAND [ARGS]
   root-status                 show whether a root password is set
   tls-info                    show the HTTPS certificate (fingerprint, names, validity) as JSON
   cluster-id [TOKEN]          set the cluster id (from env CW_CLUSTER_ID, or TOKEN), or print it
-  console NODE                attach this terminal to the node's serial-over-LAN console (leave with ~.)`;
+  console NODE                attach this terminal to the node's serial-over-LAN console (leave with ~.)
+  backup [--output NAME]      write a backup (database snapshot, settings, secrets) to STORAGE/backup/NAME`;
 
 export interface CliIo {
   env?: NodeJS.ProcessEnv;
@@ -148,6 +149,17 @@ function buildProgram(ctx: CommandContext): Command {
       const { consoleAttach } = await import('./commands/console.js');
       return consoleAttach(ctx, node!);
     }),
+  );
+  program.addCommand(
+    command(
+      'backup [--output NAME]',
+      [0, 0],
+      async (_args, o) => {
+        const { backup } = await import('./commands/backup.js');
+        return backup(ctx, typeof o.output === 'string' ? o.output : undefined);
+      },
+      [new Option('--output <name>', 'file name in the backup directory')],
+    ),
   );
   return program;
 }

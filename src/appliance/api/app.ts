@@ -63,6 +63,8 @@ export interface ApiOptions {
    * that follow more of the model than DHCP does (the console log workers) look again.
    */
   onChange?: () => void;
+  /** After a change of the backup settings (`PATCH /cluster`): the schedule plans again. */
+  onBackupSettings?: () => void;
   /** The storage directory, for uploads (boot files, image content); uploads answer 503 without it. */
   paths?: StoragePaths;
   /** This head node's name in `GET /heads` (default: the host name; its etcd member's name with etcd). */
@@ -186,7 +188,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(execRoutes, { log, clock, ...options.exec, paths: options.paths });
       await v1.register(consoleRoutes, { ...options.console, paths: options.paths });
       await v1.register(collectionRoutes, { paths: options.paths });
-      await v1.register(clusterRoutes, { paths: options.paths });
+      await v1.register(clusterRoutes, { paths: options.paths, onBackupSettings: options.onBackupSettings });
       await v1.register(headRoutes, { version, headName: options.headName ?? hostname(), heads: options.heads, log });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
       // Anonymous: booting nodes have no credentials (docs/BOOT.md).

@@ -15,6 +15,10 @@ import { reloadService, supervisorHealthClient } from './supervisor-client.js';
 import { ConsoleManager, followDatabase } from '../console/manager.js';
 import { consoleHoldDir } from '../console/hold.js';
 import { execaRunner } from '../power/command.js';
+import { makeBackup, removeBackupLeftovers } from '../backup/backup.js';
+import { BackupSchedule, backupSettings } from '../backup/schedule.js';
+import { openSnapshotter } from '../db/snapshot.js';
+import { packageInfo } from './package-info.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
 const SHUTDOWN_DEADLINE_MS = 4000;
@@ -41,6 +45,16 @@ await runCommand(async () => {
     syncDns();
   };
   let consoles: ReturnType<typeof followDatabase> | undefined;
+  for (const name of await removeBackupLeftovers(paths.backupDir)) log(`backup: removed ${name}, left by an interrupted backup`);
+  const snapshotter = openSnapshotter(paths, store.backend === 'etcd' ? 'etcd' : 'sqlite');
+  const backups = new BackupSchedule({
+    dir: paths.backupDir,
+    settings: async () => backupSettings({ interval: await store.getSetting('backup_interval'), keep: await store.getSetting('backup_keep') }),
+    backup: async (fileName) => {
+      await makeBackup({ paths, snapshotter, fileName, productVersion: packageInfo().version });
+    },
+    log,
+  });
   const app = buildApi({
     store,
     supervisorHealth: supervisorHealthClient(runtime.supervisorSocket),
@@ -53,6 +67,7 @@ await runCommand(async () => {
     onDhcpChange: syncNames,
     console: { sshPort: portOf(process.env, 'CW_SSH_PORT', 2200) },
     onChange: () => consoles?.trigger(),
+    onBackupSettings: () => void backups.poke().catch((err: unknown) => log(`backup: ${errorMessage(err)}`)),
   });
   try {
     await listenOnSocket(app, runtime.apiSocket, { group: process.env.CW_API_SOCKET_GROUP || undefined });
@@ -66,6 +81,7 @@ await runCommand(async () => {
   // Changes another head made (etcd): dhcpd and DNS follow them through onCommit (which the etcd store
   // also calls for other heads' commits), console logs through this.
   const unwatch = watchOtherHeads(store, () => consoles?.trigger());
+  await backups.start().catch((err: unknown) => log(`backup: cannot plan the scheduled backups: ${errorMessage(err)}`));
   // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
   // request, and every 30 s for changes made around the API.
   consoles = followDatabase(
@@ -88,6 +104,7 @@ await runCommand(async () => {
   unwatch();
   await heads?.close();
   await consoles.stop().catch((err: unknown) => log(`stopping console logs: ${errorMessage(err)}`));
+  await backups.stop();
   await store.close();
   clearTimeout(deadline);
   log('CW API stopped');

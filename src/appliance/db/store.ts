@@ -32,7 +32,8 @@ export interface AddAdminOptions {
 /** Cluster-wide settings, stored as strings. */
 /** `domain`: the cluster's DNS domain (node names resolve as `n3.DOMAIN`); it is in dhcpd.conf too. */
 /** `diskful_register`: the attribute group new diskful nodes are created in when they register (unset: off). */
-export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro' | 'domain' | 'diskful_register';
+/** `backup_interval`: seconds between the scheduled backups (`0`: none); `backup_keep`: how many of them are kept. */
+export type SettingKey = 'cluster_id' | 'root_password_hash' | 'default_distro' | 'domain' | 'diskful_register' | 'backup_interval' | 'backup_keep';
 
 export interface Store {
   /** Backend name, e.g. `sqlite`. */

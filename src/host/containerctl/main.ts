@@ -88,6 +88,8 @@ export function buildProgram(): Command {
     .option('--dhcp-interface <iface>', 'serve DHCP on this interface (repeatable; default: auto)', collect)
     .option('--env <key=value>', 'extra container environment (repeatable)', collect)
     .option('--timeout <seconds>', 'how long to wait for health', toNumber, 120)
+    .option('--restore <file>', 'first restore this backup (cw-containerctl backup) into the storage directory, which must hold no database')
+    .option('--force', 'with --restore: restore over an existing database (the old one is kept aside as db.before-restore-TIME)')
     .action((storageDir: string | undefined, image: string | undefined, o: Record<string, unknown>) =>
       runCommand(async () => {
         const { start } = await import('./start/start.js');
@@ -116,9 +118,23 @@ export function buildProgram(): Command {
             dhcpInterfaces: (o.dhcpInterface as string[] | undefined) ?? [],
             env: (o.env as string[] | undefined) ?? [],
             timeout: o.timeout as number,
+            restore: o.restore as string | undefined,
+            force: o.force === true,
           },
           ctx,
         );
+      }),
+    );
+
+  program
+    .command('backup')
+    .description('write a backup of the running appliance (database snapshot, settings, secrets; not images) to FILE')
+    .argument('[file]', 'archive to write, mode 0600 (default STORAGE/backup/cw-backup-TIMESTAMP.tar.gz)')
+    .addOption(nameOption())
+    .action((file: string | undefined, o: { name?: string }) =>
+      runCommand(async () => {
+        const { backup } = await import('./backup/backup.js');
+        await backup({ file, name: o.name }, ctx);
       }),
     );
 

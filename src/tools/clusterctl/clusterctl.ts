@@ -9,6 +9,7 @@
 //   cw-clusterctl clientpkgs ls
 //   cw-clusterctl heads ls ; cw-clusterctl heads rm head-c
 //   cw-clusterctl --set-diskful-register diskful ; cw-clusterctl --get-diskful-register
+//   cw-clusterctl --set-backup-interval 12h --set-backup-keep 14 ; cw-clusterctl --get-backup
 import { basename } from 'node:path';
 import { ExitError, errorMessage } from '../../lib/errors.js';
 import { ApiError } from '../common/client/api-client.js';
@@ -66,6 +67,34 @@ async function clusterDomain(ctx: ToolContext): Promise<boolean> {
   const { format } = ctx.args.common;
   if (format !== 'plain') ctx.out(renderJson({ domain }, format));
   else ctx.out(`Domain: ${domain === null ? 'none' : safeText(domain)}\n`);
+  return ctx.args.words.length === 0;
+}
+
+/**
+ * `--set-backup-interval 24h|off|''` and `--set-backup-keep N|''` (`''` restores the default), `--get-backup`;
+ * true when they were the whole command.
+ */
+async function backupSchedule(ctx: ToolContext): Promise<boolean> {
+  const interval = ctx.args.options.get('set-backup-interval');
+  const keep = ctx.args.options.get('set-backup-keep');
+  const get = ctx.args.options.get('get-backup') === true;
+  if (interval === undefined && keep === undefined && !get) return false;
+  const patch: Record<string, unknown> = {};
+  if (typeof interval === 'string') patch.backup_interval = interval === '' ? null : interval;
+  if (typeof keep === 'string') {
+    if (keep !== '' && !/^\d{1,4}$/.test(keep)) throw new ExitError(`--set-backup-keep needs a number of backups, not "${clip(keep)}"`);
+    patch.backup_keep = keep === '' ? null : Number(keep);
+  }
+  const api = ctx.api();
+  if (Object.keys(patch).length > 0) await api.patch<unknown>('/cluster', patch);
+  const current = await api.get<unknown>('/cluster');
+  const shown = {
+    backup_interval: isObject(current) && typeof current.backup_interval === 'string' ? current.backup_interval : null,
+    backup_keep: isObject(current) && typeof current.backup_keep === 'number' ? current.backup_keep : null,
+  };
+  const { format } = ctx.args.common;
+  if (format !== 'plain') ctx.out(renderJson(shown, format));
+  else ctx.out(`Scheduled backups: every ${safeText(String(shown.backup_interval))}, newest ${String(shown.backup_keep)} kept (STORAGE/backup/)\n`);
   return ctx.args.words.length === 0;
 }
 
@@ -179,6 +208,7 @@ export const CLUSTERCTL: ToolSpec = {
     '--set-distro NAME | --get-distro                 set or show the default distro for new images',
     '--set-domain NAME | --get-domain                 set or show the DNS domain of the node names (n3.NAME)',
     '--set-diskful-register GROUP | --get-diskful-register  create unknown diskful nodes that register in GROUP (\'\' = off)',
+    '--set-backup-interval 24h|off [--set-backup-keep N] | --get-backup  the scheduled backups in STORAGE/backup/',
   ],
   options: [
     { long: 'set-distro', value: true, help: 'make NAME the default distro' },
@@ -187,6 +217,9 @@ export const CLUSTERCTL: ToolSpec = {
     { long: 'get-domain', help: "show the cluster's DNS domain" },
     { long: 'set-diskful-register', value: true, help: "create diskful nodes that register with an unknown MAC in attribute group GROUP ('' turns it off)" },
     { long: 'get-diskful-register', help: 'show whether and where diskful nodes are created when they register' },
+    { long: 'set-backup-interval', value: true, help: "time between scheduled backups: 24h, 90m, 7d or off ('' restores 24h)" },
+    { long: 'set-backup-keep', value: true, help: "how many scheduled backups are kept ('' restores 7)" },
+    { long: 'get-backup', help: 'show the backup schedule' },
     { long: 'name', value: true, help: 'distros import: name of the new distro (default: the file name)' },
     { long: 'release', value: true, help: 'distros import: release (fills $releasever)' },
     { long: 'package-manager', value: true, help: 'distros import: dnf, yum or apt' },
@@ -196,7 +229,8 @@ export const CLUSTERCTL: ToolSpec = {
     const domainOnly = await clusterDomain(ctx);
     const distroOnly = await defaultDistro(ctx);
     const registerOnly = await diskfulRegister(ctx);
-    return domainOnly || distroOnly || registerOnly;
+    const backupOnly = await backupSchedule(ctx);
+    return domainOnly || distroOnly || registerOnly || backupOnly;
   },
   actions: {
     repos: collection('repos', collectionActions(REPOS)),

@@ -13,8 +13,13 @@ export const IMGCTL: ToolSpec = {
     'clone name=NEW                 copy the selected image',
     'freeze | unfreeze              block or allow changes (same as update frozen=true|false)',
     'rm|delete                      delete the selected images',
+    'export FILE                    write the selected image (content + metadata) to an archive for another head node',
+    'import FILE [--name NEW]       add the image of an archive made by export (checksum verified)',
   ],
-  options: [{ long: 'content', value: true, help: 'create/update: fields as JSON, or @file.json' }],
+  options: [
+    { long: 'content', value: true, help: 'create/update: fields as JSON, or @file.json' },
+    { long: 'name', value: true, help: 'import: the new image\'s name (default: the name in the archive)' },
+  ],
   actions: {
     ls: (ctx, words) => listAction(ctx, IMAGES, words),
     list: (ctx, words) => listAction(ctx, IMAGES, words),
@@ -25,6 +30,8 @@ export const IMGCTL: ToolSpec = {
     unfreeze: (ctx, words) => freezeAction(ctx, IMAGES, words, false),
     rm: (ctx, words) => removeAction(ctx, IMAGES, words),
     delete: (ctx, words) => removeAction(ctx, IMAGES, words),
+    export: async (ctx, words) => (await import('./transfer.js')).exportAction(ctx, words),
+    import: async (ctx, words) => (await import('./transfer.js')).importAction(ctx, words),
   },
 };
 

@@ -145,12 +145,12 @@ test('a 10,000-node cluster.conf is applied in one transaction', async (t) => {
 
 test('cluster settings: the cluster id is write-only, the default distro a distro name', async (t) => {
   const s = await session(t);
-  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null, domain: 'cluster.internal', diskful_register: null });
+  t.deepEqual((await s.call('GET', '/cluster')).body.data, { cluster_id: { set: false }, default_distro: null, domain: 'cluster.internal', diskful_register: null, backup_interval: '24h', backup_keep: 7 });
   await s.call('POST', '/repos', { name: 'base', urls: ['http://x/'] });
   await s.call('POST', '/distros', { name: 'CentOS', release: '7', repos: ['base'] });
   const res = await s.call('PATCH', '/cluster', { cluster_id: 'abcDEF0123456789', default_distro: 'CentOS' });
   t.is(res.status, 200);
-  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS', domain: 'cluster.internal', diskful_register: null });
+  t.deepEqual(res.body.data, { cluster_id: { set: true }, default_distro: 'CentOS', domain: 'cluster.internal', diskful_register: null, backup_interval: '24h', backup_keep: 7 });
   t.is(await s.store.getSetting('cluster_id'), 'abcDEF0123456789');
   t.is((await s.call('PATCH', '/cluster', { cluster_id: 'bad id;' })).status, 400);
   t.is((await s.call('PATCH', '/cluster', { default_distro: 'Nope' })).status, 400);
@@ -234,4 +234,25 @@ test('GET /openapi.json documents every route from the schemas that validate the
   t.deepEqual(doc.paths['/bootconfig/{id}'].patch.requestBody.content['application/json'].schema.properties.boot_style.enum, [
     'rwram', 'roram', 'iscsi', 'disked', 'live', 'next', 'sanboot',
   ]);
+});
+
+test('the backup schedule is a cluster setting: validated, null restores the default, a change is announced', async (t) => {
+  let pokes = 0;
+  const s = await session(t, { onBackupSettings: () => pokes++ });
+  const set = await s.call('PATCH', '/cluster', { backup_interval: '12h', backup_keep: 14 });
+  t.is(set.status, 200);
+  t.like(set.body.data, { backup_interval: '12h', backup_keep: 14 });
+  t.is(await s.store.getSetting('backup_interval'), '43200');
+  t.is(pokes, 1);
+  t.like((await s.call('PATCH', '/cluster', { backup_interval: 'off' })).body.data, { backup_interval: 'off' });
+  const bad = await s.call('PATCH', '/cluster', { backup_interval: '5s' });
+  t.is(bad.status, 400);
+  t.regex(bad.body.error, /^backup_interval: backup interval must be between 1m and 366d/);
+  t.is((await s.call('PATCH', '/cluster', { backup_keep: 0 })).status, 400);
+  await s.call('PATCH', '/cluster', { backup_interval: null, backup_keep: null });
+  t.like((await s.call('GET', '/cluster')).body.data, { backup_interval: '24h', backup_keep: 7 });
+  t.is(pokes, 3);
+  // Other settings do not disturb the schedule.
+  await s.call('PATCH', '/cluster', { domain: 'hpc.example.org' });
+  t.is(pokes, 3);
 });

@@ -297,3 +297,22 @@ test('--etcd-member puts the member name and address in the environment; --etcd 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('start --restore: --force alone is refused; a bad archive stops the start before storage or container exist', async (t) => {
+  const dir = tempDir();
+  try {
+    const engine = new MemoryEngine();
+    engine.addImage('cw-headnode:0.1.0', 1000);
+    const ctx = testContext(engine);
+    await t.throwsAsync(start({ force: true }, ctx, { cwd: dir, findPortInUse: noPortsBusy }), { message: '--force goes with --restore FILE only' });
+    t.is(ctx.engineCalls, 0);
+    writeFileSync(join(dir, 'bad.tar.gz'), 'not an archive');
+    await t.throwsAsync(start({ restore: 'bad.tar.gz' }, ctx, { cwd: dir, findPortInUse: noPortsBusy }), {
+      message: /bad\.tar\.gz cannot be restored: .*; nothing was changed$/,
+    });
+    t.false(existsSync(join(dir, 'cw_container_storage')));
+    t.deepEqual(engine.created, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { writeFileAtomic, writeFileAtomicSync } from '../../../src/lib/atomic-write.js';
+import { writeFileAtomic, writeFileAtomicSync, writeStreamAtomic } from '../../../src/lib/atomic-write.js';
 import { tempDir } from './keys.js';
 
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
@@ -60,4 +60,19 @@ test.serial('with umask: true the umask reduces the mode, as for a plain writeFi
   t.is(modeOf(file), 0o600);
   t.is(readFileSync(file, 'utf8'), 'nodes 1\n');
   t.deepEqual(readdirSync(dir), ['cluster.conf']);
+});
+
+test('writeStreamAtomic: the file appears whole with its mode; a failing stream leaves nothing', async (t) => {
+  const dir = setup(t);
+  const file = join(dir, 'archive.tar.gz');
+  async function* chunks(fail: boolean) {
+    for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i);
+    if (fail) throw new Error('source broke');
+  }
+  await writeStreamAtomic(file, chunks(false), { mode: 0o600 });
+  t.is(readFileSync(file).length, 64 * 64 * 1024);
+  t.is(modeOf(file), 0o600);
+  const other = join(dir, 'broken.tar.gz');
+  await t.throwsAsync(writeStreamAtomic(other, chunks(true)), { message: 'source broke' });
+  t.deepEqual(readdirSync(dir), ['archive.tar.gz']);
 });

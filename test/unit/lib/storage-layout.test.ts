@@ -39,9 +39,9 @@ test('storagePaths follows the documented layout', (t) => {
   for (const dir of [p.sshDir, p.bootDir, p.imagesDir, p.clientPkgsDir, p.logsDir]) t.true(dir.startsWith('/var/lib/cw/'));
 });
 
-test('db, secrets, ssh, admins and logs/consoles are the private directories (0700); the rest 0755', (t) => {
+test('db, secrets, ssh, admins, logs/consoles and backup are the private directories (0700); the rest 0755', (t) => {
   const priv = STORAGE_DIRS.filter((d) => d.mode === PRIVATE_DIR_MODE).map((d) => d.dir);
-  t.deepEqual(priv, ['db', 'secrets', 'ssh', 'admins', 'logs/consoles']);
+  t.deepEqual(priv, ['db', 'secrets', 'ssh', 'admins', 'logs/consoles', 'backup']);
   t.true(STORAGE_DIRS.every((d) => d.mode === PRIVATE_DIR_MODE || d.mode === 0o755));
 });
 

@@ -7,6 +7,14 @@ import { validateAdminName, validateClusterId, validateDomain } from '../../db/m
 import type { Admin } from '../../db/store.js';
 import { removeAdminAndKey } from '../../services/sshd/authorized-keys.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
+import {
+  DEFAULT_BACKUP_INTERVAL_S,
+  DEFAULT_BACKUP_KEEP,
+  MAX_BACKUP_KEEP,
+  backupSettings,
+  formatBackupInterval,
+  parseBackupInterval,
+} from '../../backup/schedule.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { arrayOf } from '../schemas.js';
@@ -14,6 +22,8 @@ import { arrayOf } from '../schemas.js';
 export interface ClusterRoutesOptions {
   /** The storage directory, for sshd's authorized_keys; removing an admin answers 503 without it. */
   paths?: StoragePaths | undefined;
+  /** Called after a change of the backup settings (the schedule plans again). */
+  onBackupSettings?: (() => void) | undefined;
 }
 
 const clusterSchema: JsonSchema = {
@@ -23,6 +33,8 @@ const clusterSchema: JsonSchema = {
     default_distro: { type: ['string', 'null'], description: 'distro name' },
     domain: { type: 'string', description: `DNS domain of the node names (n3.DOMAIN), ${DEFAULT_DOMAIN} unless set` },
     diskful_register: { type: ['string', 'null'], description: 'attribute group that unknown diskful nodes are created in when they register; null: off' },
+    backup_interval: { type: 'string', description: `time between the scheduled backups in STORAGE/backup/ (e.g. 24h, 90m, 7d; off: none), ${formatBackupInterval(DEFAULT_BACKUP_INTERVAL_S)} unless set` },
+    backup_keep: { type: 'integer', description: `how many scheduled backups are kept, ${DEFAULT_BACKUP_KEEP} unless set` },
   },
 };
 
@@ -33,6 +45,8 @@ const clusterPatch: JsonSchema = {
     default_distro: { type: ['string', 'null'], maxLength: 128, description: 'distro name or uid; null clears' },
     domain: { type: ['string', 'null'], maxLength: 253, description: `DNS domain of the node names; null restores ${DEFAULT_DOMAIN}` },
     diskful_register: { type: ['string', 'null'], maxLength: 128, description: 'an existing attribute group: unknown diskful nodes that register are created in it (README, "Installers and registration"); null: off' },
+    backup_interval: { type: ['string', 'null'], maxLength: 32, description: 'time between scheduled backups: 24h, 90m, 7d (1m .. 366d), or off; null restores the default' },
+    backup_keep: { type: ['integer', 'null'], minimum: 1, maximum: MAX_BACKUP_KEEP, description: 'how many scheduled backups are kept; null restores the default' },
   },
   additionalProperties: false,
 };
@@ -56,7 +70,7 @@ const adminSchema: JsonSchema = {
 const adminView = (a: Admin) => ({ name: a.name, keyType: a.keyType, fingerprint: a.fingerprint, comment: a.comment, addedAt: a.addedAt });
 
 /** `/cluster`, `/cluster/conf`, `/admins` (`/heads` is in heads.ts). */
-export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { paths }) => {
+export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { paths, onBackupSettings }) => {
   const store = app.store;
 
   const clusterView = async () => {
@@ -67,7 +81,13 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
       default_distro: distro?.name ?? null,
       domain: (await store.getSetting('domain')) ?? DEFAULT_DOMAIN,
       diskful_register: (await store.getSetting('diskful_register')) ?? null,
+      ...(await backupView()),
     };
+  };
+
+  const backupView = async () => {
+    const { intervalS, keep } = backupSettings({ interval: await store.getSetting('backup_interval'), keep: await store.getSetting('backup_keep') });
+    return { backup_interval: formatBackupInterval(intervalS), backup_keep: keep };
   };
 
   app.get('/cluster', { config: { summary: 'Cluster settings', tags: ['cluster'], data: clusterSchema } }, async () => ok(await clusterView()));
@@ -76,8 +96,23 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
     '/cluster',
     { schema: { body: clusterPatch }, config: { summary: 'Change cluster settings', tags: ['cluster'], data: clusterSchema } },
     async (request) => {
-      const body = request.body as { cluster_id?: string; default_distro?: string | null; domain?: string | null; diskful_register?: string | null };
+      const body = request.body as {
+        cluster_id?: string;
+        default_distro?: string | null;
+        domain?: string | null;
+        diskful_register?: string | null;
+        backup_interval?: string | null;
+        backup_keep?: number | null;
+      };
       const clusterId = body.cluster_id === undefined ? undefined : validateClusterId(body.cluster_id);
+      let backupInterval: number | null | undefined = body.backup_interval === null ? null : undefined;
+      if (typeof body.backup_interval === 'string') {
+        try {
+          backupInterval = parseBackupInterval(body.backup_interval);
+        } catch (err) {
+          throw HttpError.badRequest(`backup_interval: ${(err as Error).message}`);
+        }
+      }
       const domain = typeof body.domain === 'string' ? validateDomain(body.domain) : body.domain;
       await store.transaction(async (tx) => {
         if (clusterId !== undefined) await tx.setSetting('cluster_id', clusterId);
@@ -96,7 +131,12 @@ export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (ap
           // Stored by uid, so renaming the distro keeps it the default.
           await tx.setSetting('default_distro', distro.uid);
         }
+        if (backupInterval === null) await tx.deleteSetting('backup_interval');
+        else if (backupInterval !== undefined) await tx.setSetting('backup_interval', String(backupInterval));
+        if (body.backup_keep === null) await tx.deleteSetting('backup_keep');
+        else if (body.backup_keep !== undefined) await tx.setSetting('backup_keep', String(body.backup_keep));
       });
+      if (body.backup_interval !== undefined || body.backup_keep !== undefined) onBackupSettings?.();
       return ok(await clusterView());
     },
   );

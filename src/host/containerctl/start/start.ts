@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ExitError } from '../../../lib/errors.js';
 import { isIPv4 } from '../../../lib/ipv4.js';
 import { prepareStorage } from '../../../lib/storage-layout.js';
@@ -9,7 +9,8 @@ import type { ContainerDetails, Engine, ImageInfo } from '../engine/engine.js';
 import { describeEngine, engineName } from '../engine/identify.js';
 import { shortId, withNewline } from '../format.js';
 import { newestTagged } from '../images.js';
-import { DEFAULT_CONTAINER_NAME } from '../labels.js';
+import { DEFAULT_CONTAINER_NAME, VERSION_LABEL } from '../labels.js';
+import { restoreBackup } from '../restore/restore.js';
 import { STOP_TIMEOUT_SECONDS, buildContainerSpec, parseEnvPairs } from './container-spec.js';
 import { waitUntilHealthy } from './health.js';
 import { appliancePorts, findPortInUse, type PortCheck } from './ports.js';
@@ -54,6 +55,10 @@ export interface StartOptions {
   /** The admin's own HTTPS certificate (chain) and key, installed into the storage directory. */
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  /** A backup archive to restore into the storage directory before the appliance starts. */
+  restore?: string | undefined;
+  /** With `restore`: restore over an existing database (kept aside, not deleted). */
+  force?: boolean | undefined;
 }
 
 export interface StartDeps {
@@ -251,10 +256,11 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   options = imageGivenAlone(options, cwd);
   const wanted = resolveStartOptions(options, cwd);
   const ownCertificate = await readOwnCertificate(options.tlsCert, options.tlsKey, cwd);
+  if (options.force && !options.restore) throw new ExitError('--force goes with --restore FILE only');
   const storageExists = await checkStorageDir(wanted.storageDir);
   const engine = await ctx.engine();
   const previous = await refuseIfRunning(engine, wanted);
-  const { ref: imageRef } = await chooseImage(engine, ctx, options.image);
+  const { ref: imageRef, image } = await chooseImage(engine, ctx, options.image);
   if (wanted.network === 'host') {
     const busy = await (deps.findPortInUse ?? findPortInUse)(
       appliancePorts({ http: wanted.httpPort, https: wanted.httpsPort, ssh: wanted.sshPort, tftp: wanted.tftpPort, dns: wanted.dnsPort }),
@@ -284,6 +290,12 @@ export async function start(options: StartOptions, ctx: CommandContext, deps: St
   // Said once every refusal is behind (a refusal stays one ERROR line; those that concern the engine name it).
   ctx.stderr.write(`${describeEngine(engine.identity)}\n`);
   // The same layout and modes the appliance prepares; an older version's 0755 private directories are tightened.
+  if (options.restore) {
+    const file = resolve(cwd, options.restore);
+    const { manifest, keptAside } = await restoreBackup({ file, storageDir: wanted.storageDir, force: options.force === true, imageVersion: image.labels[VERSION_LABEL] });
+    for (const dir of keptAside) ctx.stdout.write(`Kept the old ${dir.replace(/\.before-restore-.*$/, '')} aside as ${join(wanted.storageDir, dir)}\n`);
+    ctx.stdout.write(`Restored ${file} (made ${manifest.createdAt} by cw-headnode ${manifest.productVersion}, schema ${manifest.schemaVersion}) into ${wanted.storageDir}\n`);
+  }
   await prepareStorage(wanted.storageDir);
   if (!storageExists) ctx.stdout.write(`Created storage directory ${wanted.storageDir}\n`);
   if (ownCertificate) {
