@@ -10,7 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ApiClient, type TokenCache } from '../src/tools/common/client/api-client.js';
 import { AdminSession } from '../test/integration/helpers.js';
 
@@ -57,7 +57,9 @@ const work = mkdtempSync(join(tmpdir(), 'cwbn-'));
 const storage = join(work, 'storage');
 const home = join(work, 'home');
 const probeFile = join(work, 'dhcp-probe.mjs');
-const admin = new AdminSession(home, `http://${HEAD_IP}/api/v1`, {}, ADMIN);
+// Admin traffic is HTTPS (the API refuses credentials over plain HTTP from another machine); the tools
+// pin the certificate tool-config proposes, wrk does not check it.
+const admin = new AdminSession(home, `https://${HEAD_IP}/api/v1`, {}, ADMIN);
 
 /** A network namespace whose eth0 is a veth enslaved to `bridge`. */
 class Netns {
@@ -195,14 +197,22 @@ async function setUp(image: string): Promise<void> {
   const store = process.env.CW_BENCH_STORE === 'etcd' ? ['--etcd-member', '--etcd-name', 'bench'] : [];
   await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22', ...store]);
   await ctl(['add-admin', ADMIN, `@${admin.keyFile}.pub`, '--name', NAME]);
+  await admin.adopt(NAME);
   await prober.create();
   await loader.create();
+}
+
+let pinned: Agent | undefined;
+/** HTTPS to the head node, trusting exactly the certificate it made (its addresses are in it). */
+function headTls(): Agent {
+  pinned ??= new Agent({ connect: { ca: readFileSync(join(storage, 'tls', 'server.crt')) } });
+  return pinned;
 }
 
 /** A bearer token for ADMIN, proved once through the shared API client. */
 async function bearerToken(): Promise<string> {
   const tokens: TokenCache = new Map();
-  const api = new ApiClient({ baseUrl: `http://${HEAD_IP}/api/v1`, user: ADMIN, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens });
+  const api = new ApiClient({ baseUrl: `https://${HEAD_IP}/api/v1`, user: ADMIN, sslVerify: admin.sslVerify, env: { SSH_AUTH_SOCK: admin.agentSock }, tokens });
   await api.get('/node/n0');
   await api.close();
   const token = [...tokens.values()][0]?.token;
@@ -243,7 +253,7 @@ async function apiLatency(token: string, seconds: number): Promise<Latency> {
   const script = join(work, 'api-get.lua');
   writeFileSync(script, WRK_SCRIPT);
   const wrk = (s: number) =>
-    execa('wrk', ['-t1', `-c${CONCURRENCY}`, `-d${s}s`, '-s', script, `http://${HEAD_IP}/`], {
+    execa('wrk', ['-t1', `-c${CONCURRENCY}`, `-d${s}s`, '-s', script, `https://${HEAD_IP}/`], {
       env: { CW_BENCH_TOKEN: token, CW_BENCH_NODES: String(NODES) },
       timeout: (s + 30) * 1000,
     });
@@ -483,7 +493,7 @@ async function main(): Promise<void> {
       nodeAlone.push(performance.now() - n0);
       startup.push((await tool('nodectl', ['--help'])).ms);
       const t0 = performance.now();
-      const res = await request(`http://${HEAD_IP}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await request(`https://${HEAD_IP}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` }, dispatcher: headTls() });
       const body = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`GET /nodes: ${res.statusCode} ${body.slice(0, 200)}`);
       listing.push(performance.now() - t0);
