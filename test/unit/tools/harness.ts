@@ -25,8 +25,14 @@ export interface Key {
 
 /** Temporary files of one test file: keys, agent sockets, storage directories, home directories. */
 export class Scratch {
-  readonly dir = mkdtempSync(join(tmpdir(), 'cw-tools-'));
+  #dir: string | undefined;
   private readonly agents: ChildProcess[] = [];
+
+  /** Made on first use: a file whose tests are all filtered out (`--match`) runs no hook to remove it. */
+  get dir(): string {
+    this.#dir ??= mkdtempSync(join(tmpdir(), 'cw-tools-'));
+    return this.#dir;
+  }
 
   keygen(name: string): Key {
     const privatePath = join(this.dir, `key-${name}`);
@@ -49,7 +55,8 @@ export class Scratch {
 
   cleanup(): void {
     for (const a of this.agents) if (a.exitCode === null && a.signalCode === null) a.kill('SIGTERM');
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
   }
 }
 
