@@ -5,7 +5,7 @@ import { ExitError } from '../../lib/errors.js';
 import { clip } from '../common/args.js';
 import { isObject } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
-import { renderJson, safeText } from '../common/format.js';
+import { columns, renderJson, safeText } from '../common/format.js';
 import type { Action } from '../common/run.js';
 
 const COLUMNS = ['NAME', 'VERSION', 'TYPE', 'ARCH', 'SIZE', 'TAR', 'FILE'];
@@ -28,10 +28,8 @@ export function renderClientPackages(rows: readonly unknown[]): string {
     ];
   });
   if (cells.length === 0) return 'No client packages (put RPMs in clientpkgs/rpm, DEBs in clientpkgs/deb)\n';
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((r) => (r[i] as string).length)));
-  const line = (row: readonly string[]): string => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
   const notes = problems.map((p) => `INVALID ${p}`);
-  return `${[line(COLUMNS), ...cells.map(line), ...notes].join('\n')}\n`;
+  return `${[...columns(COLUMNS, cells), ...notes].join('\n')}\n`;
 }
 
 async function clientPkgsList(ctx: ToolContext, words: string[]): Promise<void> {

@@ -5,7 +5,7 @@ import { ExitError } from '../../lib/errors.js';
 import { clip } from '../common/args.js';
 import { isObject } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
-import { renderJson, safeText } from '../common/format.js';
+import { columns, renderJson, safeText } from '../common/format.js';
 import type { Action } from '../common/run.js';
 
 const COLUMNS = ['NAME', 'HEALTH', 'LEADER', 'VERSION', 'DB', 'PEER'];
@@ -27,9 +27,7 @@ export function renderHeads(rows: readonly unknown[]): string {
     const peers = Array.isArray(r.peer_urls) ? r.peer_urls.filter((u): u is string => typeof u === 'string').map(safeText).join(',') : '';
     return [name, health, r.leader === true ? '*' : '', text(r.version), size(r.db_size), peers || '-'];
   });
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] as string).length)));
-  const line = (row: readonly string[]): string => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-  return `${[line(COLUMNS), ...cells.map(line), ...notes].join('\n')}\n`;
+  return `${[...columns(COLUMNS, cells), ...notes].join('\n')}\n`;
 }
 
 async function headsList(ctx: ToolContext, words: string[]): Promise<void> {

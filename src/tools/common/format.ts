@@ -44,6 +44,16 @@ export function renderListing(title: string, entries: readonly ListingEntry[], f
 }
 
 /** JSON text with a trailing newline: one line for `json`, two-space indents for `pretty`. */
+/**
+ * A plain table: the header and rows in columns two spaces apart, each as wide as its widest cell (the
+ * last one not padded). `columns(['A', 'NAME'], [['x', 'y']])` → `['A  NAME', 'x  y']`.
+ */
+export function columns(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  return [line(header), ...rows.map(line)];
+}
+
 export function renderJson(value: unknown, format: OutputFormat): string {
   return `${JSON.stringify(value, null, format === 'pretty' ? 2 : undefined)}\n`;
 }

@@ -4,7 +4,7 @@ import { ExitError } from '../../lib/errors.js';
 import { compressNames } from '../../lib/noderange.js';
 import { asObjectList, isObject, labelOf, NODES, sortObjects, type ApiObject } from '../common/collection.js';
 import type { ToolContext } from '../common/context.js';
-import { humanAge, safeText, type JsonObject } from '../common/format.js';
+import { columns, humanAge, safeText, type JsonObject } from '../common/format.js';
 import { idSpec } from '../common/select.js';
 
 /** A node not heard from for this long is down (the API's rule, for answers of an older API without `state`). */
@@ -50,9 +50,7 @@ export function renderStatusTable(nodes: readonly ApiObject[], now: number = Dat
       Number.isFinite(seen) ? humanAge(now - seen) : 'never',
     ];
   });
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-  return `${[line(COLUMNS), ...rows.map(line)].join('\n')}\n`;
+  return `${columns(COLUMNS, rows).join('\n')}\n`;
 }
 
 /** `3725.2` seconds -> `1 h 2 min`. */
