@@ -30,7 +30,12 @@ export class Scratch {
 
   /** Made on first use: a file whose tests are all filtered out (`--match`) runs no hook to remove it. */
   get dir(): string {
-    this.#dir ??= mkdtempSync(join(tmpdir(), 'cw-tools-'));
+    if (this.#dir === undefined) {
+      const dir = mkdtempSync(join(tmpdir(), 'cw-tools-'));
+      this.#dir = dir;
+      // Also when the worker ends before the after hook is through (the hook's own removal comes first).
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
     return this.#dir;
   }
 
@@ -173,7 +178,7 @@ export function clusterFixture(test: TestFn, prefix: string): ClusterFixture {
     sock = await scratch.agent('admin', [key]);
   });
   test.after.always(async () => {
-    for (const c of clusters) await c.close().catch(() => {});
+    await Promise.allSettled(clusters.map((c) => c.close()));
     scratch.cleanup();
   });
   const fixture: ClusterFixture = {
