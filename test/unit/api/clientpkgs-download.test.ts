@@ -3,14 +3,13 @@
 // rpm's and dpkg's order, files that are not packages skipped and flagged, hostile names refused.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireTools } from '../../helpers/tools.js';
-import { session } from './helpers.js';
+import { rawGet, session } from './helpers.js';
 
 const pkgTest = requireTools('rpmbuild', 'dpkg-deb');
 const repo = join(import.meta.dirname, '..', '..', '..');
@@ -106,19 +105,6 @@ pkgTest('a file that is not a package is skipped by downloads and flagged invali
   ]);
   t.regex(String(rows[1]?.problem), /^not an RPM: lead at byte \d+: /);
 });
-
-/** GET `rawPath` over a real socket, exactly as written (no client-side normalisation of `..` or `%2e`). */
-function rawGet(port: number, rawPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 pkgTest('hostile names are 400 and unknown types 404 for the rpm and deb downloads too', async (t) => {
   const s = await setup(t);

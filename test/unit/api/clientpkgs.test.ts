@@ -4,7 +4,6 @@
 import test from 'ava';
 import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,7 @@ import { execa } from 'execa';
 import { gunzipSync } from 'node:zlib';
 import type { ClientPackages } from '../../../src/appliance/clientpkgs/repository.js';
 import { requireTools } from '../../helpers/tools.js';
-import { apiWithTempStore, healthyReport } from './helpers.js';
+import { apiWithTempStore, healthyReport, rawGet } from './helpers.js';
 import type { ClientPkgRouteOptions } from '../../../src/appliance/api/routes/clientpkgs.js';
 
 const rpmTest = requireTools('rpmbuild');
@@ -141,19 +140,6 @@ rpmTest('50 concurrent downloads of a never-converted RPM: one conversion, 50 id
     [`cw-node-1.10.rpm converted to TAR ${(await readdir(s.dirs.tar))[0]} `],
   );
 });
-
-/** GET `rawPath` over a real socket, exactly as written (no client-side normalisation of `..` or `%2e`). */
-function rawGet(port: number, rawPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 rpmTest('names that could reach outside clientpkgs/ are refused before any file is read', async (t) => {
   const s = await setup(t, ['cw-node-1.10']);

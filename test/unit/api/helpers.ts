@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildApi, type ApiOptions } from '../../../src/appliance/api/app.js';
 import { openSqliteStore } from '../../../src/appliance/db/sqlite/store.js';
@@ -115,3 +116,17 @@ export async function session(
     },
   };
 }
+
+/** GET `rawPath` over a real socket, exactly as written (no client-side normalisation of `..` or `%2e`). */
+export function rawGet(port: number, rawPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
