@@ -99,7 +99,7 @@ execTest.serial('exec hostname on 7 sshd nodes collated under one range per name
   t.not(r.exitCode, 0);
   t.is(r.stdout, 'n[0-6]: n');
   const errLines = r.stderr.split('\n');
-  t.is(errLines[0], 'n[0-6]: oops');
+  t.is(errLines[0], 'n[0-6]: oops', r.stderr);
   t.regex(errLines[1] ?? '', /^n7: ERROR: ssh: connect to host 10\.213\.42\.107 port 22: (Connection refused|No route to host|Connection timed out)/);
   t.is(errLines.at(-1), 'ERROR: exec failed on 1 of 8 nodes: n7');
 
