@@ -93,14 +93,9 @@ ipmiTest.serial('a stale session on the BMC is deactivated, then the worker conn
   const args = ['-I', 'lanplus', '-C', '3', '-H', ADDR, '-p', String(PORT), '-U', 'admin', '-E', 'sol', 'activate'];
   // A client that dies without deactivating leaves the payload active on the BMC.
   const stale = execa('ipmitool', args, { env, reject: false, stdin: 'pipe' });
-  // Killed once the BMC has the session (another client is told it is already active), not after a
-  // guessed while: on a busy machine two seconds were sometimes not enough to open it.
-  let active = false;
-  for (let i = 0; i < 15 && !active; i++) {
-    const probe = await execa('ipmitool', args, { env, reject: false, stdin: 'pipe', timeout: 5000 });
-    active = /already active/.test(String(probe.stderr));
-  }
-  t.true(active, 'the BMC never had the first client\'s session open');
+  // Time for the BMC to open it (its stdin is no terminal, so ipmitool never says when): two seconds were
+  // once not enough on a busy machine.
+  await new Promise((r) => setTimeout(r, 5000));
   stale.kill('SIGKILL');
   await stale;
   const blocked = await execa('ipmitool', args, { env, reject: false, stdin: 'pipe', timeout: 5000 });
