@@ -30,6 +30,8 @@ const DIRS = {
   generatedDir: { dir: 'etc/generated', mode: PUBLIC_DIR_MODE },
   bootDir: { dir: 'boot', mode: PUBLIC_DIR_MODE },
   imagesDir: { dir: 'images', mode: PUBLIC_DIR_MODE },
+  /** Boot files and images by content (`<sha256 hex>`, hard links of the files in boot/ and images/). */
+  blobsDir: { dir: 'blobs', mode: PUBLIC_DIR_MODE },
   /** Client packages for diskful nodes: admins drop RPMs in rpm/ and DEBs in deb/; tar/ caches converted RPMs. */
   clientPkgsDir: { dir: 'clientpkgs', mode: PUBLIC_DIR_MODE },
   clientRpmDir: { dir: 'clientpkgs/rpm', mode: PUBLIC_DIR_MODE },

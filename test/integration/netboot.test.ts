@@ -147,7 +147,7 @@ test.serial('cw-add-boot-config --make-defaults and cw-cluster-conf load set up 
   const script = await execa('curl', ['-sS', `http://${HEAD_IP}/api/v1/boot/ipxe/${N0_MAC}`]);
   t.regex(script.stdout, /^#!ipxe/);
   t.regex(script.stdout, /n0 boots DefaultBoot \(rwram\)/);
-  t.regex(script.stdout, /kernel http:\/\/10\.213\.14\.10\/boot\/\S+\/kernel initrd=initramfs cw\.node=n0 /);
+  t.regex(script.stdout, /kernel http:\/\/10\.213\.14\.10\/blobs\/[0-9a-f]{64} initrd=initramfs cw\.node=n0 /);
 });
 
 test.serial('BIOS: n0 PXE-boots DefaultBoot (rwram) and reports up', async (t) => {
@@ -203,9 +203,10 @@ test.serial('BIOS: a tampered image file is not booted: the console says why and
   t.timeout(600_000);
   t.is((await tool('nodectl', ['-i', 'n0', 'unset', '_boot_style'])).exitCode, 0);
   const script = await execa('curl', ['-sS', `http://${HEAD_IP}/api/v1/boot/ipxe/${N0_MAC}`]);
-  const uid = / cw\.image=\/images\/([0-9a-f]{32})\.img /.exec(script.stdout)?.[1];
-  t.truthy(uid, script.stdout);
-  const file = join(storage, 'images', `${uid}.img`);
+  const blob = / cw\.image=\/blobs\/([0-9a-f]{64}) /.exec(script.stdout)?.[1];
+  t.truthy(blob, script.stdout);
+  // The image's file and its blob are one inode: the bytes every boot gets.
+  const file = join(storage, 'blobs', String(blob));
   const original = readFileSync(file);
   try {
     // One byte changed, size and everything else kept: only the checksum can tell.
@@ -223,7 +224,7 @@ test.serial('BIOS: a tampered image file is not booted: the console says why and
     await waitFor(async () => /rebooting in 300 s/.test(serial()), 420_000, 1000).catch((err: Error) => {
       throw new Error(`${err.message}\n--- serial ---\n${serial().slice(-6000)}`);
     });
-    t.regex(serial(), /cw-init: ERROR: image checksum mismatch: \/images\/[0-9a-f]{32}\.img has sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; not booting it/);
+    t.regex(serial(), /cw-init: ERROR: image checksum mismatch: \/blobs\/[0-9a-f]{64} has sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; not booting it/);
     t.notRegex(serial(), /copying the image into RAM|switching to the image/);
     const status = await tool('nodectl', ['-i', 'n0', 'status', '-L']);
     t.regex(status.stdout, /error/, status.all);

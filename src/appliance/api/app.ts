@@ -8,7 +8,7 @@ import { HttpError, httpErrorOf } from './errors.js';
 import { RouteCatalog } from './openapi.js';
 import { installSecretMasking } from './secrets.js';
 import { packageInfo } from './package-info.js';
-import { bootRoutes } from './routes/boot.js';
+import { bootRoutes, type BootRouteOptions } from './routes/boot.js';
 import { clientPkgRoutes, type ClientPkgRouteOptions } from './routes/clientpkgs.js';
 import { installerRoutes, type InstallerRouteOptions } from './routes/clientpkgs.js';
 import { clusterRoutes } from './routes/cluster.js';
@@ -71,6 +71,8 @@ export interface ApiOptions {
   headName?: string;
   /** The etcd members (`/heads`), when the database is etcd. */
   heads?: Heads;
+  /** Boot files and images copied among several heads: a node asking for one this head lacks is redirected. */
+  blobs?: BootRouteOptions['blobs'];
   /** Largest upload in bytes (default 512 MiB). */
   uploadLimitBytes?: number;
   /** How power actions run (tests: fake programs or plugins); the storage's ssh/ holds the appliance key. */
@@ -192,7 +194,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       await v1.register(headRoutes, { version, headName: options.headName ?? hostname(), heads: options.heads, log });
       await v1.register(uploadRoutes, { paths: options.paths, clock, limit: options.uploadLimitBytes });
       // Anonymous: booting nodes have no credentials (docs/BOOT.md).
-      await v1.register(bootRoutes, { paths: options.paths, clock, log });
+      await v1.register(bootRoutes, { paths: options.paths, clock, log, blobs: options.blobs });
       // Anonymous too: diskful nodes installing themselves have no credentials either.
       await v1.register(clientPkgRoutes, { clock, log, ...options.clientPkgs, paths: options.paths });
       await v1.register(installerRoutes, { clock, log, ...options.installers, paths: options.paths });

@@ -2,6 +2,7 @@ import { errorMessage, runCommand } from '../../lib/errors.js';
 import { openStore, type StoreChange } from '../db/index.js';
 import { resolveClusterDb, storeOptionsOf } from '../cluster-db.js';
 import { Heads } from '../heads/heads.js';
+import { BlobReplicator } from '../blobs/replicator.js';
 import { etcdPkiFiles } from '../services/etcd/pki.js';
 import { storagePaths } from '../../lib/storage-layout.js';
 import { ensureSecrets, runtimePaths } from '../storage.js';
@@ -38,6 +39,15 @@ await runCommand(async () => {
   const heads = storeOptions.etcd
     ? new Heads({ endpoints: storeOptions.etcd.endpoints, tls: storeOptions.etcd.tls ?? {}, pki: clusterDb.kind === 'member' ? etcdPkiFiles(paths.secretsDir) : null })
     : undefined;
+  // Boot files and images by content; with other heads, what they hold and this head lacks is copied.
+  const httpPort = portOf(process.env, 'CW_HTTP_PORT', 80);
+  const self = clusterDb.kind === 'member' ? clusterDb.member.address : null;
+  const blobs = new BlobReplicator({
+    store,
+    dirs: paths,
+    peers: async () => (heads && self !== null ? (await heads.otherAddresses(self)).map((host) => `http://${host}${httpPort === 80 ? '' : `:${httpPort}`}`) : []),
+    log,
+  });
   const syncDhcp = dhcpSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dhcpd'), log });
   const syncDns = dnsSync({ store, paths, reload: () => reloadService(runtime.supervisorSocket, 'dns'), log });
   const syncNames = (): void => {
@@ -61,6 +71,7 @@ await runCommand(async () => {
     log,
     paths,
     ...(heads ? { heads } : {}),
+    blobs,
     ...(clusterDb.kind === 'member' ? { headName: clusterDb.member.name } : {}),
     auth: authFromEnv(process.env),
     accessLog: isTrue(process.env.CW_API_ACCESS_LOG),
@@ -80,7 +91,11 @@ await runCommand(async () => {
   syncNames();
   // Changes another head made (etcd): dhcpd and DNS follow them through onCommit (which the etcd store
   // also calls for other heads' commits), console logs through this.
-  const unwatch = watchOtherHeads(store, () => consoles?.trigger());
+  const unwatch = watchOtherHeads(store, () => {
+    consoles?.trigger();
+    blobs.poke();
+  });
+  blobs.start();
   await backups.start().catch((err: unknown) => log(`backup: cannot plan the scheduled backups: ${errorMessage(err)}`));
   // Console logs of the nodes that ask for them (_console_log=yes): looked at again after every change
   // request, and every 30 s for changes made around the API.
@@ -102,6 +117,7 @@ await runCommand(async () => {
     log(`closing the server: ${errorMessage(err)}`);
   }
   unwatch();
+  await blobs.stop();
   await heads?.close();
   await consoles.stop().catch((err: unknown) => log(`stopping console logs: ${errorMessage(err)}`));
   await backups.stop();

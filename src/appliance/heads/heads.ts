@@ -111,6 +111,12 @@ export class Heads {
     return heads.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /** The other heads' addresses (the hosts of their members' client URLs): where to copy boot files from. */
+  async otherAddresses(self: string): Promise<string[]> {
+    const hosts = (await this.#members()).flatMap((m) => (m.clientURLs ?? []).slice(0, 1)).map((url) => new URL(url).hostname);
+    return [...new Set(hosts)].filter((host) => host !== self && host !== `[${self}]`);
+  }
+
   /**
    * Adds a member for a new head at `address` and returns what it needs to start. The new member counts
    * towards the quorum at once: a cluster of one head waits for the second one's first start.

@@ -6,7 +6,7 @@ import type { EtcdMember } from './etcd/index.js';
 
 /** Where things live; all absolute (the storage ones from `storagePaths`). */
 export interface ServicePaths
-  extends Pick<StoragePaths, 'generatedDir' | 'bootDir' | 'imagesDir' | 'dhcpDir' | 'dhcpLeasesFile' | 'sshDir' | 'adminsDir' | 'authorizedKeysFile' | 'secretsDir' | 'tlsCertFile' | 'tlsKeyFile'> {
+  extends Pick<StoragePaths, 'generatedDir' | 'bootDir' | 'imagesDir' | 'blobsDir' | 'dhcpDir' | 'dhcpLeasesFile' | 'sshDir' | 'adminsDir' | 'authorizedKeysFile' | 'secretsDir' | 'tlsCertFile' | 'tlsKeyFile'> {
   storage: string;
   /** Runtime sockets and pid files (`/run/cw`). */
   runDir: string;
@@ -37,6 +37,7 @@ export function servicePaths(where: {
     generatedDir: layout.generatedDir,
     bootDir: layout.bootDir,
     imagesDir: layout.imagesDir,
+    blobsDir: layout.blobsDir,
     dhcpDir: layout.dhcpDir,
     dhcpLeasesFile: layout.dhcpLeasesFile,
     sshDir: layout.sshDir,

@@ -34,20 +34,32 @@ interface Booting extends Session {
   report(mac: string, body: unknown, secret?: string, from?: string): Promise<{ status: number; body: any }>;
 }
 
+const sha256 = (content: string): string => createHash('sha256').update(content).digest('hex');
+
+/** Writes `content` to `file` (an object's file put there by hand, not uploaded): its size and checksum. */
+async function putFile(file: string, content: string): Promise<{ size: number; checksum: string }> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content);
+  return { size: Buffer.byteLength(content), checksum: `sha256:${sha256(content)}` };
+}
+
+/** Removes `file` and the blob it was linked as (content `content`): gone from the head node. */
+async function dropFile(blobsDir: string, file: string, content: string): Promise<void> {
+  await rm(file);
+  await rm(path.join(blobsDir, sha256(content)), { force: true });
+}
+
 /** n0 (two MACs) with DefaultBoot (kernel, initramfs, DefaultImage with content) through DefaultAttribs. */
 async function booting(t: Parameters<typeof session>[0], log?: (line: string) => void): Promise<Booting> {
   const clock = new FakeClock();
   const s = await session(t, { clock: clock.now, ...(log ? { log } : {}) });
   const { store } = s;
   const image = await store.create('images', { name: 'DefaultImage' });
-  await store.setImageContent(image.uid, { size: 4, checksum: `sha256:${'0'.repeat(64)}` });
-  await mkdir(store.paths.imagesDir, { recursive: true });
-  await writeFile(path.join(store.paths.imagesDir, `${image.uid}.img`), 'img!');
+  await store.setImageContent(image.uid, await putFile(path.join(store.paths.imagesDir, `${image.uid}.img`), 'img!'));
   const boot = await store.create('bootconfigs', { name: 'DefaultBoot', image: 'DefaultImage', cmdline: 'quiet' });
-  await mkdir(path.join(store.paths.bootDir, boot.uid), { recursive: true });
   for (const which of ['kernel', 'initramfs'] as const) {
-    await writeFile(path.join(store.paths.bootDir, boot.uid, which), which);
-    await store.attachBootFile(boot.uid, which, { filename: which, size: which.length, checksum: `sha256:${'1'.repeat(64)}`, uploaded_at: new Date(clock.ms).toISOString() });
+    const put = await putFile(path.join(store.paths.bootDir, boot.uid, which), which);
+    await store.attachBootFile(boot.uid, which, { filename: which, ...put, uploaded_at: new Date(clock.ms).toISOString() });
   }
   await store.update('attribs', 'DefaultAttribs', { attributes: { _boot_config: 'DefaultBoot' } });
   const node = await store.createNode({ mac: MAC0, macs: [MAC0_EXTRA], ip: '10.0.0.100' });
@@ -97,13 +109,13 @@ test('a known MAC gets its script (any of its MACs, any spelling) and records st
   t.true(res.text.startsWith('#!ipxe\necho cw-headnode: n0 boots DefaultBoot (rwram)\n'), res.text);
   t.true(
     res.text.includes(
-      `kernel ${HEAD}/boot/${b.bootUid}/kernel initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
-        `cw.image=/images/${b.imageUid}.img cw.sha256=${'0'.repeat(64)} cw.style=rwram cw.rw=overlayfs cw.secret=`,
+      `kernel ${HEAD}/blobs/${sha256('kernel')} initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
+        `cw.image=/blobs/${sha256('img!')} cw.sha256=${sha256('img!')} cw.style=rwram cw.rw=overlayfs cw.secret=`,
     ),
     res.text,
   );
   t.regex(res.text, / cw\.secret=[A-Za-z0-9_-]{43} console=tty0 console=ttyS0,115200 quiet \|\| goto failed\n/);
-  t.true(res.text.includes(`initrd --name initramfs ${HEAD}/boot/${b.bootUid}/initramfs || goto failed\n`));
+  t.true(res.text.includes(`initrd --name initramfs ${HEAD}/blobs/${sha256('initramfs')} || goto failed\n`));
   const node = (await b.call('GET', '/node/n0')).body.data;
   t.deepEqual(node.status, { stage: 'ipxe', state: 'booting:ipxe' });
   t.is(node.last_seen, new Date(b.clock.ms).toISOString());
@@ -132,13 +144,13 @@ test('what is missing is told to the node: boot config, its files, its image and
     return /^echo cw-headnode: (.*)$/m.exec(res.text)?.[1] ?? res.text;
   };
 
-  await rm(path.join(store.paths.imagesDir, `${b.imageUid}.img`));
+  await dropFile(store.paths.blobsDir, path.join(store.paths.imagesDir, `${b.imageUid}.img`), 'img!');
   t.is(await reasonOf(), 'n0: the file of image DefaultImage is missing on the head node (upload it again)');
   const status = (await b.call('GET', '/node/n0')).body.data.status;
   t.is(status.stage, 'ipxe');
   t.is(status.message, 'n0: the file of image DefaultImage is missing on the head node (upload it again)', 'the reason is in the node status too');
 
-  await rm(path.join(store.paths.bootDir, b.bootUid, 'kernel'));
+  await dropFile(store.paths.blobsDir, path.join(store.paths.bootDir, b.bootUid, 'kernel'), 'kernel');
   t.is(await reasonOf(), 'n0: the kernel file of boot config DefaultBoot is missing on the head node (upload it again)');
 
   await store.create('bootconfigs', { name: 'Empty' });
@@ -153,10 +165,9 @@ test('what is missing is told to the node: boot config, its files, its image and
   t.is(await reasonOf(), 'n0: boot config Gone does not exist');
 
   const noImage = await store.create('bootconfigs', { name: 'NoImage' });
-  await mkdir(path.join(store.paths.bootDir, noImage.uid), { recursive: true });
   for (const which of ['kernel', 'initramfs'] as const) {
-    await writeFile(path.join(store.paths.bootDir, noImage.uid, which), which);
-    await store.attachBootFile(noImage.uid, which, { filename: which, size: 1, checksum: `sha256:${'1'.repeat(64)}`, uploaded_at: new Date().toISOString() });
+    const put = await putFile(path.join(store.paths.bootDir, noImage.uid, which), which);
+    await store.attachBootFile(noImage.uid, which, { filename: which, ...put, uploaded_at: new Date().toISOString() });
   }
   await store.updateNode('n0', { attributes: { _boot_config: 'NoImage' } });
   t.is(await reasonOf(), 'n0: boot config NoImage has no image (cw-bootctl -i NoImage update image=NAME)');

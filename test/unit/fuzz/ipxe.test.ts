@@ -11,6 +11,8 @@ import { normalizeMac } from '../../../src/lib/validate.js';
 import { budget, nastyText, timed } from './budget.js';
 
 const junk = fc.oneof(nastyText(40), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('${root-path}', 'a || shell', 'x && y', '#x', 'quiet\nshell', 'a"b', '`id`'));
+/** A `sha256:<hex>` checksum, or junk, or none. */
+const checksum = () => fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `sha256:${h}`), fc.option(junk, { nil: null }));
 const name = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/) }, { weight: 1, arbitrary: junk });
 const uid = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[0-9a-f]{32}$/) }, { weight: 1, arbitrary: junk });
 const cmdline = fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,60}$/), fc.constantFrom('', 'quiet  loglevel=3', 'console=ttyS0,115200'), junk);
@@ -47,8 +49,15 @@ test('iPXE fuzz: scripts never throw for the route\'s head URL and MAC, and carr
       host,
       mac,
       fc.record({ uid, name, mac: fc.option(mac, { nil: null }) }),
-      fc.record({ uid, name, cmdline: fc.option(cmdline, { nil: null }), boot_style: fc.option(style, { nil: null }) }),
-      fc.record({ uid, name, checksum: fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `sha256:${h}`), fc.option(junk, { nil: null })) }),
+      fc.record({
+        uid,
+        name,
+        cmdline: fc.option(cmdline, { nil: null }),
+        boot_style: fc.option(style, { nil: null }),
+        kernel: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null }),
+        initramfs: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null }),
+      }),
+      fc.record({ uid, name, checksum: checksum() }),
       fc.record({ _cmdline: attr(cmdline), _boot_style: attr(style), _boot_rw_layer: attr(fc.oneof(fc.constantFrom('overlayfs', 'rwtab'), junk)) }),
       junk,
       fc.option(fc.oneof(fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 43, maxLength: 43 }), junk), { nil: null }),

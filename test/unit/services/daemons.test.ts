@@ -24,6 +24,10 @@ test('nginx.conf serves boot files and images, proxies /api/ to the API socket',
   t.regex(text, /^\s+listen 18080 default_server;$/m);
   t.regex(text, new RegExp(`location /boot/ \\{\\s+alias ${ctx.paths.bootDir}/;`));
   t.regex(text, new RegExp(`location /images/ \\{\\s+alias ${ctx.paths.imagesDir}/;`));
+  // Blobs: this head's, else the API's redirect to another head; /blobs/here/ never redirects.
+  t.regex(text, new RegExp(`location ~ "\\^/blobs/\\(\\[0-9a-f\\]\\{64\\}\\)\\$" \\{\\s+root ${ctx.paths.blobsDir};\\s+try_files /\\$1 @blob_elsewhere;`));
+  t.regex(text, new RegExp(`location ~ "\\^/blobs/here/\\(\\[0-9a-f\\]\\{64\\}\\)\\$" \\{\\s+root ${ctx.paths.blobsDir};\\s+try_files /\\$1 =404;`));
+  t.regex(text, /location @blob_elsewhere \{\s+rewrite "\^\/blobs\/\(\[0-9a-f\]\{64\}\)\$" \/api\/v1\/boot\/blob\/\$1 break;\s+proxy_pass http:\/\/cw_api;/);
   t.true(text.includes(`server unix:${ctx.paths.apiSocket};`));
   t.regex(text, /upstream cw_api \{[^}]*keepalive 32;/);
   t.regex(text, /location \/api\/ \{[^}]*access_log off;[^}]*proxy_pass http:\/\/cw_api;[^}]*proxy_set_header Connection "";/);

@@ -13,12 +13,16 @@ import { sourceOf } from '../auth/index.js';
 import { headUrlOf, renderBootstrapScript } from '../../boot/ipxe/script.js';
 import { nodeState, parseStatusReport, statusOfReport } from '../../db/node-status.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
+import { LocalBlobs, SHA256_HEX_RE } from '../../blobs/local.js';
+import { wantedBlobs, type BlobReplicator } from '../../blobs/replicator.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 
 export interface BootRouteOptions {
   /** Where kernels, initramfs files and images live; without it every node is told to wait. */
-  paths?: Pick<StoragePaths, 'bootDir' | 'imagesDir'>;
+  paths?: Pick<StoragePaths, 'bootDir' | 'imagesDir' | 'blobsDir'>;
+  /** The other heads' copies of boot files and images (several heads); without it there are none. */
+  blobs?: Pick<BlobReplicator, 'holder' | 'hasPeers'>;
   /** Milliseconds since the epoch (default Date.now): the time of `last_seen`. */
   clock?: () => number;
   log?: (line: string) => void;
@@ -85,7 +89,10 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, opti
   const store = app.store;
   const clock = options.clock ?? Date.now;
   const log = options.log ?? (() => {});
-  const files: BootFiles | null = options.paths ? { bootDir: options.paths.bootDir, imagesDir: options.paths.imagesDir } : null;
+  const { paths, blobs } = options;
+  const files: BootFiles | null = paths
+    ? { bootDir: paths.bootDir, imagesDir: paths.imagesDir, blobs: new LocalBlobs(paths.blobsDir), ...(blobs ? { elsewhere: () => blobs.hasPeers() } : {}) }
+    : null;
   const refusals = new RefusalCounter({ log, clock });
 
   app.get(
@@ -95,6 +102,30 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, opti
       const head = headUrlOf(request.headers.host);
       if (head === null) return sendScript(reply, NO_HOST_SCRIPT, 400);
       return sendScript(reply, renderBootstrapScript(head));
+    },
+  );
+
+  // nginx asks here for a /blobs/<sha256> this head does not hold: a kernel, initramfs or image uploaded
+  // to another head and not copied here yet. The node is sent to a head that holds it; plain text, as
+  // iPXE and wget show it.
+  app.get(
+    '/boot/blob/:sha256',
+    {
+      schema: { params: { type: 'object', properties: { sha256: { type: 'string', maxLength: 64 } }, required: ['sha256'], additionalProperties: false } },
+      config: { anonymous: true, summary: 'Redirects to a head that holds this boot file or image (text/plain, not an envelope)', tags },
+    },
+    async (request, reply) => {
+      const { sha256 } = request.params as { sha256: string };
+      const text = (status: number, line: string) => reply.code(status).type('text/plain; charset=utf-8').send(`${line}\n`);
+      if (!SHA256_HEX_RE.test(sha256)) return text(404, 'not a sha256 in hex');
+      if (!paths) return text(404, 'this head node has no storage directory for boot files');
+      const wanted = (await wantedBlobs(store, paths)).get(sha256);
+      if (!wanted) return text(404, `no image or boot file has sha256 ${sha256}`);
+      // Copied here since nginx looked: served by this head after all.
+      if (await files!.blobs.has(sha256)) return reply.redirect(`/blobs/here/${sha256}`, 302);
+      const url = blobs ? await blobs.holder(sha256) : null;
+      if (url === null) return text(404, `${wanted.label} (sha256 ${sha256.slice(0, 12)}…) is on no head node that answers; upload it again`);
+      return reply.redirect(url, 302);
     },
   );
 

@@ -2,6 +2,8 @@
 // file beside its final place (hashing as it goes), recorded in the store, then renamed into place, so a
 // reader never sees half a file and a refused upload leaves nothing behind. Record and rename run under a
 // lock per uploaded file, so of two uploads at once the last to finish wins both the record and the file.
+// The bytes are also kept by content (STORAGE/blobs/<sha256>, a hard link): what boot scripts name and
+// what the other heads copy (../../blobs/).
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -13,6 +15,7 @@ import { COLLECTIONS, objectSchema, type BootConfig } from '../../db/collections
 import { KeyedMutex } from '../../../lib/mutex.js';
 import { BootFileSniffer, type BootFileKind } from '../../../lib/boot-files.js';
 import type { StoragePaths } from '../../../lib/storage-layout.js';
+import { LocalBlobs } from '../../blobs/local.js';
 import { ok } from '../envelope.js';
 import { HttpError } from '../errors.js';
 import { idParams } from '../schemas.js';
@@ -49,9 +52,12 @@ interface Received {
  * Both steps hold `locks` for `dest` (one file per object and field), so two uploads of the same file
  * cannot interleave as record A, record B, rename B, rename A and leave A's bytes under B's checksum.
  */
-async function keepUpload<T>(locks: KeyedMutex, got: Received, dest: string, record: () => Promise<T>): Promise<T> {
+async function keepUpload<T>(locks: KeyedMutex, got: Received, dest: string, blobsDir: string, record: () => Promise<T>): Promise<T> {
   return locks.run(dest, async () => {
     try {
+      // The blob first: once the store names these bytes, boot scripts point at them (a blob nothing
+      // names, because recording failed, is removed later).
+      await new LocalBlobs(blobsDir).keep(got.tmp, got.checksum.slice('sha256:'.length));
       const recorded = await record();
       await rename(got.tmp, dest);
       return recorded;
@@ -177,7 +183,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
         const dest = bootFilePath(root, current.uid, which);
         const sniffer = new BootFileSniffer(which);
         const got = await receive(request, dest, limit, sniffer);
-        const updated = await keepUpload(locks, got, dest, (): Promise<BootConfig> => {
+        const updated = await keepUpload(locks, got, dest, root.blobsDir, (): Promise<BootConfig> => {
           // What arrived must be what it claims to be, or it is never kept (nor served to nodes).
           const check = sniffer.check();
           if (check !== true) throw HttpError.badRequest(`${which}: ${check}; nothing was stored`);
@@ -221,7 +227,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesOptions> = async (app,
       await mkdir(root.imagesDir, { recursive: true, mode: 0o755 });
       const dest = imageFilePath(root, current.uid);
       const got = await receive(request, dest, limit);
-      return ok(await keepUpload(locks, got, dest, () => store.setImageContent(current.uid, { size: got.size, checksum: got.checksum })));
+      return ok(await keepUpload(locks, got, dest, root.blobsDir, () => store.setImageContent(current.uid, { size: got.size, checksum: got.checksum })));
     },
   );
 

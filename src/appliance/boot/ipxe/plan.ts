@@ -1,10 +1,10 @@
 // What a booting NIC gets: finds the node by MAC, its boot config, kernel, initramfs and image (in the
 // store and on disk) and renders its script, or a retry script saying what is missing.
-import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { normalizeMac } from '../../../lib/validate.js';
 import type { Node } from '../../db/nodes.js';
 import type { Store } from '../../db/store.js';
+import { hexOfChecksum, type LocalBlobs } from '../../blobs/local.js';
 import { bootstrapUrl, nodeScriptUrl, renderNodeScript, renderRetryScript } from './script.js';
 
 export interface BootFiles {
@@ -12,6 +12,21 @@ export interface BootFiles {
   bootDir: string;
   /** `STORAGE/images`: `<image uid>.img`. */
   imagesDir: string;
+  /** `STORAGE/blobs`: the same files by content, what the scripts name. */
+  blobs: LocalBlobs;
+  /**
+   * Whether there are other heads, which may hold a file this head lacks (nginx then sends the node to
+   * one that holds it). Default: none, so a missing file is said to be missing.
+   */
+  elsewhere?: () => boolean;
+}
+
+/** Whether the file with `checksum` (`size` bytes, kept as `file`) is here, or may be fetched from another head. */
+async function reachable(files: BootFiles, checksum: string | null, size: number, file: string): Promise<boolean> {
+  const hex = hexOfChecksum(checksum);
+  if (hex === null) return false;
+  if (await files.blobs.adopt(hex, size, [file])) return true;
+  return files.elsewhere?.() ?? false;
 }
 
 export interface PlannedScript {
@@ -56,8 +71,9 @@ export async function planNodeScript(store: Store, files: BootFiles | null, rawM
   const bc = `boot config ${bootConfig.name}`;
   if (!files) return retry(node, 'the head node has no storage directory for boot files');
   for (const which of ['kernel', 'initramfs'] as const) {
-    if (bootConfig[which] === null) return retry(node, `${node.name}: ${bc} has no ${which} (cw-bootctl -i ${bootConfig.name} update ${which}=@FILE)`);
-    if (!(await isFile(path.join(files.bootDir, bootConfig.uid, which)))) {
+    const file = bootConfig[which];
+    if (file === null) return retry(node, `${node.name}: ${bc} has no ${which} (cw-bootctl -i ${bootConfig.name} update ${which}=@FILE)`);
+    if (!(await reachable(files, file.checksum, file.size, path.join(files.bootDir, bootConfig.uid, which)))) {
       return retry(node, `${node.name}: the ${which} file of ${bc} is missing on the head node (upload it again)`);
     }
   }
@@ -65,7 +81,7 @@ export async function planNodeScript(store: Store, files: BootFiles | null, rawM
   const image = await store.get('images', bootConfig.image);
   if (!image) return retry(node, `${node.name}: image ${bootConfig.image} of ${bc} does not exist`);
   if (image.checksum === null) return retry(node, `${node.name}: image ${image.name} has no content yet (upload it, e.g. cw-modimg -i ${image.name} --upload)`);
-  if (!(await isFile(path.join(files.imagesDir, `${image.uid}.img`)))) {
+  if (!(await reachable(files, image.checksum, image.size, path.join(files.imagesDir, `${image.uid}.img`)))) {
     return retry(node, `${node.name}: the file of image ${image.name} is missing on the head node (upload it again)`);
   }
   const input = { node, resolvedAttributes: attributes, bootConfig, image, headUrl, mac };
@@ -75,12 +91,4 @@ export async function planNodeScript(store: Store, files: BootFiles | null, rawM
   if (secret === null) return { text: script.text, node, refused: null };
   const withSecret = renderNodeScript({ ...input, secret });
   return { text: withSecret.text, node, refused: withSecret.refused };
-}
-
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
-  }
 }

@@ -51,10 +51,13 @@ function checkHeadUrl(url: string): string {
 const UID_RE = /^[0-9a-f]{32}$/;
 const CHECKSUM_RE = /^sha256:([0-9a-f]{64})$/;
 
-/** The hex digits of an image's `sha256:<hex>` checksum, which the initramfs checks the download against. */
-function checkChecksum(value: string | null, image: string): string {
+/**
+ * The hex digits of a `sha256:<hex>` checksum: the file's name on every head (`/blobs/<hex>`) and, for an
+ * image, what the initramfs checks the download against.
+ */
+function checkChecksum(value: string | null | undefined, what: string): string {
   const m = typeof value === 'string' ? CHECKSUM_RE.exec(value) : null;
-  if (!m) throw new IpxeValueError(`image ${quote(image)} has no sha256 checksum`);
+  if (!m) throw new IpxeValueError(`${what} has no sha256 checksum`);
   return m[1] as string;
 }
 
@@ -154,7 +157,7 @@ export interface NodeScriptInput {
   node: Pick<Node, 'uid' | 'name' | 'mac'>;
   /** The node's effective attributes (`store.resolveAttributes`). */
   resolvedAttributes: ResolvedAttributes;
-  bootConfig: Pick<BootConfig, 'uid' | 'name' | 'cmdline' | 'boot_style'>;
+  bootConfig: Pick<BootConfig, 'uid' | 'name' | 'cmdline' | 'boot_style' | 'kernel' | 'initramfs'>;
   image: Pick<Image, 'uid' | 'name' | 'checksum'>;
   /** `http://HEAD[:PORT]` as the node reaches the head node. */
   headUrl: string;
@@ -191,15 +194,18 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
     const name = checkName(input.node.name, 'node');
     const nodeUid = checkUid(input.node.uid, 'node');
     const bootName = checkName(input.bootConfig.name, 'boot config');
-    const bootUid = checkUid(input.bootConfig.uid, 'boot config');
-    const imageUid = checkUid(input.image.uid, 'image');
-    const sha256 = checkChecksum(input.image.checksum, input.image.name);
+    checkUid(input.bootConfig.uid, 'boot config');
+    checkUid(input.image.uid, 'image');
+    const kernel = checkChecksum(input.bootConfig.kernel?.checksum, `the kernel of boot config ${quote(bootName)}`);
+    const initramfs = checkChecksum(input.bootConfig.initramfs?.checksum, `the initramfs of boot config ${quote(bootName)}`);
+    const sha256 = checkChecksum(input.image.checksum, `image ${quote(input.image.name)}`);
     const secret = input.secret ?? null;
     if (secret !== null && !isNodeSecret(secret)) throw new IpxeValueError('the node secret is not 43 base64url characters');
     const bootArgs = cmdlineArgs(input.bootConfig.cmdline ?? '', `boot config ${bootName} cmdline`);
     const own = input.resolvedAttributes._cmdline;
     const nodeArgs = own === undefined ? '' : cmdlineArgs(own.value, `_cmdline attribute of ${own.from === 'node' ? name : `group ${own.group}`}`);
-    const files = `${head}/boot/${bootUid}`;
+    // Files by content: whichever head answers, these names can only be these bytes.
+    const blobs = `${head}/blobs`;
     // The MAC that asked: the initramfs brings up that NIC, not whichever answers DHCP first.
     const bootMac = checkMac(input.mac ?? input.node.mac ?? '');
     const kernelArgs = [
@@ -208,7 +214,7 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
       `cw.uid=${nodeUid}`,
       `cw.mac=${bootMac}`,
       `cw.head=${head}`,
-      `cw.image=/images/${imageUid}.img`,
+      `cw.image=/blobs/${sha256}`,
       `cw.sha256=${sha256}`,
       `cw.style=${choice.style}`,
       `cw.rw=${choice.rw}`,
@@ -221,8 +227,8 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
       '#!ipxe',
       `echo cw-headnode: ${name} boots ${bootName} (${choice.style})`,
       ...(secret === null ? [`echo cw-headnode: no node secret: this script was not asked for from the address of ${name}, so its reports will be refused`] : []),
-      `kernel ${files}/kernel ${kernelArgs.join(' ')} || goto failed`,
-      `initrd --name initramfs ${files}/initramfs || goto failed`,
+      `kernel ${blobs}/${kernel} ${kernelArgs.join(' ')} || goto failed`,
+      `initrd --name initramfs ${blobs}/${initramfs} || goto failed`,
       'boot || goto failed',
       ':failed',
       `echo cw-headnode: ${name} could not load or start the kernel of ${bootName}, asking again in ${RETRY_SECONDS} s`,

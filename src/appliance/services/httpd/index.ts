@@ -13,7 +13,7 @@ export function nginxConfPath(ctx: ServiceContext): string {
 }
 
 /**
- * nginx.conf: boot files at /boot/, images at /images/, the CW API proxied at /api/, on the HTTP port
+ * nginx.conf: boot files at /boot/, images at /images/, both by content at /blobs/, the CW API proxied at /api/, on the HTTP port
  * and, with the certificate of `tls/`, on the HTTPS port. The access log goes to the supervisor's FIFO
  * (shown as `[httpd] ...`; only root may open it), or nowhere without one.
  */
@@ -28,6 +28,7 @@ export async function renderNginxConf(ctx: ServiceContext, accessLogFifo: string
     worker_processes: integer(workers, 1, 64),
     boot_dir: absPath(ctx.paths.bootDir),
     images_dir: absPath(ctx.paths.imagesDir),
+    blobs_dir: absPath(ctx.paths.blobsDir),
     api_socket: absPath(ctx.paths.apiSocket),
     run_dir: absPath(ctx.paths.runDir),
   });
