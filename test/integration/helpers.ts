@@ -1,5 +1,5 @@
 // Shared pieces of the slow suites: the real CLI, a real engine, network namespaces on a test bridge.
-import { execa, type Options, type Result } from 'execa';
+import { execa, type Options, type Result, type ResultPromise } from 'execa';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -303,4 +303,57 @@ export async function dhcpLease(host: TestHost, script: string, tries = 1): Prom
 /** Lazily unmounts everything mounted below `dir` (chroot mounts a failed test may leave). */
 export async function unmountUnder(dir: string): Promise<void> {
   for (const m of mountsUnder(dir).reverse()) await sh('umount', ['--lazy', m], { reject: false });
+}
+
+/** Debian's ipxe-qemu NIC boot ROMs live outside qemu's data directory; without them SeaBIOS cannot PXE-boot. */
+export const QEMU_ROM_DIRS = ['-L', '/usr/lib/ipxe/qemu', '-L', '/usr/share/qemu'];
+
+/**
+ * A diskless qemu VM (TCG, BIOS) on tap `tap` that can only boot from the network, its serial console
+ * in `log`. `reboot: false` ends qemu when the guest reboots (an initramfs that gives up).
+ */
+export class PxeVm {
+  #proc: ResultPromise | undefined;
+  #exited = '';
+
+  constructor(
+    readonly tap: string,
+    readonly mac: string,
+    readonly log: string,
+  ) {}
+
+  start(options: { reboot?: boolean } = {}): void {
+    rmSync(this.log, { force: true });
+    this.#exited = '';
+    const args = [...QEMU_ROM_DIRS, '-accel', 'tcg', '-m', '1536', '-smp', '2', '-nographic', '-display', 'none', '-monitor', 'none', '-serial', `file:${this.log}`];
+    if (options.reboot === false) args.push('-no-reboot');
+    args.push('-netdev', `tap,id=n0,ifname=${this.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${this.mac},bootindex=1`, '-boot', 'n');
+    const proc = execa('qemu-system-x86_64', args, { reject: false, stdin: 'ignore', all: true });
+    this.#proc = proc;
+    void proc.then((r) => (this.#exited = `qemu exited (${String(r.exitCode)}): ${r.all ?? ''}`));
+  }
+
+  serial(): string {
+    try {
+      return readFileSync(this.log, 'latin1');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Waits for `re` on the serial console; a VM that died ends the wait at once, with its console. */
+  async waitForSerial(re: RegExp, timeoutMs: number): Promise<number> {
+    const { ms } = await waitFor(async () => (this.#exited ? 'exited' : re.test(this.serial())), timeoutMs, 1000).catch((err: Error) => {
+      throw new Error(`${err.message} waiting for ${String(re)}\n--- serial ---\n${this.serial().slice(-6000)}`);
+    });
+    if (this.#exited) throw new Error(`${this.#exited}\n--- serial ---\n${this.serial().slice(-6000)}`);
+    return ms;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#proc) return;
+    this.#proc.kill('SIGKILL');
+    await this.#proc.catch(() => undefined);
+    this.#proc = undefined;
+  }
 }

@@ -5,12 +5,13 @@
 // DHCP client with the node's address and itself as server; A killed while a writer keeps writing through
 // B → after A is back, every acknowledged write is on every head; `heads rm` refuses to break the quorum.
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/tools/common/client/api-client.js';
 import type { SslVerify } from '../../src/tools/common/client/settings.js';
 import { requireTools } from '../helpers/tools.js';
-import { AdminSession, ctl, imageTarball, sh, TestHost, tempDir, waitFor } from './helpers.js';
+import { AdminSession, ctl, imageTarball, PxeVm, sh, TestHost, tempDir, unmountUnder, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
 
@@ -23,20 +24,63 @@ const HEADS = [
 ] as const;
 const [A, B, C] = HEADS;
 const NODE_MAC = '52:54:00:66:00:01';
+/** The qemu VM's NIC: node n1 of the cluster.conf the VM tests load. */
+const VM_MAC = '52:54:00:66:00:02';
+const TAP = 'cwmhtap0';
+// Frames between the tap and the appliances cross the docker bridge; docker's FORWARD policy can drop
+// them when br_netfilter is loaded, so the suite accepts traffic within its own bridge while it runs.
+const FORWARD_RULE = ['FORWARD', '-i', NET, '-o', NET, '-m', 'comment', '--comment', 'cwit-multi-head', '-j', 'ACCEPT'];
 const top = tempDir('cwmh');
 const home = tempDir('cwmh-home');
-const admin = new AdminSession(home, `https://${A.ip}/api/v1`);
+const workspace = join(home, 'ws');
+const admin = new AdminSession(home, `https://${A.ip}/api/v1`, { 'modimg.workspace': workspace });
+const vm = new PxeVm(TAP, VM_MAC, join(home, 'serial.log'));
 const storageOf = (h: (typeof HEADS)[number]) => join(top, h.name);
 const client = new TestHost('cwmhn', NET, '', NODE_MAC);
-const headsTest = requireTools('root', 'ip', 'busybox');
+const headsTest = requireTools('root', 'ip', 'busybox', 'iptables', 'nsenter', 'curl', 'qemu-system-x86_64', 'debootstrap');
 let imageRef = '';
 const apis = new Map<string, ApiClient>();
 
 async function cleanup(): Promise<void> {
+  await vm.stop();
   await sh('docker', ['rm', '-f', ...HEADS.map((h) => h.name)], { reject: false });
   await client.destroy();
+  await sh('ip', ['link', 'del', TAP], { reject: false });
   await sh('docker', ['network', 'rm', NET], { reject: false });
+  while ((await sh('iptables', ['-D', ...FORWARD_RULE], { reject: false })).exitCode === 0);
   admin.close();
+  await unmountUnder(workspace);
+}
+
+/** Makes head `h`'s dhcpd deaf (a DROP rule for DHCP in its network namespace) or hear again. */
+async function deafDhcp(h: (typeof HEADS)[number], deaf: boolean): Promise<void> {
+  const pid = (await sh('docker', ['inspect', '-f', '{{.State.Pid}}', h.name])).stdout.trim();
+  const rule = ['INPUT', '-p', 'udp', '--dport', '67', '-j', 'DROP'];
+  if (deaf) await sh('nsenter', ['-t', pid, '-n', 'iptables', '-I', ...rule]);
+  else while ((await sh('nsenter', ['-t', pid, '-n', 'iptables', '-D', ...rule], { reject: false })).exitCode === 0);
+}
+
+const sha256Of = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** The sha256 (hex) of DefaultBoot's kernel and initramfs and of its image, as the store names them. */
+async function defaultBlobs(): Promise<{ bootUid: string; kernel: string; initramfs: string; image: string }> {
+  const a = await apiOf(A);
+  const boot = await a.get<{ uid: string; image: string; kernel: { checksum: string }; initramfs: { checksum: string } }>('/bootconfig/DefaultBoot');
+  const image = await a.get<{ checksum: string }>(`/image/${boot.image}`);
+  const hex = (c: string) => c.slice('sha256:'.length);
+  return { bootUid: boot.uid, kernel: hex(boot.kernel.checksum), initramfs: hex(boot.initramfs.checksum), image: hex(image.checksum) };
+}
+
+async function logsOf(h: (typeof HEADS)[number]): Promise<string> {
+  const r = await sh('docker', ['logs', h.name], { reject: false });
+  return `${r.stdout}\n${r.stderr}`;
+}
+
+async function waitHealthy(h: (typeof HEADS)[number]): Promise<void> {
+  await waitFor(async () => {
+    const r = await sh('docker', ['inspect', '-f', '{{.State.Health.Status}}', h.name], { reject: false });
+    return r.stdout.trim() === 'healthy';
+  }, 180_000, 1000);
 }
 
 /** The certificate pin `tool-config` proposes for a head (each head made its own certificate). */
@@ -66,6 +110,9 @@ async function startHead(h: (typeof HEADS)[number], how: string[]): Promise<void
 test.before(async () => {
   await cleanup();
   await sh('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
+  await sh('iptables', ['-I', ...FORWARD_RULE]);
+  await sh('ip', ['tuntap', 'add', TAP, 'mode', 'tap']);
+  await sh('ip', ['link', 'set', TAP, 'master', NET, 'up']);
   await admin.open();
   const load = await ctl(['img-load', imageTarball()]);
   imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
@@ -132,6 +179,109 @@ headsTest.serial('a node created on A is in the dhcpd of B and C within a second
   }
 });
 
+headsTest.serial('an image uploaded to A is copied to B and C, verified, and boots a qemu VM from C', async (t) => {
+  t.timeout(1_800_000);
+  const started = Date.now();
+  const made = await admin.tool('add-boot-config', ['--make-defaults'], 1_200_000);
+  t.is(made.exitCode, 0, made.all);
+  t.log(`--make-defaults through A: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const conf = join(home, 'cluster-vm.conf');
+  writeFileSync(conf, `iprange 10.213.66.100/24\nnode ${NODE_MAC}\nnode ${VM_MAC}\n`);
+  const load = await admin.tool('cluster-conf', ['load', conf]);
+  t.is(load.exitCode, 0, load.all);
+
+  const blobs = await defaultBlobs();
+  const uploaded = Date.now();
+  for (const h of [B, C]) {
+    const files = [blobs.kernel, blobs.initramfs, blobs.image].map((hex) => join(storageOf(h), 'blobs', hex));
+    await waitFor(async () => files.every((f) => existsSync(f)), 300_000, 500);
+    t.log(`${h.name} holds all three blobs ${((Date.now() - uploaded) / 1000).toFixed(1)} s after the uploads returned`);
+    for (const [i, hex] of [blobs.kernel, blobs.initramfs, blobs.image].entries()) t.is(sha256Of(files[i] as string), hex);
+    // The image file is the blob (one inode), and the copy was verified as the log says.
+    t.deepEqual(readFileSync(join(storageOf(h), 'boot', blobs.bootUid, 'kernel')), readFileSync(files[0] as string));
+    t.regex(await logsOf(h), /blobs: image DefaultImage \([0-9.]+ MiB, sha256 [0-9a-f]{12}…\) from http:\/\/10\.213\.66\.1[123]/);
+    t.regex(await logsOf(h), /blobs: image DefaultImage copied from http:\/\/10\.213\.66\.1[123] and verified/);
+  }
+
+  // A (which took the uploads) is paused and B's dhcpd deaf: the VM can only boot through C, from C's copies.
+  await sh('docker', ['pause', A.name]);
+  await deafDhcp(B, true);
+  try {
+    const poweredOn = Date.now();
+    vm.start({ reboot: false });
+    await vm.waitForSerial(/cw-node-agent: n1 is up/, 480_000);
+    t.log(`VM through C, no head failing: power-on -> up in ${((Date.now() - poweredOn) / 1000).toFixed(1)} s`);
+    t.regex(vm.serial(), /cw-init: node n1 \(uid [0-9a-f]+\), head http:\/\/10\.213\.66\.13, image \/blobs\/[0-9a-f]{64}/);
+    t.regex(vm.serial(), /cw-init: node secret of this boot received/);
+    t.regex(vm.serial(), /cw-init: image checksum verified/);
+    // C's nginx served the blobs itself.
+    t.regex(await logsOf(C), new RegExp(`"GET /blobs/${blobs.image} HTTP/1\\.1" 200`));
+    const n1 = await (await apiOf(C)).get<{ status: { state?: string } }>('/node/n1');
+    t.is(n1.status.state, 'up');
+  } finally {
+    await vm.stop();
+    await deafDhcp(B, false);
+    await sh('docker', ['unpause', A.name]);
+  }
+});
+
+headsTest.serial('a blob a head lacks is redirected to a head that holds it, then copied back', async (t) => {
+  const blobs = await defaultBlobs();
+  const blob = join(storageOf(C), 'blobs', blobs.kernel);
+  rmSync(blob);
+  rmSync(join(storageOf(C), 'boot', blobs.bootUid, 'kernel'));
+  const head = await sh('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://${C.ip}/blobs/${blobs.kernel}`]);
+  t.regex(head.stdout, new RegExp(`^302 http://10\\.213\\.66\\.1[12]/blobs/here/${blobs.kernel}$`));
+  const got = join(home, 'kernel.got');
+  const follow = await sh('curl', ['-sSfL', '-o', got, `http://${C.ip}/blobs/${blobs.kernel}`]);
+  t.is(follow.exitCode, 0, follow.stderr);
+  t.is(sha256Of(got), blobs.kernel, 'the redirect gives the right bytes');
+  // Something no image or boot config names is not looked for anywhere.
+  const unknown = await sh('curl', ['-s', '-w', ' %{http_code}', `http://${C.ip}/blobs/${'0'.repeat(64)}`]);
+  t.is(unknown.stdout, `no image or boot file has sha256 ${'0'.repeat(64)}\n 404`);
+  const { ms } = await waitFor(async () => existsSync(blob), 60_000, 200);
+  t.log(`C copied the kernel back ${ms} ms later`);
+  t.is(sha256Of(blob), blobs.kernel);
+  t.is(sha256Of(join(storageOf(C), 'boot', blobs.bootUid, 'kernel')), blobs.kernel);
+});
+
+headsTest.serial('A killed while a VM PXE-boots from it: the VM reaches up through B or C', async (t) => {
+  t.timeout(1_200_000);
+  const b = await apiOf(B);
+  // Only A answers DHCP until it has handed n1 its boot script: the boot is under way on A.
+  await deafDhcp(B, true);
+  await deafDhcp(C, true);
+  let killedAt = 0;
+  try {
+    const poweredOn = Date.now();
+    vm.start();
+    await waitFor(async () => (await b.get<{ status: { stage?: string } }>('/node/n1')).status.stage === 'ipxe', 300_000, 100);
+    await sh('docker', ['kill', A.name]);
+    killedAt = Date.now();
+    t.log(`A killed ${((killedAt - poweredOn) / 1000).toFixed(1)} s after power-on, once it had sent n1 its boot script`);
+    await deafDhcp(B, false);
+    await deafDhcp(C, false);
+    await vm.waitForSerial(/cw-node-agent: n1 is up/, 900_000);
+    t.log(`VM with its first head killed: power-on -> up in ${((Date.now() - poweredOn) / 1000).toFixed(1)} s`);
+    const inits = vm.serial().split(/\r?\n/).filter((l) => l.includes('cw-init:'));
+    t.log(inits.join('\n'));
+    t.regex(inits.join('\n'), /cw-init: .*head http:\/\/10\.213\.66\.1[23]/, 'the initramfs went on with B or C');
+    const n1 = await waitFor(async () => {
+      const node = await b.get<{ status: { state?: string } }>('/node/n1');
+      return node.status.state === 'up' ? node : undefined;
+    }, 60_000, 500);
+    t.truthy(n1.value);
+  } finally {
+    await vm.stop();
+    await deafDhcp(B, false).catch(() => undefined);
+    await deafDhcp(C, false).catch(() => undefined);
+    if (killedAt > 0 || (await sh('docker', ['inspect', '-f', '{{.State.Running}}', A.name])).stdout.trim() !== 'true') {
+      await sh('docker', ['start', A.name]);
+      await waitHealthy(A);
+    }
+  }
+});
+
 headsTest.serial('A killed while a writer writes through B: every acknowledged write is on every head once A is back; heads rm refuses to break the quorum', async (t) => {
   const b = await apiOf(B);
   const acknowledged: string[] = [];
@@ -165,10 +315,7 @@ headsTest.serial('A killed while a writer writes through B: every acknowledged w
   await writer;
   t.log(`${acknowledged.length} writes acknowledged (${acknowledged.length - killedAt} after A was killed), ${failures.length} refused`);
   await sh('docker', ['start', A.name]);
-  await waitFor(async () => {
-    const r = await sh('docker', ['inspect', '-f', '{{.State.Health.Status}}', A.name], { reject: false });
-    return r.stdout.trim() === 'healthy';
-  }, 180_000, 1000);
+  await waitHealthy(A);
   for (const h of HEADS) {
     const api = await apiOf(h);
     const { value: names } = await waitFor(async () => {
