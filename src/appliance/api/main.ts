@@ -91,9 +91,9 @@ await runCommand(async () => {
   syncNames();
   // Changes another head made (etcd): dhcpd and DNS follow them through onCommit (which the etcd store
   // also calls for other heads' commits), console logs through this.
-  const unwatch = watchOtherHeads(store, () => {
+  const unwatch = watchOtherHeads(store, (change) => {
     consoles?.trigger();
-    blobs.poke();
+    if (change.tables.some((table) => table === 'images' || table === 'bootconfigs')) blobs.poke();
   });
   blobs.start();
   await backups.start().catch((err: unknown) => log(`backup: cannot plan the scheduled backups: ${errorMessage(err)}`));

@@ -78,6 +78,7 @@ export interface ReconcileResult {
 }
 
 const PROGRESS_EVERY_MS = 10_000;
+const POKE_DELAY_MS = 200;
 const HOLDER_CACHE_MS = 3000;
 const PART_MAX_AGE_MS = 3_600_000;
 
@@ -86,6 +87,7 @@ export class BlobReplicator {
   readonly #o: Required<Omit<ReplicatorOptions, 'clock'>> & { clock: () => number };
   #peers: string[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #soon: NodeJS.Timeout | undefined;
   #running: Promise<ReconcileResult> | null = null;
   #again = false;
   #stopped = false;
@@ -108,19 +110,24 @@ export class BlobReplicator {
     tick();
   }
 
-  /** Asks for a look soon (after a change on any head); looks that overlap are merged. */
+  /** Asks for a look soon (after a change on any head): pokes within POKE_DELAY_MS make one look. */
   poke(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    void this.reconcile().catch((err: unknown) => this.#o.log(`blobs: ${errorMessage(err)}`));
+    if (this.#stopped || this.#soon) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      if (this.#running) {
+        this.#again = true;
+        return;
+      }
+      void this.reconcile().catch((err: unknown) => this.#o.log(`blobs: ${errorMessage(err)}`));
+    }, POKE_DELAY_MS);
+    this.#soon.unref();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#soon);
     this.#abort.abort();
     await this.#running?.catch(() => undefined);
   }
@@ -207,28 +214,26 @@ export class BlobReplicator {
     return removed;
   }
 
-  /** Copies `want` from the first head that has it whole and right; false when none did. */
+  /**
+   * Copies `want` from the first head that has it whole and right; false when none did. Only heads that
+   * say they hold it are asked for it (a head that is down costs the probe's 1.5 s, not a connect timeout).
+   */
   async #pull(want: WantedBlob): Promise<boolean> {
-    for (const peer of this.#peers) {
+    for (const url of await this.#holdersOf(want.hex)) {
       if (this.#stopped) return false;
       try {
-        await this.#pullFrom(peer, want);
+        await this.#pullFrom(url, want);
         return true;
       } catch (err) {
-        if (err instanceof NotThere) continue;
-        this.#o.log(`blobs: ${want.label} from ${peer}: ${errorMessage(err)}`);
+        this.#o.log(`blobs: ${want.label} from ${originOf(url)}: ${errorMessage(err)}`);
       }
     }
     return false;
   }
 
-  async #pullFrom(peer: string, want: WantedBlob): Promise<void> {
-    const url = `${peer}${HERE_PATH}/${want.hex}`;
-    const res = await request(url, { signal: this.#abort.signal, headersTimeout: this.#o.probeTimeoutMs * 2, bodyTimeout: this.#o.idleTimeoutMs });
-    if (res.statusCode === 404) {
-      await res.body.dump();
-      throw new NotThere();
-    }
+  async #pullFrom(url: string, want: WantedBlob): Promise<void> {
+    const peer = originOf(url);
+    const res = await request(url, { signal: this.#abort.signal, headersTimeout: this.#o.idleTimeoutMs, bodyTimeout: this.#o.idleTimeoutMs });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new Error(`answered HTTP ${res.statusCode}`);
@@ -294,23 +299,32 @@ export class BlobReplicator {
     return url;
   }
 
+  /** The first head to say it holds `hex`. */
   async #probe(hex: string): Promise<string | null> {
-    const peers = this.#peers;
-    if (peers.length === 0) return null;
-    const signal = AbortSignal.timeout(this.#o.probeTimeoutMs);
-    const asks = peers.map(async (peer) => {
+    try {
+      return await Promise.any(this.#asks(hex));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Every head that says it holds `hex` within the probe timeout, in the order of the heads' list. */
+  async #holdersOf(hex: string): Promise<string[]> {
+    const answers = await Promise.allSettled(this.#asks(hex));
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+  }
+
+  /** `HEAD /blobs/here/<hex>` on every other head at once: each resolves to its URL when it answers 200. */
+  #asks(hex: string): Array<Promise<string>> {
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#o.probeTimeoutMs), this.#abort.signal]);
+    return this.#peers.map(async (peer) => {
       const url = `${peer}${HERE_PATH}/${hex}`;
       const res = await request(url, { method: 'HEAD', signal });
       await res.body.dump();
       if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
       return url;
     });
-    try {
-      return await Promise.any(asks);
-    } catch {
-      return null;
-    }
   }
 }
 
-class NotThere extends Error {}
+const originOf = (url: string): string => new URL(url).origin;

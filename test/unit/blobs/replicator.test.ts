@@ -48,7 +48,7 @@ async function storeWithImage(t: { teardown: (fn: () => Promise<void>) => void }
   return { store, image, file: path.join(store.paths.imagesDir, `${image.uid}.img`) };
 }
 
-test('a head that lacks an image copies it from a peer, verifies it and links it under the image file', async (t) => {
+test('a head that lacks an image copies it from a peer that holds it (one down, one without it), verifies it and links it under the image file', async (t) => {
   const content = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
   const { store, file } = await storeWithImage(t, content);
   const other = tempStore();
@@ -62,7 +62,7 @@ test('a head that lacks an image copies it from a peer, verifies it and links it
     holding.server.close();
   });
   const lines: string[] = [];
-  const replicator = new BlobReplicator({ store, dirs: store.paths, peers: async () => [lacking.url, holding.url], log: (l) => lines.push(l) });
+  const replicator = new BlobReplicator({ store, dirs: store.paths, peers: async () => ['http://127.0.0.1:1', lacking.url, holding.url], log: (l) => lines.push(l) });
   const result = await replicator.reconcile();
   t.deepEqual(result, { pulled: [sha256(content)], missing: [], removed: [] });
   t.deepEqual(await readFile(file), content);
