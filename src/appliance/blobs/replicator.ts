@@ -88,6 +88,7 @@ export class BlobReplicator {
   #peers: string[] = [];
   #timer: NodeJS.Timeout | undefined;
   #soon: NodeJS.Timeout | undefined;
+  #lastError: string | null = null;
   #running: Promise<ReconcileResult> | null = null;
   #again = false;
   #stopped = false;
@@ -119,7 +120,7 @@ export class BlobReplicator {
         this.#again = true;
         return;
       }
-      void this.reconcile().catch((err: unknown) => this.#o.log(`blobs: ${errorMessage(err)}`));
+      void this.reconcile().catch((err: unknown) => this.#failed(err));
     }, POKE_DELAY_MS);
     this.#soon.unref();
   }
@@ -146,6 +147,8 @@ export class BlobReplicator {
         this.#again = false;
         result = await this.#reconcileOnce();
       } while (this.#again && !this.#stopped);
+      if (this.#lastError !== null) this.#o.log('blobs: the store answers again');
+      this.#lastError = null;
       return result;
     })();
     this.#running = run;
@@ -175,6 +178,13 @@ export class BlobReplicator {
     }
     result.removed = await this.#collect(wanted);
     return result;
+  }
+
+  /** A look that failed (the store unavailable: a head cut off from etcd): said once, not every 10 s. */
+  #failed(err: unknown): void {
+    const message = errorMessage(err);
+    if (message !== this.#lastError) this.#o.log(`blobs: cannot look at the store: ${message}`);
+    this.#lastError = message;
   }
 
   async #refreshPeers(): Promise<void> {
