@@ -326,3 +326,29 @@ test('/init checks the head node after DHCP and hands the others to the node age
   t.true(init.indexOf('cw_pick_head') > init.indexOf('. "$CW_RUN/lease"'));
   t.true(init.indexOf('cw_pick_head') < init.indexOf('cw_trade_secret'));
 });
+
+bbTest('cw-node-agent reports to the first of CW_HEADS that answers when CW_HEAD does not, and says so once', async (t) => {
+  const head = await fakeHead(t, () => '{"success":true}', '127.0.0.2');
+  const dead = await brokenHead(t, (socket) => socket.destroy());
+  const dir = mkdtempSync(join(tmpdir(), 'cw-agent-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'node.conf'), `CW_HEAD=${dead.url}\nCW_HEADS=ftp://not-a-head ${dead.url} ${head.url}\nCW_NODE=n0\nCW_MAC=52:54:00:00:00:01\n`);
+  writeFileSync(join(dir, 'node-secret'), `${SECRET}\n`, { mode: 0o600 });
+  const agent = execa(BUSYBOX, ['sh', join(NODE_SCRIPTS_DIR, 'cw-node-agent')], {
+    reject: false,
+    env: { CW_NODE_CONF: join(dir, 'node.conf'), CW_NODE_SECRET: join(dir, 'node-secret'), CW_SSH_HOST_KEY: join(dir, 'none'), CW_INTERVAL: '1', TMPDIR: dir },
+  });
+  try {
+    const deadline = Date.now() + 15_000;
+    while (head.seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    t.true(head.seen.length >= 2, 'the agent reported, twice');
+    t.is(head.seen[0]?.url, '/api/v1/boot/status/52:54:00:00:00:01');
+    t.is(head.seen[0]?.headers['x-cw-node-secret'], SECRET);
+  } finally {
+    agent.kill('SIGTERM');
+  }
+  const { stderr } = await agent;
+  t.is(stderr.split('\n').filter((l) => l.includes('reporting to')).length, 1, stderr);
+  t.regex(stderr, new RegExp(`^cw-node-agent: reporting to ${head.url} now \\(head nodes: ${dead.url} ftp://not-a-head ${dead.url} ${head.url}\\)$`, 'm'));
+  t.notRegex(stderr, /curl/, 'curl\'s complaints about the head node stood in for are not shown');
+});
