@@ -41,8 +41,8 @@ const failoverLines = (rest: string): string[] => [
   ':failover',
   `echo cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers`,
   'dhcp netX || goto failover_wait',
-  'echo cw-headnode: asking head node ${next-server}',
-  `chain --replace --autofree http://\${next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait`,
+  'echo cw-headnode: asking head node ${netX/next-server}',
+  `chain --replace --autofree http://\${netX/next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait`,
   ':failover_wait',
   'echo cw-headnode: no head node answered, asking DHCP again in 30 s',
   'sleep 30',
@@ -207,7 +207,7 @@ test('bootstrap and retry scripts', (t) => {
   // Without a port in the head URL, none for the head node that answers DHCP either.
   const failover = (rest: string): string =>
     ':failover\necho cw-headnode: no script from http://10.0.0.1, asking DHCP for a head node that answers\ndhcp netX || goto failover_wait\n' +
-    `echo cw-headnode: asking head node \${next-server}\nchain --replace --autofree http://\${next-server}/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
+    `echo cw-headnode: asking head node \${netX/next-server}\nchain --replace --autofree http://\${netX/next-server}/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
     ':failover_wait\necho cw-headnode: no head node answered, asking DHCP again in 30 s\nsleep 30\ngoto failover\n';
   t.is(
     renderBootstrapScript('http://10.0.0.1'),
@@ -227,10 +227,10 @@ test('bootstrap and retry scripts', (t) => {
 });
 
 test('failover: the head node that answers DHCP is asked on the port of the one that went away', (t) => {
-  t.is(nextServerUrl('http://10.0.0.1'), 'http://${next-server}');
-  t.is(nextServerUrl('http://10.0.0.1:8080'), 'http://${next-server}:8080');
-  t.is(nextServerUrl('http://head.example:80'), 'http://${next-server}:80');
-  t.is(nextServerUrl('http://[fd00::1]:8080'), 'http://${next-server}:8080');
+  t.is(nextServerUrl('http://10.0.0.1'), 'http://${netX/next-server}');
+  t.is(nextServerUrl('http://10.0.0.1:8080'), 'http://${netX/next-server}:8080');
+  t.is(nextServerUrl('http://head.example:80'), 'http://${netX/next-server}:80');
+  t.is(nextServerUrl('http://[fd00::1]:8080'), 'http://${netX/next-server}:8080');
   for (const bad of ['http://10.0.0.1/x', 'http://x:8080:1', 'ftp://10.0.0.1', 'http://x${y}']) t.throws(() => nextServerUrl(bad), { instanceOf: IpxeValueError }, bad);
   // Every script that chains ends in the loop: it never stops while no head node answers.
   const scripts = [renderBootstrapScript(HEAD), renderRetryScript('x', `${HEAD}/api/v1/boot/ipxe`), renderNodeScript(input()).text, renderNodeScript(input({}, { _boot_style: 'iscsi' })).text];

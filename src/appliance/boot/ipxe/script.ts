@@ -16,8 +16,8 @@ export const RETRY_SECONDS = 30;
 export const DEFAULT_CONSOLE = 'console=tty0 console=ttyS0,115200';
 /** iPXE's MAC of the NIC it opened last: the one that booted. */
 const NETX_MAC = '${netX/mac}';
-/** iPXE's setting for the server address of the last DHCP answer: the head node that answered. */
-const NEXT_SERVER = '${next-server}';
+/** The server address of the booting NIC's last DHCP answer (`next-server`): the head node that answered. */
+const NEXT_SERVER = '${netX/next-server}';
 /** Labels of the failover lines (failoverLines): the first is where a script goes when its head node does not answer. */
 const FAILOVER_LABEL = 'failover';
 const FAILOVER_WAIT_LABEL = 'failover_wait';
@@ -166,9 +166,10 @@ function checkRetryUrl(url: string): RetryTarget {
 // head node went away (killed, its host down) asks DHCP again and goes on with whichever head answers.
 
 /**
- * `http://${next-server}` with the port of `headUrl`, if it has one: the head node that answered the
- * last DHCP request (each head node's dhcpd names itself as next-server; the head nodes of a cluster
- * serve HTTP on the same port). Example: nextServerUrl('http://10.0.0.1:8080') → 'http://${next-server}:8080'.
+ * `http://${netX/next-server}` with the port of `headUrl`, if it has one: the head node that answered the
+ * booting NIC's last DHCP request (each head node's dhcpd names itself as next-server; the head nodes of
+ * a cluster serve HTTP on the same port).
+ * Example: nextServerUrl('http://10.0.0.1:8080') → 'http://${netX/next-server}:8080'.
  */
 export function nextServerUrl(headUrl: string): string {
   const port = HOST_RE.exec(checkHeadUrl(headUrl).slice('http://'.length))?.[1];
