@@ -77,9 +77,9 @@ async function booting(t: Parameters<typeof session>[0], log?: (line: string) =>
 
 /** The lines every script ends with: DHCP again and ask the head node that answered for the script at `rest`. */
 const failoverOf = (rest: string): string =>
-  `:failover\necho cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers\ndhcp netX || goto failover_wait\n` +
+  `:failover\necho cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers\n:failover_dhcp\ndhcp netX || goto failover_wait\n` +
   `echo cw-headnode: asking head node \${netX/next-server}\nchain --replace --autofree http://\${netX/next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
-  ':failover_wait\necho cw-headnode: no head node answered, asking DHCP again in 30 s\nsleep 30\ngoto failover\n';
+  ':failover_wait\necho cw-headnode: no script from any head node, asking DHCP again in 30 s\nsleep 30\ngoto failover_dhcp\n';
 
 const retryOf = (reason: string, mac: string | null = MAC0): string => {
   const rest = mac === null ? '' : `/${mac}`;

@@ -40,13 +40,14 @@ const kernelLine = (text: string): string => text.split('\n').find((l) => l.star
 const failoverLines = (rest: string): string[] => [
   ':failover',
   `echo cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers`,
+  ':failover_dhcp',
   'dhcp netX || goto failover_wait',
   'echo cw-headnode: asking head node ${netX/next-server}',
   `chain --replace --autofree http://\${netX/next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait`,
   ':failover_wait',
-  'echo cw-headnode: no head node answered, asking DHCP again in 30 s',
+  'echo cw-headnode: no script from any head node, asking DHCP again in 30 s',
   'sleep 30',
-  'goto failover',
+  'goto failover_dhcp',
 ];
 
 test('the per-node script: kernel with initrd=initramfs and the cw.* parameters, initramfs, boot', (t) => {
@@ -206,9 +207,9 @@ test('head URL from the Host header: host[:port] only', (t) => {
 test('bootstrap and retry scripts', (t) => {
   // Without a port in the head URL, none for the head node that answers DHCP either.
   const failover = (rest: string): string =>
-    ':failover\necho cw-headnode: no script from http://10.0.0.1, asking DHCP for a head node that answers\ndhcp netX || goto failover_wait\n' +
+    ':failover\necho cw-headnode: no script from http://10.0.0.1, asking DHCP for a head node that answers\n:failover_dhcp\ndhcp netX || goto failover_wait\n' +
     `echo cw-headnode: asking head node \${netX/next-server}\nchain --replace --autofree http://\${netX/next-server}/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
-    ':failover_wait\necho cw-headnode: no head node answered, asking DHCP again in 30 s\nsleep 30\ngoto failover\n';
+    ':failover_wait\necho cw-headnode: no script from any head node, asking DHCP again in 30 s\nsleep 30\ngoto failover_dhcp\n';
   t.is(
     renderBootstrapScript('http://10.0.0.1'),
     `#!ipxe\necho cw-headnode: asking for the boot script of \${netX/mac}\nchain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe/\${netX/mac} || goto failover\n${failover('/${netX/mac}')}`,

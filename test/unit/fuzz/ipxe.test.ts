@@ -29,7 +29,7 @@ const attr = (value: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: f
 const OWN_TOKENS = [/^#!ipxe\n/, / \|\| goto (?:failed|failover|failover_wait)$/gm, /\$\{netX\/mac\}/g, /\$\{netX\/next-server\}/g];
 const FORBIDDEN = /[$|&#<>"'`;{}\\]|[^\x20-\x7e\n]/;
 const LINE_RE =
-  /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel \S+ .*|initrd --name initramfs \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+ \|\| goto failover(?:_wait)?|:failover|:failover_wait|dhcp netX \|\| goto failover_wait|goto failover)$/;
+  /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel \S+ .*|initrd --name initramfs \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+ \|\| goto failover(?:_wait)?|:failover(?:_dhcp|_wait)?|dhcp netX \|\| goto failover_wait|goto failover_dhcp)$/;
 
 function checkScript(text: string): void {
   let rest = text;

@@ -20,6 +20,7 @@ const NETX_MAC = '${netX/mac}';
 const NEXT_SERVER = '${netX/next-server}';
 /** Labels of the failover lines (failoverLines): the first is where a script goes when its head node does not answer. */
 const FAILOVER_LABEL = 'failover';
+const FAILOVER_DHCP_LABEL = 'failover_dhcp';
 const FAILOVER_WAIT_LABEL = 'failover_wait';
 
 /** A value that may not go into an iPXE script; the message says which and why. */
@@ -203,13 +204,14 @@ function failoverLines(headUrl: string, rest: string): string[] {
   return [
     `:${FAILOVER_LABEL}`,
     `echo cw-headnode: no script from ${echoText(head)}, asking DHCP for a head node that answers`,
+    `:${FAILOVER_DHCP_LABEL}`,
     `dhcp netX || goto ${FAILOVER_WAIT_LABEL}`,
     `echo cw-headnode: asking head node ${NEXT_SERVER}`,
     `chain --replace --autofree ${nextServerUrl(head)}${IPXE_PATH}${rest} || goto ${FAILOVER_WAIT_LABEL}`,
     `:${FAILOVER_WAIT_LABEL}`,
-    `echo cw-headnode: no head node answered, asking DHCP again in ${RETRY_SECONDS} s`,
+    `echo cw-headnode: no script from any head node, asking DHCP again in ${RETRY_SECONDS} s`,
     `sleep ${RETRY_SECONDS}`,
-    `goto ${FAILOVER_LABEL}`,
+    `goto ${FAILOVER_DHCP_LABEL}`,
   ];
 }
 
