@@ -5,6 +5,11 @@ CW_STATUS_PATH=/api/v1/boot/status
 CW_SECRET_PATH=/api/v1/boot/secret
 CW_SECRET_HEADER=X-CW-Node-Secret
 CW_KEY_PATH=/api/v1/boot/authorized-keys
+# Seconds a head node has to answer before /init goes on with another one that answered DHCP.
+CW_HEAD_PROBE_SECONDS=5
+# Seconds an image download may go without a byte before it counts as failed: a head node whose host
+# went down sends neither data nor a reset, and busybox wget has no read timeout.
+CW_STALL_SECONDS=60
 
 cw_say() {
   echo "cw-init: $*"
@@ -81,6 +86,115 @@ cw_install_head_key() {
   chown -R 0:0 "$_ssh" 2>/dev/null
   rm -f /tmp/authorized_keys
   return 0
+}
+
+# --- several head nodes ---------------------------------------------------------------------------
+# Head nodes share one database: any of them serves this node's secret, image and reports. The one
+# that served the boot script (cw.head=) may be gone by the time /init runs; the one that answered
+# DHCP just now is up.
+
+# cw_is_ipv4 VALUE: whether VALUE is a dotted IPv4 address.
+cw_is_ipv4() {
+  case "$1" in
+    '' | *[!0-9.]* | .* | *. | *..*) return 1 ;;
+  esac
+  _old_ifs=$IFS
+  IFS=.
+  set -- $1
+  IFS=$_old_ifs
+  [ $# -eq 4 ] || return 1
+  for _octet in "$@"; do
+    [ ${#_octet} -le 3 ] && [ "$_octet" -le 255 ] || return 1
+  done
+  return 0
+}
+
+# cw_head_at ADDRESS URL: the URL of the head node at ADDRESS (IPv4, e.g. the lease's DHCP server) with
+# the port of URL (a cw.head= value). Prints nothing and fails for anything else.
+# Example: cw_head_at 10.0.0.2 http://10.0.0.1:8080 -> http://10.0.0.2:8080
+cw_head_at() {
+  cw_is_ipv4 "$1" || return 1
+  _hostport=${2#http://}
+  _hostport=${_hostport%%/*}
+  case "$_hostport" in
+    *\]) _port= ;;
+    *:*) _port=${_hostport##*:} ;;
+    *) _port= ;;
+  esac
+  case "$_port" in
+    *[!0-9]*) return 1 ;;
+  esac
+  printf 'http://%s%s' "$1" "${_port:+:$_port}"
+}
+
+# cw_head_answers URL: whether the head node at URL answers within CW_HEAD_PROBE_SECONDS (it hands its
+# ssh key to anyone: a cheap request).
+cw_head_answers() {
+  timeout "$CW_HEAD_PROBE_SECONDS" wget -q -O /dev/null "$1$CW_KEY_PATH" 2>/dev/null
+}
+
+# cw_pick_head OTHER: keeps CW_HEAD when it answers (so a floating head address stays in use); when it
+# does not and OTHER (the URL of the head node that answered DHCP) is another one, says so and makes
+# OTHER CW_HEAD for the rest of the boot.
+cw_pick_head() {
+  cw_head_answers "$CW_HEAD" && return 0
+  if [ -n "${1:-}" ] && [ "$1" != "$CW_HEAD" ]; then
+    cw_say "head $CW_HEAD does not answer; going on with $1, which answered DHCP"
+    CW_HEAD=$1
+  else
+    cw_say "warning: head $CW_HEAD does not answer and no other head node answered DHCP; trying it anyway"
+  fi
+  return 0
+}
+
+# cw_download URL FILE: wget URL into FILE. Fails when wget does, and when FILE has not grown for
+# CW_STALL_SECONDS (wget is stopped then).
+cw_download() {
+  wget -q -O "$2" "$1" &
+  _pid=$!
+  _size=-1
+  _still=0
+  while kill -0 "$_pid" 2>/dev/null; do
+    sleep 1
+    _now=$(stat -c %s "$2" 2>/dev/null) || _now=0
+    if [ "$_now" != "$_size" ]; then
+      _size=$_now
+      _still=0
+    elif [ $((_still += 1)) -ge "$CW_STALL_SECONDS" ]; then
+      kill "$_pid" 2>/dev/null
+      wait "$_pid" 2>/dev/null
+      cw_say "no data from $1 for $CW_STALL_SECONDS s"
+      return 1
+    fi
+  done
+  wait "$_pid"
+}
+
+# cw_fetch_image FILE OTHER: downloads $CW_HEAD$CW_IMAGE into FILE. If that fails (the head node went
+# away part-way) and OTHER is another head node's URL, once more from OTHER, which becomes CW_HEAD.
+cw_fetch_image() {
+  cw_download "$CW_HEAD$CW_IMAGE" "$1" && return 0
+  [ -n "${2:-}" ] && [ "$2" != "$CW_HEAD" ] || return 1
+  cw_say "download from $CW_HEAD failed; trying once more from $2, which answered DHCP"
+  CW_HEAD=$2
+  rm -f "$1"
+  cw_download "$CW_HEAD$CW_IMAGE" "$1"
+}
+
+# cw_other_heads CURRENT URL...: the URLs that are not CURRENT, each once, space-separated: the head
+# nodes the node agent turns to when CURRENT does not answer (node.conf's CW_HEADS).
+cw_other_heads() {
+  _current=$1
+  shift
+  _others=
+  for _url in "$@"; do
+    [ -n "$_url" ] && [ "$_url" != "$_current" ] || continue
+    case " $_others " in
+      *" $_url "*) ;;
+      *) _others=${_others:+$_others }$_url ;;
+    esac
+  done
+  printf '%s' "$_others"
 }
 
 # cw_sha256_of FILE: the SHA-256 of FILE in hex.

@@ -87,15 +87,26 @@ async function booting(t: Parameters<typeof session>[0], log?: (line: string) =>
   };
 }
 
-const retryOf = (reason: string, mac = MAC0): string =>
-  `#!ipxe\necho cw-headnode: ${reason}\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe/${mac}\n`;
+/** The lines every script ends with: DHCP again and ask the head node that answered for the script at `rest`. */
+const failoverOf = (rest: string): string =>
+  `:failover\necho cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers\n:failover_dhcp\ndhcp netX || goto failover_wait\n` +
+  `echo cw-headnode: asking head node \${netX/next-server}\nchain --replace --autofree http://\${netX/next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
+  ':failover_wait\necho cw-headnode: no script from any head node, asking DHCP again in 30 s\nsleep 30\ngoto failover_dhcp\n';
+
+const retryOf = (reason: string, mac: string | null = MAC0): string => {
+  const rest = mac === null ? '' : `/${mac}`;
+  return `#!ipxe\necho cw-headnode: ${reason}\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe${rest} || goto failover\n${failoverOf(rest)}`;
+};
 
 test('bootstrap: anonymous, text/plain, chains the script of the booting NIC on the host it was asked on', async (t) => {
   const b = await booting(t);
   const res = await b.script();
   t.is(res.status, 200);
   t.is(res.type, 'text/plain; charset=utf-8');
-  t.is(res.text, `#!ipxe\necho cw-headnode: asking for the boot script of \${netX/mac}\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe/\${netX/mac}\n`);
+  t.is(
+    res.text,
+    `#!ipxe\necho cw-headnode: asking for the boot script of \${netX/mac}\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe/\${netX/mac} || goto failover\n${failoverOf('/${netX/mac}')}`,
+  );
   const bad = await b.script(undefined, 'evil host');
   t.is(bad.status, 400);
   t.true(bad.text.startsWith('#!ipxe\necho cw-headnode: the request had no usable Host header'));
@@ -121,7 +132,7 @@ test('a known MAC gets its script (any of its MACs, any spelling) and records st
   t.is(node.last_seen, new Date(b.clock.ms).toISOString());
 
   const other = await b.script(MAC0_EXTRA.toUpperCase());
-  t.true(other.text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/${MAC0_EXTRA}\n`), 'retries ask with the same MAC');
+  t.true(other.text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/${MAC0_EXTRA} || goto failover\n${failoverOf(`/${MAC0_EXTRA}`)}`), 'retries ask with the same MAC');
 });
 
 test('unknown or malformed MACs get a retry script, never a 404 page, and nothing is recorded', async (t) => {
@@ -131,7 +142,7 @@ test('unknown or malformed MACs get a retry script, never a 404 page, and nothin
   t.is(unknown.text, retryOf('unknown MAC 52:54:00:00:00:99: add the node, e.g. cw-nodectl create mac=52:54:00:00:00:99', '52:54:00:00:00:99'));
   const junk = await b.script('not-a-mac');
   t.is(junk.status, 200);
-  t.is(junk.text, `#!ipxe\necho cw-headnode: not-a-mac is not a MAC address\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree ${HEAD}/api/v1/boot/ipxe\n`);
+  t.is(junk.text, retryOf('not-a-mac is not a MAC address', null));
   t.deepEqual((await b.call('GET', '/node/n0')).body.data.status, { state: 'new' });
 });
 

@@ -7,6 +7,7 @@ import {
   echoText,
   headUrlOf,
   IpxeValueError,
+  nextServerUrl,
   renderBootstrapScript,
   renderNodeScript,
   renderRetryScript,
@@ -39,6 +40,20 @@ function input(over: Partial<NodeScriptInput> = {}, attrs: Record<string, string
 
 const kernelLine = (text: string): string => text.split('\n').find((l) => l.startsWith('kernel ')) ?? '';
 
+/** The lines every script ends with, for a script of HEAD at /api/v1/boot/ipxe + `rest`. */
+const failoverLines = (rest: string): string[] => [
+  ':failover',
+  `echo cw-headnode: no script from ${HEAD}, asking DHCP for a head node that answers`,
+  ':failover_dhcp',
+  'dhcp netX || goto failover_wait',
+  'echo cw-headnode: asking head node ${netX/next-server}',
+  `chain --replace --autofree http://\${netX/next-server}:8080/api/v1/boot/ipxe${rest} || goto failover_wait`,
+  ':failover_wait',
+  'echo cw-headnode: no script from any head node, asking DHCP again in 30 s',
+  'sleep 30',
+  'goto failover_dhcp',
+];
+
 test('the per-node script: kernel with initrd=initramfs and the cw.* parameters, initramfs, boot', (t) => {
   const script = renderNodeScript(input({ bootConfig: { ...BOOT_FILES, uid: BOOT_UID, name: 'DefaultBoot', cmdline: 'net.ifnames=0  quiet', boot_style: 'rwram' }, secret: SECRET }, { _cmdline: 'loglevel=3' }));
   t.is(script.refused, null);
@@ -55,12 +70,13 @@ test('the per-node script: kernel with initrd=initramfs and the cw.* parameters,
       ':failed',
       'echo cw-headnode: n0 could not load or start the kernel of DefaultBoot, asking again in 30 s',
       'sleep 30',
-      `chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:01`,
+      `chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:01 || goto failover`,
+      ...failoverLines('/52:54:00:00:00:01'),
       '',
     ].join('\n'),
   );
-  // A node booting from another of its NICs is asked again at the URL it used.
-  t.true(renderNodeScript(input({ mac: '52-54-00-00-00-0A' })).text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:0a\n`));
+  // A node booting from another of its NICs is asked again at the URL it used, by any head node.
+  t.true(renderNodeScript(input({ mac: '52-54-00-00-00-0A' })).text.endsWith(`chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:0a || goto failover\n${[...failoverLines('/52:54:00:00:00:0a'), ''].join('\n')}`));
 });
 
 test('the node secret goes on the kernel command line after the cw.* parameters; without one the script says so', (t) => {
@@ -116,7 +132,8 @@ test('styles not yet supported, and roram with rwtab, get a script that says so 
         `echo cw-headnode: n0: boot style ${style} is not yet supported`,
         'echo cw-headnode: asking again in 30 s',
         'sleep 30',
-        `chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:01`,
+        `chain --replace --autofree ${HEAD}/api/v1/boot/ipxe/52:54:00:00:00:01 || goto failover`,
+        ...failoverLines('/52:54:00:00:00:01'),
         '',
       ].join('\n'),
     );
@@ -152,7 +169,7 @@ test('hostile values never reach a script: the node is told why and asked again'
     for (const script of [viaConfig.text, viaAttr.text]) {
       t.false(script.includes('kernel '));
       const lines = script.split('\n');
-      t.is(lines.length, 6, 'no line smuggled in');
+      t.is(lines.length, 6 + failoverLines('').length, 'no line smuggled in');
       t.notRegex(lines[1] ?? '', /[$|&#"'\\;{}]/, 'the echo line is inert');
     }
   }
@@ -194,16 +211,41 @@ test('head URL from the Host header: host[:port] only', (t) => {
 });
 
 test('bootstrap and retry scripts', (t) => {
+  // Without a port in the head URL, none for the head node that answers DHCP either.
+  const failover = (rest: string): string =>
+    ':failover\necho cw-headnode: no script from http://10.0.0.1, asking DHCP for a head node that answers\n:failover_dhcp\ndhcp netX || goto failover_wait\n' +
+    `echo cw-headnode: asking head node \${netX/next-server}\nchain --replace --autofree http://\${netX/next-server}/api/v1/boot/ipxe${rest} || goto failover_wait\n` +
+    ':failover_wait\necho cw-headnode: no script from any head node, asking DHCP again in 30 s\nsleep 30\ngoto failover_dhcp\n';
   t.is(
     renderBootstrapScript('http://10.0.0.1'),
-    '#!ipxe\necho cw-headnode: asking for the boot script of ${netX/mac}\nchain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe/${netX/mac}\n',
+    `#!ipxe\necho cw-headnode: asking for the boot script of \${netX/mac}\nchain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe/\${netX/mac} || goto failover\n${failover('/${netX/mac}')}`,
   );
   t.throws(() => renderBootstrapScript('http://10.0.0.1/x'), { instanceOf: IpxeValueError });
   const retry = renderRetryScript('unknown MAC 52:54:00:00:00:09', 'http://10.0.0.1/api/v1/boot/ipxe/52-54-00-00-00-09');
-  t.is(retry, '#!ipxe\necho cw-headnode: unknown MAC 52:54:00:00:00:09\necho cw-headnode: asking again in 30 s\nsleep 30\nchain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe/52:54:00:00:00:09\n');
-  t.true(renderRetryScript('x', 'http://10.0.0.1/api/v1/boot/ipxe').endsWith('chain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe\n'));
+  t.is(
+    retry,
+    '#!ipxe\necho cw-headnode: unknown MAC 52:54:00:00:00:09\necho cw-headnode: asking again in 30 s\nsleep 30\n' +
+      `chain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe/52:54:00:00:00:09 || goto failover\n${failover('/52:54:00:00:00:09')}`,
+  );
+  t.true(renderRetryScript('x', 'http://10.0.0.1/api/v1/boot/ipxe').endsWith(`chain --replace --autofree http://10.0.0.1/api/v1/boot/ipxe || goto failover\n${failover('')}`));
   for (const url of ['http://10.0.0.1/other', 'http://10.0.0.1/api/v1/boot/ipxe/zz', 'http://a b/api/v1/boot/ipxe', 'ftp://x/api/v1/boot/ipxe']) {
     t.throws(() => renderRetryScript('x', url), { instanceOf: IpxeValueError }, url);
+  }
+});
+
+test('failover: the head node that answers DHCP is asked on the port of the one that went away', (t) => {
+  t.is(nextServerUrl('http://10.0.0.1'), 'http://${netX/next-server}');
+  t.is(nextServerUrl('http://10.0.0.1:8080'), 'http://${netX/next-server}:8080');
+  t.is(nextServerUrl('http://head.example:80'), 'http://${netX/next-server}:80');
+  t.is(nextServerUrl('http://[fd00::1]:8080'), 'http://${netX/next-server}:8080');
+  for (const bad of ['http://10.0.0.1/x', 'http://x:8080:1', 'ftp://10.0.0.1', 'http://x${y}']) t.throws(() => nextServerUrl(bad), { instanceOf: IpxeValueError }, bad);
+  // Every script that chains ends in the loop: it never stops while no head node answers.
+  const scripts = [renderBootstrapScript(HEAD), renderRetryScript('x', `${HEAD}/api/v1/boot/ipxe`), renderNodeScript(input()).text, renderNodeScript(input({}, { _boot_style: 'iscsi' })).text];
+  for (const text of scripts) {
+    const lines = text.trimEnd().split('\n');
+    t.deepEqual(lines.slice(-failoverLines('').length).map((l) => l.replace(/(ipxe)\S*( \|\| goto failover_wait)$/, '$1$2')), failoverLines(''), text);
+    t.is(lines.filter((l) => l.startsWith('chain ')).length, 2, text);
+    t.true(lines.filter((l) => l.startsWith('chain ')).every((l) => / \|\| goto failover(?:_wait)?$/.test(l)), text);
   }
 });
 

@@ -1,9 +1,9 @@
 // Fuzzing the iPXE script renderer: arbitrary Host headers, names, uids, MACs, command lines, boot
 // styles and refusal reasons. With the head URL and MAC the route hands it (headUrlOf, normalizeMac)
 // the renderer never throws, and no input character reaches a script where iPXE would interpret it:
-// the only `$`, `|`, `&` and `#` in a script are the renderer's own (`#!ipxe`, `|| goto failed`,
-// `${netX/mac}`), there are no quotes, braces, backslashes, `;`, `<`, `>` or control characters, and
-// every line is one of the commands the renderer writes.
+// the only `$`, `|`, `&` and `#` in a script are the renderer's own (`#!ipxe`, `|| goto failed` and the
+// failover labels, `${netX/mac}`, `${netX/next-server}`), there are no quotes, braces, backslashes, `;`,
+// `<`, `>` or control characters, and every line is one of the commands the renderer writes.
 import test from 'ava';
 import fc from 'fast-check';
 import { headUrlOf, IpxeValueError, renderBootstrapScript, renderNodeScript, renderRetryScript, nodeScriptUrl, bootstrapUrl, type NodeScriptInput } from '../../../src/appliance/boot/ipxe/script.js';
@@ -28,9 +28,10 @@ const host = fc.oneof(
 const attr = (value: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(value, fc.constantFrom('node', 'group'), name).map(([v, from, group]) => (from === 'node' ? { value: v, from: 'node' as const } : { value: v, from: 'group' as const, group })) });
 
 /** The renderer's own uses of iPXE's special characters, removed before looking for any other. */
-const OWN_TOKENS = [/^#!ipxe\n/, / \|\| goto failed$/gm, /\$\{netX\/mac\}/g];
+const OWN_TOKENS = [/^#!ipxe\n/, / \|\| goto (?:failed|failover|failover_wait)$/gm, /\$\{netX\/mac\}/g, /\$\{netX\/next-server\}/g];
 const FORBIDDEN = /[$|&#<>"'`;{}\\]|[^\x20-\x7e\n]/;
-const LINE_RE = /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel \S+ .*|initrd --name initramfs \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+)$/;
+const LINE_RE =
+  /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel \S+ .*|initrd --name initramfs \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+ \|\| goto failover(?:_wait)?|:failover(?:_dhcp|_wait)?|dhcp netX \|\| goto failover_wait|goto failover_dhcp)$/;
 
 function checkScript(text: string): void {
   let rest = text;

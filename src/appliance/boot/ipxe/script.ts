@@ -14,6 +14,14 @@ export const IPXE_PATH = '/api/v1/boot/ipxe';
 export const RETRY_SECONDS = 30;
 /** Console parameters every node gets before the boot config's own command line. */
 export const DEFAULT_CONSOLE = 'console=tty0 console=ttyS0,115200';
+/** iPXE's MAC of the NIC it opened last: the one that booted. */
+const NETX_MAC = '${netX/mac}';
+/** The server address of the booting NIC's last DHCP answer (`next-server`): the head node that answered. */
+const NEXT_SERVER = '${netX/next-server}';
+/** Labels of the failover lines (failoverLines): the first is where a script goes when its head node does not answer. */
+const FAILOVER_LABEL = 'failover';
+const FAILOVER_DHCP_LABEL = 'failover_dhcp';
+const FAILOVER_WAIT_LABEL = 'failover_wait';
 
 /** A value that may not go into an iPXE script; the message says which and why. */
 export class IpxeValueError extends Error {
@@ -123,7 +131,13 @@ export function bootstrapUrl(headUrl: string): string {
  * device iPXE opened last, the one that got the DHCP answer, also on nodes with several NICs).
  */
 export function renderBootstrapScript(headUrl: string): string {
-  return ['#!ipxe', 'echo cw-headnode: asking for the boot script of ${netX/mac}', `chain --replace --autofree ${bootstrapUrl(headUrl)}/\${netX/mac}`, ''].join('\n');
+  return [
+    '#!ipxe',
+    `echo cw-headnode: asking for the boot script of ${NETX_MAC}`,
+    `chain --replace --autofree ${bootstrapUrl(headUrl)}/${NETX_MAC} || goto ${FAILOVER_LABEL}`,
+    ...failoverLines(headUrl, `/${NETX_MAC}`),
+    '',
+  ].join('\n');
 }
 
 /**
@@ -131,26 +145,77 @@ export function renderBootstrapScript(headUrl: string): string {
  * script URLs above): never a hang, never an error page.
  */
 export function renderRetryScript(reason: string, url: string): string {
-  const target = checkRetryUrl(url);
-  return [
-    '#!ipxe',
-    `echo cw-headnode: ${echoText(reason)}`,
-    `echo cw-headnode: asking again in ${RETRY_SECONDS} s`,
-    `sleep ${RETRY_SECONDS}`,
-    `chain --replace --autofree ${target}`,
-    '',
-  ].join('\n');
+  return ['#!ipxe', `echo cw-headnode: ${echoText(reason)}`, ...retryLines(`asking again in ${RETRY_SECONDS} s`, url), ''].join('\n');
 }
 
-function checkRetryUrl(url: string): string {
+/** A script URL split into the head node's URL and the part after IPXE_PATH (`''` or `/MAC`), both checked. */
+interface RetryTarget {
+  head: string;
+  rest: string;
+}
+
+function checkRetryUrl(url: string): RetryTarget {
   const at = typeof url === 'string' ? url.indexOf(IPXE_PATH) : -1;
   if (at > 0) {
     const head = url.slice(0, at);
     const rest = url.slice(at + IPXE_PATH.length);
-    if (rest === '') return bootstrapUrl(head);
-    if (rest.startsWith('/')) return nodeScriptUrl(head, rest.slice(1));
+    if (rest === '') return { head: checkHeadUrl(head), rest };
+    if (rest.startsWith('/')) return { head: checkHeadUrl(head), rest: `/${checkMac(rest.slice(1))}` };
   }
   throw new IpxeValueError(`retry URL ${quote(url)} is not a boot script URL of the head node`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Failover: several head nodes share one database, so any of them can serve any node. A node whose
+// head node went away (killed, its host down) asks DHCP again and goes on with whichever head answers.
+
+/**
+ * `http://${netX/next-server}` with the port of `headUrl`, if it has one: the head node that answered the
+ * booting NIC's last DHCP request (each head node's dhcpd names itself as next-server; the head nodes of
+ * a cluster serve HTTP on the same port).
+ * Example: nextServerUrl('http://10.0.0.1:8080') → 'http://${netX/next-server}:8080'.
+ */
+export function nextServerUrl(headUrl: string): string {
+  const port = HOST_RE.exec(checkHeadUrl(headUrl).slice('http://'.length))?.[1];
+  return `http://${NEXT_SERVER}${port === undefined ? '' : `:${port}`}`;
+}
+
+/**
+ * Wait, ask again at `url` (a script URL of the head node) and, when that head node does not answer,
+ * fail over (failoverLines). `what` tells the console what happens next.
+ */
+function retryLines(what: string, url: string): string[] {
+  const target = checkRetryUrl(url);
+  return [
+    `echo cw-headnode: ${echoText(what)}`,
+    `sleep ${RETRY_SECONDS}`,
+    `chain --replace --autofree ${target.head}${IPXE_PATH}${target.rest} || goto ${FAILOVER_LABEL}`,
+    ...failoverLines(target.head, target.rest),
+  ];
+}
+
+/**
+ * The end of every script: reached when `headUrl` does not answer. DHCP again on the NIC that booted and
+ * chain the same script (IPXE_PATH + `rest`) from the head node that answered; when none does, wait and
+ * start over. The script never ends, so the firmware never gives up while one head node is left.
+ */
+function failoverLines(headUrl: string, rest: string): string[] {
+  const head = checkHeadUrl(headUrl);
+  if (rest !== '' && rest !== `/${NETX_MAC}` && !/^\/[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(rest)) {
+    throw new IpxeValueError(`script path ${quote(rest)} is neither the bootstrap script's nor a node's`);
+  }
+  return [
+    `:${FAILOVER_LABEL}`,
+    `echo cw-headnode: no script from ${echoText(head)}, asking DHCP for a head node that answers`,
+    `:${FAILOVER_DHCP_LABEL}`,
+    `dhcp netX || goto ${FAILOVER_WAIT_LABEL}`,
+    `echo cw-headnode: asking head node ${NEXT_SERVER}`,
+    `chain --replace --autofree ${nextServerUrl(head)}${IPXE_PATH}${rest} || goto ${FAILOVER_WAIT_LABEL}`,
+    `:${FAILOVER_WAIT_LABEL}`,
+    `echo cw-headnode: no script from any head node, asking DHCP again in ${RETRY_SECONDS} s`,
+    `sleep ${RETRY_SECONDS}`,
+    `goto ${FAILOVER_DHCP_LABEL}`,
+  ];
 }
 
 export interface NodeScriptInput {
@@ -231,9 +296,7 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
       `initrd --name initramfs ${blobs}/${initramfs} || goto failed`,
       'boot || goto failed',
       ':failed',
-      `echo cw-headnode: ${name} could not load or start the kernel of ${bootName}, asking again in ${RETRY_SECONDS} s`,
-      `sleep ${RETRY_SECONDS}`,
-      `chain --replace --autofree ${retryUrl}`,
+      ...retryLines(`${name} could not load or start the kernel of ${bootName}, asking again in ${RETRY_SECONDS} s`, retryUrl),
       '',
     ].join('\n');
     return { text, refused: null, style: choice.style, rw: choice.rw };

@@ -3,8 +3,8 @@ import test from 'ava';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE_SCRIPTS_DIR } from '../../../../src/images/initramfs/build.js';
@@ -88,8 +88,13 @@ bbTest('cw_prefix_of and cw_json_escape', async (t) => {
   t.is(JSON.parse(`"${esc}"`), 'say "hi"\\ok line');
 });
 
-/** A head node stand-in: records each request (method, url, headers, body) and answers `answer`. */
-async function fakeHead(t: { teardown(fn: () => unknown): void }, answer: (url: string) => string) {
+type Teardown = { teardown(fn: () => unknown): void };
+
+/**
+ * A head node stand-in: records each request (method, url, headers, body) and answers `answer`, on
+ * `host` (another loopback address stands for another head node) and `port` (0: any).
+ */
+async function fakeHead(t: Teardown, answer: (url: string) => string, host = '127.0.0.1', port = 0) {
   const seen: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string }> = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -100,11 +105,31 @@ async function fakeHead(t: { teardown(fn: () => unknown): void }, answer: (url: 
       res.end(answer(req.url ?? ''));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const { port } = server.address() as AddressInfo;
-  return { seen, url: `http://127.0.0.1:${port}` };
+  return { seen, url: await listen(t, server, host, port) };
 }
+
+/** A head node that goes wrong: `misbehave` gets each raw connection once the request has arrived. */
+async function brokenHead(t: Teardown, misbehave: (socket: Socket) => void, host = '127.0.0.1', port = 0) {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('data', () => misbehave(socket));
+  });
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  return { url: await listen(t, server, host, port) };
+}
+
+async function listen(t: Teardown, server: Server | NetServer, host: string, port: number): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://${host}:${(server.address() as AddressInfo).port}`;
+}
+
+const portOf = (url: string): number => Number(new URL(url).port);
 
 const SECRET = 'q3V9-xN_0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567';
 const NEW_SECRET = 'Zz9-xN_0aBcDeFgHiJkLmNoPqRsTuVwXyZ012345678';
@@ -207,4 +232,123 @@ bbTest('cw_install_head_key writes the head node key for root, keeps the image\'
     t.not((await run(`CW_HEAD=${head.url}; cw_install_head_key "$1"`, [root])).exitCode, 0, bad);
     t.is(readFileSync(keys, 'utf8'), `ssh-ed25519 AAAAadmin admin@site\n${KEY}\n`, bad);
   }
+});
+
+bbTest('cw_is_ipv4 and cw_head_at: the head node that answered DHCP, on the port of cw.head', async (t) => {
+  for (const good of ['10.0.0.2', '192.168.100.254', '0.0.0.0']) t.is((await run('cw_is_ipv4 "$1"', [good])).exitCode, 0, good);
+  for (const bad of ['', '10.0.0', '10.0.0.256', '10.0.0.1.2', '10..0.1', '.10.0.0.1', '10.0.0.1.', '1000.0.0.1', 'a.b.c.d', '10.0.0.1;reboot', '10.0.0.1 x']) {
+    t.not((await run('cw_is_ipv4 "$1"', [bad])).exitCode, 0, bad);
+  }
+  const at = async (address: string, head: string) => (await run('cw_head_at "$1" "$2"', [address, head])).stdout;
+  t.is(await at('10.0.0.2', 'http://10.0.0.1:8080'), 'http://10.0.0.2:8080');
+  t.is(await at('10.0.0.2', 'http://10.0.0.1'), 'http://10.0.0.2');
+  t.is(await at('10.0.0.2', 'http://head.example:81/'), 'http://10.0.0.2:81');
+  t.is(await at('10.0.0.2', 'http://[fd00::1]'), 'http://10.0.0.2');
+  t.is(await at('10.0.0.2', 'http://[fd00::1]:8080'), 'http://10.0.0.2:8080');
+  t.is(await at('', 'http://10.0.0.1:8080'), '');
+  t.is(await at('10.0.0.2', 'http://10.0.0.1:80x'), '');
+  t.not((await run('cw_head_at "$1" "$2"', ['10.0.0.2/x', 'http://10.0.0.1'])).exitCode, 0);
+});
+
+bbTest('cw_pick_head keeps a head node that answers and goes on with the one that answered DHCP when it does not', async (t) => {
+  // Two head nodes on one port: 127.0.0.2 answers, nothing listens on 127.0.0.1 (or it never answers).
+  const other = await fakeHead(t, () => 'ssh-ed25519 AAAA cw-appliance\n', '127.0.0.2');
+  const dead = `http://127.0.0.1:${portOf(other.url)}`;
+  const pick = (head: string, dhcp: string) => run(`CW_HEAD=$1; CW_HEAD_PROBE_SECONDS=1; cw_pick_head "$2"; echo "CW_HEAD=$CW_HEAD"`, [head, dhcp]);
+  const gone = await pick(dead, other.url);
+  t.is(gone.stdout, `cw-init: head ${dead} does not answer; going on with ${other.url}, which answered DHCP\nCW_HEAD=${other.url}`);
+  t.is(other.seen.length, 0, 'switched to without a request');
+
+  // A head node that answers is kept, even when another one answered DHCP (a floating head address).
+  const kept = await pick(other.url, dead);
+  t.is(kept.stdout, `CW_HEAD=${other.url}`);
+  t.deepEqual(other.seen.map((r) => [r.method, r.url]), [['GET', '/api/v1/boot/authorized-keys']]);
+
+  // No other head node: said, and the one from cw.head is tried anyway.
+  t.is((await pick(dead, '')).stdout, `cw-init: warning: head ${dead} does not answer and no other head node answered DHCP; trying it anyway\nCW_HEAD=${dead}`);
+  t.is((await pick(dead, dead)).stdout.split('\n').at(-1), `CW_HEAD=${dead}`);
+
+  // Accepting the connection is not answering: the probe gives up after CW_HEAD_PROBE_SECONDS.
+  const silent = await brokenHead(t, () => {});
+  const started = Date.now();
+  t.is((await pick(silent.url, other.url)).stdout.split('\n').at(-1), `CW_HEAD=${other.url}`);
+  t.true(Date.now() - started < 4000, 'gave up after about a second');
+});
+
+bbTest('cw_fetch_image: a download that breaks off or stalls is tried once more from the head node that answered DHCP', async (t) => {
+  const image = Buffer.alloc(256 * 1024, 7);
+  const good = await fakeHead(t, () => image.toString('latin1'), '127.0.0.2');
+  const dir = mkdtempSync(join(tmpdir(), 'cw-fetch-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'image.img');
+  const fetch = (head: string, other: string) => run(`CW_HEAD=$1; CW_IMAGE=/images/x.img; CW_STALL_SECONDS=2; cw_fetch_image "$3" "$2"; echo "rc=$? CW_HEAD=$CW_HEAD"`, [head, other, file]);
+  const sendHalf = (socket: Socket): void => void socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${image.length}\r\n\r\n${'x'.repeat(1000)}`);
+
+  // The head node goes away part-way (its process killed: the connection is closed).
+  const breaking = await brokenHead(t, (socket) => {
+    sendHalf(socket);
+    setTimeout(() => socket.destroy(), 100);
+  });
+  const broke = await fetch(breaking.url, `http://127.0.0.2:${portOf(good.url)}`);
+  t.is(broke.stdout, `cw-init: download from ${breaking.url} failed; trying once more from ${good.url}, which answered DHCP\nrc=0 CW_HEAD=${good.url}`);
+  t.deepEqual(readFileSync(file), image);
+  t.deepEqual(good.seen.map((r) => r.url), ['/images/x.img']);
+
+  // Its host went down: no more data and no reset either.
+  rmSync(file);
+  const stalling = await brokenHead(t, sendHalf);
+  const stalled = await fetch(stalling.url, good.url);
+  t.regex(stalled.stdout, new RegExp(`^cw-init: no data from ${stalling.url}/images/x.img for 2 s\ncw-init: download from ${stalling.url} failed; trying once more`));
+  t.deepEqual(readFileSync(file), image);
+
+  // Without another head node, or when that one fails too, the failure is the caller's.
+  t.is((await fetch(breaking.url, '')).stdout, `rc=1 CW_HEAD=${breaking.url}`);
+  t.is((await fetch(breaking.url, breaking.url)).stdout, `rc=1 CW_HEAD=${breaking.url}`);
+  t.regex((await fetch(breaking.url, stalling.url)).stdout, new RegExp(`rc=1 CW_HEAD=${stalling.url}$`));
+  // A head node that answers is asked once.
+  t.is((await fetch(good.url, breaking.url)).stdout, `rc=0 CW_HEAD=${good.url}`);
+});
+
+bbTest('cw_other_heads: the head nodes for node.conf\'s CW_HEADS, without the current one, each once', async (t) => {
+  const others = async (...urls: string[]) => (await run('cw_other_heads "$@"', urls)).stdout;
+  t.is(await others('http://a', 'http://a', 'http://b'), 'http://b');
+  t.is(await others('http://b', 'http://a', 'http://b'), 'http://a');
+  t.is(await others('http://a', 'http://b', '', 'http://c', 'http://b'), 'http://b http://c');
+  t.is(await others('http://a', 'http://a', ''), '');
+});
+
+test('/init checks the head node after DHCP and hands the others to the node agent', (t) => {
+  const init = readFileSync(join(NODE_SCRIPTS_DIR, 'init'), 'utf8');
+  t.regex(init, /CW_DHCP_HEAD=\$\(cw_head_at "\$\{dhcp_server:-\}" "\$CW_HEAD"\)/);
+  t.regex(init, /cw_fetch_image "\$IMG" "\$CW_DHCP_HEAD" \|\| cw_fail /);
+  t.regex(init, /^CW_HEADS=\$CW_HEADS$/m);
+  // The head node is picked before anything is asked of it.
+  t.true(init.indexOf('cw_pick_head') > init.indexOf('. "$CW_RUN/lease"'));
+  t.true(init.indexOf('cw_pick_head') < init.indexOf('cw_trade_secret'));
+});
+
+bbTest('cw-node-agent reports to the first of CW_HEADS that answers when CW_HEAD does not, and says so once', async (t) => {
+  const head = await fakeHead(t, () => '{"success":true}', '127.0.0.2');
+  const dead = await brokenHead(t, (socket) => socket.destroy());
+  const dir = mkdtempSync(join(tmpdir(), 'cw-agent-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'node.conf'), `CW_HEAD=${dead.url}\nCW_HEADS=ftp://not-a-head ${dead.url} ${head.url}\nCW_NODE=n0\nCW_MAC=52:54:00:00:00:01\n`);
+  writeFileSync(join(dir, 'node-secret'), `${SECRET}\n`, { mode: 0o600 });
+  const agent = execa(BUSYBOX, ['sh', join(NODE_SCRIPTS_DIR, 'cw-node-agent')], {
+    reject: false,
+    env: { CW_NODE_CONF: join(dir, 'node.conf'), CW_NODE_SECRET: join(dir, 'node-secret'), CW_SSH_HOST_KEY: join(dir, 'none'), CW_INTERVAL: '1', TMPDIR: dir },
+  });
+  try {
+    const deadline = Date.now() + 15_000;
+    while (head.seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    t.true(head.seen.length >= 2, 'the agent reported, twice');
+    t.is(head.seen[0]?.url, '/api/v1/boot/status/52:54:00:00:00:01');
+    t.is(head.seen[0]?.headers['x-cw-node-secret'], SECRET);
+  } finally {
+    agent.kill('SIGTERM');
+  }
+  const { stderr } = await agent;
+  t.is(stderr.split('\n').filter((l) => l.includes('reporting to')).length, 1, stderr);
+  t.regex(stderr, new RegExp(`^cw-node-agent: reporting to ${head.url} now \\(head nodes: ${dead.url} ftp://not-a-head ${dead.url} ${head.url}\\)$`, 'm'));
+  t.notRegex(stderr, /curl/, 'curl\'s complaints about the head node stood in for are not shown');
 });
