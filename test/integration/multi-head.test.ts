@@ -199,7 +199,7 @@ headsTest.serial('an image uploaded to A is copied to B and C, verified, and boo
     for (const [i, hex] of [blobs.kernel, blobs.initramfs, blobs.image].entries()) t.is(sha256Of(files[i] as string), hex);
     // The image file is the blob (one inode), and the copy was verified as the log says.
     t.deepEqual(readFileSync(join(storageOf(h), 'boot', blobs.bootUid, 'kernel')), readFileSync(files[0] as string));
-    t.regex(await logsOf(h), /blobs: image DefaultImage \([0-9.]+ MiB, sha256 [0-9a-f]{12}…\) from http:\/\/10\.213\.66\.1[123]/);
+    t.regex(await logsOf(h), /blobs: copying image DefaultImage \([0-9.]+ MiB, sha256 [0-9a-f]{12}…\) from http:\/\/10\.213\.66\.1[123]/);
     t.regex(await logsOf(h), /blobs: image DefaultImage copied from http:\/\/10\.213\.66\.1[123] and verified/);
   }
 
