@@ -27,7 +27,7 @@ PACKAGES=(
   docker.io podman runc debootstrap        # engines and the base-image builder
   tftp-hpa isc-dhcp-client busybox-static curl # real clients (udhcpc) and the initramfs busybox
   iproute2 openssh-client tcpdump kea-admin # namespaces/bridges, ssh, capture, perfdhcp
-  iptables util-linux                      # FORWARD rules for VM taps; a head's dhcpd made deaf in its netns
+  iptables util-linux                      # FORWARD rules for VM taps; nsenter into an appliance's netns
   isc-dhcp-server                          # a bare dhcpd for the real-daemon DHCP tests
   dnsmasq-base bind9-dnsutils              # the DNS server's real-daemon tests, and dig to ask it
   nginx openssh-server                     # nginx -t and sshd -t on the rendered configs

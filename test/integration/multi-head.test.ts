@@ -37,7 +37,7 @@ const admin = new AdminSession(home, `https://${A.ip}/api/v1`, { 'modimg.workspa
 const vm = new PxeVm(TAP, VM_MAC, join(home, 'serial.log'));
 const storageOf = (h: (typeof HEADS)[number]) => join(top, h.name);
 const client = new TestHost('cwmhn', NET, '', NODE_MAC);
-const headsTest = requireTools('root', 'ip', 'busybox', 'iptables', 'nsenter', 'curl', 'qemu-system-x86_64', 'debootstrap');
+const headsTest = requireTools('root', 'ip', 'busybox', 'iptables', 'curl', 'qemu-system-x86_64', 'debootstrap');
 let imageRef = '';
 const apis = new Map<string, ApiClient>();
 
@@ -52,12 +52,15 @@ async function cleanup(): Promise<void> {
   await unmountUnder(workspace);
 }
 
-/** Makes head `h`'s dhcpd deaf (a DROP rule for DHCP in its network namespace) or hear again. */
+/**
+ * Makes head `h`'s dhcpd deaf (stopped with SIGSTOP) or hear again (SIGCONT). Not a firewall rule: dhcpd
+ * reads and writes through packet sockets, which netfilter never sees.
+ */
 async function deafDhcp(h: (typeof HEADS)[number], deaf: boolean): Promise<void> {
-  const pid = (await sh('docker', ['inspect', '-f', '{{.State.Pid}}', h.name])).stdout.trim();
-  const rule = ['INPUT', '-p', 'udp', '--dport', '67', '-j', 'DROP'];
-  if (deaf) await sh('nsenter', ['-t', pid, '-n', 'iptables', '-I', ...rule]);
-  else while ((await sh('nsenter', ['-t', pid, '-n', 'iptables', '-D', ...rule], { reject: false })).exitCode === 0);
+  const top = await sh('docker', ['top', h.name, '-eo', 'pid,comm']);
+  const pids = top.stdout.split('\n').flatMap((line) => /^\s*(\d+)\s+dhcpd\s*$/.exec(line)?.[1] ?? []);
+  if (pids.length === 0) throw new Error(`no dhcpd in ${h.name}:\n${top.stdout}`);
+  for (const pid of pids) process.kill(Number(pid), deaf ? 'SIGSTOP' : 'SIGCONT');
 }
 
 const sha256Of = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -203,7 +206,7 @@ headsTest.serial('an image uploaded to A is copied to B and C, verified, and boo
     t.regex(await logsOf(h), /blobs: image DefaultImage copied from http:\/\/10\.213\.66\.1[123] and verified/);
   }
 
-  // A (which took the uploads) is paused and B's dhcpd deaf: the VM can only boot through C, from C's copies.
+  // A (which took the uploads) is paused and B's dhcpd stopped: the VM can only boot through C, from C's copies.
   await sh('docker', ['pause', A.name]);
   await deafDhcp(B, true);
   try {

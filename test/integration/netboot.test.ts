@@ -147,7 +147,7 @@ test.serial('cw-add-boot-config --make-defaults and cw-cluster-conf load set up 
   const script = await execa('curl', ['-sS', `http://${HEAD_IP}/api/v1/boot/ipxe/${N0_MAC}`]);
   t.regex(script.stdout, /^#!ipxe/);
   t.regex(script.stdout, /n0 boots DefaultBoot \(rwram\)/);
-  t.regex(script.stdout, /kernel http:\/\/10\.213\.14\.10\/blobs\/[0-9a-f]{64} initrd=initramfs cw\.node=n0 /);
+  t.regex(script.stdout, /kernel --timeout 60000 http:\/\/10\.213\.14\.10\/blobs\/[0-9a-f]{64} initrd=initramfs cw\.node=n0 /);
 });
 
 test.serial('BIOS: n0 PXE-boots DefaultBoot (rwram) and reports up', async (t) => {

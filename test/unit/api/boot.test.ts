@@ -120,13 +120,13 @@ test('a known MAC gets its script (any of its MACs, any spelling) and records st
   t.true(res.text.startsWith('#!ipxe\necho cw-headnode: n0 boots DefaultBoot (rwram)\n'), res.text);
   t.true(
     res.text.includes(
-      `kernel ${HEAD}/blobs/${sha256('kernel')} initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
+      `kernel --timeout 60000 ${HEAD}/blobs/${sha256('kernel')} initrd=initramfs cw.node=n0 cw.uid=${b.nodeUid} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} ` +
         `cw.image=/blobs/${sha256('img!')} cw.sha256=${sha256('img!')} cw.style=rwram cw.rw=overlayfs cw.secret=`,
     ),
     res.text,
   );
   t.regex(res.text, / cw\.secret=[A-Za-z0-9_-]{43} console=tty0 console=ttyS0,115200 quiet \|\| goto failed\n/);
-  t.true(res.text.includes(`initrd --name initramfs ${HEAD}/blobs/${sha256('initramfs')} || goto failed\n`));
+  t.true(res.text.includes(`initrd --name initramfs --timeout 60000 ${HEAD}/blobs/${sha256('initramfs')} || goto failed\n`));
   const node = (await b.call('GET', '/node/n0')).body.data;
   t.deepEqual(node.status, { stage: 'ipxe', state: 'booting:ipxe' });
   t.is(node.last_seen, new Date(b.clock.ms).toISOString());

@@ -63,9 +63,9 @@ test('the per-node script: kernel with initrd=initramfs and the cw.* parameters,
     [
       '#!ipxe',
       'echo cw-headnode: n0 boots DefaultBoot (rwram)',
-      `kernel ${HEAD}/blobs/${KERNEL_SHA} initrd=initramfs cw.node=n0 cw.uid=${NODE_UID} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} cw.image=/blobs/${SHA} ` +
+      `kernel --timeout 60000 ${HEAD}/blobs/${KERNEL_SHA} initrd=initramfs cw.node=n0 cw.uid=${NODE_UID} cw.mac=52:54:00:00:00:01 cw.head=${HEAD} cw.image=/blobs/${SHA} ` +
         `cw.sha256=${SHA} cw.style=rwram cw.rw=overlayfs cw.secret=${SECRET} console=tty0 console=ttyS0,115200 net.ifnames=0 quiet loglevel=3 || goto failed`,
-      `initrd --name initramfs ${HEAD}/blobs/${INITRAMFS_SHA} || goto failed`,
+      `initrd --name initramfs --timeout 60000 ${HEAD}/blobs/${INITRAMFS_SHA} || goto failed`,
       'boot || goto failed',
       ':failed',
       'echo cw-headnode: n0 could not load or start the kernel of DefaultBoot, asking again in 30 s',

@@ -12,7 +12,11 @@ import { budget, nastyText, timed } from './budget.js';
 
 const junk = fc.oneof(nastyText(40), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('${root-path}', 'a || shell', 'x && y', '#x', 'quiet\nshell', 'a"b', '`id`'));
 /** A `sha256:<hex>` checksum, or junk, or none. */
-const checksum = () => fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `sha256:${h}`), fc.option(junk, { nil: null }));
+const checksum = () =>
+  fc.oneof(
+    { arbitrary: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `sha256:${h}`), weight: 4 },
+    { arbitrary: fc.option(junk, { nil: null }), weight: 1 },
+  );
 const name = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/) }, { weight: 1, arbitrary: junk });
 const uid = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[0-9a-f]{32}$/) }, { weight: 1, arbitrary: junk });
 const cmdline = fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,60}$/), fc.constantFrom('', 'quiet  loglevel=3', 'console=ttyS0,115200'), junk);
@@ -31,7 +35,7 @@ const attr = (value: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: f
 const OWN_TOKENS = [/^#!ipxe\n/, / \|\| goto (?:failed|failover|failover_wait)$/gm, /\$\{netX\/mac\}/g, /\$\{netX\/next-server\}/g];
 const FORBIDDEN = /[$|&#<>"'`;{}\\]|[^\x20-\x7e\n]/;
 const LINE_RE =
-  /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel \S+ .*|initrd --name initramfs \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+ \|\| goto failover(?:_wait)?|:failover(?:_dhcp|_wait)?|dhcp netX \|\| goto failover_wait|goto failover_dhcp)$/;
+  /^(?:#!ipxe|echo cw-headnode: .*|(?:kernel --timeout \d+ \S+ .*|initrd --name initramfs --timeout \d+ \S+|boot) \|\| goto failed|:failed|sleep \d+|chain --replace --autofree \S+ \|\| goto failover(?:_wait)?|:failover(?:_dhcp|_wait)?|dhcp netX \|\| goto failover_wait|goto failover_dhcp)$/;
 
 function checkScript(text: string): void {
   let rest = text;
@@ -55,8 +59,8 @@ test('iPXE fuzz: scripts never throw for the route\'s head URL and MAC, and carr
         name,
         cmdline: fc.option(cmdline, { nil: null }),
         boot_style: fc.option(style, { nil: null }),
-        kernel: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null }),
-        initramfs: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null }),
+        kernel: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null, freq: 8 }),
+        initramfs: fc.option(fc.record({ filename: name, size: fc.nat(), checksum: checksum(), uploaded_at: fc.constant('2026-01-01T00:00:00.000Z') }), { nil: null, freq: 8 }),
       }),
       fc.record({ uid, name, checksum: checksum() }),
       fc.record({ _cmdline: attr(cmdline), _boot_style: attr(style), _boot_rw_layer: attr(fc.oneof(fc.constantFrom('overlayfs', 'rwtab'), junk)) }),

@@ -12,6 +12,11 @@ import type { BootStyle } from '../../db/fields.js';
 export const IPXE_PATH = '/api/v1/boot/ipxe';
 /** Seconds a node waits before asking again after a refusal. */
 export const RETRY_SECONDS = 30;
+/**
+ * How long iPXE waits for a download to make progress. A head that dies mid-download sends nothing more
+ * and iPXE, only receiving, would wait for ever: with this the download fails and the script fails over.
+ */
+export const DOWNLOAD_TIMEOUT_MS = 60_000;
 /** Console parameters every node gets before the boot config's own command line. */
 export const DEFAULT_CONSOLE = 'console=tty0 console=ttyS0,115200';
 /** iPXE's MAC of the NIC it opened last: the one that booted. */
@@ -292,8 +297,8 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
       '#!ipxe',
       `echo cw-headnode: ${name} boots ${bootName} (${choice.style})`,
       ...(secret === null ? [`echo cw-headnode: no node secret: this script was not asked for from the address of ${name}, so its reports will be refused`] : []),
-      `kernel ${blobs}/${kernel} ${kernelArgs.join(' ')} || goto failed`,
-      `initrd --name initramfs ${blobs}/${initramfs} || goto failed`,
+      `kernel --timeout ${DOWNLOAD_TIMEOUT_MS} ${blobs}/${kernel} ${kernelArgs.join(' ')} || goto failed`,
+      `initrd --name initramfs --timeout ${DOWNLOAD_TIMEOUT_MS} ${blobs}/${initramfs} || goto failed`,
       'boot || goto failed',
       ':failed',
       ...retryLines(`${name} could not load or start the kernel of ${bootName}, asking again in ${RETRY_SECONDS} s`, retryUrl),
