@@ -6,9 +6,12 @@
 //   (isc-dhcp-server) on the host. Everything runs on bridges and namespaces this script creates (plus
 //   one iptables ACCEPT rule for its own bare bridge), all removed at the end. The load average is
 //   printed because other work on the machine shifts every figure.
+//   CW_BENCH_STORE=etcd: the head's database in etcd (a member on the head) instead of SQLite.
+//   CW_BENCH_PARTS: the figures after the load, a comma list of ls, api, dhcp, perfdhcp (default all).
+//   CW_BENCH_FIGURES=FILE: the figures as JSON in FILE too (bench/heads.sh puts the stores side by side).
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { ApiClient, type TokenCache } from '../src/tools/common/client/api-client.js';
@@ -26,6 +29,13 @@ const PERF_RUNS = 3;
 // Offered DORA exchanges/s: above what dhcpd completes here (~7,000/s bare on 2 cores), so the achieved
 // rate is the server's capacity under load.
 const PERF_RATE = Number(process.env.CW_BENCH_PERFDHCP_RATE ?? 10_000);
+const STORE = process.env.CW_BENCH_STORE || 'sqlite';
+if (STORE !== 'sqlite' && STORE !== 'etcd') throw new Error(`CW_BENCH_STORE must be sqlite or etcd, not "${STORE}"`);
+const ALL_PARTS = ['ls', 'api', 'dhcp', 'perfdhcp'];
+const PARTS = new Set((process.env.CW_BENCH_PARTS ?? ALL_PARTS.join(',')).split(',').filter(Boolean));
+for (const part of PARTS) if (!ALL_PARTS.includes(part)) throw new Error(`CW_BENCH_PARTS: unknown part "${part}" (known: ${ALL_PARTS.join(', ')})`);
+// The issue's targets: 3 s for the load on SQLite, 5 s with the database in etcd.
+const LOAD_TARGET = STORE === 'etcd' ? '<= 5 s' : '<= 3 s';
 
 // One /16 for the head, the test clients and 10,000 node addresses (10.220.1.0 up to 10.220.40.15).
 const NET = 'cwbn0';
@@ -194,7 +204,7 @@ async function setUp(image: string): Promise<void> {
   await execa('docker', ['network', 'create', '--subnet', SUBNET, '-o', `com.docker.network.bridge.name=${NET}`, NET]);
   // CW_BENCH_STORE=etcd: the same appliance with its database in etcd (a member on the head), for the
   // etcd figures beside SQLite's (bench/heads.sh runs both).
-  const store = process.env.CW_BENCH_STORE === 'etcd' ? ['--etcd-member', '--etcd-name', 'bench'] : [];
+  const store = STORE === 'etcd' ? ['--etcd-member', '--etcd-name', 'bench'] : [];
   await ctl(['start', storage, image, '--name', NAME, '--network', NET, '--ip', HEAD_IP, '--ssh-port', '22', ...store]);
   await ctl(['add-admin', ADMIN, `@${admin.keyFile}.pub`, '--name', NAME]);
   await admin.adopt(NAME);
@@ -207,6 +217,23 @@ let pinned: Agent | undefined;
 function headTls(): Agent {
   pinned ??= new Agent({ connect: { ca: readFileSync(join(storage, 'tls', 'server.crt')) } });
   return pinned;
+}
+
+let etcdAgent: Agent | undefined;
+/**
+ * Range requests etcd has answered so far (its /metrics, asked with the member certificate the head made),
+ * or undefined on SQLite: how many times the API went to etcd while it served the GETs.
+ */
+async function etcdRanges(): Promise<number | undefined> {
+  if (STORE !== 'etcd') return undefined;
+  const pki = join(storage, 'secrets', 'etcd');
+  etcdAgent ??= new Agent({ connect: { ca: readFileSync(join(pki, 'ca.crt')), cert: readFileSync(join(pki, 'member.crt')), key: readFileSync(join(pki, 'member.key')) } });
+  const res = await request(`https://${HEAD_IP}:2379/metrics`, { dispatcher: etcdAgent });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`etcd /metrics: ${res.statusCode} ${text.slice(0, 200)}`);
+  const counts = [...text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="Range"[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+  if (counts.length === 0) throw new Error('etcd /metrics has no grpc_server_handled_total for Range');
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** A bearer token for ADMIN, proved once through the shared API client. */
@@ -222,6 +249,8 @@ async function bearerToken(): Promise<string> {
 
 interface Latency {
   cpu?: Record<string, number>;
+  /** etcd Range requests during the measurement (database in etcd only). */
+  etcdRanges?: number;
   count: number;
   errors: number;
   seconds: number;
@@ -259,14 +288,17 @@ async function apiLatency(token: string, seconds: number): Promise<Latency> {
     });
   await wrk(3);
   const before = await cpuSeconds();
+  const rangesBefore = await etcdRanges();
   const reaped = childCpuSeconds();
   const r = await wrk(seconds);
   const generator = childCpuSeconds() - reaped;
+  const rangesAfter = await etcdRanges();
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"count"'));
   if (!line) throw new Error(`wrk printed no figures:\n${r.stdout}\n${r.stderr}`);
   const figures = JSON.parse(line) as Latency & { p90: number };
   const cpu = { ...cpuSpent(before, await cpuSeconds()), '(host) load generator': Number(generator.toFixed(2)) };
-  return { ...figures, cpu };
+  const etcd = rangesBefore === undefined || rangesAfter === undefined ? {} : { etcdRanges: rangesAfter - rangesBefore };
+  return { ...figures, cpu, ...etcd };
 }
 
 /** CPU seconds of this process's children that have ended (cutime + cstime of /proc/self/stat). */
@@ -415,6 +447,9 @@ async function perfdhcp(ns: Netns, macFile: string): Promise<PerfResult> {
   return { rate: Number(rate[1]), sent: sent.reduce((a, b) => a + b, 0), received: received.reduce((a, b) => a + b, 0), drops, output: out };
 }
 
+/** The bare dhcpd while it runs, stopped at the end whatever happens. */
+let bareDhcpd: ResultPromise | undefined;
+
 /** The appliance's rendered dhcpd.conf run by dhcpd itself in a namespace with the head's address. */
 async function startBareDhcpd(conf: string): Promise<{ child: ResultPromise }> {
   await execa('ip', ['link', 'del', BARE_BRIDGE], { reject: false });
@@ -447,11 +482,10 @@ function readFileSafe(path: string): string {
 async function main(): Promise<void> {
   const image = process.argv[2] ?? (await newestImage());
   await cleanup();
-  const figures: Record<string, unknown> = { image, nodes: NODES };
-  const rows: Array<[string, string, string]> = [];
+  const figures: Record<string, unknown> = { image, store: STORE, nodes: NODES, cores: availableParallelism() };
+  const rows: Rows = [];
   // Other work on the machine skews every figure: say how busy it was.
   figures.loadavgBefore = loadavg().map((x) => Number(x.toFixed(2)));
-  let bare: { child: ResultPromise } | undefined;
   try {
     step('starting the appliance');
     await setUp(image);
@@ -462,7 +496,7 @@ async function main(): Promise<void> {
     step(`cw-cluster-conf load (${NODES} nodes)`);
     const load = await tool('cluster-conf', ['load', conf]);
     const loadedAt = epochMs();
-    rows.push([`cluster-conf load, ${NODES} nodes`, `${(load.ms / 1000).toFixed(2)} s`, '<= 3 s']);
+    rows.push([`cluster-conf load, ${NODES} nodes`, `${(load.ms / 1000).toFixed(2)} s`, LOAD_TARGET]);
     figures.loadMs = Math.round(load.ms);
 
     // The last node of the file answered by dhcpd: the whole load has reached the running server.
@@ -471,119 +505,138 @@ async function main(): Promise<void> {
     rows.push(['load returned -> last node offered', `${((last.at - loadedAt) / 1000).toFixed(2)} s`, '(<= 1 s)']);
     figures.loadToLastOfferMs = Math.round(last.at - loadedAt);
 
-    // 2. ls -l.
-    step('cw-nodectl ls -l');
-    const ls: number[] = [];
-    for (let i = 0; i < LS_RUNS; i++) {
-      const r = await tool('nodectl', ['ls', '-l']);
-      const lines = r.stdout.split('\n').filter((l) => /\bn\d+\b/.test(l)).length;
-      if (lines < NODES) throw new Error(`ls -l showed ${lines} node lines, expected ${NODES}`);
-      ls.push(r.ms);
-    }
-    rows.push([`nodectl ls -l (median of ${LS_RUNS})`, `${(median(ls) / 1000).toFixed(2)} s`, '<= 0.5 s']);
-    figures.lsMs = ls.map(Math.round);
-    // Where the time goes: the tool starting (--help) and the listing itself through nginx.
     const token = await bearerToken();
-    const nodeAlone: number[] = [];
-    const startup: number[] = [];
-    const listing: number[] = [];
-    for (let i = 0; i < LS_RUNS; i++) {
-      const n0 = performance.now();
-      await execa('node', ['-e', '0']);
-      nodeAlone.push(performance.now() - n0);
-      startup.push((await tool('nodectl', ['--help'])).ms);
-      const t0 = performance.now();
-      const res = await request(`https://${HEAD_IP}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` }, dispatcher: headTls() });
-      const body = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`GET /nodes: ${res.statusCode} ${body.slice(0, 200)}`);
-      listing.push(performance.now() - t0);
-      if (i === 0) figures.nodesListingBytes = body.length;
-    }
-    rows.push(['  nodectl --help / node -e 0 / GET /nodes', [startup, nodeAlone, listing].map((xs) => (median(xs) / 1000).toFixed(2)).join(' / ') + ' s', '']);
-    figures.nodeStartMs = nodeAlone.map(Math.round);
-    figures.toolStartMs = startup.map(Math.round);
-    figures.getNodesMs = listing.map(Math.round);
-
-    // 3. API latency.
-    step(`API: ${CONCURRENCY} concurrent GETs for ${API_SECONDS} s, through nginx and straight to the socket`);
-    const api = await apiLatency(token, API_SECONDS);
-    if (api.errors > 0) throw new Error(`${api.errors} of ${api.count} API GETs failed`);
-    rows.push([`API GET /node, ${CONCURRENCY} concurrent: p99`, `${api.p99.toFixed(1)} ms`, '<= 10 ms']);
-    rows.push(['  p50 / p90 / max', `${api.p50.toFixed(1)} / ${(api.p90 ?? 0).toFixed(1)} / ${api.max.toFixed(0)} ms`, '']);
-    rows.push(['  throughput', `${(api.count / api.seconds).toFixed(0)} req/s`, '']);
-    rows.push(['  CPU s in the 10 s', topCpu(api.cpu ?? {}, 5), '']);
-    figures.api = { ...api, rps: Math.round(api.count / api.seconds) };
-    const beforeDirect = await cpuSeconds();
-    const direct = await apiLatencyDirect(token, API_SECONDS);
-    if (direct) {
-      direct.cpu = cpuSpent(beforeDirect, await cpuSeconds());
-      rows.push(['  same, API socket in container: p99', `${direct.p99.toFixed(1)} ms`, '(no nginx)']);
-      rows.push(['    p50 / throughput', `${direct.p50.toFixed(1)} ms / ${(direct.count / direct.seconds).toFixed(0)}/s`, '']);
-      rows.push(['    CPU s in the 12 s (with warm-up)', topCpu(direct.cpu, 3), '']);
-      figures.apiDirect = { ...direct, rps: Math.round(direct.count / direct.seconds) };
-    }
-
-    // 4. DHCP create -> first offer.
-    step(`DHCP: create -> first offer, ${ROUNDS} rounds`);
-    const dhcp = await createToOffer();
-    rows.push([`create -> first offer (median of ${ROUNDS})`, `${(median(dhcp.offerMs) / 1000).toFixed(3)} s`, '<= 1 s']);
-    rows.push(['  max / create command alone (median)', `${(Math.max(...dhcp.offerMs) / 1000).toFixed(3)} / ${(median(dhcp.createMs) / 1000).toFixed(3)} s`, '']);
-    figures.createToOfferMs = dhcp.offerMs.map(Math.round);
-    figures.createCommandMs = dhcp.createMs.map(Math.round);
-
-    // 5. perfdhcp: the appliance's dhcpd, then the same config bare.
-    const macFile = join(work, 'macs.txt');
-    writeFileSync(macFile, Array.from({ length: NODES }, (_, i) => `${nodeMac(i)}\n`).join(''));
-    const confCopy = join(work, 'dhcpd.conf');
-    copyFileSync(join(storage, 'etc/generated/dhcpd.conf'), confCopy);
-    const hosts = (readFileSync(confCopy, 'utf8').match(/hardware ethernet/g) ?? []).length;
-    step('perfdhcp: appliance dhcpd vs the same config bare');
-    bare = await startBareDhcpd(confCopy);
-    // Alternate the two servers so that drifts of the machine hit both alike; both stay up throughout,
-    // each on its own bridge (the idle one costs nothing).
-    const inAppliance: PerfResult[] = [];
-    const alone: PerfResult[] = [];
-    const bareDhcpd = { '(bare) dhcpd': bare.child.pid ?? 0 };
-    const applianceCpu: Array<Record<string, number>> = [];
-    const bareCpu: Array<Record<string, number>> = [];
-    for (let i = 0; i < PERF_RUNS; i++) {
-      let before = await cpuSeconds(bareDhcpd);
-      inAppliance.push(await perfdhcp(loader, macFile));
-      let after = await cpuSeconds(bareDhcpd);
-      applianceCpu.push(cpuSpent(before, after));
-      before = after;
-      alone.push(await perfdhcp(bareLoader, macFile));
-      after = await cpuSeconds(bareDhcpd);
-      bareCpu.push(cpuSpent(before, after));
-    }
-    const applianceRate = median(inAppliance.map((r) => r.rate));
-    const bareRate = median(alone.map((r) => r.rate));
-    const ratio = applianceRate / bareRate;
-    const runs = `median of ${PERF_RUNS} x ${PERF_SECONDS} s`;
-    rows.push([`perfdhcp, appliance dhcpd, ${hosts} hosts`, `${applianceRate.toFixed(0)} DORA/s`, `(${runs}, offered ${PERF_RATE}/s)`]);
-    rows.push(['perfdhcp, same dhcpd.conf bare', `${bareRate.toFixed(0)} DORA/s`, `(${runs})`]);
-    rows.push(['perfdhcp ratio appliance / bare', `${ratio.toFixed(2)}x`, '>= 0.9x']);
-    rows.push(['  CPU s per appliance run (first)', topCpu(applianceCpu[0]!), '']);
-    rows.push(['  CPU s per bare run (first)', topCpu(bareCpu[0]!, 2), '']);
-    figures.perfdhcp = {
-      offeredRate: PERF_RATE,
-      seconds: PERF_SECONDS,
-      hosts,
-      appliance: inAppliance.map(strip),
-      bare: alone.map(strip),
-      ratio: Number(ratio.toFixed(3)),
-      cpuSeconds: { appliance: applianceCpu, bare: bareCpu },
-    };
+    if (PARTS.has('ls')) await lsFigures(token, rows, figures);
+    if (PARTS.has('api')) await apiFigures(token, rows, figures);
+    if (PARTS.has('dhcp')) await dhcpFigures(rows, figures);
+    if (PARTS.has('perfdhcp')) await perfdhcpFigures(rows, figures);
   } finally {
-    if (bare) bare.child.kill('SIGTERM');
+    bareDhcpd?.kill('SIGTERM');
     await cleanup();
+    await Promise.all([pinned?.close(), etcdAgent?.close()]);
     rmSync(work, { recursive: true, force: true });
   }
   figures.loadavgAfter = loadavg().map((x) => Number(x.toFixed(2)));
   const la = figures.loadavgBefore as number[];
-  console.log(`cw-headnode cluster benchmark: ${image}, ${NODES} nodes (load average before: ${la.join(' ')})`);
+  console.log(`cw-headnode cluster benchmark: ${image}, database in ${STORE}, ${NODES} nodes (load average before: ${la.join(' ')})`);
   for (const [what, value, target] of rows) console.log(`  ${what.padEnd(42)} ${value.padStart(16)}   ${target.startsWith('(') || !target ? target : `target ${target}`}`.trimEnd());
   console.log(JSON.stringify(figures));
+  if (process.env.CW_BENCH_FIGURES) writeFileSync(process.env.CW_BENCH_FIGURES, `${JSON.stringify(figures)}\n`);
+}
+
+type Rows = Array<[string, string, string]>;
+type Figures = Record<string, unknown>;
+
+/** `cw-nodectl ls -l`, and where its time goes: the tool starting (--help) and the listing itself through nginx. */
+async function lsFigures(token: string, rows: Rows, figures: Figures): Promise<void> {
+  step('cw-nodectl ls -l');
+  const ls: number[] = [];
+  for (let i = 0; i < LS_RUNS; i++) {
+    const r = await tool('nodectl', ['ls', '-l']);
+    const lines = r.stdout.split('\n').filter((l) => /\bn\d+\b/.test(l)).length;
+    if (lines < NODES) throw new Error(`ls -l showed ${lines} node lines, expected ${NODES}`);
+    ls.push(r.ms);
+  }
+  rows.push([`nodectl ls -l (median of ${LS_RUNS})`, `${(median(ls) / 1000).toFixed(2)} s`, '<= 0.5 s']);
+  figures.lsMs = ls.map(Math.round);
+  const nodeAlone: number[] = [];
+  const startup: number[] = [];
+  const listing: number[] = [];
+  for (let i = 0; i < LS_RUNS; i++) {
+    const n0 = performance.now();
+    await execa('node', ['-e', '0']);
+    nodeAlone.push(performance.now() - n0);
+    startup.push((await tool('nodectl', ['--help'])).ms);
+    const t0 = performance.now();
+    const res = await request(`https://${HEAD_IP}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` }, dispatcher: headTls() });
+    const body = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET /nodes: ${res.statusCode} ${body.slice(0, 200)}`);
+    listing.push(performance.now() - t0);
+    if (i === 0) figures.nodesListingBytes = body.length;
+  }
+  rows.push(['  nodectl --help / node -e 0 / GET /nodes', [startup, nodeAlone, listing].map((xs) => (median(xs) / 1000).toFixed(2)).join(' / ') + ' s', '']);
+  figures.nodeStartMs = nodeAlone.map(Math.round);
+  figures.toolStartMs = startup.map(Math.round);
+  figures.getNodesMs = listing.map(Math.round);
+}
+
+/** CONCURRENCY concurrent GETs of one node each, through nginx (wrk) and straight to the API's socket. */
+async function apiFigures(token: string, rows: Rows, figures: Figures): Promise<void> {
+  step(`API: ${CONCURRENCY} concurrent GETs for ${API_SECONDS} s, through nginx and straight to the socket`);
+  const api = await apiLatency(token, API_SECONDS);
+  if (api.errors > 0) throw new Error(`${api.errors} of ${api.count} API GETs failed`);
+  rows.push([`API GET /node, ${CONCURRENCY} concurrent: p99`, `${api.p99.toFixed(1)} ms`, '<= 10 ms']);
+  rows.push(['  p50 / p90 / max', `${api.p50.toFixed(1)} / ${(api.p90 ?? 0).toFixed(1)} / ${api.max.toFixed(0)} ms`, '']);
+  rows.push(['  throughput', `${(api.count / api.seconds).toFixed(0)} req/s`, '']);
+  rows.push(['  CPU s in the 10 s', topCpu(api.cpu ?? {}, 5), '']);
+  if (api.etcdRanges !== undefined) rows.push(['  etcd Range requests per GET', (api.etcdRanges / api.count).toFixed(2), `(${api.etcdRanges} in the 10 s)`]);
+  figures.api = { ...api, rps: Math.round(api.count / api.seconds) };
+  const beforeDirect = await cpuSeconds();
+  const direct = await apiLatencyDirect(token, API_SECONDS);
+  if (direct) {
+    direct.cpu = cpuSpent(beforeDirect, await cpuSeconds());
+    rows.push(['  same, API socket in container: p99', `${direct.p99.toFixed(1)} ms`, '(no nginx)']);
+    rows.push(['    p50 / throughput', `${direct.p50.toFixed(1)} ms / ${(direct.count / direct.seconds).toFixed(0)}/s`, '']);
+    rows.push(['    CPU s in the 12 s (with warm-up)', topCpu(direct.cpu, 3), '']);
+    figures.apiDirect = { ...direct, rps: Math.round(direct.count / direct.seconds) };
+  }
+}
+
+/** DHCP: `cw-nodectl create` -> the first offer for the new MAC. */
+async function dhcpFigures(rows: Rows, figures: Figures): Promise<void> {
+  step(`DHCP: create -> first offer, ${ROUNDS} rounds`);
+  const dhcp = await createToOffer();
+  rows.push([`create -> first offer (median of ${ROUNDS})`, `${(median(dhcp.offerMs) / 1000).toFixed(3)} s`, '<= 1 s']);
+  rows.push(['  max / create command alone (median)', `${(Math.max(...dhcp.offerMs) / 1000).toFixed(3)} / ${(median(dhcp.createMs) / 1000).toFixed(3)} s`, '']);
+  figures.createToOfferMs = dhcp.offerMs.map(Math.round);
+  figures.createCommandMs = dhcp.createMs.map(Math.round);
+}
+
+/** perfdhcp against the appliance's dhcpd and the same config run bare. */
+async function perfdhcpFigures(rows: Rows, figures: Figures): Promise<void> {
+  const macFile = join(work, 'macs.txt');
+  writeFileSync(macFile, Array.from({ length: NODES }, (_, i) => `${nodeMac(i)}\n`).join(''));
+  const confCopy = join(work, 'dhcpd.conf');
+  copyFileSync(join(storage, 'etc/generated/dhcpd.conf'), confCopy);
+  const hosts = (readFileSync(confCopy, 'utf8').match(/hardware ethernet/g) ?? []).length;
+  step('perfdhcp: appliance dhcpd vs the same config bare');
+  const bare = await startBareDhcpd(confCopy);
+  bareDhcpd = bare.child;
+  // Alternate the two servers so that drifts of the machine hit both alike; both stay up throughout,
+  // each on its own bridge (the idle one costs nothing).
+  const inAppliance: PerfResult[] = [];
+  const alone: PerfResult[] = [];
+  const bareLabel = { '(bare) dhcpd': bare.child.pid ?? 0 };
+  const applianceCpu: Array<Record<string, number>> = [];
+  const bareCpu: Array<Record<string, number>> = [];
+  for (let i = 0; i < PERF_RUNS; i++) {
+    let before = await cpuSeconds(bareLabel);
+    inAppliance.push(await perfdhcp(loader, macFile));
+    let after = await cpuSeconds(bareLabel);
+    applianceCpu.push(cpuSpent(before, after));
+    before = after;
+    alone.push(await perfdhcp(bareLoader, macFile));
+    after = await cpuSeconds(bareLabel);
+    bareCpu.push(cpuSpent(before, after));
+  }
+  const applianceRate = median(inAppliance.map((r) => r.rate));
+  const bareRate = median(alone.map((r) => r.rate));
+  const ratio = applianceRate / bareRate;
+  const runs = `median of ${PERF_RUNS} x ${PERF_SECONDS} s`;
+  rows.push([`perfdhcp, appliance dhcpd, ${hosts} hosts`, `${applianceRate.toFixed(0)} DORA/s`, `(${runs}, offered ${PERF_RATE}/s)`]);
+  rows.push(['perfdhcp, same dhcpd.conf bare', `${bareRate.toFixed(0)} DORA/s`, `(${runs})`]);
+  rows.push(['perfdhcp ratio appliance / bare', `${ratio.toFixed(2)}x`, '>= 0.9x']);
+  rows.push(['  CPU s per appliance run (first)', topCpu(applianceCpu[0]!), '']);
+  rows.push(['  CPU s per bare run (first)', topCpu(bareCpu[0]!, 2), '']);
+  figures.perfdhcp = {
+    offeredRate: PERF_RATE,
+    seconds: PERF_SECONDS,
+    hosts,
+    appliance: inAppliance.map(strip),
+    bare: alone.map(strip),
+    ratio: Number(ratio.toFixed(3)),
+    cpuSeconds: { appliance: applianceCpu, bare: bareCpu },
+  };
 }
 
 const strip = ({ output: _output, ...rest }: PerfResult) => rest;
