@@ -435,15 +435,15 @@ export class EtcdStore implements StoreHandle {
     this.#checkUsable();
     if (this.#unreachable) {
       this.#probeLater();
+      // Through the event loop all the same: a caller reading in a loop must not starve the I/O (the
+      // check above, other heads' changes) that ends this state.
+      await new Promise((resolve) => setImmediate(resolve));
       return;
     }
     const head = this.#headRevision();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), READ_WAIT_MS);
-    });
+    const late = readWait(READ_WAIT_MS);
     try {
-      const target = await Promise.race([head, late]);
+      const target = await Promise.race([head, late.promise]);
       if (target === undefined) {
         // The request goes on and clears this when it is answered after all.
         this.#unreachable ??= new EtcdUnavailableError(`etcd unavailable (endpoints ${this.client.where}): no answer within ${READ_WAIT_MS} ms`);
@@ -454,7 +454,7 @@ export class EtcdStore implements StoreHandle {
       if (!(err instanceof EtcdUnavailableError)) throw err;
       this.#unreachable ??= err;
     } finally {
-      clearTimeout(timer);
+      late.cancel();
     }
   }
 
@@ -753,6 +753,31 @@ function touchesDhcp(change: RowChange, before: Record<string, unknown> | undefi
     default:
       return false;
   }
+}
+
+/** How often readWait looks at the clock. */
+const READ_WAIT_TICK_MS = 100;
+
+/**
+ * Resolves (with undefined) once a read has waited `ms` in which an answer could have been heard: time
+ * this process's event loop spent blocked (a 10,000-node cluster.conf being parsed) counts for no more
+ * than two ticks, so a busy head does not take its own slowness for etcd being away.
+ */
+function readWait(ms: number): { promise: Promise<undefined>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<undefined>((resolve) => {
+    let waited = 0;
+    let last = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      waited += Math.min(now - last, 2 * READ_WAIT_TICK_MS);
+      last = now;
+      if (waited >= ms) resolve(undefined);
+      else timer = setTimeout(tick, READ_WAIT_TICK_MS);
+    };
+    timer = setTimeout(tick, READ_WAIT_TICK_MS);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /** A generation id that sorts by the head revision it was made from. */
