@@ -324,7 +324,11 @@ test('a head whose database takes no changes (etcd out of reach) still boots its
   // What the etcd store answers on a head cut off from the others: reads from its copy, writes refused.
   const refusal = 'etcd unavailable (endpoints https://127.0.0.1:2379): no answer within 1000 ms; this head takes no changes until etcd answers again (it serves reads from the copy it has)';
   b.store.setNodeSecretHash = () => Promise.reject(new EtcdUnavailableError(refusal));
-  b.store.setNodeStatus = () => Promise.reject(new EtcdUnavailableError(refusal));
+  let statusWrites = 0;
+  b.store.setNodeStatus = () => {
+    statusWrites++;
+    return Promise.reject(new EtcdUnavailableError(refusal));
+  };
 
   const script = await b.script(MAC0);
   t.is(script.status, 200);
@@ -332,6 +336,7 @@ test('a head whose database takes no changes (etcd out of reach) still boots its
   t.false(script.text.includes('cw.secret'), script.text);
   t.regex(script.text, /^echo cw-headnode: no node secret: the head node could not store one \(its database takes no changes now\), so its reports will be refused$/m);
   t.true(lines.some((l) => l === `node secret of n0 not stored, script sent without one: ${refusal}`), lines.join('\n'));
+  t.is(statusWrites, 0, 'no second wait for the same refusal: the boot stage is not tried');
 
   // The node keeps the secret it had: its reports and its trade are answered at once with the reason.
   const report = await b.report(MAC0, { stage: 'up' }, secret);
