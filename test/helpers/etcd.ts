@@ -1,6 +1,6 @@
 // A throwaway single-member etcd for tests and benchmarks: 127.0.0.1 only, free ports, a private data
 // directory, etcd's default limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB) unless `extraArgs`
-// says otherwise. Register tests that use it through requireTools('etcd'). (It does not import
+// says otherwise; or a cluster of such members, whose quorum a test can take away by stopping some. Register tests that use it through requireTools('etcd'). (It does not import
 // tools.ts, which loads ava, so that bench/ can use it too; etcd is in /usr/bin, on every PATH.)
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,22 +57,52 @@ async function healthy(endpoint: string, dispatcher?: Agent): Promise<boolean> {
  * Example: `const etcd = await startTestEtcd(); t.teardown(() => etcd.destroy());`
  */
 export async function startTestEtcd(options: { extraArgs?: readonly string[]; timeoutMs?: number; tls?: TestEtcdTls } = {}): Promise<TestEtcd> {
+  const member = { name: 'test', clientPort: await freePort(), peerPort: await freePort() };
+  return startMember(member, [member], options);
+}
+
+/**
+ * Starts a cluster of `size` members and waits until each reports healthy (a leader elected); the caller
+ * destroys them. Stopping a majority leaves the others without a quorum: running, answering, and unable
+ * to agree on anything — what a head cut off from the others sees of its own member.
+ * Example: `const [a, b, c] = await startTestEtcdCluster(3); await b.stop(); await c.stop();`
+ */
+export async function startTestEtcdCluster(size: number, options: { timeoutMs?: number } = {}): Promise<TestEtcd[]> {
+  const members: MemberPlan[] = [];
+  for (let i = 0; i < size; i++) members.push({ name: `test${i}`, clientPort: await freePort(), peerPort: await freePort() });
+  const started = await Promise.allSettled(members.map((m) => startMember(m, members, options)));
+  const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(running.map((m) => m.destroy()));
+    throw failed.reason;
+  }
+  return running;
+}
+
+interface MemberPlan {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+}
+
+/** Starts one member of the cluster of `members` and waits until it reports healthy. */
+async function startMember(member: MemberPlan, members: readonly MemberPlan[], options: { extraArgs?: readonly string[]; timeoutMs?: number; tls?: TestEtcdTls }): Promise<TestEtcd> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cw-etcd-'));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${member.clientPort}`;
   const tls = options.tls;
   const tlsArgs = tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.trustedCaFile, '--client-cert-auth'] : [];
   const agent = tls ? new Agent({ connect: tls.client }) : undefined;
-  const peer = `http://127.0.0.1:${peerPort}`;
+  const peerOf = (m: MemberPlan) => `http://127.0.0.1:${m.peerPort}`;
+  const peer = peerOf(member);
   const args = [
-    '--name', 'test',
+    '--name', member.name,
     '--data-dir', join(dataDir, 'data'),
     '--listen-client-urls', endpoint,
     '--advertise-client-urls', endpoint,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `test=${peer}`,
+    '--initial-cluster', members.map((m) => `${m.name}=${peerOf(m)}`).join(','),
     '--log-level', 'error',
     ...tlsArgs,
     ...(options.extraArgs ?? []),

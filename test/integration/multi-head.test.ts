@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../../src/tools/common/client/api-client.js';
 import type { SslVerify } from '../../src/tools/common/client/settings.js';
 import { requireTools } from '../helpers/tools.js';
+import { fakeBzImage, fakeInitramfs } from '../unit/lib/boot-file-fixtures.js';
 import { AdminSession, ctl, imageTarball, PxeVm, sh, TestHost, tempDir, unmountUnder, waitFor } from './helpers.js';
 
 process.env.DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -328,4 +329,145 @@ headsTest.serial('A killed while a writer writes through B: every acknowledged w
     const missing = acknowledged.filter((n) => !names.has(n));
     t.deepEqual(missing, [], `${h.name} lacks acknowledged writes`);
   }
+});
+
+// One head cut off from the others (its link to them down, both ways; the nodes' side of the bridge still
+// reaches it): it refuses writes with a clear error and keeps booting nodes from what it has, while the
+// others carry on; once the link is back, every head has the same data.
+const CUT_MAC = '52:54:00:66:00:0c';
+const CUT_IP = '10.213.66.150';
+/** A node of its own for this test, on the bridge at its assigned address (so its boot asks for a secret). */
+const cutNode = new TestHost('cwmhcut', NET, `${CUT_IP}/24`, CUT_MAC);
+
+/** Runs `ip ARGS` in the network namespace of head `h`'s container. */
+async function ipIn(h: (typeof HEADS)[number], args: string[], reject = true) {
+  const pid = (await sh('docker', ['inspect', '-f', '{{.State.Pid}}', h.name])).stdout.trim();
+  return sh('nsenter', ['-t', pid, '-n', 'ip', ...args], { reject });
+}
+
+/** The routes that cut C off from A and B: blackholes in C towards them and in them towards C. */
+const CUT_ROUTES = [
+  { on: C, to: A.ip },
+  { on: C, to: B.ip },
+  { on: A, to: C.ip },
+  { on: B, to: C.ip },
+] as const;
+
+/** GET `path` on head `h` from `host` as a booting node does (curl; anonymous): status, body and seconds taken. */
+async function nodeRequest(host: TestHost, h: (typeof HEADS)[number], path: string, options: { post?: unknown; secret?: string } = {}) {
+  const args = ['curl', '-sS', '--max-time', '30', '-K', '-', '-w', '\n%{http_code} %{time_total}'];
+  if (options.post !== undefined) args.push('-X', 'POST', '-H', 'Content-Type: application/json', '--data', JSON.stringify(options.post));
+  // The secret goes to curl on stdin, not on its command line.
+  const config = options.secret === undefined ? '' : `header = "X-CW-Node-Secret: ${options.secret}"\n`;
+  const r = await host.exec([...args, `http://${h.ip}/api/v1${path}`], { input: config, reject: false });
+  const split = r.stdout.lastIndexOf('\n');
+  const [status, seconds] = r.stdout.slice(split + 1).split(' ');
+  return { status: Number(status), text: r.stdout.slice(0, split), seconds: Number(seconds), stderr: r.stderr };
+}
+
+/** What must be equal on every head: the nodes and the attribute sets. */
+async function viewOf(h: (typeof HEADS)[number]): Promise<string> {
+  const api = await apiOf(h);
+  const nodes = await api.get<Array<{ name: string; mac: string | null; ip: string | null; attributes: Record<string, string> }>>('/nodes');
+  const attribs = await api.get<Array<{ name: string; attributes: Record<string, string> }>>('/attribs');
+  return JSON.stringify({ nodes: nodes.map((n) => [n.name, n.mac, n.ip, n.attributes]), attribs: attribs.map((a) => [a.name, a.attributes]) });
+}
+
+headsTest.serial('C cut off from A and B: C refuses writes with a clear error, still boots its node and answers DHCP; A takes writes; once the link is back every head has the same data', async (t) => {
+  const a = await apiOf(A);
+  // A bootable node (kernel, initramfs, image with content), created through A; C copies the files.
+  const files = { kernel: join(home, 'cut-vmlinuz'), initramfs: join(home, 'cut-initramfs.img'), image: join(home, 'cut-image.img') };
+  writeFileSync(files.kernel, fakeBzImage('6.1.0-cut (builder@example) #1 SMP'));
+  writeFileSync(files.initramfs, fakeInitramfs());
+  writeFileSync(files.image, Buffer.alloc(64 * 1024, 7));
+  for (const [tool, args] of [
+    ['imgctl', ['create', 'name=CutImage', `content=@${files.image}`]],
+    ['bootctl', ['create', 'name=CutBoot', `kernel=@${files.kernel}`, `initramfs=@${files.initramfs}`, 'image=CutImage']],
+  ] as const) {
+    const r = await admin.tool(tool, [...args]);
+    t.is(r.exitCode, 0, `cw-${tool} ${args.join(' ')}: ${r.all}`);
+  }
+  const boot = await a.get<{ kernel: { checksum: string }; initramfs: { checksum: string } }>('/bootconfig/CutBoot');
+  const image = await a.get<{ checksum: string }>('/image/CutImage');
+  const blobsOnC = [boot.kernel.checksum, boot.initramfs.checksum, image.checksum].map((c) => join(storageOf(C), 'blobs', c.slice('sha256:'.length)));
+  await waitFor(async () => blobsOnC.every((f) => existsSync(f)), 60_000, 200);
+  await a.post('/nodes', { mac: CUT_MAC, ip: CUT_IP, attributes: { _boot_config: 'CutBoot', rack: 'before' } });
+  // Gone again afterwards: at its address the nodes could no longer be written as a cluster.conf.
+  t.teardown(() => a.delete(`/node/${CUT_MAC}`).catch(() => undefined));
+  t.teardown(() => cutNode.destroy());
+  await cutNode.create();
+  // Before the cut, C boots the node with a secret (which the node keeps for its reports).
+  const { value: before } = await waitFor(async () => {
+    const r = await nodeRequest(cutNode, C, `/boot/ipxe/${CUT_MAC}`);
+    return /^kernel /m.test(r.text) ? r : undefined;
+  }, 10_000, 200);
+  const secret = / cw\.secret=([A-Za-z0-9_-]{43}) /.exec(before.text)?.[1];
+  t.truthy(secret, before.text);
+
+  const c = await apiOf(C);
+  try {
+    for (const r of CUT_ROUTES) await ipIn(r.on, ['route', 'add', 'blackhole', `${r.to}/32`]);
+    const cutAt = Date.now();
+
+    // A write through C: refused, naming what is wrong.
+    const refused = await c.post('/attribs', { name: 'cut-on-c' }).then(
+      () => 'written',
+      (err: Error) => err.message,
+    );
+    const refusedMs = Date.now() - cutAt;
+    t.regex(refused, /^etcd unavailable \(endpoints https:\/\/127\.0\.0\.1:2379\): .*; this head takes no changes until etcd answers again \(it serves reads from the copy it has\)$/);
+    // A write through A: taken (A and B are a quorum).
+    await a.post('/attribs', { name: 'cut-on-a' });
+    await a.patch(`/node/${CUT_MAC}`, { attributes: { rack: 'during' } });
+
+    // C still boots the node, from what it had: a real script, without a secret (C cannot store one).
+    const script = await nodeRequest(cutNode, C, `/boot/ipxe/${CUT_MAC}`);
+    t.is(script.status, 200, script.text + script.stderr);
+    t.regex(script.text, /^kernel --timeout \d+ http:\/\/10\.213\.66\.13\/blobs\/[0-9a-f]{64} .* \|\| goto failed$/m, script.text);
+    t.false(script.text.includes('cw.secret='), script.text);
+    t.true(script.seconds < 5, `boot script took ${script.seconds} s`);
+    // The node's reports and its secret trade: refused at once with the reason, the boot goes on.
+    const report = await nodeRequest(cutNode, C, `/boot/status/${CUT_MAC}`, { post: { stage: 'initramfs' }, secret });
+    const trade = await nodeRequest(cutNode, C, `/boot/secret/${CUT_MAC}`, { post: {}, secret });
+    for (const r of [report, trade]) {
+      t.is(r.status, 503, r.text);
+      t.regex(r.text, /etcd unavailable .*; this head takes no changes until etcd answers again/);
+      t.true(r.seconds < 5, `took ${r.seconds} s`);
+    }
+    // Reads on C: what it had before the cut.
+    t.is((await c.get<{ attributes: Record<string, string> }>(`/node/${CUT_MAC}`)).attributes.rack, 'before');
+
+    // C's dhcpd alone (A and B paused) still answers a node.
+    await sh('docker', ['pause', A.name, B.name]);
+    try {
+      const { value: lease } = await waitFor(async () => {
+        const r = await client.exec(['busybox', 'udhcpc', '-f', '-q', '-n', '-i', 'eth0', '-t', '2', '-T', '1', '-s', join(home, 'udhcpc.sh')], { reject: false, timeout: 20_000 });
+        return /^LEASE (\S+) FROM (\S+)/m.exec(r.stdout) ?? undefined;
+      }, 30_000, 200);
+      t.deepEqual([lease[1], lease[2]], ['10.213.66.100', C.ip]);
+    } finally {
+      await sh('docker', ['unpause', A.name, B.name]);
+    }
+    t.log(`cut off: write through C refused after ${refusedMs} ms; boot script ${script.seconds} s, status report ${report.seconds} s, secret trade ${trade.seconds} s`);
+  } finally {
+    for (const r of CUT_ROUTES) await ipIn(r.on, ['route', 'del', 'blackhole', `${r.to}/32`], false);
+  }
+
+  // The link is back: within seconds every head has the same data, the write made during the cut too.
+  const back = Date.now();
+  let seen: string[] = [];
+  const { value: views } = await waitFor(async () => {
+    seen = await Promise.all(HEADS.map((h) => viewOf(h).catch((err: Error) => err.message)));
+    return seen.every((v) => v === seen[0]) && seen[0]!.includes('"cut-on-a"') && seen[0]!.includes('"during"') ? seen : undefined;
+  }, 30_000, 250).catch(async (err: Error) => {
+    const routes = await ipIn(C, ['route'], false);
+    const ls = await admin.tool('clusterctl', ['heads', 'ls']);
+    throw new Error(`${err.message}: the heads differ\n${HEADS.map((h, i) => `${h.name}: ${seen[i]}`).join('\n')}\nC's routes:\n${routes.stdout}\nheads ls:\n${ls.all}`);
+  });
+  t.log(`every head the same ${Date.now() - back} ms after the link came back`);
+  t.false(views[0]!.includes('cut-on-c'));
+  // And C takes writes again, which reach A.
+  await waitFor(async () => c.post('/attribs', { name: 'after-cut-on-c' }).then(() => true, () => false), 30_000, 500);
+  await waitFor(async () => (await viewOf(A)).includes('"after-cut-on-c"'), 10_000, 100);
+  t.is(await viewOf(A), await viewOf(C));
 });

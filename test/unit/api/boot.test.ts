@@ -3,6 +3,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { EtcdUnavailableError } from '../../../src/appliance/db/index.js';
 import { session, type Session } from './helpers.js';
 
 const MAC0 = '52:54:00:00:00:01';
@@ -336,4 +337,34 @@ test('the boot secret of the command line is traded once for the one the node ke
   t.is((await trade(boot)).statusCode, 403, 'the command line\'s secret works once');
   t.is((await b.report(MAC0, { stage: 'up' }, boot)).status, 403);
   t.is((await b.report(MAC0, { stage: 'up' }, kept)).status, 200);
+});
+
+test('a head whose database takes no changes (etcd out of reach) still boots its nodes: the script without a secret, reports and trades refused with the reason', async (t) => {
+  const lines: string[] = [];
+  const b = await booting(t, (line) => lines.push(line));
+  const secret = await b.boot();
+  // What the etcd store answers on a head cut off from the others: reads from its copy, writes refused.
+  const refusal = 'etcd unavailable (endpoints https://127.0.0.1:2379): no answer within 1000 ms; this head takes no changes until etcd answers again (it serves reads from the copy it has)';
+  b.store.setNodeSecretHash = () => Promise.reject(new EtcdUnavailableError(refusal));
+  let statusWrites = 0;
+  b.store.setNodeStatus = () => {
+    statusWrites++;
+    return Promise.reject(new EtcdUnavailableError(refusal));
+  };
+
+  const script = await b.script(MAC0);
+  t.is(script.status, 200);
+  t.regex(script.text, /^kernel --timeout 60000 http:\/\/10\.0\.0\.1:8080\/blobs\/[0-9a-f]{64} initrd=initramfs cw\.node=n0 /m);
+  t.false(script.text.includes('cw.secret'), script.text);
+  t.regex(script.text, /^echo cw-headnode: no node secret: the head node could not store one \(its database takes no changes now\), so its reports will be refused$/m);
+  t.true(lines.some((l) => l === `node secret of n0 not stored, script sent without one: ${refusal}`), lines.join('\n'));
+  t.is(statusWrites, 0, 'no second wait for the same refusal: the boot stage is not tried');
+
+  // The node keeps the secret it had: its reports and its trade are answered at once with the reason.
+  const report = await b.report(MAC0, { stage: 'up' }, secret);
+  t.is(report.status, 503);
+  t.deepEqual(report.body, { success: false, error: refusal });
+  const trade = await b.api.inject({ method: 'POST', url: `/api/v1/boot/secret/${MAC0}`, headers: { host: HOST, 'x-cw-node-secret': secret } });
+  t.is(trade.statusCode, 503);
+  t.is(trade.json().error, refusal);
 });

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { normalizeMac } from '../../../lib/validate.js';
-import { planNodeScript, type BootFiles } from '../../boot/ipxe/plan.js';
+import { planNodeScript, type BootFiles, type SecretFor } from '../../boot/ipxe/plan.js';
 import { checkNodeSecret, hashNodeSecret, newNodeSecret, NODE_SECRET_HEADER, RefusalCounter } from '../../boot/node-secret.js';
 import type { Node } from '../../db/nodes.js';
 import { sourceOf } from '../auth/index.js';
@@ -146,21 +146,25 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions> = async (app, opti
       const source = clientAddress(request);
       const fromNode = (node: Node): boolean => node.ip !== null && node.ip === source;
       // A secret only for the node's own address, new for every script: the previous boot's stops working.
-      const secretFor = async (node: Node): Promise<string | null> => {
+      let unstored = false;
+      const secretFor: SecretFor = async (node) => {
         // Not logged: any host may ask (the script itself says why it has no secret).
-        if (!fromNode(node)) return null;
+        if (!fromNode(node)) return 'elsewhere';
         const secret = newNodeSecret();
         try {
           await store.setNodeSecretHash(node.uid, hashNodeSecret(secret), new Date(clock()));
           return secret;
         } catch (err) {
+          // The boot matters more than its reports: a head cut off from the cluster's database still boots.
           log(`node secret of ${node.name} not stored, script sent without one: ${err instanceof Error ? err.message : String(err)}`);
-          return null;
+          unstored = true;
+          return 'unstored';
         }
       };
       const planned = await planNodeScript(store, files, mac, head, secretFor);
-      // Only the node itself moves its status: a script asked for from elsewhere records nothing.
-      if (planned.node && fromNode(planned.node)) {
+      // Only the node itself moves its status: a script asked for from elsewhere records nothing. Nor one
+      // whose secret the store just refused: the record would only wait for the same refusal.
+      if (planned.node && fromNode(planned.node) && !unstored) {
         const status = planned.refused === null ? { stage: 'ipxe' } : { stage: 'ipxe', message: planned.refused.slice(0, 300) };
         // The script matters more than the record: a busy database must not keep a node from booting.
         await store.setNodeStatus(planned.node.uid, status, new Date(clock())).catch((err: unknown) => {

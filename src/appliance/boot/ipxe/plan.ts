@@ -5,7 +5,7 @@ import { normalizeMac } from '../../../lib/validate.js';
 import type { Node } from '../../db/nodes.js';
 import type { Store } from '../../db/store.js';
 import { hexOfChecksum, type LocalBlobs } from '../../blobs/local.js';
-import { bootstrapUrl, nodeScriptUrl, renderNodeScript, renderRetryScript } from './script.js';
+import { bootstrapUrl, nodeScriptUrl, renderNodeScript, renderRetryScript, type NoSecret } from './script.js';
 
 export interface BootFiles {
   /** `STORAGE/boot`: `<bootconfig uid>/kernel` and `/initramfs`. */
@@ -39,10 +39,10 @@ export interface PlannedScript {
 }
 
 /**
- * This boot's node secret for a script that boots `node`, or null for none (docs/BOOT.md, "Node secrets").
- * Asked only once the script is known to boot, so a refused script never replaces a node's secret.
+ * This boot's node secret for a script that boots `node`, or why it gets none (docs/BOOT.md, "Node
+ * secrets"). Asked only once the script is known to boot, so a refused script never replaces a node's secret.
  */
-export type SecretFor = (node: Node) => Promise<string | null>;
+export type SecretFor = (node: Node) => Promise<string | NoSecret>;
 
 /**
  * The script for the NIC with `mac`, as reached at `headUrl` (`http://HEAD[:PORT]`). Reads only, apart
@@ -88,7 +88,7 @@ export async function planNodeScript(store: Store, files: BootFiles | null, rawM
   const script = renderNodeScript(input);
   if (script.refused !== null || !secretFor) return { text: script.text, node, refused: script.refused };
   const secret = await secretFor(node);
-  if (secret === null) return { text: script.text, node, refused: null };
-  const withSecret = renderNodeScript({ ...input, secret });
+  if (secret === 'elsewhere') return { text: script.text, node, refused: null };
+  const withSecret = renderNodeScript(secret === 'unstored' ? { ...input, noSecret: secret } : { ...input, secret });
   return { text: withSecret.text, node, refused: withSecret.refused };
 }

@@ -238,7 +238,12 @@ export interface NodeScriptInput {
    * node's own: the node then boots but its reports are refused (docs/BOOT.md, "Node secrets").
    */
   secret?: string | null;
+  /** Why there is no secret, as the script tells the node (default `elsewhere`: asked for from another address). */
+  noSecret?: NoSecret;
 }
+
+/** Why a script carries no node secret: asked for from another address, or the head could not store one. */
+export type NoSecret = 'elsewhere' | 'unstored';
 
 export interface NodeScript {
   text: string;
@@ -253,6 +258,11 @@ export interface NodeScript {
  * initramfs reads, or a retry script when the style is not supported or a value is not safe.
  * Example: renderNodeScript({node, resolvedAttributes, bootConfig, image, headUrl: 'http://10.0.0.1'}).text
  */
+const NO_SECRET_REASONS: Record<NoSecret, (name: string) => string> = {
+  elsewhere: (name) => `this script was not asked for from the address of ${name}`,
+  unstored: () => 'the head node could not store one (its database takes no changes now)',
+};
+
 export function renderNodeScript(input: NodeScriptInput): NodeScript {
   const retryUrl = nodeScriptUrl(input.headUrl, input.mac ?? input.node.mac ?? '');
   const refuse = (reason: string): NodeScript => ({ text: renderRetryScript(reason, retryUrl), refused: reason, style: null, rw: null });
@@ -296,7 +306,7 @@ export function renderNodeScript(input: NodeScriptInput): NodeScript {
     const text = [
       '#!ipxe',
       `echo cw-headnode: ${name} boots ${bootName} (${choice.style})`,
-      ...(secret === null ? [`echo cw-headnode: no node secret: this script was not asked for from the address of ${name}, so its reports will be refused`] : []),
+      ...(secret === null ? [`echo cw-headnode: no node secret: ${NO_SECRET_REASONS[input.noSecret ?? 'elsewhere'](name)}, so its reports will be refused`] : []),
       `kernel --timeout ${DOWNLOAD_TIMEOUT_MS} ${blobs}/${kernel} ${kernelArgs.join(' ')} || goto failed`,
       `initrd --name initramfs --timeout ${DOWNLOAD_TIMEOUT_MS} ${blobs}/${initramfs} || goto failed`,
       'boot || goto failed',

@@ -110,10 +110,10 @@ export class EtcdClient {
     return this.endpoints.join(', ');
   }
 
-  /** One unary gateway call, trying each endpoint until one answers, within `timeoutMs` overall. */
-  async call<T>(path: string, body: unknown): Promise<T> {
+  /** One unary gateway call, trying each endpoint until one answers, within `timeoutMs` overall (default: the client's). */
+  async call<T>(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     if (this.#closed) throw new Error('etcd client is closed');
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const deadline = AbortSignal.timeout(timeoutMs);
     const payload = JSON.stringify(body);
     let lastError: unknown;
     for (let i = 0; i < this.endpoints.length; i++) {
@@ -144,12 +144,15 @@ export class EtcdClient {
         if (deadline.aborted) break;
       }
     }
-    const cause = deadline.aborted ? `no answer within ${this.timeoutMs} ms` : ((lastError as Error)?.message ?? String(lastError));
+    const cause = deadline.aborted ? `no answer within ${timeoutMs} ms` : ((lastError as Error)?.message ?? String(lastError));
     throw new EtcdUnavailableError(`etcd unavailable (endpoints ${this.where}): ${cause}`);
   }
 
-  /** Keys from `key` up to `rangeEnd` (or `key` alone), at `revision` (0: the latest); paged, so any size. */
-  async range(key: string, options: { rangeEnd?: string; revision?: number; pageSize?: number } = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
+  /**
+   * Keys from `key` up to `rangeEnd` (or `key` alone), at `revision` (0: the latest); paged, so any size.
+   * `timeoutMs` bounds each page's call (default: the client's deadline).
+   */
+  async range(key: string, options: { rangeEnd?: string; revision?: number; pageSize?: number; timeoutMs?: number } = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
     const kvs: KeyValue[] = [];
     let from = key;
     let revision = options.revision ?? 0;
@@ -159,7 +162,7 @@ export class EtcdClient {
         ...(options.rangeEnd !== undefined ? { range_end: b64(options.rangeEnd) } : {}),
         ...(revision ? { revision: String(revision) } : {}),
         ...(options.rangeEnd !== undefined ? { limit: String(options.pageSize ?? 2000) } : {}),
-      });
+      }, options.timeoutMs);
       // Every page is read at the first page's revision: one consistent snapshot.
       revision ||= num(res.header?.revision);
       for (const kv of res.kvs ?? []) kvs.push({ key: unb64(kv.key), value: unb64(kv.value), modRevision: num(kv.mod_revision) });

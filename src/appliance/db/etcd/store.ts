@@ -10,6 +10,8 @@
  * again: writers on all heads are serialized, so the replica's checks hold across heads. A watch on the
  * prefix copies other heads' commits into the replica and tells `watch` listeners; every read first asks
  * etcd for the head key (a linearizable read) and waits until the replica has caught up with it.
+ * A head cut off from etcd's quorum (its link down) answers reads from the replica as it is, within
+ * READ_WAIT_MS, and refuses writes with EtcdUnavailableError (see #syncForRead).
  *
  * Key layout (prefix P, default `/cw/v1/`), values JSON:
  *   P head                        {"gen": GEN, "schema": N}: the current generation of the data and the
@@ -57,6 +59,17 @@ const STAGING_PARALLEL = 4;
 const MAX_ATTEMPTS = 50;
 /** How long a read waits for the watch to bring the replica up to date before it reloads it from etcd. */
 const CATCH_UP_MS = 1000;
+/**
+ * How long a read waits for etcd to say how new the data is before it answers from the replica as it is.
+ * A member without a quorum holds a linearizable read until its own request timeout (7 s), and a node's
+ * boot script takes several reads.
+ */
+const READ_WAIT_MS = 1500;
+/**
+ * While etcd is away: the deadline of the check a write makes before it tries (so it is refused quickly),
+ * and the least time between two checks that reads start in the background.
+ */
+const PROBE_MS = 1000;
 
 const SCHEMA = MIGRATIONS.at(-1)?.version ?? 0;
 
@@ -111,6 +124,10 @@ export class EtcdStore implements StoreHandle {
   #watchFailures = 0;
   #headInFlight: Promise<number> | undefined;
   #headNext: Promise<number> | undefined;
+  /** Why etcd was last found away (no quorum, stopped), until it answers again: reads use the replica as it is. */
+  #unreachable: EtcdUnavailableError | undefined;
+  #probing: Promise<void> | undefined;
+  #lastProbe = -Infinity;
   #applying: Promise<void> = Promise.resolve();
   #reloading: Promise<void> | undefined;
   #caughtUp = new Set<() => void>();
@@ -335,9 +352,17 @@ export class EtcdStore implements StoreHandle {
    * for the watch, or reloading when it does not bring the change within CATCH_UP_MS.
    */
   async #sync(): Promise<void> {
+    this.#checkUsable();
+    await this.#catchUp(await this.#headRevision());
+  }
+
+  #checkUsable(): void {
     if (this.#closed) throw new Error('store is closed');
     if (this.#insideTransaction.getStore()?.active) throw new Error('store used inside its own transaction; use the transaction argument');
-    const target = await this.#headRevision();
+  }
+
+  /** Waits until the replica has the head's mod revision `target`, reloading it when the watch does not bring it in time. */
+  async #catchUp(target: number): Promise<void> {
     if (target === this.#applied) return;
     if (target > this.#applied) {
       await new Promise<void>((resolve) => {
@@ -368,7 +393,14 @@ export class EtcdStore implements StoreHandle {
     if (!this.#headInFlight) {
       this.#headInFlight = this.client
         .range(this.#headKey)
-        .then(({ kvs }) => kvs[0]?.modRevision ?? 0)
+        .then(({ kvs }) => {
+          this.#unreachable = undefined;
+          return kvs[0]?.modRevision ?? 0;
+        })
+        .catch((err: unknown) => {
+          if (err instanceof EtcdUnavailableError) this.#unreachable = err;
+          throw err;
+        })
         .finally(() => {
           this.#headInFlight = undefined;
         });
@@ -384,12 +416,85 @@ export class EtcdStore implements StoreHandle {
   }
 
   async #read<T>(op: (s: Store) => Promise<T>): Promise<T> {
-    await this.#sync();
+    await this.#syncForRead();
     return op(this.#replica);
+  }
+
+  /**
+   * As #sync, as far as etcd can answer within READ_WAIT_MS: when it cannot (this head is cut off from the
+   * others and its member has no quorum, or etcd is stopped) the read answers from the replica as it is —
+   * everything the watch copied in up to the cut — and, until etcd answers again, later reads do so at once.
+   * Stale answers are acceptable here, not wrong ones: a cut-off head keeps booting its nodes and listing
+   * what it has instead of refusing everything, and what it serves was the cluster's data a moment ago.
+   * Nothing is written from them: every write reads the head linearizably first and commits with a
+   * compare-and-swap on the head's mod revision (#write), so a write can neither start from a stale
+   * replica nor commit over a newer head; a caller that read stale data and then writes meets the same
+   * checks as one that raced another head's write.
+   */
+  async #syncForRead(): Promise<void> {
+    this.#checkUsable();
+    if (this.#unreachable) {
+      this.#probeLater();
+      // Through the event loop all the same: a caller reading in a loop must not starve the I/O (the
+      // check above, other heads' changes) that ends this state.
+      await new Promise((resolve) => setImmediate(resolve));
+      return;
+    }
+    const head = this.#headRevision();
+    const late = readWait(READ_WAIT_MS);
+    try {
+      const target = await Promise.race([head, late.promise]);
+      if (target === undefined) {
+        // The request goes on and clears this when it is answered after all.
+        this.#unreachable ??= new EtcdUnavailableError(`etcd unavailable (endpoints ${this.client.where}): no answer within ${READ_WAIT_MS} ms`);
+        return;
+      }
+      await this.#catchUp(target);
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailableError)) throw err;
+      this.#unreachable ??= err;
+    } finally {
+      late.cancel();
+    }
+  }
+
+  /** Asks etcd again in the background (one check at a time, at most every PROBE_MS), so reads are current again soon after it answers. */
+  #probeLater(): void {
+    if (this.#probing || performance.now() - this.#lastProbe < PROBE_MS) return;
+    this.#probing = this.#probe()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#probing = undefined;
+      });
+  }
+
+  /** One linearizable read of the head within PROBE_MS: clears `#unreachable` when answered, sets it (and throws) when not. */
+  async #probe(): Promise<void> {
+    this.#lastProbe = performance.now();
+    try {
+      await this.client.range(this.#headKey, { timeoutMs: PROBE_MS });
+      this.#unreachable = undefined;
+    } catch (err) {
+      if (err instanceof EtcdUnavailableError) this.#unreachable = err;
+      throw err;
+    }
   }
 
   /** Runs `op` on the replica in a transaction and commits its row changes to etcd, again if another head was first. */
   async #write<T>(op: (tx: Store) => Promise<T> | T): Promise<T> {
+    try {
+      // Known to be away: a short check first, so a cut-off head refuses at once rather than after the full deadline.
+      if (this.#unreachable) await this.#probe();
+      return await this.#writeOnce(op);
+    } catch (err) {
+      if (!(err instanceof EtcdUnavailableError)) throw err;
+      this.#unreachable ??= err;
+      throw new EtcdUnavailableError(`${err.message}; this head takes no changes until etcd answers again (it serves reads from the copy it has)`);
+    }
+  }
+
+  /** #write's tries, without the refusal while etcd is away. */
+  async #writeOnce<T>(op: (tx: Store) => Promise<T> | T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       await this.#sync();
       const state = { dhcp: false };
@@ -648,6 +753,31 @@ function touchesDhcp(change: RowChange, before: Record<string, unknown> | undefi
     default:
       return false;
   }
+}
+
+/** How often readWait looks at the clock. */
+const READ_WAIT_TICK_MS = 100;
+
+/**
+ * Resolves (with undefined) once a read has waited `ms` in which an answer could have been heard: time
+ * this process's event loop spent blocked (a 10,000-node cluster.conf being parsed) counts for no more
+ * than two ticks, so a busy head does not take its own slowness for etcd being away.
+ */
+function readWait(ms: number): { promise: Promise<undefined>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<undefined>((resolve) => {
+    let waited = 0;
+    let last = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      waited += Math.min(now - last, 2 * READ_WAIT_TICK_MS);
+      last = now;
+      if (waited >= ms) resolve(undefined);
+      else timer = setTimeout(tick, READ_WAIT_TICK_MS);
+    };
+    timer = setTimeout(tick, READ_WAIT_TICK_MS);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /** A generation id that sorts by the head revision it was made from. */
