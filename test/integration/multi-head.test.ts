@@ -200,6 +200,7 @@ headsTest.serial('an image uploaded to A is copied to B and C, verified, and boo
     const files = [blobs.kernel, blobs.initramfs, blobs.image].map((hex) => join(storageOf(h), 'blobs', hex));
     await waitFor(async () => files.every((f) => existsSync(f)), 300_000, 500);
     t.log(`${h.name} holds all three blobs ${((Date.now() - uploaded) / 1000).toFixed(1)} s after the uploads returned`);
+    t.log((await logsOf(h)).split('\n').filter((l) => l.includes('blobs:')).join('\n'));
     for (const [i, hex] of [blobs.kernel, blobs.initramfs, blobs.image].entries()) t.is(sha256Of(files[i] as string), hex);
     // The image file is the blob (one inode), and the copy was verified as the log says.
     t.deepEqual(readFileSync(join(storageOf(h), 'boot', blobs.bootUid, 'kernel')), readFileSync(files[0] as string));
