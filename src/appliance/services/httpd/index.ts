@@ -56,6 +56,11 @@ export function httpdService(ctx: ServiceContext, accessLogFifo: () => string | 
       ctx.log('httpd', `HTTPS on port ${ctx.ports.https} with certificate ${tls.info.pin} (cw-containerctl tool-config prints the tools' settings)`);
       if (tls.info.validTo.getTime() < Date.now()) ctx.log('httpd', `WARNING: the TLS certificate expired on ${until}; tools that check it against a CA (client.sslverify = a file) will refuse it`);
       const text = await renderNginxConf(ctx, fifo);
+      // An override of the template from before boot files were served by content would leave every
+      // node's boot script pointing at URLs this nginx does not answer.
+      if (!text.includes(ctx.paths.blobsDir)) {
+        ctx.log('httpd', 'WARNING: nginx.conf serves no /blobs/ (an nginx.conf.template override older than it?): nodes cannot load their kernels; copy the /blobs/ locations from the built-in template');
+      }
       const result = await installConfig(config, text, async (candidate) => {
         const check = await ctx.run(ctx.bins.nginx, ['-t', '-q', '-e', 'stderr', '-c', candidate]);
         if (check.exitCode !== 0) throw new Error(tail(check.output, 5) || `nginx -t exited with ${check.exitCode}`);
