@@ -18,7 +18,7 @@ import { consoleHoldDir } from '../console/hold.js';
 import { execaRunner } from '../power/command.js';
 import { makeBackup, removeBackupLeftovers } from '../backup/backup.js';
 import { BackupSchedule, backupSettings } from '../backup/schedule.js';
-import { openSnapshotter } from '../db/snapshot.js';
+import { snapshotterOf } from '../db/snapshot.js';
 import { packageInfo } from './package-info.js';
 
 // In-flight requests get this long after SIGTERM; the supervisor's own stop deadline is longer.
@@ -56,7 +56,7 @@ await runCommand(async () => {
   };
   let consoles: ReturnType<typeof followDatabase> | undefined;
   for (const name of await removeBackupLeftovers(paths.backupDir)) log(`backup: removed ${name}, left by an interrupted backup`);
-  const snapshotter = openSnapshotter(paths, store.backend === 'etcd' ? 'etcd' : 'sqlite');
+  const snapshotter = snapshotterOf(paths, store);
   const backups = new BackupSchedule({
     dir: paths.backupDir,
     settings: async () => backupSettings({ interval: await store.getSetting('backup_interval'), keep: await store.getSetting('backup_keep') }),

@@ -1,7 +1,9 @@
-// A consistent copy of the database for backups, behind a small interface so that another backend (an
-// etcd snapshot) can provide the same without the backup code knowing how.
+// A consistent copy of the database for backups, behind a small interface so that each backend provides
+// it without the backup code knowing how. Both give a SQLite file of the same schema.
 import type { StoragePaths } from '../../lib/storage-layout.js';
-import { sqliteSnapshotter } from './sqlite/snapshot.js';
+import { existsSync } from 'node:fs';
+import { EtcdStore } from './etcd/store.js';
+import { schemaVersionOfFile, sqliteSnapshotter } from './sqlite/snapshot.js';
 import type { StoreBackend } from './index.js';
 
 export interface DatabaseSnapshot {
@@ -16,18 +18,35 @@ export interface DatabaseSnapshotter {
   snapshot(dest: string): Promise<DatabaseSnapshot>;
 }
 
-/** The snapshotter for the storage directory's database. */
-export function openSnapshotter(paths: StoragePaths, backend: StoreBackend = 'sqlite'): DatabaseSnapshotter {
+/** What an etcd-backed store offers for backups (EtcdStore.snapshotTo). */
+export interface SnapshotSource {
+  snapshotTo(dest: string): Promise<void>;
+}
+
+/** The snapshotter for the database `store` works on (its storage directory's SQLite file, or etcd). */
+export function snapshotterOf(paths: StoragePaths, store: object): DatabaseSnapshotter {
+  return store instanceof EtcdStore ? openSnapshotter(paths, 'etcd', store) : openSnapshotter(paths, 'sqlite');
+}
+
+/**
+ * The snapshotter for the head's database: SQLite's file in the storage directory, or, with etcd, the
+ * cluster's data as the store's replica holds it once current (`etcd`: the store that has it).
+ */
+export function openSnapshotter(paths: StoragePaths, backend: StoreBackend = 'sqlite', etcd?: SnapshotSource): DatabaseSnapshotter {
   switch (backend) {
     case 'sqlite':
       return sqliteSnapshotter(paths.dbFile);
-    case 'etcd':
-      // An etcd snapshot (the maintenance API's Snapshot) fits here; until then say so instead of
-      // backing up the wrong database.
+    case 'etcd': {
+      if (!etcd) throw new Error('a backup of an etcd-backed head needs its store');
       return {
         backend: 'etcd',
-        snapshot: () => Promise.reject(new Error('backups of an etcd-backed head node are not supported yet (etcd snapshot)')),
+        async snapshot(dest: string) {
+          if (existsSync(dest)) throw new Error(`snapshot destination ${dest} exists`);
+          await etcd.snapshotTo(dest);
+          return { schemaVersion: schemaVersionOfFile(dest) };
+        },
       };
+    }
     default:
       throw new Error(`unknown store backend "${String(backend)}"`);
   }

@@ -2,8 +2,8 @@ import { backupFileName } from '../../../lib/backup-archive.js';
 import { ExitError } from '../../../lib/errors.js';
 import { packageInfo } from '../../api/package-info.js';
 import { BACKUP_NAME_RE, makeBackup } from '../../backup/backup.js';
-import { openSnapshotter } from '../../db/snapshot.js';
-import type { CommandContext } from '../context.js';
+import { snapshotterOf } from '../../db/snapshot.js';
+import { withStore, type CommandContext } from '../context.js';
 
 /**
  * `cw-appliance backup [--output NAME]`: writes a backup archive into the storage's backup/ directory
@@ -15,7 +15,8 @@ export async function backup(ctx: CommandContext, output: string | undefined, no
   if (!BACKUP_NAME_RE.test(fileName)) throw new ExitError(`--output must be a plain file name in the backup directory, not ${JSON.stringify(fileName.slice(0, 60))}`);
   let result;
   try {
-    result = await makeBackup({ paths: ctx.paths, snapshotter: openSnapshotter(ctx.paths), fileName, productVersion: packageInfo().version, now });
+    // The head's own database: its SQLite file, or the cluster's data in etcd.
+    result = await withStore(ctx, (store) => makeBackup({ paths: ctx.paths, snapshotter: snapshotterOf(ctx.paths, store), fileName, productVersion: packageInfo().version, now }));
   } catch (err) {
     throw new ExitError(`backup failed: ${(err as Error).message}`);
   }

@@ -710,6 +710,19 @@ export class EtcdStore implements StoreHandle {
     return this.#write(fn);
   }
 
+  /**
+   * A backup of the cluster's data: the replica, made current with etcd first (a linearizable read), as
+   * one SQLite file `dest` — the same database a SQLite head has, consistent at one etcd revision (no
+   * write can land in the replica while it is copied). Refused while etcd is out of reach: the copy the
+   * head has may be behind the cluster's.
+   */
+  async snapshotTo(dest: string): Promise<void> {
+    this.#checkUsable();
+    await this.#syncForRead();
+    if (this.#unreachable) throw new EtcdUnavailableError(`${this.#unreachable.message}; no backup is made from this head's copy, which may be behind the cluster's`);
+    await this.#replica.vacuumInto(dest);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

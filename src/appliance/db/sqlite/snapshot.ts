@@ -24,12 +24,17 @@ export function sqliteSnapshotter(dbFile: string): DatabaseSnapshotter {
       } finally {
         source.close();
       }
-      const copy = new Database(dest, { readonly: true, fileMustExist: true });
-      try {
-        return { schemaVersion: schemaVersion(copy) };
-      } finally {
-        copy.close();
-      }
+      return { schemaVersion: schemaVersionOfFile(dest) };
     },
   };
+}
+
+/** The schema version (last migration) of the SQLite file `file`. */
+export function schemaVersionOfFile(file: string): number {
+  const copy = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return schemaVersion(copy);
+  } finally {
+    copy.close();
+  }
 }
