@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
+import type { BootConfig, Image } from '../db/collections.js';
 import type { Store } from '../db/store.js';
 import { errorMessage } from '../../lib/errors.js';
 import { hexOfChecksum, LocalBlobs, SHA256_HEX_RE } from './local.js';
@@ -33,6 +34,20 @@ export interface BlobDirs {
 
 /** Every blob the store names, by sha256. */
 export async function wantedBlobs(store: Pick<Store, 'list'>, dirs: BlobDirs): Promise<Map<string, WantedBlob>> {
+  return wantedOf(await objectsOf(store), dirs);
+}
+
+interface Objects {
+  images: Image[];
+  boots: BootConfig[];
+}
+
+async function objectsOf(store: Pick<Store, 'list'>): Promise<Objects> {
+  const [images, boots] = await Promise.all([store.list('images'), store.list('bootconfigs')]);
+  return { images, boots };
+}
+
+function wantedOf({ images, boots }: Objects, dirs: BlobDirs): Map<string, WantedBlob> {
   const wanted = new Map<string, WantedBlob>();
   const want = (checksum: string | null, size: number, label: string, file: string): void => {
     const hex = hexOfChecksum(checksum);
@@ -41,8 +56,8 @@ export async function wantedBlobs(store: Pick<Store, 'list'>, dirs: BlobDirs): P
     if (known) known.files.push(file);
     else wanted.set(hex, { hex, size, label, files: [file] });
   };
-  for (const image of await store.list('images')) want(image.checksum, image.size, `image ${image.name}`, join(dirs.imagesDir, `${image.uid}.img`));
-  for (const boot of await store.list('bootconfigs')) {
+  for (const image of images) want(image.checksum, image.size, `image ${image.name}`, join(dirs.imagesDir, `${image.uid}.img`));
+  for (const boot of boots) {
     for (const which of ['kernel', 'initramfs'] as const) {
       const file = boot[which];
       if (file) want(file.checksum, file.size, `${which} of boot config ${boot.name}`, join(dirs.bootDir, boot.uid, which));
@@ -160,7 +175,8 @@ export class BlobReplicator {
 
   async #reconcileOnce(): Promise<ReconcileResult> {
     await this.#refreshPeers();
-    const wanted = await wantedBlobs(this.#o.store, this.#o.dirs);
+    const objects = await objectsOf(this.#o.store);
+    const wanted = wantedOf(objects, this.#o.dirs);
     const result: ReconcileResult = { pulled: [], missing: [], removed: [] };
     // Small ones first: a kernel should not wait behind a large image.
     for (const want of [...wanted.values()].sort((a, b) => a.size - b.size)) {
@@ -177,7 +193,32 @@ export class BlobReplicator {
       for (const file of want.files) await this.local.placeAt(want.hex, file).catch((err: unknown) => this.#o.log(`blobs: ${want.label}: ${errorMessage(err)}`));
     }
     result.removed = await this.#collect(wanted);
+    await this.#collectObjectFiles(objects);
     return result;
+  }
+
+  /**
+   * Removes the files of images and boot configs that no longer exist (removed through another head,
+   * whose API removed its own copy only), once as old as the grace period: `images/<uid>.img` and
+   * `boot/<uid>/`; nothing else in those directories (iPXE binaries, an admin's files) is touched.
+   */
+  async #collectObjectFiles({ images, boots }: Objects): Promise<void> {
+    const imageUids = new Set(images.map((i) => i.uid));
+    const bootUids = new Set(boots.map((b) => b.uid));
+    const gone = async (dir: string, pattern: RegExp, known: Set<string>, what: string): Promise<void> => {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const uid = pattern.exec(name)?.[1];
+        if (uid === undefined || known.has(uid)) continue;
+        const file = join(dir, name);
+        const st = await stat(file).catch(() => null);
+        if (!st || this.#o.clock() - Math.max(st.ctimeMs, st.mtimeMs) < this.#o.graceMs) continue;
+        await rm(file, { recursive: true, force: true });
+        this.#o.log(`blobs: removed ${what}${name}, whose ${what === 'images/' ? 'image' : 'boot config'} no longer exists`);
+      }
+    };
+    await gone(this.#o.dirs.imagesDir, /^([0-9a-f]{32})\.img$/, imageUids, 'images/');
+    await gone(this.#o.dirs.bootDir, /^([0-9a-f]{32})$/, bootUids, 'boot/');
   }
 
   /** A look that failed (the store unavailable: a head cut off from etcd): said once, not every 10 s. */

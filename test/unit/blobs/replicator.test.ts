@@ -187,3 +187,29 @@ async function writeTemp(dir: string, content: Buffer): Promise<string> {
   await writeFile(file, content);
   return file;
 }
+
+test('files of images and boot configs removed through another head go once old enough; nothing else there is touched', async (t) => {
+  const content = Buffer.from('kept image');
+  const { store, image, file } = await storeWithImage(t, content);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content);
+  const goneImage = path.join(store.paths.imagesDir, `${'a'.repeat(32)}.img`);
+  const goneBoot = path.join(store.paths.bootDir, 'b'.repeat(32));
+  await writeFile(goneImage, 'removed elsewhere');
+  await mkdir(goneBoot, { recursive: true });
+  await writeFile(path.join(goneBoot, 'kernel'), 'old kernel');
+  const others = [path.join(store.paths.bootDir, 'undionly.kpxe'), path.join(store.paths.imagesDir, 'notes.txt')];
+  for (const other of others) await writeFile(other, 'mine');
+  const lines: string[] = [];
+  // Within the grace period nothing goes (an upload on another head may be committing).
+  await new BlobReplicator({ store, dirs: store.paths, peers: async () => [], log: (l) => lines.push(l) }).reconcile();
+  t.true(existsSync(goneImage));
+  const replicator = new BlobReplicator({ store, dirs: store.paths, peers: async () => [], log: (l) => lines.push(l), graceMs: 0 });
+  await replicator.reconcile();
+  t.false(existsSync(goneImage));
+  t.false(existsSync(goneBoot));
+  for (const other of others) t.true(existsSync(other), other);
+  t.deepEqual(await readFile(file), content, `image ${image.name} is kept`);
+  t.true(lines.includes(`blobs: removed images/${'a'.repeat(32)}.img, whose image no longer exists`), lines.join('\n'));
+  t.true(lines.includes(`blobs: removed boot/${'b'.repeat(32)}, whose boot config no longer exists`), lines.join('\n'));
+});
