@@ -2,7 +2,7 @@
 // etcd with a member on this head (several heads: `--etcd-member`, `--join`), or an outside etcd cluster
 // (`--etcd ENDPOINTS`). Chosen by the container's environment at the first start and remembered in
 // STORAGE/etcd/config.json, so a later start without the options keeps the head what it is.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { readIfExistsSync } from '../lib/optional-file.js';
 import * as path from 'node:path';
@@ -77,16 +77,19 @@ export async function rememberClusterDb(storage: string, db: ClusterDb): Promise
 }
 
 /** How the API opens the store for this database (the member's own certificate is its client certificate). */
-export function storeOptionsOf(db: ClusterDb, secretsDir: string): Pick<OpenStoreOptions, 'backend' | 'etcd'> {
+export function storeOptionsOf(db: ClusterDb, secretsDir: string, sqliteFile?: string): Pick<OpenStoreOptions, 'backend' | 'etcd'> {
   if (db.kind === 'sqlite') return { backend: 'sqlite' };
+  // This head's SQLite database, if it had one: its data becomes the cluster's when etcd holds none yet
+  // (the first head of a cluster, started on a storage directory that was one head).
+  const seed = sqliteFile !== undefined && existsSync(sqliteFile) ? { seed: sqliteFile } : {};
   if (db.kind === 'member') {
     const pki = etcdPkiFiles(secretsDir);
     return {
       backend: 'etcd',
-      etcd: { endpoints: ['https://127.0.0.1:2379'], tls: { ca: readFileSync(pki.caCert), cert: readFileSync(pki.memberCert), key: readFileSync(pki.memberKey) } },
+      etcd: { endpoints: ['https://127.0.0.1:2379'], tls: { ca: readFileSync(pki.caCert), cert: readFileSync(pki.memberCert), key: readFileSync(pki.memberKey) }, ...seed },
     };
   }
   const files = externalEtcdTlsFiles(secretsDir);
   const tls = { ca: readIfExistsSync(files.ca), cert: readIfExistsSync(files.cert), key: readIfExistsSync(files.key) };
-  return { backend: 'etcd', etcd: { endpoints: db.endpoints, tls } };
+  return { backend: 'etcd', etcd: { endpoints: db.endpoints, tls, ...seed } };
 }

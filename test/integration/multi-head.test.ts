@@ -123,6 +123,11 @@ test.before(async () => {
   const load = await ctl(['img-load', imageTarball()]);
   imageRef = /Loaded image: (\S+)/.exec(load.stdout)?.[1] ?? '';
   if (!imageRef) throw new Error(load.all);
+  // A was one head before (SQLite, an attribute set of its own): its data becomes the cluster's.
+  mkdirSync(join(storageOf(A), 'db'), { recursive: true, mode: 0o700 });
+  const before = openSqliteStore(join(storageOf(A), 'db', 'cw.sqlite'));
+  await before.create('attribs', { name: 'from-sqlite', attributes: { origin: 'one head' } });
+  await before.close();
   await startHead(A, ['--etcd-member', '--etcd-name', 'head-a']);
   const add = await ctl(['add-admin', admin.user, `@${admin.keyFile}.pub`, '--name', A.name]);
   if (add.exitCode !== 0) throw new Error(add.all);
@@ -137,7 +142,7 @@ test.after.always(async () => {
   await cleanup();
 });
 
-headsTest.serial('heads ls: three healthy members, one leader; the cluster database is shared', async (t) => {
+headsTest.serial('heads ls: three healthy members, one leader; the cluster database is shared, seeded from A\'s SQLite database', async (t) => {
   const ls = await admin.tool('clusterctl', ['heads', 'ls']);
   t.is(ls.exitCode, 0, ls.all);
   for (const name of ['head-a', 'head-b', 'head-c']) t.regex(ls.stdout, new RegExp(`^${name}\\s+healthy\\s`, 'm'), ls.stdout);
@@ -145,6 +150,8 @@ headsTest.serial('heads ls: three healthy members, one leader; the cluster datab
   // The admin added on A is an admin of B and C: they share the database.
   const onC = await (await apiOf(C)).get<unknown[]>('/heads');
   t.is(onC.length, 3);
+  // A's SQLite database from when it was one head is the cluster's data now, on every head.
+  for (const h of HEADS) t.deepEqual((await (await apiOf(h)).get<{ attributes: Record<string, string> }>('/attrib/from-sqlite')).attributes, { origin: 'one head' }, h.name);
 });
 
 headsTest.serial('a node created on A is in the dhcpd of B and C within a second; each head alone answers DHCP with itself as server', async (t) => {

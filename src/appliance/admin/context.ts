@@ -16,7 +16,7 @@ export interface CommandContext {
 /** Opens the store for one command and always closes it. */
 export async function withStore<T>(ctx: CommandContext, body: (store: StoreHandle) => Promise<T>): Promise<T> {
   // The same database the API uses: SQLite, or etcd when this head is one of several.
-  const store = await openStore({ paths: ctx.paths, ...storeOptionsOf(resolveClusterDb(ctx.env, ctx.paths.root), ctx.paths.secretsDir) });
+  const store = await openStore({ paths: ctx.paths, ...storeOptionsOf(resolveClusterDb(ctx.env, ctx.paths.root), ctx.paths.secretsDir, ctx.paths.dbFile) });
   try {
     return await body(store);
   } finally {

@@ -33,8 +33,10 @@ await runCommand(async () => {
   const runtime = runtimePaths();
   ensureSecrets(paths);
   const clusterDb = resolveClusterDb(process.env, paths.root);
-  const storeOptions = storeOptionsOf(clusterDb, paths.secretsDir);
+  const storeOptions = storeOptionsOf(clusterDb, paths.secretsDir, paths.dbFile);
   const store = await openStore({ paths, ...storeOptions });
+  const seeded = (store as { seeded?: number | null }).seeded;
+  if (typeof seeded === 'number') log(`cluster database: carried ${seeded} rows of ${paths.dbFile} into the empty etcd (the file is kept, and no longer used)`);
   // With etcd, /heads shows (and changes) its members; a head running its member can admit new heads.
   const heads = storeOptions.etcd
     ? new Heads({ endpoints: storeOptions.etcd.endpoints, tls: storeOptions.etcd.tls ?? {}, pki: clusterDb.kind === 'member' ? etcdPkiFiles(paths.secretsDir) : null })

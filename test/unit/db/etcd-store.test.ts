@@ -315,3 +315,31 @@ etcdTest('a backup snapshot of an etcd head is the cluster data, as of the last 
   t.is((await copy.listNodes()).length, 300);
   t.is(await copy.getSetting('backup_keep'), '3');
 });
+
+etcdTest('a head SQLite database seeds an empty etcd; once etcd holds data another seed is ignored', async (t) => {
+  const prefix = newPrefix();
+  const { dir, cleanup } = tempDir('cw-etcd-seed-');
+  t.teardown(cleanup);
+  const seedFile = join(dir, 'cw.sqlite');
+  const sqlite = openSqliteStore(seedFile);
+  await sqlite.applyClusterConf(parseClusterConf(bigConf(120)));
+  await sqlite.setSetting('backup_keep', '5');
+  const before = await sqlite.clusterConf();
+  await sqlite.close();
+
+  const first = await openEtcdStore({ endpoints: [etcd!.endpoint], prefix, seed: seedFile });
+  t.teardown(() => first.close());
+  t.true((first.seeded ?? 0) > 120, `seeded ${String(first.seeded)} rows`);
+  t.deepEqual(await first.clusterConf(), before);
+  t.is(await first.getSetting('backup_keep'), '5');
+
+  // A second head with a database of its own: etcd's data wins, its file is not looked at.
+  const otherFile = join(dir, 'other.sqlite');
+  const other = openSqliteStore(otherFile);
+  await other.applyClusterConf(parseClusterConf('iprange 10.99.0.1/24\nnode 52:54:09:00:00:01\n'));
+  await other.close();
+  const second = await openEtcdStore({ endpoints: [etcd!.endpoint], prefix, seed: otherFile });
+  t.teardown(() => second.close());
+  t.is(second.seeded, null);
+  t.deepEqual(await second.clusterConf(), before);
+});

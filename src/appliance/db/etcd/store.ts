@@ -42,7 +42,7 @@ import type { BootConfig, BootFile, CollectionInputs, CollectionName, Collection
 import { BusyError } from '../errors.js';
 import { MIGRATIONS } from '../migrations/index.js';
 import type { Node, NodeInput, ResolvedAttributes } from '../nodes.js';
-import { openMemorySqliteStore, type SqliteStore } from '../sqlite/store.js';
+import { openMemorySqliteStore, openSqliteStore, type SqliteStore } from '../sqlite/store.js';
 import type { AddAdminOptions, Admin, ClusterConfResult, CommitInfo, NewAdmin, SettingKey, Store, StoreHandle } from '../store.js';
 import { EtcdClient, EtcdUnavailableError, prefixEnd, type EtcdTls, type TxnOp, type WatchEvent } from './client.js';
 import { ReplicaRows, type RowChange } from './rows.js';
@@ -82,6 +82,11 @@ export interface EtcdStoreOptions {
   /** Deadline of one etcd call, in milliseconds (default 5000). */
   timeoutMs?: number;
   now?: () => Date;
+  /**
+   * A SQLite database (a head's `db/cw.sqlite`, or one restored from a backup) whose data becomes the
+   * cluster's when this store finds etcd holding none; ignored once etcd has data.
+   */
+  seed?: string;
 }
 
 /** What changed, for `watch` listeners. */
@@ -106,6 +111,9 @@ class StaleBase extends Error {}
 
 export class EtcdStore implements StoreHandle {
   readonly backend = 'etcd';
+  /** Rows this store carried from its seed database into an empty etcd (null: it found data there, or had no seed). */
+  seeded: number | null = null;
+  #seed: string | undefined;
   readonly client: EtcdClient;
   readonly prefix: string;
   readonly #replica: SqliteStore;
@@ -155,6 +163,7 @@ export class EtcdStore implements StoreHandle {
     const replica = openMemorySqliteStore({ now: options.now });
     const rows = await replica.exclusive((db) => new ReplicaRows(db));
     const store = new EtcdStore(client, prefix, replica, rows);
+    store.#seed = options.seed;
     try {
       await store.#reload();
       return store;
@@ -268,13 +277,18 @@ export class EtcdStore implements StoreHandle {
     return this.#reloading;
   }
 
-  /** Writes the fresh replica's rows (DefaultAttribs) as the first generation, unless another head was first. */
+  /**
+   * Writes the first generation, unless another head was first: the seed database's rows (migrated to
+   * this release's schema first), or else the fresh replica's (DefaultAttribs).
+   */
   async #initialize(): Promise<boolean> {
     const gen = newGenId(0);
-    const rows = await this.#replica.exclusive(() => this.#rows.allRows());
+    const rows = this.#seed === undefined ? await this.#replica.exclusive(() => this.#rows.allRows()) : await rowsOfDatabase(this.#seed);
     const ops = this.#packOps(gen, rows);
     ops.push({ put: { key: this.#headKey, value: JSON.stringify({ gen, schema: SCHEMA } satisfies Head) } });
-    return (await this.client.txnIfModRevision(this.#headKey, 0, ops)) !== undefined;
+    const won = (await this.client.txnIfModRevision(this.#headKey, 0, ops)) !== undefined;
+    if (won && this.#seed !== undefined) this.seeded = rows.length;
+    return won;
   }
 
   #startWatch(fromRevision: number): void {
@@ -832,3 +846,13 @@ function safeCall(fn: () => void): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every replicated row of the SQLite database `file`, opened (and so migrated) as a head opens its own. */
+async function rowsOfDatabase(file: string): Promise<RowChange[]> {
+  const seed = openSqliteStore(file);
+  try {
+    return await seed.exclusive((db) => new ReplicaRows(db).allRows());
+  } finally {
+    await seed.close();
+  }
+}
