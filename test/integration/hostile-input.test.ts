@@ -186,14 +186,24 @@ function leaked(body: string): string | undefined {
   return undefined;
 }
 
+/** The renderer's own labels and jumps (its failover to another head), and its own uses of `${…}` and `||`. */
+const OWN_IPXE_LINES = [':failed', ':failover', ':failover_dhcp', ':failover_wait', 'goto failover_dhcp'];
+const OWN_IPXE_TOKENS = [/ \|\| goto (?:failed|failover|failover_wait)$/, /\$\{netX\/(?:mac|next-server)\}/g];
+
 /**
  * An iPXE script that echoes what it was asked for only in a harmless form: lines iPXE reads as
- * `echo`, `sleep` and `chain` commands, none of the characters iPXE or a shell would interpret.
+ * `echo`, `sleep`, `chain` and `dhcp` commands and the renderer's own failover labels and jumps, none of
+ * the characters iPXE or a shell would interpret besides the renderer's own.
  */
 function ipxeSafe(script: string): boolean {
   const lines = script.split('\n');
   if (lines[0] !== '#!ipxe') return false;
-  return lines.slice(1).every((l) => l === '' || (/^(echo|sleep|chain) /.test(l) && !/[$;&|`"'{}#\\<>\x00-\x1f\x7f-\uffff]/.test(l)));
+  return lines.slice(1).every((raw) => {
+    if (raw === '' || OWN_IPXE_LINES.includes(raw)) return true;
+    let l = raw;
+    for (const token of OWN_IPXE_TOKENS) l = l.replace(token, '');
+    return /^(echo|sleep|chain|dhcp) /.test(l) && !/[$;&|`"'{}#\\<>\x00-\x1f\x7f-\uffff]/.test(l);
+  });
 }
 
 // -----------------------------------------------------------------------------------------------------
