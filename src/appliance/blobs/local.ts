@@ -2,11 +2,11 @@
 // STORAGE/blobs/<sha256 hex>, a hard link of the file under boot/ or images/ (no second copy on disk).
 // Boot scripts name the blob, never the object's file: a URL that can only ever answer those exact
 // bytes, whichever head answers it and however many uploads happened meanwhile.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { sha256OfFile } from '../../lib/backup-archive.js';
 
 export const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -20,13 +20,6 @@ export function hexOfChecksum(checksum: string | null | undefined): string | nul
 export function blobPath(blobsDir: string, hex: string): string {
   if (!SHA256_HEX_RE.test(hex)) throw new Error(`not a sha256 in hex: ${JSON.stringify(hex.slice(0, 70))}`);
   return join(blobsDir, hex);
-}
-
-/** The sha256 of a file's content, in hex. */
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }
 
 async function statOrNull(file: string): Promise<Stats | null> {
